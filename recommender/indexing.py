@@ -1,0 +1,342 @@
+"""Build and update index snapshots: clean -> embed -> MinHash -> duplicate links -> groups -> write.
+
+A full build and an incremental update share one path: an update starts from the previous
+snapshot's rows (vectors, signatures and links are reused, nothing is re-embedded), adds or drops
+rows, links only the new rows, recomputes the groups from the stored links, and publishes a new
+snapshot atomically.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .articles import Article
+from .duplicates import BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
+from .embedding import Embedder, article_text
+from .store import IndexDir, Snapshot, SnapshotWriter
+
+__all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
+
+NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
+NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
+
+
+@dataclass
+class BuildReport:
+    snapshot: str
+    count: int
+    added: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.added / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "snapshot": self.snapshot,
+            "count": self.count,
+            "added": self.added,
+            "deleted": self.deleted,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "docs_per_second": round(self.docs_per_second, 1),
+        }
+
+
+@dataclass
+class _Rows:
+    """The rows of a snapshot being built, in key order."""
+
+    records: list[dict]
+    vectors: np.ndarray
+    minhash: np.ndarray
+    links: dict[tuple[int, int], tuple]
+
+    @property
+    def keys(self) -> np.ndarray:
+        return np.asarray([r["key"] for r in self.records], dtype=np.int64)
+
+
+def _record(article: Article, key: int) -> dict:
+    return {
+        "key": key,
+        "id": article.id,
+        "title": article.title,
+        "url": article.url,
+        "published": article.published,
+        "source": article.source,
+        "section": article.section,
+        "lang": article.lang,
+        "image": article.image,
+        "body": article.body,
+        # A title-only article is identified by its title.
+        "body_hash": body_hash(article.body or article.title),
+        "also_read": json.dumps(article.also_read, ensure_ascii=False),
+        "removed": json.dumps(article.removed, ensure_ascii=False),
+    }
+
+
+def _text(record: dict, max_tokens: int) -> str:
+    return article_text(record["title"], record["body"], max_tokens)
+
+
+def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
+    """Add duplicate links between each new row and every other row (exact, near, same-story)."""
+    import faiss
+
+    if not len(new):
+        return
+    keys = rows.keys
+    n = len(rows.records)
+    by_hash: dict[str, list[int]] = {}
+    for i, r in enumerate(rows.records):
+        by_hash.setdefault(r["body_hash"], []).append(i)
+    bands = BandTable.build(rows.minhash, config.near_threshold)
+    if index is None:
+        index = faiss.IndexFlatIP(rows.vectors.shape[1])
+        index.add(rows.vectors)
+    k = min(NEIGHBOURS + 1, n)
+    new = list(new)
+    scores, nbrs = index.search(np.ascontiguousarray(rows.vectors[new]), k)
+    shingle_cache: dict[int, set[str]] = {}
+
+    def sh(i: int) -> set[str]:
+        if i not in shingle_cache:
+            shingle_cache[i] = shingles(rows.records[i]["body"])
+        return shingle_cache[i]
+
+    for qi, i in enumerate(new):
+        cos_of = {int(j): float(s) for s, j in zip(scores[qi], nbrs[qi]) if j >= 0 and j != i}
+        candidates = set(bands.query(rows.minhash[i])) | {j for j, s in cos_of.items() if s >= NEAR_COSINE}
+        candidates.update(by_hash.get(rows.records[i]["body_hash"], []))
+        candidates.discard(i)
+        for j in candidates | {j for j, s in cos_of.items() if s >= config.same_story_threshold}:
+            cos = cos_of.get(j)
+            if cos is None:
+                cos = float(rows.vectors[i] @ rows.vectors[j])
+            level, jac, cont = classify_pair(rows.records[i], rows.records[j], sh(i) if j in candidates else None,
+                                             sh(j) if j in candidates else None, cos, config)
+            if level is None:
+                continue
+            a, b = sorted((int(keys[i]), int(keys[j])))
+            rows.links[(a, b)] = (a, b, level, round(cos, 4), jac, cont)
+
+
+def classify_pair(ra: dict, rb: dict, sa: set | None, sb: set | None, cos: float, config):
+    """(level, jaccard, containment) for two stored records; level None when unrelated."""
+    if ra["body_hash"] == rb["body_hash"] and ra["body"].strip():
+        return "exact", 1.0, 1.0
+    jac = cont = None
+    if sa is not None and sb is not None:
+        ov = overlap(sa, sb)
+        jac, cont = round(ov.jaccard, 4), round(ov.containment, 4)
+        if ov.containment >= config.near_containment:
+            return "near", jac, cont
+    if cos >= config.same_story_threshold:
+        return "same-story", jac, cont
+    return None, jac, cont
+
+
+def _canonical(members: list[int], records: list[dict]) -> int:
+    """Earliest published, then longest body, then first added."""
+    def rank(i: int):
+        pub = records[i]["published"] or "9999-99-99"
+        return (pub, -len(records[i]["body"]), records[i]["key"])
+
+    return min(members, key=rank)
+
+
+def assign_groups(rows: _Rows) -> None:
+    """dup_group / story_group of every row from the links (union-find; id = the canonical member's key)."""
+    row_of = {r["key"]: i for i, r in enumerate(rows.records)}
+    dup = UnionFind(range(len(rows.records)))
+    story = UnionFind(range(len(rows.records)))
+    for (a, b), link in rows.links.items():
+        ia, ib = row_of.get(a), row_of.get(b)
+        if ia is None or ib is None:
+            continue
+        story.union(ia, ib)
+        if link[2] in ("exact", "near"):
+            dup.union(ia, ib)
+    for uf, column in ((dup, "dup_group"), (story, "story_group")):
+        for members in uf.groups().values():
+            canon = rows.records[_canonical(members, rows.records)]["key"]
+            for i in members:
+                rows.records[i][column] = canon
+
+
+def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
+    import faiss
+
+    return {
+        "model": embedder.name,
+        "backend": embedder.backend,
+        "dim": embedder.dim,
+        "count": count,
+        "max_tokens": config.max_tokens,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_seconds": round(time.time() - started, 3),
+        "thresholds": {
+            "near_threshold": config.near_threshold,
+            "near_containment": config.near_containment,
+            "same_story_threshold": config.same_story_threshold,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "faiss": getattr(faiss, "__version__", "?"),
+            "newsrec": _version(),
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("newsrec")
+    except Exception:  # not installed as a distribution (running from a checkout)
+        return "0+unknown"
+
+
+def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, started: float) -> str:
+    assign_groups(rows)
+    tmp = index_dir.new_temp()
+    writer = SnapshotWriter(tmp)
+    writer.write_articles(rows.records)
+    writer.write_links(rows.links.values())
+    writer.finish(
+        keys=rows.keys,
+        vectors=rows.vectors,
+        minhash=rows.minhash,
+        published=[r["published"] for r in rows.records],
+        body_len=np.asarray([len(r["body"]) for r in rows.records]),
+        dup_group=np.asarray([r["dup_group"] for r in rows.records]),
+        story_group=np.asarray([r["story_group"] for r in rows.records]),
+        manifest=_manifest(embedder, len(rows.records), config, started),
+    )
+    return index_dir.publish(tmp)
+
+
+def _embed(records: list[dict], embedder: Embedder, config, progress: bool) -> np.ndarray:
+    texts = [_text(r, config.max_tokens) for r in records]
+    return embedder.encode(texts, batch_size=config.batch_size, progress=progress)
+
+
+def _dedupe_ids(articles: Iterable[Article]) -> list[Article]:
+    """Last record wins when an id repeats (a re-scraped article replaces the old copy)."""
+    by_id: dict[str, Article] = {}
+    for a in articles:
+        by_id.pop(a.id, None)
+        by_id[a.id] = a
+    return list(by_id.values())
+
+
+def build_index(
+    articles: Iterable[Article],
+    index_path,
+    embedder: Embedder,
+    config,
+    *,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """A new snapshot from these articles alone; the previous one stays until this one is published."""
+    log = log or (lambda msg: None)
+    started = time.time()
+    index_dir = IndexDir(index_path)
+    items = _dedupe_ids(articles)
+    records = [_record(a, key) for key, a in enumerate(items, start=1)]
+    log(f"cleaned {len(records)} articles in {time.time() - started:.1f}s; embedding")
+    t0 = time.time()
+    vectors = _embed(records, embedder, config, progress)
+    embed_seconds = time.time() - t0
+    log(f"embedded in {embed_seconds:.1f}s; finding duplicates")
+    minhash = minhash_signatures([r["body"] for r in records])
+    rows = _Rows(records, vectors, minhash, {})
+    link_rows(rows, range(len(records)), config)
+    with index_dir.write_lock():
+        index_dir.clean_leftovers()
+        name = _publish(index_dir, rows, embedder, config, started)
+    return BuildReport(name, len(records), added=len(records), seconds=time.time() - started, embed_seconds=embed_seconds)
+
+
+def _load_rows(snap: Snapshot) -> _Rows:
+    keys = [int(k) for k in snap.keys]
+    found = snap.articles(keys)
+    records = [found[k] for k in keys]
+    links = {(int(l["a"]), int(l["b"])): (l["a"], l["b"], l["level"], l["cosine"], l["jaccard"], l["containment"])
+             for l in (dict(r) for r in snap.db().execute("SELECT * FROM links"))}
+    return _Rows(records, np.array(snap.vectors, dtype=np.float32), np.array(snap.minhash, dtype=np.uint32), links)
+
+
+def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
+    keep = [i for i, r in enumerate(rows.records) if r["key"] not in drop_keys]
+    links = {ab: l for ab, l in rows.links.items() if ab[0] not in drop_keys and ab[1] not in drop_keys}
+    return _Rows([rows.records[i] for i in keep], rows.vectors[keep], rows.minhash[keep], links)
+
+
+def add_articles(
+    index_path, articles: Iterable[Article], embedder: Embedder, config, *, progress: bool = False
+) -> BuildReport:
+    """Add or replace (by id) articles in place: a new snapshot; existing articles are not re-embedded."""
+    started = time.time()
+    index_dir = IndexDir(index_path)
+    items = _dedupe_ids(articles)
+    with index_dir.write_lock():
+        index_dir.clean_leftovers()
+        snap = index_dir.open(model=embedder.name, dim=embedder.dim, mmap=False)
+        try:
+            rows = _load_rows(snap)
+        finally:
+            snap.close()
+        replaced = {r["key"] for r in rows.records if r["id"] in {a.id for a in items}}
+        rows = _drop(rows, replaced)
+        next_key = int(snap.keys.max()) + 1 if snap.count else 1
+        new_records = [_record(a, next_key + i) for i, a in enumerate(items)]
+        t0 = time.time()
+        new_vectors = _embed(new_records, embedder, config, progress)
+        embed_seconds = time.time() - t0
+        new_minhash = minhash_signatures([r["body"] for r in new_records])
+        start = len(rows.records)
+        rows = _Rows(
+            rows.records + new_records,
+            np.vstack([rows.vectors, new_vectors]) if len(new_records) else rows.vectors,
+            np.vstack([rows.minhash, new_minhash]) if len(new_records) else rows.minhash,
+            rows.links,
+        )
+        link_rows(rows, range(start, len(rows.records)), config)
+        name = _publish(index_dir, rows, embedder, config, started)
+    return BuildReport(name, len(rows.records), added=len(new_records), deleted=len(replaced),
+                       seconds=time.time() - started, embed_seconds=embed_seconds)
+
+
+def delete_articles(index_path, ids: Sequence[str], embedder: Embedder, config) -> BuildReport:
+    """Remove articles by id: a new snapshot without them; groups are recomputed from the remaining links."""
+    started = time.time()
+    index_dir = IndexDir(index_path)
+    with index_dir.write_lock():
+        index_dir.clean_leftovers()
+        snap = index_dir.open(model=embedder.name, dim=embedder.dim, mmap=False)
+        try:
+            rows = _load_rows(snap)
+        finally:
+            snap.close()
+        wanted = set(ids)
+        drop = {r["key"] for r in rows.records if r["id"] in wanted}
+        missing = wanted - {r["id"] for r in rows.records}
+        rows = _drop(rows, drop)
+        name = _publish(index_dir, rows, embedder, config, started)
+    report = BuildReport(name, len(rows.records), deleted=len(drop), seconds=time.time() - started)
+    report.skipped = sorted(missing)
+    return report
+

@@ -1,0 +1,216 @@
+"""Related-story ranking: pure functions over candidates and their vectors.
+
+From more candidates than asked for, the ranking
+1. drops the query article, its duplicates and its own story (the same story told again);
+2. applies filters (source, section, language, date range, excluded ids);
+3. weighs similarity by a smooth recency decay relative to the query article's date;
+4. keeps one member per duplicate/story group (canonical or freshest);
+5. picks k by maximal marginal relevance; drops anything under the minimum score.
+Every result carries the parts of its score.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["Candidate", "RankParams", "Ranked", "rank", "recency_weights", "mmr_select"]
+
+RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
+
+
+@dataclass
+class Candidate:
+    key: int
+    id: str
+    similarity: float
+    published_days: int = -1  # date ordinal, -1 unknown
+    dup_group: int = 0
+    story_group: int = 0
+    source: str = ""
+    section: str = ""
+    lang: str = ""
+
+
+@dataclass
+class RankParams:
+    k: int = 5
+    half_life_days: float = 0.0
+    mmr_lambda: float = 0.8
+    min_score: float = 0.25
+    collapse: str = "canonical"  # canonical | freshest | none
+    sources: frozenset[str] = frozenset()
+    exclude_sources: frozenset[str] = frozenset()
+    sections: frozenset[str] = frozenset()
+    langs: frozenset[str] = frozenset()
+    date_from: int | None = None  # date ordinals, inclusive
+    date_to: int | None = None
+    exclude_ids: frozenset[str] = frozenset()
+    same_story_threshold: float = 1.01  # a candidate this similar to the query is its own story
+
+
+@dataclass
+class Ranked:
+    candidate: Candidate
+    score: float
+    similarity: float
+    recency: float
+    reason: str
+    group_size: int = 1
+    parts: dict = field(default_factory=dict)
+
+
+def recency_weights(days: np.ndarray, query_days: int, half_life_days: float) -> np.ndarray:
+    """Weights in [RECENCY_FLOOR, 1]: 1 at the query's date, halving the distance to the floor every half-life.
+
+    Unknown dates (-1) and a decay that is off (half-life 0) weigh 1.
+    """
+    days = np.asarray(days, dtype=np.float64)
+    out = np.ones_like(days)
+    if half_life_days <= 0 or query_days < 0:
+        return out
+    known = days >= 0
+    decay = np.power(0.5, np.abs(days[known] - query_days) / half_life_days)
+    out[known] = RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * decay
+    return out
+
+
+def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]:
+    """Greedy maximal marginal relevance: lam * score - (1 - lam) * max cosine to those already picked."""
+    n = len(scores)
+    if n == 0 or k <= 0:
+        return []
+    chosen: list[int] = []
+    max_sim = np.full(n, -np.inf)
+    available = np.ones(n, dtype=bool)
+    for _ in range(min(k, n)):
+        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
+        value = lam * scores - (1.0 - lam) * penalty
+        value[~available] = -np.inf
+        i = int(np.argmax(value))
+        chosen.append(i)
+        available[i] = False
+        sims = vectors @ vectors[i]
+        max_sim = np.maximum(max_sim, sims)
+    return chosen
+
+
+def _passes(c: Candidate, p: RankParams) -> bool:
+    if c.id in p.exclude_ids:
+        return False
+    if p.sources and c.source not in p.sources:
+        return False
+    if c.source in p.exclude_sources:
+        return False
+    if p.sections and c.section not in p.sections:
+        return False
+    if p.langs and c.lang and c.lang not in p.langs:
+        return False
+    if p.date_from is not None and (c.published_days < 0 or c.published_days < p.date_from):
+        return False
+    if p.date_to is not None and (c.published_days < 0 or c.published_days > p.date_to):
+        return False
+    return True
+
+
+def _describe(c: Candidate, similarity: float, query_days: int, group_size: int) -> str:
+    words = [f"similar text (cosine {similarity:.2f})"]
+    if c.published_days >= 0 and query_days >= 0:
+        delta = c.published_days - query_days
+        if delta == 0:
+            words.append("same day")
+        else:
+            words.append(f"{abs(delta)} day{'s' if abs(delta) != 1 else ''} {'after' if delta > 0 else 'before'}")
+    if group_size > 1:
+        words.append(f"stands for {group_size} versions of one story")
+    return "; ".join(words)
+
+
+def rank(
+    candidates: Sequence[Candidate],
+    vectors: np.ndarray,
+    params: RankParams,
+    *,
+    query_key: int | None = None,
+    query_dup_group: int | None = None,
+    query_story_group: int | None = None,
+    query_days: int = -1,
+) -> list[Ranked]:
+    """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring."""
+    keep: list[int] = []
+    for i, c in enumerate(candidates):
+        if query_key is not None and c.key == query_key:
+            continue
+        if query_dup_group is not None and c.dup_group == query_dup_group:
+            continue
+        if query_story_group is not None and c.story_group == query_story_group:
+            continue
+        if c.similarity >= params.same_story_threshold:
+            continue
+        if not _passes(c, params):
+            continue
+        keep.append(i)
+    if not keep:
+        return []
+    cands = [candidates[i] for i in keep]
+    vecs = np.asarray(vectors, dtype=np.float32)[keep]
+    sims = np.asarray([c.similarity for c in cands], dtype=np.float64)
+    rec = recency_weights(np.asarray([c.published_days for c in cands]), query_days, params.half_life_days)
+    scores = sims * rec
+
+    # One member per group: the story group (which contains the duplicate group).
+    group_size: dict[int, int] = {}
+    chosen_in_group: dict[int, int] = {}
+    if params.collapse != "none":
+        for i, c in enumerate(cands):
+            g = c.story_group or c.dup_group or -c.key
+            group_size[g] = group_size.get(g, 0) + 1
+            j = chosen_in_group.get(g)
+            if j is None or _better_representative(i, j, cands, scores, params.collapse, g):
+                chosen_in_group[g] = i
+        survivors = sorted(chosen_in_group.values())
+    else:
+        survivors = list(range(len(cands)))
+    survivors = [i for i in survivors if scores[i] >= params.min_score]
+    if not survivors:
+        return []
+    picked = mmr_select(scores[survivors], vecs[survivors], params.k, params.mmr_lambda)
+    out = []
+    for s in picked:
+        i = survivors[s]
+        c = cands[i]
+        g = c.story_group or c.dup_group or -c.key
+        size = group_size.get(g, 1)
+        out.append(
+            Ranked(
+                candidate=c,
+                score=round(float(scores[i]), 4),
+                similarity=round(float(sims[i]), 4),
+                recency=round(float(rec[i]), 4),
+                reason=_describe(c, float(sims[i]), query_days, size),
+                group_size=size,
+            )
+        )
+    return out
+
+
+def _better_representative(i: int, j: int, cands: Sequence[Candidate], scores: np.ndarray, mode: str, group: int) -> bool:
+    """Whether candidate i should replace j as its group's representative."""
+    ci, cj = cands[i], cands[j]
+    if mode == "freshest":
+        return (ci.published_days, scores[i]) > (cj.published_days, scores[j])
+    # canonical: the group's canonical member (its key is the group id) if present, else the best score
+    if ci.key == group:
+        return True
+    if cj.key == group:
+        return False
+    return scores[i] > scores[j]
+
+
+def date_ordinal(value: str | None) -> int | None:
+    """ISO date -> ordinal, None when empty."""
+    if not value:
+        return None
+    return dt.date.fromisoformat(value[:10]).toordinal()

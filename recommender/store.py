@@ -1,0 +1,425 @@
+"""The index on disk: a directory of immutable snapshots and a CURRENT pointer.
+
+    INDEX_DIR/
+      CURRENT                  name of the live snapshot (replaced by rename: atomic)
+      snapshots/<name>/        one complete, immutable snapshot
+        manifest.json          model, backend, dimension, count, build time, versions
+        articles.sqlite        metadata, cleaned body, also_read, removed, groups, duplicate links
+        vectors.npy            raw float32 vectors, row order = keys.npy (for retraining without re-embedding)
+        keys.npy               stable int64 article keys, ascending (the FAISS IDMap ids)
+        minhash.npy            uint32 MinHash signatures (near-duplicate LSH)
+        faiss.index            exact inner product (IDMap) up to ~200k articles, IVF above
+      .tmp-*/                  a snapshot being written; never opened, removed at start-up
+
+A writer builds a complete snapshot in a temporary directory, fsyncs it, renames it into
+snapshots/, then replaces CURRENT. A process killed at any moment leaves the previous CURRENT
+pointing at a complete snapshot. Readers load a snapshot once and never see it change.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import ArticleNotFound, IndexMismatch, IndexNotReady
+
+__all__ = ["IndexDir", "Snapshot", "SnapshotWriter", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
+KEEP_SNAPSHOTS = 3  # the live one and two before it, so a server mid-swap never loses its files
+
+_SCHEMA = """
+CREATE TABLE articles (
+    key INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    url TEXT NOT NULL DEFAULT '',
+    published TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    section TEXT NOT NULL DEFAULT '',
+    lang TEXT NOT NULL DEFAULT '',
+    image TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    also_read TEXT NOT NULL DEFAULT '[]',
+    removed TEXT NOT NULL DEFAULT '[]',
+    dup_group INTEGER,
+    story_group INTEGER
+);
+CREATE INDEX articles_url ON articles(url);
+CREATE INDEX articles_hash ON articles(body_hash);
+CREATE TABLE links (
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    cosine REAL,
+    jaccard REAL,
+    containment REAL,
+    PRIMARY KEY (a, b)
+);
+CREATE INDEX links_b ON links(b);
+"""
+
+ARTICLE_COLUMNS = (
+    "key", "id", "title", "url", "published", "source", "section", "lang", "image", "body",
+    "body_hash", "also_read", "removed", "dup_group", "story_group",
+)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.iterdir():
+        if file.is_file():
+            with open(file, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(path)
+
+
+def _date_days(value: str) -> int:
+    if not value:
+        return -1
+    try:
+        return dt.date.fromisoformat(value[:10]).toordinal()
+    except ValueError:
+        return -1
+
+
+class IndexDir:
+    """An index directory: finds, opens and replaces snapshots."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @property
+    def snapshots(self) -> Path:
+        return self.path / "snapshots"
+
+    def current_name(self) -> str | None:
+        try:
+            name = (self.path / "CURRENT").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def exists(self) -> bool:
+        name = self.current_name()
+        return bool(name) and (self.snapshots / name / "manifest.json").exists()
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One writer at a time per index directory (readers never take it)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def clean_leftovers(self) -> list[str]:
+        """Remove half-written snapshots left by a killed writer. Safe only under the write lock."""
+        removed = []
+        if not self.path.exists():
+            return removed
+        for entry in self.path.iterdir():
+            if entry.name.startswith(".tmp-") and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / "CURRENT.tmp").unlink()
+        return removed
+
+    def new_temp(self) -> Path:
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / f".tmp-{secrets.token_hex(6)}"
+        tmp.mkdir()
+        return tmp
+
+    def publish(self, tmp: Path) -> str:
+        """Move a complete snapshot into place and point CURRENT at it (the commit point)."""
+        _fsync_tree(tmp)
+        name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        os.rename(tmp, self.snapshots / name)
+        _fsync_dir(self.snapshots)
+        pointer = self.path / "CURRENT.tmp"
+        with open(pointer, "w", encoding="utf-8") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(pointer, self.path / "CURRENT")
+        _fsync_dir(self.path)
+        self._prune(keep=name)
+        return name
+
+    def _prune(self, keep: str) -> None:
+        names = sorted(p.name for p in self.snapshots.iterdir() if p.is_dir())
+        old = [n for n in names if n != keep][: max(0, len(names) - KEEP_SNAPSHOTS)]
+        for n in old:
+            shutil.rmtree(self.snapshots / n, ignore_errors=True)
+
+    def open(self, *, model: str | None = None, dim: int | None = None, mmap: bool = True) -> "Snapshot":
+        name = self.current_name()
+        if not name:
+            raise IndexNotReady(
+                f"no index at {str(self.path)!r}: build one with `newsrec build --input FILE --index {self.path}`"
+            )
+        snap = Snapshot(self.snapshots / name, mmap=mmap)
+        snap.check(model=model, dim=dim, index_path=str(self.path))
+        return snap
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: int
+    key: int
+    score: float
+
+
+class Snapshot:
+    """One loaded, immutable snapshot. Thread-safe for reads: each thread gets its own SQLite connection."""
+
+    def __init__(self, path: Path, *, mmap: bool = True):
+        import faiss
+
+        self.path = Path(path)
+        self.name = self.path.name
+        manifest_file = self.path / "manifest.json"
+        if not manifest_file.exists():
+            raise IndexNotReady(f"snapshot {self.name} is incomplete (no manifest.json); rebuild the index")
+        self.manifest: dict[str, Any] = json.loads(manifest_file.read_text(encoding="utf-8"))
+        mode = "r" if mmap else None
+        self.keys: np.ndarray = np.load(self.path / "keys.npy", mmap_mode=mode)
+        self.vectors: np.ndarray = np.load(self.path / "vectors.npy", mmap_mode=mode)
+        self.minhash: np.ndarray = np.load(self.path / "minhash.npy", mmap_mode=mode)
+        arrays = np.load(self.path / "rows.npz")
+        self.published_days: np.ndarray = arrays["published_days"]
+        self.dup_group: np.ndarray = arrays["dup_group"]
+        self.story_group: np.ndarray = arrays["story_group"]
+        self.body_len: np.ndarray = arrays["body_len"]
+        flags = faiss.IO_FLAG_MMAP if mmap and self.manifest.get("index_type") == "flat" else 0
+        self.index = faiss.read_index(str(self.path / "faiss.index"), flags) if flags else faiss.read_index(str(self.path / "faiss.index"))
+        if hasattr(self.index, "nprobe") or hasattr(faiss, "extract_index_ivf"):
+            with contextlib.suppress(Exception):
+                faiss.extract_index_ivf(self.index).nprobe = int(self.manifest.get("nprobe", 16))
+        self._local = threading.local()
+        self._bands = None
+        self._lock = threading.Lock()
+        self.loaded_at = time.time()
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def check(self, *, model: str | None, dim: int | None, index_path: str) -> None:
+        if self.manifest.get("format") != FORMAT_VERSION:
+            raise IndexMismatch(
+                f"index format {self.manifest.get('format')} is not {FORMAT_VERSION}: "
+                f"rebuild with `newsrec build --input FILE --index {index_path}`"
+            )
+        if dim is not None and int(self.manifest["dim"]) != dim:
+            raise IndexMismatch(
+                f"index {index_path!r} has dimension {self.manifest['dim']} but the embedder gives {dim}: "
+                f"rebuild with `newsrec build --input FILE --index {index_path}` or configure the model it was built with "
+                f"({self.manifest.get('model')!r}, backend {self.manifest.get('backend')!r})"
+            )
+        if model is not None and self.manifest.get("model") != model:
+            raise IndexMismatch(
+                f"index {index_path!r} was built with model {self.manifest.get('model')!r}, not {model!r}: "
+                f"rebuild with `newsrec build --input FILE --index {index_path}` or set NEWSREC_MODEL to match"
+            )
+
+    # --- metadata ---------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return int(self.keys.shape[0])
+
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            uri = f"file:{self.path / 'articles.sqlite'}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def row_of_key(self, key: int) -> int:
+        row = int(np.searchsorted(self.keys, key))
+        if row >= self.count or int(self.keys[row]) != key:
+            raise ArticleNotFound(f"no article with key {key}")
+        return row
+
+    def key_of_id(self, article_id: str) -> int:
+        found = self.db().execute("SELECT key FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if found is None:
+            raise ArticleNotFound(f"no article with id {article_id!r} in the index", field="id")
+        return int(found[0])
+
+    def key_of_url(self, url: str) -> int:
+        found = self.db().execute("SELECT key FROM articles WHERE url = ?", (url,)).fetchone()
+        if found is None:
+            raise ArticleNotFound(f"no article with url {url!r} in the index", field="url")
+        return int(found[0])
+
+    def articles(self, keys: Sequence[int], columns: Sequence[str] = ARTICLE_COLUMNS) -> dict[int, dict]:
+        if not len(keys):
+            return {}
+        cols = ", ".join(c for c in columns if c in ARTICLE_COLUMNS)
+        out: dict[int, dict] = {}
+        keys = [int(k) for k in keys]
+        for i in range(0, len(keys), 900):
+            chunk = keys[i : i + 900]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db().execute(f"SELECT {cols} FROM articles WHERE key IN ({marks})", chunk):
+                out[int(row["key"])] = dict(row)
+        return out
+
+    def article(self, key: int) -> dict:
+        found = self.articles([key])
+        if key not in found:
+            raise ArticleNotFound(f"no article with key {key}")
+        record = found[key]
+        record["also_read"] = json.loads(record["also_read"])
+        record["removed"] = json.loads(record["removed"])
+        return record
+
+    def links_of(self, key: int) -> list[dict]:
+        rows = self.db().execute(
+            "SELECT a, b, level, cosine, jaccard, containment FROM links WHERE a = ? OR b = ?", (key, key)
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def group_members(self, column: str, group: int) -> list[int]:
+        assert column in ("dup_group", "story_group")
+        return [int(r[0]) for r in self.db().execute(f"SELECT key FROM articles WHERE {column} = ? ORDER BY key", (group,))]
+
+    def iter_groups(self, column: str, min_size: int = 2) -> list[tuple[int, list[int]]]:
+        assert column in ("dup_group", "story_group")
+        rows = self.db().execute(
+            f"SELECT {column} AS g, GROUP_CONCAT(key) AS members, COUNT(*) AS n FROM articles "
+            f"GROUP BY {column} HAVING n >= ? ORDER BY n DESC, g", (min_size,)
+        ).fetchall()
+        return [(int(r["g"]), sorted(int(k) for k in r["members"].split(","))) for r in rows]
+
+    # --- search -----------------------------------------------------------------------------
+
+    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
+        """The k nearest articles by inner product (cosine: vectors are normalised)."""
+        if self.count == 0 or k <= 0:
+            return []
+        q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
+        scores, keys = self.index.search(q, min(k, self.count))
+        hits = []
+        for score, key in zip(scores[0], keys[0]):
+            if key < 0:
+                continue
+            hits.append(Hit(self.row_of_key(int(key)), int(key), float(score)))
+        return hits
+
+    def bands(self, threshold: float):
+        """The LSH band table over this snapshot's MinHash signatures (built once, on first use)."""
+        from .duplicates import BandTable
+
+        with self._lock:
+            if self._bands is None or self._bands[0] != threshold:
+                self._bands = (threshold, BandTable.build(np.asarray(self.minhash), threshold))
+            return self._bands[1]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class SnapshotWriter:
+    """Writes the files of one snapshot into a temporary directory."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.conn = sqlite3.connect(tmp / "articles.sqlite")
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.executescript(_SCHEMA)
+
+    def write_articles(self, records: Iterable[dict]) -> None:
+        cols = ARTICLE_COLUMNS
+        sql = f"INSERT INTO articles ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        self.conn.executemany(sql, ([r.get(c) for c in cols] for r in records))
+
+    def write_links(self, links: Iterable[tuple]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO links (a, b, level, cosine, jaccard, containment) VALUES (?, ?, ?, ?, ?, ?)", links
+        )
+
+    def finish(
+        self,
+        *,
+        keys: np.ndarray,
+        vectors: np.ndarray,
+        minhash: np.ndarray,
+        published: Sequence[str],
+        body_len: np.ndarray,
+        dup_group: np.ndarray,
+        story_group: np.ndarray,
+        manifest: dict,
+    ) -> None:
+        import faiss
+
+        self.conn.commit()
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("PRAGMA journal_mode=DELETE")
+        self.conn.close()
+        np.save(self.tmp / "keys.npy", np.asarray(keys, dtype=np.int64))
+        np.save(self.tmp / "vectors.npy", np.asarray(vectors, dtype=np.float32))
+        np.save(self.tmp / "minhash.npy", np.asarray(minhash, dtype=np.uint32))
+        np.savez(
+            self.tmp / "rows.npz",
+            published_days=np.asarray([_date_days(p) for p in published], dtype=np.int32),
+            dup_group=np.asarray(dup_group, dtype=np.int64),
+            story_group=np.asarray(story_group, dtype=np.int64),
+            body_len=np.asarray(body_len, dtype=np.int32),
+        )
+        index, index_type, extra = build_faiss(np.asarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
+        faiss.write_index(index, str(self.tmp / "faiss.index"))
+        manifest = {**manifest, "index_type": index_type, **extra, "format": FORMAT_VERSION}
+        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int = EXACT_LIMIT):
+    """Exact inner product up to `exact_limit` articles, IVF above; both behind an IDMap of stable keys."""
+    import faiss
+
+    n, dim = vectors.shape if vectors.ndim == 2 else (0, 0)
+    dim = dim or 1
+    if n <= exact_limit:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if n:
+            index.add_with_ids(vectors, keys)
+        return index, "flat", {}
+    nlist = int(min(65536, max(256, 4 * np.sqrt(n))))
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = vectors[np.random.default_rng(0).choice(n, size=min(n, nlist * 40), replace=False)]
+    ivf.train(sample)
+    index = faiss.IndexIDMap2(ivf)
+    index.add_with_ids(vectors, keys)
+    return index, "ivf", {"nlist": nlist, "nprobe": 32}

@@ -1,0 +1,182 @@
+"""Shared fixtures. Unit tests use the deterministic HashingEmbedder; `model` tests load the real
+model once per run; `browser` tests drive Debian's Chromium against a real server."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CORPUS = ROOT / "demo" / "wikinews_demo.jsonl.gz"
+SAMPLE_DIR = ROOT / "demo" / "scraped"
+SHARED = ROOT.parent / "shared"
+ARTIFACTS = ROOT / "artifacts"
+
+
+def demo_records(n: int, seed: int = 3) -> list[dict]:
+    """n articles of the shipped demo corpus (the Mexico/cartel ones first, so related lists have content)."""
+    with gzip.open(DEMO_CORPUS, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    topical = [r for r in rows if "Mexic" in r["title"] or "cartel" in r["body"]]
+    rest = [r for r in rows if r not in topical]
+    random.Random(seed).shuffle(rest)
+    return (topical + rest)[:n]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus_records() -> list[dict]:
+    return demo_records(300)
+
+
+@pytest.fixture(scope="session")
+def hash_config():
+    from recommender.config import Config
+
+    return Config.load({"backend": "hash", "reload_interval": 0}, environ={})
+
+
+@pytest.fixture(scope="session")
+def hash_embedder():
+    from recommender.embedding import HashingEmbedder
+
+    return HashingEmbedder()
+
+
+def build_hash_index(path: Path, records: list[dict], config, embedder) -> Path:
+    from recommender.articles import parse_article, read_articles
+    from recommender.indexing import build_index
+
+    arts = [parse_article(r) for r in records] + list(read_articles(SAMPLE_DIR))
+    build_index(arts, path, embedder, config)
+    return path
+
+
+@pytest.fixture(scope="session")
+def hash_index(tmp_path_factory, corpus_records, hash_config, hash_embedder) -> Path:
+    """A read-only index over 300 demo articles + the scraped sample, built with the stand-in embedder."""
+    return build_hash_index(tmp_path_factory.mktemp("hash-index") / "idx", corpus_records, hash_config, hash_embedder)
+
+
+@pytest.fixture()
+def writable_index(tmp_path, corpus_records, hash_config, hash_embedder) -> Path:
+    """A fresh small index a test may change."""
+    return build_hash_index(tmp_path / "idx", corpus_records[:60], hash_config, hash_embedder)
+
+
+def make_app(index: Path, embedder, **overrides):
+    from recommender.config import Config
+    from recommender.service import Recommender
+    from web import create_app
+
+    settings = {"index": str(index), "backend": "hash", "reload_interval": 0, **overrides}
+    config = Config.load(settings, environ={})
+    app = create_app(settings, recommender=Recommender(config, embedder))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture()
+def app(hash_index, hash_embedder):
+    return make_app(hash_index, hash_embedder)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+# --- the real model ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from recommender.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_config():
+    from recommender.config import Config
+
+    return Config.load({"reload_interval": 0}, environ={})
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_embedder, real_config) -> Path:
+    """300 demo articles + the scraped sample, embedded with the real model (built once per run)."""
+    return build_hash_index(tmp_path_factory.mktemp("real-index") / "idx", demo_records(300), real_config, real_embedder)
+
+
+# --- a real server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, seconds: float = 90.0) -> None:
+    deadline = time.time() + seconds
+    last = None
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.3)
+    raise RuntimeError(f"server at {url} did not come up: {last}")
+
+
+class Server:
+    def __init__(self, index: Path, *, port: int | None = None, env: dict | None = None, workers: int = 1):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.index = index
+        full_env = {**os.environ, "NEWSREC_RELOAD_INTERVAL": "0.5", **(env or {})}
+        self.log = open(index.parent / f"server-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "recommender.cli", "serve", "--index", str(index), "--port", str(self.port),
+             "--workers", str(workers)],
+            cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(self.url + "/healthz")
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(real_index):
+    server = Server(real_index, env={"NEWSREC_CORS_ORIGINS": "*"})
+    yield server
+    server.stop()

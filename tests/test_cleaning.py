@@ -1,0 +1,206 @@
+"""Rules of the cleaner, each on text written here; the scraped sample shipped in demo/; properties."""
+from __future__ import annotations
+
+import time
+
+from hypothesis import given, settings, strategies as st
+
+from recommender.cleaning import CleaningProfile, clean, clean_html, normalise
+from tests.conftest import SAMPLE_DIR
+
+STORY = [
+    "The city council voted on Tuesday to expand the bus network, adding four routes that will serve the northern suburbs.",
+    "Mayor Ana Ruiz said the plan would cost 12 million dollars over three years and be paid for by a new parking levy.",
+    "Opposition councillors argued that the levy would hurt small shops, and asked for a study before any money is spent.",
+    "The first new route is due to open in March, the transport department said in a statement.",
+]
+
+
+def text(*lines: str) -> str:
+    return "\n\n".join(lines)
+
+
+def test_sample_cleans_to_the_story():
+    raw = (SAMPLE_DIR / "sample-sheinbaum.txt").read_text(encoding="utf-8")
+    c = clean(raw)
+    assert c.title == "Mexican President Claudia Sheinbaum Denies U.S. Anti-Cartel Operation on Mexican Soil"
+    blocks = c.body.split("\n\n")
+    assert len(blocks) == 23
+    assert blocks[0].startswith("Mexican President Claudia Sheinbaum has firmly denied")
+    assert blocks[-1] == "“Our doors remain open to dialogue, but our territory will never be open to foreign troops,” she concluded."
+    assert "U.S. Denies Plans for Military Action" in blocks  # a subheading stays
+    assert "Background: U.S.–Mexico Security Cooperation" in blocks
+    for furniture in ("ALSO READ", "Kindly Share", "WhatsApp", "S.A News", "Ansar Allah", "in ,"):
+        assert furniture not in c.body
+    assert [a.title for a in c.also_read] == [
+        "BREAKING: U.S. Special Operations Helicopters Expand Caribbean Missions Near Venezuela",
+        "EXCLUSIVE: Doha Strike Was Carried Out After Mossad Ruled Out Ground Operation",
+        "Vance, Witkoff To Arrive In Israel On Monday To Discuss Implementation Of Phase 2 Of Gaza Plan - REPORT",
+    ]
+    reasons = {r.reason for r in c.removed}
+    assert {"also-read", "share-prompt", "social-follow", "trailing-headlines", "byline-stub"} <= reasons
+    assert "’" in c.body and "é" in c.body  # original characters kept
+
+
+def test_related_link_spellings_are_cut_and_kept_as_data():
+    spellings = [
+        "ALSO READ: Storm closes airport",
+        "Read Also: Storm closes airport",
+        "Also Read | Storm closes airport",
+        "RELATED: Storm closes airport",
+        "READ MORE: Storm closes airport",
+        "Recommended: Storm closes airport",
+        "You may also like: Storm closes airport",
+        "See also — Storm closes airport",
+        "Lee también: Storm closes airport",
+    ]
+    for line in spellings:
+        c = clean(text(STORY[0], line, STORY[1], STORY[2]))
+        assert line not in c.body, line
+        assert [a.title for a in c.also_read] == ["Storm closes airport"], line
+        assert c.body.count("\n\n") == 2
+
+
+def test_related_link_url_is_kept():
+    c = clean(text(STORY[0], "ALSO READ: Storm closes airport https://example.com/storm", STORY[1]))
+    assert c.also_read[0].title == "Storm closes airport"
+    assert c.also_read[0].url == "https://example.com/storm"
+    c = clean(text(STORY[0], "Related: [Storm closes airport](https://example.com/s)", STORY[1]))
+    assert (c.also_read[0].title, c.also_read[0].url) == ("Storm closes airport", "https://example.com/s")
+
+
+def test_related_header_with_a_list():
+    c = clean(text(*STORY[:2], "Related stories", "Storm closes airport", "Rail strike called off", *STORY[2:]))
+    assert [a.title for a in c.also_read] == ["Storm closes airport", "Rail strike called off"]
+    assert "Rail strike" not in c.body and STORY[2] in c.body
+
+
+def test_share_follow_and_subscribe_prompts_in_several_languages():
+    prompts = [
+        "Kindly Share This Story:",
+        "Share this article",
+        "Share on Facebook",
+        "𝗙𝗼𝗹𝗹𝗼𝘄 𝗢𝘂𝗿 𝗪𝗵𝗮𝘁𝘀𝗔𝗽𝗽 𝗖𝗵𝗮𝗻𝗻𝗲𝗹 𝗧𝗼 𝗚𝗲𝘁 𝗟𝗮𝘁𝗲𝘀𝘁 𝗡𝗲𝘄𝘀",
+        "Join our Telegram channel for breaking news",
+        "Subscribe to our newsletter",
+        "Download our app for the latest news",
+        "Síguenos en Twitter",
+        "Suivez-nous sur Facebook",
+        "Folgen Sie uns auf Instagram",
+        "Compartir en WhatsApp",
+    ]
+    for p in prompts:
+        c = clean(text(STORY[0], p, STORY[1], STORY[2]))
+        assert p not in c.body, p
+        assert c.body.count("\n\n") == 2, p
+
+
+def test_ads_photo_credits_cookies_and_comments():
+    c = clean(text(
+        STORY[0], "Advertisement", STORY[1], "Photo: Reuters/Jane Doe", STORY[2],
+        "We use cookies to improve your experience. By continuing to use this site you agree.", STORY[3],
+        "Comments (12)", "I think this is a terrible idea and the mayor should resign immediately, honestly.",
+        "Posted by Bob at 10:32", "Totally agree with the previous commenter, the levy is a disaster for everyone.",
+    ))
+    assert c.body == "\n\n".join(STORY)
+    reasons = [r.reason for r in c.removed]
+    assert {"advertisement", "photo-credit", "cookie-notice", "comments"} <= set(reasons)
+
+
+def test_repeated_lines_and_trailing_headlines():
+    c = clean(text(*STORY, STORY[1], "Police arrest two after bank robbery in Leeds", "Football: United sign new striker"))
+    assert c.body == "\n\n".join(STORY)
+    reasons = {r.text: r.reason for r in c.removed}
+    assert reasons[STORY[1]] == "duplicate-line"
+    assert reasons["Football: United sign new striker"] == "trailing-headlines"
+
+
+def test_subheadings_quotes_and_datelines_stay():
+    body = text(
+        "WASHINGTON (Reuters) - " + STORY[0], STORY[1], "Why the levy matters", "“We cannot wait,” the mayor said.", STORY[2]
+    )
+    c = clean(text("Council expands bus network", body))
+    assert c.title == "Council expands bus network"
+    assert c.body == body
+
+
+def test_normalise_reads_styled_unicode_and_entities():
+    assert normalise("𝗙𝗼𝗹𝗹𝗼𝘄\u00a0us &ndash; now\u200b") == "Follow us – now"
+    c = clean(text("Prices rose 5&nbsp;% &ndash; the most since 2008, the agency said in its monthly report today.", STORY[1]))
+    assert c.body.startswith("Prices rose 5 % – the most")
+
+
+def test_site_profile_adds_patterns():
+    profile = CleaningProfile.from_dict({"patterns": [{"pattern": r"^daily sample club", "reason": "site-promo"}]})
+    c = clean(text(STORY[0], "Daily Sample Club members read free", STORY[1]), profile)
+    assert "Daily Sample Club" not in c.body
+    assert c.removed[0].reason == "site-promo"
+
+
+def test_clean_html_uses_trafilatura_and_keeps_related_links():
+    paras = "".join(f"<p>{p}</p>" for p in STORY)
+    page = (
+        "<html><head><title>Council expands bus network | The Daily</title></head><body>"
+        "<nav><a href='/'>Home</a> | <a href='/news'>News</a></nav>"
+        f"<article><h1>Council expands bus network</h1>{paras[:200]}"
+        "<p>ALSO READ: <a href='https://daily.example/storm'>Storm closes airport</a></p>"
+        f"{paras[200:]}</article><footer>Copyright 2024 The Daily. All rights reserved.</footer></body></html>"
+    )
+    c = clean_html(page)
+    assert "Council expands bus network" in c.title
+    assert "Home" not in c.body and "ALSO READ" not in c.body
+    assert STORY[3] in c.body
+    assert [(a.title, a.url) for a in c.also_read] == [("Storm closes airport", "https://daily.example/storm")]
+
+
+def test_short_or_empty_input():
+    assert clean("").body == ""
+    assert clean("Just one line").body == "Just one line"
+    assert clean("\n\n  \n").body == ""
+
+
+# --- properties ------------------------------------------------------------------------------
+
+lines = st.lists(
+    st.one_of(
+        st.sampled_from(STORY + ["ALSO READ: x y z", "Share this", "Advertisement", "Comments", "in ,", "", "  "]),
+        st.text(max_size=80),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines, st.sampled_from(["\n", "\n\n", "\r\n"]))
+def test_never_raises_idempotent_and_never_longer(parts, sep):
+    raw = sep.join(parts)
+    first = clean(raw)
+    assert len(first.body) <= len(raw)
+    assert clean(first.body).body == first.body
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=500))
+def test_any_string(raw):
+    first = clean(raw)
+    assert len(first.body) <= len(raw)
+    assert clean(first.body).body == first.body
+
+
+def _seconds(raw: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        clean(raw)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_time_grows_linearly_up_to_a_megabyte():
+    """A complexity check, not a speed target (bench/clean_speed.py measures speed): 10x the text
+    may cost at most 30x the time; a quadratic step would cost about 100x."""
+    unit = "\n\n".join(STORY + ["ALSO READ: Storm closes airport", "Share this"]) + "\n\n"
+    unique = "".join(unit.replace("bus", f"bus{i}") for i in range(2200))
+    assert len(unique) > 1_000_000
+    small, large = unique[: len(unique) // 10], unique
+    assert _seconds(large) < 30 * _seconds(small)

@@ -1,0 +1,126 @@
+"""HTML pages: the demo page, article pages, the /embed fragment, the admin page and widget.js."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
+
+from recommender.cleaning import _ALSO_READ_LINE, normalise
+from recommender.errors import ArticleNotFound, IndexNotReady
+
+from .api import cfg, rank_params, rec
+from .errors import ApiError
+from .security import check_token
+
+bp = Blueprint("pages", __name__)
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+SAMPLE_FILE = DEMO_DIR / "scraped" / "sample-sheinbaum.txt"
+SAMPLE_ID = "sample-sheinbaum"
+
+
+def _sample_blocks() -> tuple[str, list[dict]]:
+    """The scraped sample as the publisher showed it: a title and blocks, ALSO READ lines as links."""
+    if not SAMPLE_FILE.exists():
+        return "", []
+    lines = [l.strip() for l in SAMPLE_FILE.read_text(encoding="utf-8").splitlines() if l.strip()]
+    title = lines[1] if len(lines) > 1 else ""
+    blocks = []
+    for line in lines[2:]:
+        m = _ALSO_READ_LINE.match(normalise(line))
+        if m:
+            blocks.append({"kind": "also-read", "label": line.split(":", 1)[0].strip(), "text": m.group("rest")})
+        elif len(line.split()) <= 9 and not line.endswith((".", "”", "\"", ":")):
+            blocks.append({"kind": "subhead", "text": line})
+        else:
+            blocks.append({"kind": "p", "text": line})
+    return title, blocks
+
+
+def _index_ready() -> bool:
+    return rec()._snapshot is not None
+
+
+@bp.route("/")
+def demo():
+    title, blocks = _sample_blocks()
+    indexed = False
+    if _index_ready():
+        try:
+            rec().snapshot.key_of_id(SAMPLE_ID)
+            indexed = True
+        except ArticleNotFound:
+            indexed = False
+    stats = rec().stats() if _index_ready() else None
+    return render_template("demo.html", title=title, blocks=blocks, article_id=SAMPLE_ID if indexed else "",
+                           stats=stats)
+
+
+@bp.route("/article/<path:article_id>")
+def article_page(article_id: str):
+    info = rec().article_info(article_id)
+    paragraphs = [p for p in re.split(r"\n\s*\n|\n", info["body"]) if p.strip()]
+    return render_template("article.html", article=info, paragraphs=paragraphs)
+
+
+@bp.route("/embed")
+def embed():
+    args = request.args
+    article_id, url = args.get("id"), args.get("url")
+    if not article_id and not url:
+        raise ApiError(400, "give 'id' or 'url'", field="id")
+    params = rank_params(args)
+    result = rec().related(params, id=article_id, url=url)
+    response = Response(render_template("embed.html", result=result, heading=args.get("heading", "Related stories")))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/admin")
+def admin():
+    ok, why = check_token(cfg())
+    if not ok and request.authorization and request.authorization.password:
+        import hmac
+
+        ok = bool(cfg().token) and hmac.compare_digest(request.authorization.password.encode(), cfg().token.encode())
+    if not ok:
+        response = Response(f"admin needs the token: {why}\n", status=401 if cfg().token else 403, mimetype="text/plain")
+        if cfg().token:
+            response.headers["WWW-Authenticate"] = 'Basic realm="newsrec admin"'
+        return response
+    if not _index_ready():
+        raise IndexNotReady("no index loaded")
+    r = rec()
+    stats = r.stats()
+    groups = r.groups("duplicate", limit=30)
+    story_groups = r.groups("story", limit=30)
+    hist = _similarity_histogram(r)
+    return render_template("admin.html", stats=stats, groups=groups, story_groups=story_groups, hist=hist)
+
+
+def _similarity_histogram(r, bins: int = 20) -> dict:
+    """Histogram of each article's nearest-neighbour cosine (a sample of up to 500 articles)."""
+    import numpy as np
+
+    snap = r.snapshot
+    n = snap.count
+    if n < 2:
+        return {"bins": [], "max": 0}
+    rows = np.random.default_rng(0).choice(n, size=min(n, 500), replace=False)
+    q = np.ascontiguousarray(np.asarray(snap.vectors[np.sort(rows)], dtype=np.float32))
+    scores, _ = snap.index.search(q, 2)
+    nearest = np.clip(scores[:, 1], 0, 1)
+    counts, edges = np.histogram(nearest, bins=bins, range=(0, 1))
+    top = int(counts.max()) or 1
+    return {"bins": [{"lo": float(edges[i]), "count": int(c), "height": 100.0 * c / top} for i, c in enumerate(counts)],
+            "max": top}
+
+
+@bp.route("/widget.js")
+def widget():
+    response = send_from_directory(current_app.static_folder, "widget.js", mimetype="application/javascript")
+    response.headers["Cache-Control"] = "public, max-age=600"
+    return response
+
+

@@ -1,0 +1,209 @@
+/*! newsrec widget: replaces a page's "ALSO READ" links with related stories.
+ *
+ * Install: <script src="https://HOST/widget.js" async></script>
+ * Options (data- attributes on the script tag):
+ *   data-article-id  the article's id in the index (else: the page's canonical URL, else its text)
+ *   data-k           how many stories (default: one per ALSO READ block, at least 3 in a container)
+ *   data-selector    CSS selector of the blocks to replace (default: text starting "ALSO READ" etc.)
+ *   data-container   CSS selector of a container to render the list into (default: [data-newsrec])
+ *   data-api         the service's base URL (default: where this script came from)
+ *   data-timeout     milliseconds before giving up (default 3000)
+ *   data-label       the label shown before each story (default "ALSO READ")
+ * Style: override the CSS variables --newsrec-font, --newsrec-color, --newsrec-link,
+ * --newsrec-muted, --newsrec-bg, --newsrec-border, --newsrec-radius on the host page.
+ * Nothing from the answer is inserted as HTML; any failure leaves the page as it was.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  if (!script || script.getAttribute("data-newsrec-started")) return;
+  script.setAttribute("data-newsrec-started", "1");
+
+  var opt = function (name, fallback) {
+    var v = script.getAttribute("data-" + name);
+    return v === null || v === "" ? fallback : v;
+  };
+  var api = opt("api", new URL(script.src, location.href).origin).replace(/\/+$/, "");
+  var timeout = parseInt(opt("timeout", "3000"), 10) || 3000;
+  var label = opt("label", "ALSO READ");
+  var PATTERN = /^\s*(also\s+read|read\s+also|also\s+see|see\s+also|read\s+more|related(\s+(stories|articles|news|posts|coverage))?|recommended(\s+for\s+you|\s+reading)?|you\s+(may|might)\s+also\s+like|don'?t\s+miss|more\s+on\s+this)\b\s*[:|\-\u2013\u2014»>]?/i;
+  var BLOCKS = "p, li, div, aside, section, h2, h3, h4, h5, blockquote, span, strong, figure";
+
+  var STYLE =
+    ":host{all:initial;display:block;font-family:var(--newsrec-font,system-ui,-apple-system,Segoe UI,Roboto,sans-serif);" +
+    "color:var(--newsrec-color,#1a1a1a);margin:1em 0}" +
+    ".nr{background:var(--newsrec-bg,transparent);border-left:3px solid var(--newsrec-border,#c8102e);padding:.25em .9em;" +
+    "border-radius:var(--newsrec-radius,0)}" +
+    ".nr-h{font-size:.75em;font-weight:700;letter-spacing:.06em;text-transform:uppercase;color:var(--newsrec-muted,#666);margin:.2em 0 .4em}" +
+    "ul{list-style:none;margin:0;padding:0}li{display:flex;gap:.7em;align-items:flex-start;margin:.45em 0}" +
+    "a{color:var(--newsrec-link,#0b4f9c);font-weight:600;text-decoration:none;line-height:1.3}a:hover{text-decoration:underline}" +
+    "img{width:72px;height:48px;object-fit:cover;border-radius:3px;flex:none}" +
+    ".meta{display:block;font-size:.8em;font-weight:400;color:var(--newsrec-muted,#666);margin-top:.15em}";
+
+  function isRelatedBlock(el) {
+    var text = (el.textContent || "").replace(/\s+/g, " ").trim();
+    return text.length > 0 && text.length < 400 && PATTERN.test(text);
+  }
+
+  function findBlocks() {
+    var sel = opt("selector", null);
+    var found = [];
+    try {
+      found = sel ? Array.prototype.slice.call(document.querySelectorAll(sel)) :
+        Array.prototype.filter.call(document.querySelectorAll(BLOCKS), isRelatedBlock);
+    } catch (e) { return []; }
+    // Keep the outermost matching block of each nest (the whole "ALSO READ: <a>..</a>" paragraph).
+    return found.filter(function (el) {
+      for (var p = el.parentElement; p; p = p.parentElement) {
+        if (found.indexOf(p) >= 0) return false;
+      }
+      return !el.closest("[data-newsrec-widget]");
+    });
+  }
+
+  function articleText(blocks) {
+    var root = document.querySelector("article") || document.querySelector("main") || document.body;
+    var parts = [];
+    root.querySelectorAll("p, h2, h3, li").forEach(function (el) {
+      if (blocks.some(function (b) { return b === el || b.contains(el) || el.contains(b); })) return;
+      var t = (el.textContent || "").trim();
+      if (t) parts.push(t);
+    });
+    return parts.join("\n\n").slice(0, 20000);
+  }
+
+  function request(url, body) {
+    var ctrl = typeof AbortController !== "undefined" ? new AbortController() : null;
+    var timer = setTimeout(function () { if (ctrl) ctrl.abort(); }, timeout);
+    var init = { method: body ? "POST" : "GET", mode: "cors", credentials: "omit", signal: ctrl ? ctrl.signal : undefined };
+    if (body) {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(function (r) {
+      clearTimeout(timer);
+      if (r.status === 404) return null;
+      if (!r.ok) throw new Error("newsrec: HTTP " + r.status);
+      return r.json();
+    }, function (e) { clearTimeout(timer); throw e; });
+  }
+
+  function safeUrl(u) {
+    try {
+      var url = new URL(u, location.href);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  function beacon(fromId, item, position) {
+    try {
+      var data = JSON.stringify({ from: fromId || "", to: item.id, position: position });
+      var blob = new Blob([data], { type: "text/plain;charset=UTF-8" });
+      if (navigator.sendBeacon) navigator.sendBeacon(api + "/api/click", blob);
+    } catch (e) { /* counting a click must never break the link */ }
+  }
+
+  function render(items, heading, fromId, offset) {
+    var host = document.createElement("div");
+    host.setAttribute("data-newsrec-widget", "");
+    var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+    var style = document.createElement("style");
+    style.textContent = STYLE;
+    root.appendChild(style);
+    var box = document.createElement("div");
+    box.className = "nr";
+    box.setAttribute("part", "box");
+    var h = document.createElement("div");
+    h.className = "nr-h";
+    h.textContent = heading;
+    box.appendChild(h);
+    var ul = document.createElement("ul");
+    items.forEach(function (item, i) {
+      var href = safeUrl(item.url || "") || (api + "/article/" + encodeURIComponent(item.id));
+      var li = document.createElement("li");
+      var img = safeUrl(item.image || "");
+      if (img) {
+        var im = document.createElement("img");
+        im.src = img; im.alt = ""; im.loading = "lazy";
+        li.appendChild(im);
+      }
+      var a = document.createElement("a");
+      a.href = href;
+      a.textContent = item.title || item.id;
+      a.setAttribute("data-newsrec-id", item.id);
+      a.addEventListener("click", function () { beacon(fromId, item, offset + i + 1); });
+      var meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = [item.source, item.published].filter(Boolean).join(" · ");
+      a.appendChild(meta);
+      li.appendChild(a);
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+    root.appendChild(box);
+    return host;
+  }
+
+  function place(data, blocks, container) {
+    var items = (data && data.items) || [];
+    if (!items.length) return false;
+    var fromId = data.query && data.query.id;
+    if (container) {
+      container.textContent = "";
+      container.appendChild(render(items, opt("heading", "Related stories"), fromId, 0));
+      blocks.forEach(function (b) { b.hidden = true; b.setAttribute("data-newsrec-replaced", ""); });
+      return true;
+    }
+    // One story in the place of each ALSO READ block; extra stories go after the last one.
+    var per = Math.max(1, Math.floor(items.length / blocks.length));
+    blocks.forEach(function (b, i) {
+      var chunk = i === blocks.length - 1 ? items.slice(i * per) : items.slice(i * per, (i + 1) * per);
+      if (!chunk.length) return;
+      b.parentNode.insertBefore(render(chunk, label, fromId, i * per), b);
+      b.hidden = true;
+      b.setAttribute("data-newsrec-replaced", "");
+    });
+    return true;
+  }
+
+  function start() {
+    var blocks = findBlocks();
+    var container = document.querySelector(opt("container", "[data-newsrec]"));
+    if (!blocks.length && !container) return;
+    var k = parseInt(opt("k", String(Math.max(container ? 3 : 1, blocks.length))), 10) || 3;
+    var id = opt("article-id", null) ||
+      (document.querySelector("[data-article-id]") || { getAttribute: function () { return null; } }).getAttribute("data-article-id");
+    var canonical = document.querySelector('link[rel="canonical"]');
+    var byText = function () {
+      var h1 = document.querySelector("h1");
+      return request(api + "/api/related", {
+        title: (h1 ? h1.textContent : document.title || "").trim(),
+        body: articleText(blocks),
+        url: location.href,
+        k: k
+      });
+    };
+    var first;
+    if (id) first = request(api + "/api/related?k=" + k + "&id=" + encodeURIComponent(id));
+    else if (canonical && canonical.href) first = request(api + "/api/related?k=" + k + "&url=" + encodeURIComponent(canonical.href));
+    else first = byText();
+    first.then(function (data) { return data || (id || canonical ? byText() : null); })
+      .then(function (data) {
+        if (place(data, blocks, container)) {
+          document.documentElement.setAttribute("data-newsrec", "ready");
+          document.dispatchEvent(new CustomEvent("newsrec:ready", { detail: { count: data.items.length } }));
+        } else {
+          document.documentElement.setAttribute("data-newsrec", "empty");
+        }
+      })
+      .catch(function () {
+        // Network error, timeout or bad answer: the original links stay where they are.
+        document.documentElement.setAttribute("data-newsrec", "failed");
+      });
+  }
+
+  try {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { try { start(); } catch (e) {} });
+    else start();
+  } catch (e) { /* never break the host page */ }
+})();
