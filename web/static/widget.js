@@ -89,6 +89,7 @@
   }
 
   function safeUrl(u) {
+    if (typeof u !== "string" || !u.trim()) return null;
     try {
       var url = new URL(u, location.href);
       return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
@@ -103,13 +104,26 @@
     } catch (e) { /* counting a click must never break the link */ }
   }
 
+  // A constructed stylesheet is not inline style, so a host page's strict CSP (style-src) allows it.
+  var sheet = null;
+  function applyStyle(root) {
+    try {
+      if (root !== undefined && "adoptedStyleSheets" in root && typeof CSSStyleSheet === "function") {
+        if (!sheet) { sheet = new CSSStyleSheet(); sheet.replaceSync(STYLE); }
+        root.adoptedStyleSheets = [sheet];
+        return;
+      }
+    } catch (e) { /* fall back to a style element */ }
+    var style = document.createElement("style");
+    style.textContent = STYLE;
+    root.appendChild(style);
+  }
+
   function render(items, heading, fromId, offset) {
     var host = document.createElement("div");
     host.setAttribute("data-newsrec-widget", "");
     var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-    var style = document.createElement("style");
-    style.textContent = STYLE;
-    root.appendChild(style);
+    applyStyle(root);
     var box = document.createElement("div");
     box.className = "nr";
     box.setAttribute("part", "box");

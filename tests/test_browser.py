@@ -1,0 +1,195 @@
+"""The widget in a real browser: Debian's Chromium driven by Playwright against a real server.
+
+Never `playwright install`: the browser is /usr/bin/chromium (scripts/test installs it).
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+import urllib.request
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ARTIFACTS, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+        "--no-first-run", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: scripts/test installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 1400})
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("dialog", lambda d: (pg.errors.append("dialog: " + d.message), d.dismiss()))
+    # Article links point at Wikinews; there is no internet here, so answer them locally.
+    pg.route("https://en.wikinews.org/**", lambda route: route.fulfill(status=200, body="ok", content_type="text/plain"))
+    yield pg
+    context.close()
+
+
+def shadow_titles(pg) -> list[str]:
+    return pg.evaluate("""() => Array.from(document.querySelectorAll('[data-newsrec-widget]'))
+        .flatMap(h => Array.from(h.shadowRoot.querySelectorAll('a')).map(a => a.firstChild.textContent))""")
+
+
+def test_demo_page_replaces_also_read_links(page, live_server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    originals = page.locator("p.also-read")
+    assert originals.count() == 3
+    for i in range(3):
+        assert not originals.nth(i).is_visible()
+    titles = shadow_titles(page)
+    assert len(titles) == 3 and all(titles)
+    assert not any("Venezuela" in t or "Doha" in t for t in titles)  # the site's old links are gone
+    api = json.load(urllib.request.urlopen(live_server.url + "/api/related?id=sample-sheinbaum&k=3"))
+    assert titles == [i["title"] for i in api["items"]]  # the stories come from the index
+    page.screenshot(path=str(ARTIFACTS / "demo-page.png"), full_page=True)
+    page.locator("[data-newsrec-widget]").first.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, -500)")
+    page.screenshot(path=str(ARTIFACTS / "demo-viewport.png"))
+    page.click("#toggle")
+    assert originals.first.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "demo-page-original.png"))
+    assert page.errors == []
+
+
+def test_search_box_opens_an_indexed_article(page, live_server):
+    page.goto(live_server.url + "/")
+    page.fill("#search-q", "Mexic")
+    page.wait_for_selector("#search-results a", timeout=10_000)
+    page.click("#search-results a >> nth=0")
+    page.wait_for_selector("html[data-newsrec]", timeout=20_000)
+    article_id = page.url.rsplit("/article/", 1)[1]
+    api = json.load(urllib.request.urlopen(f"{live_server.url}/api/related?id={article_id}&k=5"))
+    assert shadow_titles(page) == [i["title"] for i in api["items"]]  # may be fewer than 5: min_score
+    assert page.errors == []
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def other_origin(tmp_path_factory, live_server):
+    """A second site on another origin with its own markup, served by the test."""
+    root = tmp_path_factory.mktemp("site")
+    port = free_port()
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Other Site</title></head><body>
+<div class="wrap"><h1 class="headline">Sheinbaum says no foreign troops will enter Mexico</h1>
+<div class="content">
+<p>Mexico's president rejected reports of a planned United States operation against drug cartels on Mexican soil.</p>
+<div class="inline-related"><span>Read more:</span> <a href="/x">Unrelated celebrity gossip</a></div>
+<p>She said security cooperation with Washington would continue through diplomatic channels only.</p>
+<ul class="rel"><li>Related: <a href="/y">Lottery numbers for Friday</a></li></ul>
+</div></div>
+<script src="{live_server.url}/widget.js" async data-timeout="8000"></script>
+</body></html>"""
+    (root / "index.html").write_text(page, encoding="utf-8")
+    (root / "down.html").write_text(page.replace(live_server.url, f"http://127.0.0.1:{free_port()}"), encoding="utf-8")
+    (root / "evil.html").write_text(page, encoding="utf-8")
+    (root / "slow.html").write_text(page.replace('data-timeout="8000"', 'data-timeout="1000"'), encoding="utf-8")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+def test_widget_on_another_origin_with_other_markup(page, live_server, other_origin):
+    page.goto(other_origin + "/index.html")
+    page.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    assert not page.locator(".inline-related").is_visible()
+    assert not page.locator("ul.rel > li").is_visible()
+    titles = shadow_titles(page)
+    assert len(titles) == 2 and "Unrelated celebrity gossip" not in titles
+    page.screenshot(path=str(ARTIFACTS / "other-origin.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_titles_are_text_not_html(page, live_server, other_origin):
+    evil = {"query": {"id": None}, "items": [
+        {"id": "e1", "title": "<img src=x onerror=alert(1)>", "url": "javascript:alert(2)", "source": "<b>x</b>", "published": "2024-01-01"},
+        {"id": "e2", "title": "Second <script>alert(3)</script>", "url": "https://en.wikinews.org/wiki/X"},
+    ]}
+    page.route(live_server.url + "/api/related**", lambda route: route.fulfill(
+        status=200, body=json.dumps(evil), content_type="application/json",
+        headers={"Access-Control-Allow-Origin": "*"}))
+    page.goto(other_origin + "/evil.html")
+    page.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    assert shadow_titles(page)[0] == "<img src=x onerror=alert(1)>"
+    hrefs = page.evaluate("""() => Array.from(document.querySelectorAll('[data-newsrec-widget]'))
+        .flatMap(h => Array.from(h.shadowRoot.querySelectorAll('a')).map(a => a.href))""")
+    assert not any(h.startswith("javascript:") for h in hrefs)
+    imgs = page.evaluate("""() => Array.from(document.querySelectorAll('[data-newsrec-widget]'))
+        .flatMap(h => Array.from(h.shadowRoot.querySelectorAll('img, script')).length)""")
+    assert sum(imgs) == 0
+    time.sleep(0.3)
+    assert page.errors == []  # no dialog fired, nothing thrown
+
+
+def test_server_down_leaves_the_page_alone(page, other_origin):
+    # The service is not running: neither the script nor the API answers.
+    page.goto(other_origin + "/down.html")
+    page.wait_for_load_state("load")
+    time.sleep(1.0)
+    assert page.locator(".inline-related").is_visible() and page.locator("ul.rel > li").is_visible()
+    assert page.evaluate("document.querySelectorAll('[data-newsrec-widget]').length") == 0
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("failure", ["abort", "500", "slow"])
+def test_api_failure_leaves_the_page_alone(page, live_server, other_origin, failure):
+    # The script loaded (e.g. from a cache) but the API fails, errors or hangs past the timeout.
+    def handle(route):
+        if failure == "abort":
+            route.abort()
+        elif failure == "500":
+            route.fulfill(status=500, body="{}", content_type="application/json", headers={"Access-Control-Allow-Origin": "*"})
+        else:  # slow.html gives up after 1 s; answer after 2.5 s, too late
+            time.sleep(2.5)
+            route.fulfill(status=200, body='{"items": []}', content_type="application/json",
+                          headers={"Access-Control-Allow-Origin": "*"})
+
+    page.route(live_server.url + "/api/**", handle)
+    page.goto(other_origin + ("/slow.html" if failure == "slow" else "/index.html"))
+    page.wait_for_selector("html[data-newsrec='failed']", timeout=15_000)
+    assert page.locator(".inline-related").is_visible() and page.locator("ul.rel > li").is_visible()
+    assert page.errors == []
+
+
+def test_click_beacon_is_counted(page, live_server):
+    before = json.load(urllib.request.urlopen(live_server.url + "/api/stats"))["clicks"]["total"]
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    link = page.locator("[data-newsrec-widget] >> nth=0").locator("a").first
+    link.click()
+    deadline = time.time() + 10
+    after = before
+    while time.time() < deadline and after == before:
+        time.sleep(0.2)
+        after = json.load(urllib.request.urlopen(live_server.url + "/api/stats"))["clicks"]["total"]
+    assert after == before + 1

@@ -1,0 +1,81 @@
+"""The newsrec command: build, info, dups, clean, eval, add, delete (stand-in embedder)."""
+from __future__ import annotations
+
+import json
+
+from recommender.cli import main
+from tests.conftest import DEMO_CORPUS, SAMPLE_DIR, demo_records, write_jsonl
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_build_info_dups_add_delete(tmp_path, capsys):
+    corpus = write_jsonl(tmp_path / "a.jsonl", demo_records(40))
+    idx = str(tmp_path / "idx")
+    code, out, err = run(capsys, "build", "--input", str(corpus), "--input", str(SAMPLE_DIR), "--index", idx,
+                         "--backend", "hash", "--quiet")
+    assert code == 0, err
+    assert json.loads(out)["count"] == 41 and "docs/s" in err
+    code, out, _ = run(capsys, "info", "--index", idx)
+    assert code == 0 and json.loads(out)["count"] == 41
+    code, out, _ = run(capsys, "dups", "--index", idx, "--format", "json", "--kind", "story")
+    assert code == 0 and "groups" in json.loads(out)
+    extra = write_jsonl(tmp_path / "b.jsonl", [{"id": "new-1", "title": "A new story", "body": "Something happened today in the city."}])
+    code, out, _ = run(capsys, "add", "--index", idx, "--input", str(extra), "--backend", "hash", "--quiet")
+    assert code == 0 and json.loads(out)["count"] == 42
+    code, out, _ = run(capsys, "delete", "--index", idx, "--id", "new-1", "--backend", "hash")
+    assert code == 0 and json.loads(out)["count"] == 41
+
+
+def test_build_from_csv_and_a_folder(tmp_path, capsys):
+    import csv
+
+    rows = demo_records(5)
+    with open(tmp_path / "a.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["id", "title", "body", "published", "url", "source", "section"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in w.fieldnames})
+    code, out, err = run(capsys, "build", "--input", str(tmp_path / "a.csv"), "--index", str(tmp_path / "i"), "--backend", "hash", "--quiet")
+    assert code == 0, err and json.loads(out)["count"] == 5
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "one.txt").write_text((SAMPLE_DIR / "sample-sheinbaum.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "two.html").write_text("<html><body><article><h1>Two</h1><p>" + "Words in a page. " * 30 + "</p></article></body></html>")
+    code, out, err = run(capsys, "build", "--input", str(folder), "--index", str(tmp_path / "j"), "--backend", "hash", "--quiet")
+    assert code == 0, err
+    code, out, _ = run(capsys, "info", "--index", str(tmp_path / "j"))
+    assert json.loads(out)["count"] == 2
+
+
+def test_bad_input_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "title": "ok", "body": "fine"}\n{"title": "no id"}\n')
+    code, _, err = run(capsys, "build", "--input", str(bad), "--index", str(tmp_path / "i"), "--backend", "hash")
+    assert code == 2 and "bad.jsonl:2" in err and "'id' is required" in err
+    code, _, err = run(capsys, "build", "--input", str(tmp_path / "missing.jsonl"), "--index", str(tmp_path / "i"), "--backend", "hash")
+    assert code == 2 and "does not exist" in err
+    code, _, err = run(capsys, "info", "--index", str(tmp_path / "nothing"))
+    assert code == 2 and "newsrec build" in err
+
+
+def test_clean_command(tmp_path, capsys):
+    src = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "s", "text": (SAMPLE_DIR / "sample-sheinbaum.txt").read_text(encoding="utf-8")},
+        {"id": "h", "html": "<html><body><article><p>ALSO READ: <a href='https://x.example/a'>Other</a></p><p>" + "A sentence of the story. " * 20 + "</p></article></body></html>"},
+    ])
+    code, _, err = run(capsys, "clean", "--input", str(src), "--output", str(tmp_path / "out.jsonl"))
+    assert code == 0, err
+    rows = [json.loads(l) for l in open(tmp_path / "out.jsonl", encoding="utf-8")]
+    assert [r["id"] for r in rows] == ["s", "h"]
+    assert len(rows[0]["also_read"]) == 3 and rows[0]["removed"][0]["reason"]
+    assert rows[1]["also_read"] == [{"title": "Other", "url": "https://x.example/a"}]
+    assert set(rows[0]) == {"id", "title", "body", "also_read", "removed"}
+
+
+def test_demo_corpus_is_shipped():
+    assert DEMO_CORPUS.exists() and len(demo_records(5000)) >= 2000

@@ -1,0 +1,48 @@
+"""Integration: the real all-MiniLM-L6-v2 model, loaded offline once per run."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_app
+
+pytestmark = pytest.mark.model
+
+
+def test_model_loads_offline_and_embeds(real_embedder):
+    v = real_embedder.encode(["Mexico denies a US military operation.", "Mexico rejects American troops on its soil.",
+                              "The football season opened with a draw."])
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert v[0] @ v[1] > 0.6 > v[0] @ v[2]
+
+
+def test_related_for_the_scraped_sample_are_on_topic(real_index, real_embedder):
+    app = make_app(real_index, real_embedder, backend="torch")
+    body = app.test_client().get("/api/related?id=sample-sheinbaum&k=5").get_json()
+    titles = [i["title"] for i in body["items"]]
+    assert len(titles) == 5
+    assert sum("Mexic" in t or "U.S." in t or "US " in t for t in titles) >= 2, titles
+    for item in body["items"]:
+        assert 0 < item["similarity"] <= 1 and item["score"] > 0
+
+
+def test_furniture_does_not_change_the_embedding_much(real_embedder):
+    from recommender.articles import parse_article
+    from recommender.embedding import article_text
+
+    raw = open("demo/scraped/sample-sheinbaum.txt", encoding="utf-8").read()
+    clean_art = parse_article({"id": "a", "text": raw})
+    vec = lambda a: real_embedder.encode([article_text(a.title, a.body)])[0]
+    furnished = parse_article({"id": "b", "text": "ALSO READ: Football club signs striker\n\n" + raw + "\n\nShare this story"})
+    assert float(vec(clean_art) @ vec(furnished)) > 0.999
+
+
+def test_duplicates_of_a_rewritten_copy(real_index, real_embedder):
+    app = make_app(real_index, real_embedder, backend="torch")
+    raw = open("demo/scraped/sample-sheinbaum.txt", encoding="utf-8").read()
+    copy = raw.replace("Tuesday", "Wednesday").replace("firmly", "strongly") + "\n\nFollow us on Telegram"
+    body = app.test_client().post("/api/duplicates", json={"title": "Sheinbaum rejects US raid", "text": copy}).get_json()
+    assert body["verdict"] == "near"
+    assert body["matches"][0]["id"] == "sample-sheinbaum"
+    assert body["matches"][0]["scores"]["cosine"] > 0.95

@@ -1,0 +1,92 @@
+"""Ranking maths on hand-made vectors: filters, decay, collapsing, MMR, minimum score, score parts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.ranking import Candidate, RankParams, mmr_select, rank, recency_weights
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.asarray(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def cands(sims, **fields):
+    out = []
+    for i, s in enumerate(sims, start=1):
+        extra = {k: v[i - 1] for k, v in fields.items()}
+        out.append(Candidate(key=i, id=f"a{i}", similarity=s, story_group=extra.pop("story_group", i), **extra))
+    return out
+
+
+VECS = np.stack([unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 1, 0), unit(0, 0, 1), unit(0.5, 0.5, 0)])
+
+
+def test_orders_by_similarity_and_reports_parts():
+    out = rank(cands([0.5, 0.9, 0.7, 0.3, 0.6]), VECS, RankParams(k=3, mmr_lambda=1.0, min_score=0))
+    assert [r.candidate.id for r in out] == ["a2", "a3", "a5"]
+    for r in out:
+        assert r.score == pytest.approx(r.similarity * r.recency)
+        assert r.reason.startswith("similar text")
+
+
+def test_drops_query_its_duplicates_and_its_story():
+    c = cands([0.99, 0.9, 0.8, 0.7, 0.6], story_group=[1, 7, 7, 4, 5])
+    for cc, dg in zip(c, [1, 2, 3, 9, 5]):
+        cc.dup_group = dg
+    out = rank(c, VECS, RankParams(k=5, mmr_lambda=1.0, min_score=0), query_key=1, query_dup_group=9,
+               query_story_group=7)
+    assert [r.candidate.id for r in out] == ["a5"]
+
+
+def test_collapses_story_groups_to_canonical_or_freshest():
+    c = cands([0.9, 0.8, 0.7], story_group=[2, 2, 2], published_days=[100, 300, 200])
+    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="canonical"))
+    assert [r.candidate.id for r in out] == ["a2"] and out[0].group_size == 3
+    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="freshest"))
+    assert [r.candidate.id for r in out] == ["a2"]
+    c[1].published_days = 50
+    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="freshest"))
+    assert [r.candidate.id for r in out] == ["a3"]
+    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="none"))
+    assert len(out) == 3
+
+
+def test_filters():
+    c = cands([0.9, 0.8, 0.7, 0.6, 0.5], source=["x", "y", "x", "z", "x"], section=["s", "s", "t", "s", "s"],
+              published_days=[10, 20, 30, -1, 50], lang=["en", "en", "fr", "en", ""])
+    ids = lambda p: [r.candidate.id for r in rank(c, VECS, p)]
+    base = dict(k=5, mmr_lambda=1.0, min_score=0)
+    assert ids(RankParams(**base, sources=frozenset({"x"}))) == ["a1", "a3", "a5"]
+    assert ids(RankParams(**base, exclude_sources=frozenset({"x"}))) == ["a2", "a4"]
+    assert ids(RankParams(**base, sections=frozenset({"t"}))) == ["a3"]
+    assert ids(RankParams(**base, langs=frozenset({"en"}))) == ["a1", "a2", "a4", "a5"]
+    assert ids(RankParams(**base, date_from=20, date_to=30)) == ["a2", "a3"]
+    assert ids(RankParams(**base, exclude_ids=frozenset({"a1", "a2"}))) == ["a3", "a4", "a5"]
+
+
+def test_minimum_score_gives_an_empty_list_rather_than_a_bad_one():
+    assert rank(cands([0.2, 0.1]), VECS[:2], RankParams(k=5, min_score=0.25)) == []
+
+
+def test_recency_decay_is_smooth_relative_to_the_query_date():
+    w = recency_weights(np.array([100, 90, 80, 110, -1]), 100, half_life_days=10)
+    assert w[0] == 1.0 and w[4] == 1.0
+    assert w[1] == pytest.approx(0.75) and w[3] == pytest.approx(0.75)  # floor 0.5 + 0.5 * 2^-1
+    assert w[2] == pytest.approx(0.625)
+    assert np.all(recency_weights(np.array([1, 500]), 100, half_life_days=0) == 1.0)
+
+
+def test_decay_reorders_old_stories():
+    c = cands([0.8, 0.75], published_days=[100, 1000])
+    fresh_first = rank(c, VECS[:2], RankParams(k=2, mmr_lambda=1.0, min_score=0, half_life_days=7), query_days=1000)
+    assert [r.candidate.id for r in fresh_first] == ["a2", "a1"]
+    assert fresh_first[1].recency < 1.0
+
+
+def test_mmr_prefers_diverse_items():
+    scores = np.array([0.9, 0.89, 0.6])
+    vecs = np.stack([unit(1, 0), unit(1, 0.01), unit(0, 1)])
+    assert mmr_select(scores, vecs, 2, lam=1.0) == [0, 1]
+    assert mmr_select(scores, vecs, 2, lam=0.5) == [0, 2]

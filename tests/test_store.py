@@ -1,0 +1,121 @@
+"""Index snapshots on disk: build, reopen, refuse mismatches, add/delete in place, crash leftovers."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from recommender.articles import parse_article
+from recommender.embedding import HashingEmbedder
+from recommender.errors import IndexMismatch, IndexNotReady
+from recommender.indexing import add_articles, build_index, delete_articles
+from recommender.store import IndexDir
+
+
+def test_snapshot_layout_and_manifest(hash_index, hash_embedder):
+    d = IndexDir(hash_index)
+    snap = d.open(model=hash_embedder.name, dim=hash_embedder.dim)
+    files = {p.name for p in snap.path.iterdir()}
+    assert {"manifest.json", "articles.sqlite", "vectors.npy", "keys.npy", "minhash.npy", "faiss.index", "rows.npz"} <= files
+    m = snap.manifest
+    assert m["model"] == "hashing-v1" and m["dim"] == hash_embedder.dim and m["count"] == snap.count == 301
+    assert m["index_type"] == "flat" and "faiss" in m["versions"] and m["built_at"]
+    assert np.all(np.diff(snap.keys) > 0)
+    norms = np.linalg.norm(np.asarray(snap.vectors), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-4)
+    rec = snap.article(snap.key_of_id("sample-sheinbaum"))
+    assert len(rec["also_read"]) == 3 and rec["removed"]
+    assert rec["title"].startswith("Mexican President Claudia Sheinbaum")
+
+
+def test_refuses_an_index_built_with_another_model(hash_index):
+    with pytest.raises(IndexMismatch, match="newsrec build"):
+        IndexDir(hash_index).open(model="all-MiniLM-L6-v2", dim=384)
+    with pytest.raises(IndexMismatch, match="dimension"):
+        IndexDir(hash_index).open(dim=384)
+
+
+def test_missing_index_says_what_to_run(tmp_path):
+    with pytest.raises(IndexNotReady, match="newsrec build"):
+        IndexDir(tmp_path / "nothing").open()
+
+
+def test_search_finds_the_article_itself(hash_index):
+    snap = IndexDir(hash_index).open()
+    row = snap.row_of_key(snap.key_of_id("sample-sheinbaum"))
+    hits = snap.search(np.asarray(snap.vectors[row]), 3)
+    assert hits[0].key == snap.keys[row] and hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_add_replace_and_delete_in_place(writable_index, hash_config, hash_embedder, corpus_records):
+    d = IndexDir(writable_index)
+    before = d.open()
+    old_vectors = {int(k): np.asarray(before.vectors[i]).copy() for i, k in enumerate(before.keys)}
+    new = [parse_article(r) for r in corpus_records[60:70]]
+    report = add_articles(writable_index, new, hash_embedder, hash_config)
+    assert report.added == 10 and report.count == 71
+    after = d.open()
+    assert after.name != before.name
+    # existing articles were not re-embedded: their vectors are carried over bit for bit
+    for i, k in enumerate(after.keys):
+        if int(k) in old_vectors:
+            assert np.array_equal(old_vectors[int(k)], np.asarray(after.vectors[i]))
+    # replacing by id keeps one copy
+    changed = dict(corpus_records[0], body=corpus_records[0]["body"] + " An update was added later.")
+    add_articles(writable_index, [parse_article(changed)], hash_embedder, hash_config)
+    snap = d.open()
+    assert snap.count == 71
+    assert snap.article(snap.key_of_id(changed["id"]))["body"].endswith("An update was added later.")
+    report = delete_articles(writable_index, [changed["id"], "no-such-id"], hash_embedder, hash_config)
+    assert report.deleted == 1 and report.skipped == ["no-such-id"]
+    assert d.open().count == 70
+
+
+def test_groups_update_when_a_copy_is_added_and_deleted(writable_index, hash_config, hash_embedder, corpus_records):
+    original = corpus_records[5]
+    words = original["body"].split()
+    words[3] = "changed"
+    copy = {"id": "copy-1", "title": "A new headline on a copy", "published": "2030-01-01",
+            "body": "Share this story\n\n" + " ".join(words) + "\n\nALSO READ: Something else"}
+    add_articles(writable_index, [parse_article(copy)], hash_embedder, hash_config)
+    snap = IndexDir(writable_index).open()
+    a, b = snap.key_of_id(original["id"]), snap.key_of_id("copy-1")
+    ra, rb = snap.row_of_key(a), snap.row_of_key(b)
+    assert snap.dup_group[ra] == snap.dup_group[rb] == a  # the earlier original is canonical
+    levels = {l["level"] for l in snap.links_of(b)}
+    assert levels & {"near", "exact"}
+    delete_articles(writable_index, [original["id"]], hash_embedder, hash_config)
+    snap = IndexDir(writable_index).open()
+    rb = snap.row_of_key(snap.key_of_id("copy-1"))
+    assert snap.dup_group[rb] == b
+
+
+def test_leftovers_of_a_killed_writer_are_removed_and_never_opened(writable_index):
+    d = IndexDir(writable_index)
+    name = d.current_name()
+    half = writable_index / ".tmp-deadbeef"
+    half.mkdir()
+    (half / "vectors.npy").write_bytes(b"partial")
+    (writable_index / "CURRENT.tmp").write_text("garbage")
+    assert d.open().name == name
+    removed = d.clean_leftovers()
+    assert ".tmp-deadbeef" in removed and not half.exists()
+    assert not (writable_index / "CURRENT.tmp").exists()
+
+
+def test_old_snapshots_are_pruned(writable_index, hash_config, hash_embedder, corpus_records):
+    for i in range(4):
+        add_articles(writable_index, [parse_article(dict(corpus_records[i], id=f"extra-{i}"))], hash_embedder, hash_config)
+    names = os.listdir(writable_index / "snapshots")
+    assert len(names) == 3 and IndexDir(writable_index).current_name() in names
+
+
+def test_empty_build_and_title_only_articles(tmp_path, hash_config):
+    emb = HashingEmbedder()
+    arts = [parse_article({"id": "t1", "title": "Only a headline here"}), parse_article({"id": "t2", "title": "Another headline"})]
+    build_index(arts, tmp_path / "i", emb, hash_config)
+    snap = IndexDir(tmp_path / "i").open()
+    assert snap.count == 2
+    assert json.loads((snap.path / "manifest.json").read_text())["count"] == 2

@@ -1,0 +1,202 @@
+"""The Flask app with the stand-in embedder: routes, the one error shape, headers, writes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import make_app
+from web import create_app
+
+
+def assert_error(response, status: int, field: str | None = None):
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error"}
+    err = body["error"]
+    assert set(err) == {"status", "code", "message", "field", "request_id"}
+    assert err["status"] == status and err["message"] and err["request_id"]
+    assert "Traceback" not in err["message"]
+    if field is not None:
+        assert err["field"] == field
+    return err
+
+
+def test_factory_without_an_index_still_starts(tmp_path, hash_embedder):
+    app = make_app(tmp_path / "none", hash_embedder)
+    c = app.test_client()
+    r = c.get("/healthz")
+    assert r.status_code == 503 and "newsrec build" in r.get_json()["message"]
+    assert_error(c.get("/api/related?id=x"), 503)
+
+
+def test_factory_reads_test_config(hash_index, hash_embedder):
+    app = make_app(hash_index, hash_embedder, max_k=7)
+    assert app.config["NEWSREC"].max_k == 7
+    assert_error(app.test_client().get("/api/related?id=sample-sheinbaum&k=8"), 400, "k")
+
+
+def test_healthz_reports_the_snapshot(client, hash_index):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["count"] == 301
+    assert body["snapshot"] == (hash_index / "CURRENT").read_text().strip()
+
+
+def test_related_by_id_has_scores_and_caching(client):
+    r = client.get("/api/related?id=sample-sheinbaum&k=3&min_score=0")
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["query"]["id"] == "sample-sheinbaum" and len(body["items"]) == 3
+    for item in body["items"]:
+        assert item["id"] != "sample-sheinbaum"
+        assert {"score", "similarity", "recency", "reason"} <= set(item)
+    assert r.headers["ETag"] and "max-age" in r.headers["Cache-Control"]
+    again = client.get("/api/related?id=sample-sheinbaum&k=3&min_score=0", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_related_explain_returns_cut_furniture(client):
+    body = client.get("/api/related?id=sample-sheinbaum&explain=1").get_json()
+    assert len(body["query"]["also_read"]) == 3 and body["query"]["removed"]
+
+
+def test_related_by_text_and_html(client):
+    r = client.post("/api/related", json={"title": "Mexico cartel violence", "body": "Drug cartels in Mexico fought the army.", "k": 2, "min_score": 0})
+    assert r.status_code == 200 and len(r.get_json()["items"]) == 2
+    r = client.post("/api/related", json={"html": "<html><body><article><h1>Mexico</h1><p>Drug cartels in Mexico fought the army again this week, officials said.</p></article></body></html>", "min_score": 0})
+    assert r.status_code == 200 and r.get_json()["items"]
+
+
+def test_duplicates_and_compare(client):
+    raw = open("demo/scraped/sample-sheinbaum.txt", encoding="utf-8").read()
+    body = client.post("/api/duplicates", json={"title": "A copy", "text": raw.replace("Tuesday", "Monday")}).get_json()
+    assert body["verdict"] in ("exact", "near")
+    top = body["matches"][0]
+    assert top["id"] == "sample-sheinbaum" and set(top["scores"]) == {"cosine", "jaccard", "containment"}
+    cmp = client.post("/api/compare", json={"a": {"title": "a", "body": raw}, "b": {"title": "b", "body": raw + "\n\nShare this"}}).get_json()
+    assert cmp["duplicate"] is True and cmp["scores"]["containment"] == 1.0
+
+
+def test_article_shows_groups(client):
+    body = client.get("/api/articles/sample-sheinbaum").get_json()
+    assert body["groups"]["duplicate"]["canonical"] == "sample-sheinbaum"
+    assert "sample-sheinbaum" in body["groups"]["story"]["members"]
+
+
+@pytest.mark.parametrize("url,field", [
+    ("/api/related", "id"),
+    ("/api/related?id=sample-sheinbaum&k=0", "k"),
+    ("/api/related?id=sample-sheinbaum&k=abc", "k"),
+    ("/api/related?id=sample-sheinbaum&mmr_lambda=2", "mmr_lambda"),
+    ("/api/related?id=sample-sheinbaum&date_from=yesterday", "date_from"),
+    ("/api/related?id=sample-sheinbaum&collapse=maybe", "collapse"),
+])
+def test_400_names_the_field(client, url, field):
+    assert_error(client.get(url), 400, field)
+
+
+def test_400_for_bad_json_bodies(client):
+    post = lambda data, ct="application/json": client.post("/api/related", data=data, content_type=ct)
+    assert_error(post(b"{not json"), 400, "body")
+    assert_error(post(b"[1, 2]"), 400, "body")
+    assert_error(post(b"\xff\xfe{}"), 400, "body")
+    assert_error(post(b""), 400, "body")
+    assert_error(post(("[" * 5000 + "]" * 5000).encode()), 400, "body")
+    assert_error(post(json.dumps({"title": "x", "body": "a\x00b"}).encode()), 400, "body")
+    assert_error(post(json.dumps({"title": 5, "body": "text"}).encode()), 400, "title")
+    assert_error(client.post("/api/compare", json={"a": {"title": "x", "body": "y"}}), 400, "b")
+
+
+def test_404_405_413_415(client):
+    assert_error(client.get("/api/related?id=no-such-article"), 404, "id")
+    assert_error(client.get("/no/such/page"), 404)
+    assert_error(client.get("/api/articles/nope"), 404)
+    r = client.put("/api/related")
+    assert_error(r, 405) and "GET" in r.headers["Allow"]
+    assert_error(client.post("/api/related", data=b"x" * 3_000_000, content_type="application/json"), 413)
+    assert_error(client.post("/api/related", data="title=x", content_type="application/x-www-form-urlencoded"), 415)
+
+
+def test_429_when_rate_limited(hash_index, hash_embedder):
+    c = make_app(hash_index, hash_embedder, rate_limit=3).test_client()
+    codes = [c.get("/api/related?id=sample-sheinbaum").status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200]
+    assert_error(c.get("/api/related?id=sample-sheinbaum"), 429)
+
+
+def test_500_is_json_without_a_stack_trace(app):
+    def boom(*a, **k):
+        raise RuntimeError("secret internals")
+
+    app.extensions["newsrec"].related = boom
+    err = assert_error(app.test_client().get("/api/related?id=sample-sheinbaum"), 500)
+    assert "secret" not in err["message"]
+
+
+def test_writes_need_the_token(hash_index, hash_embedder, writable_index, corpus_records):
+    c = make_app(hash_index, hash_embedder).test_client()
+    assert_error(c.post("/api/articles", json={"articles": []}), 403, "Authorization")
+    app = make_app(writable_index, hash_embedder, token="s3cret")
+    c = app.test_client()
+    assert_error(c.post("/api/articles", json={"articles": [corpus_records[100]]}), 401)
+    assert_error(c.post("/api/articles", json={"articles": [corpus_records[100]]}, headers={"Authorization": "Bearer nope"}), 401)
+    auth = {"Authorization": "Bearer s3cret"}
+    r = c.post("/api/articles", json={"articles": [corpus_records[100]]}, headers=auth)
+    assert r.status_code == 201 and r.get_json()["added"] == 1
+    assert c.get(f"/api/articles/{corpus_records[100]['id']}").status_code == 200
+    assert_error(c.post("/api/articles", json={"articles": [{"title": "no id"}]}, headers=auth), 400, "articles[0].id")
+    assert c.delete(f"/api/articles/{corpus_records[100]['id']}", headers=auth).status_code == 200
+    assert_error(c.get(f"/api/articles/{corpus_records[100]['id']}"), 404)
+    assert c.post("/api/reload", headers=auth).status_code == 200
+
+
+def test_cors_allowed_origins_and_preflight(hash_index, hash_embedder):
+    c = make_app(hash_index, hash_embedder, cors_origins="https://news.example").test_client()
+    r = c.options("/api/related", headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"})
+    assert r.status_code in (200, 204) and r.headers["Access-Control-Allow-Origin"] == "https://news.example"
+    assert "POST" in r.headers["Access-Control-Allow-Methods"]
+    r = c.get("/api/related?id=sample-sheinbaum", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_html_security_headers_and_escaping(client, writable_index, hash_embedder):
+    r = client.get("/")
+    assert r.status_code == 200
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert b"ALSO READ" in r.data and b"<script src=\"/widget.js\"" in r.data
+    app = make_app(writable_index, hash_embedder, token="t")
+    c = app.test_client()
+    evil = {"id": "evil", "title": "<img src=x onerror=alert(1)> Mexico drug cartels", "body": "Drug cartels in Mexico fought the army again."}
+    c.post("/api/articles", json={"articles": [evil]}, headers={"Authorization": "Bearer t"})
+    page = c.get("/embed?id=sample-sheinbaum&min_score=-1&k=50").get_data(as_text=True)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "<img src=x" not in page
+
+
+def test_embed_is_framable_and_pages_are_not(client):
+    assert client.get("/").headers["X-Frame-Options"] == "SAMEORIGIN"
+    r = client.get("/embed?id=sample-sheinbaum")
+    assert r.status_code == 200 and "X-Frame-Options" not in r.headers
+    assert "frame-ancestors" in r.headers["Content-Security-Policy"]
+
+
+def test_click_beacon_is_counted(client):
+    r = client.post("/api/click", data=json.dumps({"from": "sample-sheinbaum", "to": "wn1", "position": 2}), content_type="text/plain;charset=UTF-8")
+    assert r.status_code == 204
+    stats = client.get("/api/stats").get_json()["clicks"]
+    assert stats["total"] >= 1 and stats["by_position"]["2"] >= 1
+
+
+def test_widget_and_admin(client, hash_index, hash_embedder):
+    r = client.get("/widget.js")
+    assert r.status_code == 200 and r.mimetype == "application/javascript" and len(r.data) < 15_000
+    assert client.get("/admin").status_code == 403
+    c = make_app(hash_index, hash_embedder, token="t").test_client()
+    assert c.get("/admin").status_code == 401
+    r = c.get("/admin", headers={"Authorization": "Bearer t"})
+    assert r.status_code == 200 and b"<svg" in r.data
+
+
+def test_real_create_app_signature():
+    assert create_app.__doc__
