@@ -185,7 +185,8 @@ _AD = re.compile(
     re.IGNORECASE,
 )
 _PHOTO = re.compile(
-    r"^[\W_]*(?:photo|photos|image|images|picture|pictures|file\s+photo|photograph|credit|photo\s+credit|"
+    r"^[\W_]*(?:view\s+larger\s+(?:image|photo|picture)|enlarge\s+(?:image|photo)|click\s+to\s+enlarge)[\W_]*$"
+    r"|^[\W_]*(?:photo|photos|image|images|picture|pictures|file\s+photo|photograph|credit|photo\s+credit|"
     r"image\s+credit|caption|foto|bild)s?\s*(?:credit)?\s*[:/|©]"
     r"|^[\W_]*\(?(?:photo|image|picture|file\s+photo)\s*(?::|by|courtesy|credit)[^)]{0,80}\)?$"
     r"|^[\W_]*(?:getty\s+images|ap\s+photo|reuters/|afp\s+photo|afp\s+via\s+getty|epa)\b.{0,60}$"
@@ -227,14 +228,69 @@ def _words(key: str) -> int:
     return len(_WORD.findall(key))
 
 
+# Function words of the languages news sites most often publish in. Prose is full of them;
+# menus, headline lists and link clouds are not.
+_FUNCTION_WORDS = frozenset(
+    """a an the of to in on at for from by with and or but as is are was were be been has have had
+    it its that this which who not said says will would can could after before over than into about
+    de la el los las en y que del por con para una un es se al lo le les des du et est dans pour
+    sur une il qui der die das und ist den dem ein eine zu mit von nicht sich im il di che e per
+    non una da do das os um uma em não""".split()
+)
+_TRAILING_FUNCTION = frozenset("a an the of to in on at for from by with and or but as is are was were that".split())
+
+
+def _function_share(key: str) -> float:
+    words = _WORD.findall(key.casefold())
+    return sum(w in _FUNCTION_WORDS for w in words) / len(words) if words else 0.0
+
+
 def _is_paragraph(key: str, n_words: int) -> bool:
-    """Body-like: a sentence of some length, or a long run of words."""
-    return n_words >= 25 or (n_words >= 7 and bool(_SENTENCE_END.search(key)))
+    """Body-like: a sentence of some length, or a long run of words that reads as prose."""
+    if n_words >= 7 and _SENTENCE_END.search(key):
+        return n_words < 25 or _function_share(key) >= 0.12
+    return n_words >= 25 and _function_share(key) >= 0.2
 
 
 def _is_headline(key: str, n_words: int) -> bool:
-    """Headline-like: a short line of words that does not end a sentence."""
-    return 3 <= n_words <= 25 and not _SENTENCE_END.search(key.rstrip("!?")) and not key.endswith(",")
+    """Headline-like: a short line of words that does not end a sentence (nor stop mid-phrase)."""
+    if not 3 <= n_words <= 25 or _SENTENCE_END.search(key.rstrip("!?")) or key.endswith(","):
+        return False
+    last = _WORD.findall(key.casefold())
+    return not last or last[-1] not in _TRAILING_FUNCTION
+
+
+# Lines that end the article: section headers of other content, comment furniture, timestamps.
+_SECTION_BREAK = re.compile(
+    r"^[\W_]*(?:(?:more|other|latest|top|related|recent|popular|further|previous)\s+(?:recent\s+)?"
+    r"(?:news|stories|articles|headlines|posts|videos|links)|(?:more\s+)?[\w.&'’ ]{0,30}\s+headlines(?:\s*».*)?|"
+    r"most\s+(?:popular|read|viewed|emailed|shared|commented)|editor'?s\s+picks|in\s+other\s+news|"
+    r"links\s+we\s+like|sponsored\s+links|around\s+the\s+web|from\s+around\s+the\s+web|"
+    r"what\s+(?:do\s+)?you\s+think|your\s+(?:views|say|comments)|comment\s+viewing\s+options|"
+    r"(?:reader|user)s?'?\s+(?:comments?|views?|reactions?)|(?:show|view|read|post|add|leave)\s+(?:all\s+)?(?:a\s+|your\s+)?"
+    r"(?:comments?|views?)|(?:internal|external|useful)\s+links|your\s+view)"
+    r"[\W_]*(?:\(\d+\))?[\W_]*$",
+    re.IGNORECASE,
+)
+_TIMESTAMP = re.compile(
+    r"^[\W_]*(?:(?:posted|updated|published|date|time)\s*:?\s*)?"
+    r"(?=.*\d{1,2}:\d{2})(?=.*(?:\d{4}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\bago\b))"
+    r"[\w ,.:/\-]{4,60}$",
+    re.IGNORECASE,
+)
+
+
+def _is_teaser(kinds: Sequence[str], j: int) -> bool:
+    """A one-paragraph blurb between headlines, in a run of such: a list of other stories."""
+    def blurb(i: int) -> bool:
+        return (0 < i < len(kinds) and kinds[i] == "para" and kinds[i - 1] == "head"
+                and (i + 1 == len(kinds) or kinds[i + 1] in ("head", "break")))
+
+    return blurb(j) and (blurb(j - 2) or blurb(j + 2))
+
+
+def _is_break(key: str, n_words: int) -> bool:
+    return n_words <= 8 and bool(_SECTION_BREAK.match(key) or _TIMESTAMP.match(key))
 
 
 def _also_read_item(rest: str) -> AlsoRead:
@@ -273,8 +329,9 @@ def _line_rule(key: str, n_words: int, profile: CleaningProfile | None) -> str |
 
 # --- span selection ------------------------------------------------------------------------
 
-_SHORT_COST = 3.0  # what a non-paragraph line costs inside the article run (tuned on L3S-GN1 dev)
+_SHORT_COST = 5.0  # what a non-paragraph line costs inside the article run (F1 flat for 4-6 on L3S-GN1 dev)
 _TITLE_WINDOW = 6  # how far before the article a title may stand
+_BREAK_COST = -1e6  # the article never runs across a section break
 
 
 def _best_span(scores: Sequence[float]) -> tuple[int, int] | None:
@@ -354,7 +411,7 @@ def _clean_once(text: str, profile: CleaningProfile | None) -> Cleaned:
             removed.append(Removed(line.text, "also-read", line.index))
             in_related_list = 12
             continue
-        if in_related_list and not _is_paragraph(key, n) and n >= 2:
+        if in_related_list and _is_headline(key, n):
             also_read.append(_also_read_item(line.text.lstrip("-•*·–— ")))
             removed.append(Removed(line.text, "also-read", line.index))
             in_related_list -= 1
@@ -364,8 +421,9 @@ def _clean_once(text: str, profile: CleaningProfile | None) -> Cleaned:
         if reason is None and n >= 3 and folded in seen:
             reason = "duplicate-line"
         if reason is None and candidates and n <= 8 and _COMMENTS_HEADER.match(key):
-            # A comment-section header after some story text ends the article.
-            if sum(c.words for c in candidates) >= 40:
+            # A comment-section header after some story text ends the article (in a menu before
+            # the story, "Readers' Comments" is just a link).
+            if sum(c.words for c in candidates if _is_paragraph(c.key, c.words)) >= 50:
                 removed.append(Removed(line.text, "comments", line.index))
                 comment_cut = True
                 continue
@@ -378,7 +436,21 @@ def _clean_once(text: str, profile: CleaningProfile | None) -> Cleaned:
             seen.add(folded)
         candidates.append(line)
 
-    scores = [float(c.words) if _is_paragraph(c.key, c.words) else -_SHORT_COST for c in candidates]
+    kinds = [
+        "break" if _is_break(c.key, c.words) else "para" if _is_paragraph(c.key, c.words)
+        else "head" if _is_headline(c.key, c.words) else "short"
+        for c in candidates
+    ]
+    scores = []
+    for j, kind in enumerate(kinds):
+        if kind == "break":
+            scores.append(_BREAK_COST)
+        elif kind == "para" and _is_teaser(kinds, j):
+            scores.append(-_SHORT_COST)
+        elif kind == "para":
+            scores.append(float(candidates[j].words))
+        else:
+            scores.append(-_SHORT_COST)
     span = _best_span(scores)
     if span is None:
         span = (0, len(candidates))

@@ -176,7 +176,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if args.task == "cleaning":
-        result = evaluation.eval_cleaning(args.data, limit=args.limit)
+        result = evaluation.eval_cleaning(args.data, limit=args.limit, html=not args.text_only)
     else:
         raise NewsrecError(f"unknown evaluation {args.task!r}")
     _print_json(result)
@@ -246,6 +246,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("task", choices=["cleaning"])
     p.add_argument("--data", required=True, help="labelled data file")
     p.add_argument("--limit", type=int, help="score only the first N rows")
+    p.add_argument("--text-only", action="store_true", help="cleaning: skip the HTML comparison with trafilatura")
     _add_common(p)
     p.set_defaults(func=cmd_eval)
     return ap

@@ -1,12 +1,11 @@
 """Quality evaluations that print JSON: cleaning (token P/R/F1), and the scorers shared by the others."""
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
-
 from .cleaning import clean, clean_html
 
 __all__ = ["token_prf", "eval_cleaning"]
@@ -25,17 +24,14 @@ def token_prf(predicted: str, gold: str) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def _rows(path: str | Path, limit: int | None) -> Iterable[dict]:
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    if text.lstrip().startswith("{") and not text.strip().count("\n") and path and str(path).endswith(".json"):
-        rows = [json.loads(text)]
-    else:
-        try:
-            data = json.loads(text)
-            rows = data if isinstance(data, list) else [data]
-        except json.JSONDecodeError:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+def _rows(path: str | Path, limit: int | None) -> list[dict]:
+    """Rows of a JSONL file, or of a JSON file holding one object or a list."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+        rows = data if isinstance(data, list) else [data]
+    except json.JSONDecodeError:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     return rows[:limit] if limit else rows
 
 
@@ -43,42 +39,56 @@ def _mean(xs: list[float]) -> float:
     return round(sum(xs) / len(xs), 4) if xs else 0.0
 
 
-def eval_cleaning(path: str | Path, *, limit: int | None = None) -> dict:
-    """Token P/R/F1 of clean() (or clean_html()) bodies against `clean_text`, averaged over documents.
+def page_from_blocks(row: dict) -> str:
+    """An HTML page rebuilt from a row's text blocks (one <p> a block), for rows that carry no HTML."""
+    title = html_lib.escape(row.get("title") or "")
+    blocks = "".join(f"<p>{html_lib.escape(line)}</p>" for line in row["raw_text"].splitlines() if line.strip())
+    return f"<html><head><title>{title}</title></head><body>{blocks}</body></html>"
 
-    Also scores keeping everything but the title line (the baseline) and, for rows with `html`,
-    trafilatura alone on the same pages.
+
+def _summary(scores: list[tuple[float, float, float]]) -> dict:
+    return {
+        "precision": _mean([s[0] for s in scores]),
+        "recall": _mean([s[1] for s in scores]),
+        "f1": _mean([s[2] for s in scores]),
+        "documents": len(scores),
+    }
+
+
+def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = True) -> dict:
+    """Token P/R/F1 of cleaned bodies against `clean_text`, averaged over documents.
+
+    - `newsrec`: clean() on `raw_text` (or clean_html() on `html` where a row has it);
+    - `keep_everything`: every line but the title (the baseline);
+    - with `html`: clean_html() and trafilatura alone on the same pages (the row's `html`, else a
+      page rebuilt from its text blocks).
     """
-    ours, base, traf = [], [], []
+    import trafilatura
+
+    ours, base, ours_html, traf = [], [], [], []
     for row in _rows(path, limit):
         gold = row["clean_text"]
-        if row.get("html"):
-            result = clean_html(row["html"])
+        raw = row.get("raw_text") or ""
+        if raw:
+            ours.append(token_prf(clean(raw).body, gold))
+            title = (row.get("title") or "").strip()
+            kept = "\n".join(line for line in raw.splitlines() if line.strip() and line.strip() != title)
+            base.append(token_prf(kept, gold))
+        if html or not raw:
+            page = row.get("html") or page_from_blocks(row)
+            result = clean_html(page)
+            ours_html.append(token_prf(result.body, gold))
+            if not raw:
+                ours.append(ours_html[-1])
             try:
-                import trafilatura
-
-                alone = trafilatura.extract(row["html"]) or ""
+                alone = trafilatura.extract(page) or ""
             except Exception:  # scored as an empty extraction, as a user of trafilatura would get
                 alone = ""
             traf.append(token_prf(alone, gold))
-            raw = ""
-        else:
-            raw = row["raw_text"]
-            result = clean(raw)
-        ours.append(token_prf(result.body, gold))
-        title = (row.get("title") or "").strip()
-        kept = "\n".join(line for line in raw.splitlines() if line.strip() and line.strip() != title)
-        base.append(token_prf(kept, gold))
-
-    def summary(scores: list[tuple[float, float, float]]) -> dict:
-        return {
-            "precision": _mean([s[0] for s in scores]),
-            "recall": _mean([s[1] for s in scores]),
-            "f1": _mean([s[2] for s in scores]),
-            "documents": len(scores),
-        }
-
-    out = {"task": "cleaning", "data": str(path), "newsrec": summary(ours), "keep_everything": summary(base)}
-    if traf:
-        out["trafilatura_alone"] = summary(traf)
+    out = {"task": "cleaning", "data": str(path), "newsrec": _summary(ours)}
+    if base:
+        out["keep_everything"] = _summary(base)
+    if ours_html:
+        out["newsrec_html"] = _summary(ours_html)
+        out["trafilatura_alone"] = _summary(traf)
     return out
