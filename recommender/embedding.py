@@ -144,4 +144,9 @@ def load_embedder(config) -> Embedder:
         return SentenceTransformerEmbedder(config.model, max_tokens=config.max_tokens)
     if backend == "hash":
         return HashingEmbedder()
-    raise ConfigError(f"unknown backend {backend!r}; set NEWSREC_BACKEND to 'torch' or 'hash'")
+    if backend in ("onnx", "onnx-fp32"):
+        from .onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir,
+                            quantize=backend == "onnx")
+    raise ConfigError(f"unknown backend {backend!r}; set NEWSREC_BACKEND to 'onnx', 'onnx-fp32', 'torch' or 'hash'")

@@ -92,3 +92,38 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
         out["newsrec_html"] = _summary(ours_html)
         out["trafilatura_alone"] = _summary(traf)
     return out
+
+
+# --- same story -------------------------------------------------------------------------------
+
+
+def pearson(x, y) -> float:
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.std() == 0 or y.std() == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _embed(embedder, texts: list[str], max_tokens: int = 256):
+    from .embedding import article_text
+
+    return embedder.encode([article_text("", t, max_tokens) for t in texts], batch_size=16)
+
+
+def _best_threshold_accuracy(scores, labels) -> tuple[float, float]:
+    """(accuracy, threshold) of the best single threshold on these scores."""
+    import numpy as np
+
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    order = np.argsort(s)
+    s, y = s[order], y[order]
+    # predict 1 for scores >= threshold; try every cut point
+    positives_above = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
+    negatives_below = np.concatenate([[0], np.cumsum(1 - y)])
+    correct = positives_above + negatives_below
+    best = int(np.argmax(correct))
+    threshold = float(s[best]) if best < len(s) else float(s[-1]) + 1e-6
+    return round(float(correct[best]) / len(y), 4), round(threshold, 4)

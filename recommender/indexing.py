@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .articles import Article
-from .duplicates import BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
+from .duplicates import NUM_PERM, BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text
 from .store import IndexDir, Snapshot, SnapshotWriter
 
@@ -24,6 +24,7 @@ __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "lin
 
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
 NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
+BUILD_CHUNK = 1024  # articles per pipelined build step (larger chunks sort by length better: less padding)
 
 
 @dataclass
@@ -250,18 +251,67 @@ def build_index(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """A new snapshot from these articles alone; the previous one stays until this one is published."""
+    """A new snapshot from these articles alone; the previous one stays until this one is published.
+
+    Cleaning and MinHash (Python, in this thread) overlap with embedding (native code, in a worker
+    thread that releases the GIL), chunk by chunk.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     log = log or (lambda msg: None)
     started = time.time()
     index_dir = IndexDir(index_path)
-    items = _dedupe_ids(articles)
-    records = [_record(a, key) for key, a in enumerate(items, start=1)]
-    log(f"cleaned {len(records)} articles in {time.time() - started:.1f}s; embedding")
-    t0 = time.time()
-    vectors = _embed(records, embedder, config, progress)
-    embed_seconds = time.time() - t0
-    log(f"embedded in {embed_seconds:.1f}s; finding duplicates")
-    minhash = minhash_signatures([r["body"] for r in records])
+    records: list[dict] = []
+    futures = []
+    minhash_parts = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="doc", desc="cleaning + embedding")
+    embed_seconds = 0.0
+
+    def embed_chunk(chunk: list[dict]) -> np.ndarray:
+        t0 = time.time()
+        out = _embed(chunk, embedder, config, False)
+        return out, time.time() - t0
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        chunk: list[dict] = []
+        for article in articles:
+            chunk.append(_record(article, len(records) + len(chunk) + 1))
+            if len(chunk) == BUILD_CHUNK:
+                futures.append(pool.submit(embed_chunk, chunk))
+                minhash_parts.append(minhash_signatures([r["body"] for r in chunk]))
+                records.extend(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+                chunk = []
+        if chunk:
+            futures.append(pool.submit(embed_chunk, chunk))
+            minhash_parts.append(minhash_signatures([r["body"] for r in chunk]))
+            records.extend(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+        parts = []
+        for f in futures:
+            vecs, seconds = f.result()
+            parts.append(vecs)
+            embed_seconds += seconds
+    if bar is not None:
+        bar.close()
+    dim = embedder.dim
+    vectors = np.vstack(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+    minhash = np.vstack(minhash_parts) if minhash_parts else np.zeros((0, NUM_PERM), dtype=np.uint32)
+    # A repeated id: the last record wins (a re-scraped article replaces the old copy).
+    last = {r["id"]: i for i, r in enumerate(records)}
+    keep = sorted(last.values())
+    if len(keep) != len(records):
+        records = [records[i] for i in keep]
+        vectors, minhash = vectors[keep], minhash[keep]
+        for key, r in enumerate(records, start=1):
+            r["key"] = key
+    log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
     rows = _Rows(records, vectors, minhash, {})
     link_rows(rows, range(len(records)), config)
     with index_dir.write_lock():

@@ -106,9 +106,11 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from recommender.embedding import SentenceTransformerEmbedder
+    """The default backend (ONNX int8 of all-MiniLM-L6-v2, exported locally on first use)."""
+    from recommender.config import Config
+    from recommender.embedding import load_embedder
 
-    return SentenceTransformerEmbedder()
+    return load_embedder(Config.load({}, environ={}))
 
 
 @pytest.fixture(scope="session")

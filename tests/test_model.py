@@ -17,8 +17,19 @@ def test_model_loads_offline_and_embeds(real_embedder):
     assert v[0] @ v[1] > 0.6 > v[0] @ v[2]
 
 
+def test_torch_and_onnx_backends_agree(real_embedder):
+    from recommender.embedding import SentenceTransformerEmbedder
+
+    assert real_embedder.backend == "onnx"
+    texts = ["Mexico denies a US military operation against drug cartels on its soil.",
+             "The city council voted to add four bus routes in the northern suburbs."]
+    torch_vecs = SentenceTransformerEmbedder(max_tokens=128).encode(texts)
+    onnx_vecs = real_embedder.encode(texts)
+    assert np.all((torch_vecs * onnx_vecs).sum(axis=1) > 0.98)
+
+
 def test_related_for_the_scraped_sample_are_on_topic(real_index, real_embedder):
-    app = make_app(real_index, real_embedder, backend="torch")
+    app = make_app(real_index, real_embedder, backend="onnx")
     body = app.test_client().get("/api/related?id=sample-sheinbaum&k=5").get_json()
     titles = [i["title"] for i in body["items"]]
     assert len(titles) == 5
@@ -39,10 +50,10 @@ def test_furniture_does_not_change_the_embedding_much(real_embedder):
 
 
 def test_duplicates_of_a_rewritten_copy(real_index, real_embedder):
-    app = make_app(real_index, real_embedder, backend="torch")
+    app = make_app(real_index, real_embedder, backend="onnx")
     raw = open("demo/scraped/sample-sheinbaum.txt", encoding="utf-8").read()
     copy = raw.replace("Tuesday", "Wednesday").replace("firmly", "strongly") + "\n\nFollow us on Telegram"
     body = app.test_client().post("/api/duplicates", json={"title": "Sheinbaum rejects US raid", "text": copy}).get_json()
     assert body["verdict"] == "near"
     assert body["matches"][0]["id"] == "sample-sheinbaum"
-    assert body["matches"][0]["scores"]["cosine"] > 0.95
+    assert body["matches"][0]["scores"]["cosine"] > 0.9

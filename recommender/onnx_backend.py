@@ -1,0 +1,168 @@
+"""A faster CPU embedder: the same sentence-transformers model exported to ONNX locally, quantised
+to int8, run with onnxruntime and the `tokenizers` fast tokenizer, mean-pooled and normalised.
+
+The export happens once, on this machine, from the local model files (never a download), and is
+cached under the cache directory keyed by the model's files. Measured here: about 3x the torch
+backend's docs/s (see the README); cosines differ from torch by a few hundredths, so thresholds
+are calibrated on the backend that serves.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .embedding import default_model_path, normalise_rows
+from .errors import ConfigError
+
+__all__ = ["OnnxEmbedder", "export_onnx"]
+
+EXPORT_VERSION = 2
+
+
+def _fingerprint(model_dir: Path) -> str:
+    h = hashlib.sha256(f"v{EXPORT_VERSION}".encode())
+    for name in sorted(p.name for p in model_dir.iterdir() if p.is_file()):
+        stat = (model_dir / name).stat()
+        h.update(f"{name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def _transformer_dir(model_dir: Path) -> Path:
+    """The folder holding the transformer weights (sentence-transformers puts them at the root or in 0_*)."""
+    if (model_dir / "config.json").exists():
+        return model_dir
+    for sub in sorted(model_dir.glob("0_*")):
+        if (sub / "config.json").exists():
+            return sub
+    raise ConfigError(f"{model_dir} holds no transformer config.json; it is not a sentence-transformers model")
+
+
+def export_onnx(model_dir: str | Path, cache_dir: str | Path, *, quantize: bool = True) -> Path:
+    """Export (once) the model's transformer to ONNX, int8-quantised; return the .onnx path."""
+    model_dir = Path(model_dir)
+    out_dir = Path(os.path.expanduser(str(cache_dir))) / "onnx" / _fingerprint(model_dir)
+    target = out_dir / ("model-int8.onnx" if quantize else "model.onnx")
+    if target.exists():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tdir = _transformer_dir(model_dir)
+    model = AutoModel.from_pretrained(str(tdir), local_files_only=True)
+    model.eval()
+    tok = AutoTokenizer.from_pretrained(str(tdir), local_files_only=True)
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    enc = tok(["an example sentence", "another, somewhat longer, example sentence"], return_tensors="pt", padding=True)
+    axes = {0: "batch", 1: "tokens"}
+    tmp = out_dir / f".model-{os.getpid()}.onnx"
+    with torch.no_grad():
+        torch.onnx.export(
+            Encoder(model), (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]), str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "last_hidden_state": axes},
+            opset_version=17, dynamo=False,
+        )
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        qtmp = out_dir / f".model-int8-{os.getpid()}.onnx"
+        # Per-channel weights: cosines within ~0.01 of fp32 here (per-tensor drifted up to 0.18).
+        quantize_dynamic(str(tmp), str(qtmp), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(qtmp, target)
+        tmp.unlink()
+    else:
+        os.replace(tmp, target)
+    (out_dir / "source.json").write_text(json.dumps({"model_dir": str(model_dir), "quantized": quantize}))
+    return target
+
+
+class OnnxEmbedder:
+    """onnxruntime + tokenizers; same interface as the torch embedder."""
+
+    backend = "onnx"
+
+    def __init__(self, model: str = "", *, max_tokens: int = 256, cache_dir: str = "~/.cache/newsrec",
+                 threads: int | None = None, quantize: bool = True):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_dir = Path(model or default_model_path())
+        self.name = model or "all-MiniLM-L6-v2"
+        self.max_tokens = max_tokens
+        path = export_onnx(model_dir, cache_dir, quantize=quantize)
+        # One thread per run, and as many concurrent runs as cores for batch work: two single-thread
+        # streams measured 116 docs/s against 96 for one two-thread session (MiniLM, 128 tokens, 2 cores).
+        self.streams = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        tdir = _transformer_dir(model_dir)
+        self._tokenizer = Tokenizer.from_file(str(tdir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=max_tokens)
+        self._tokenizer.no_padding()
+        self._lock = threading.Lock()
+        self.dim = int(self.encode(["dimension probe"]).shape[1])
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        with self._lock:  # the Tokenizer object is not shared across threads
+            encodings = self._tokenizer.encode_batch([t or " " for t in texts])
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # sort by length: little padding
+        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), unit="doc", desc="embedding")
+        results: dict[int, np.ndarray] = {}
+
+        def run(chunk: np.ndarray) -> None:
+            width = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            types = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                e = encodings[i]
+                n = len(e.ids)
+                ids[row, :n] = e.ids
+                mask[row, :n] = e.attention_mask
+                types[row, :n] = e.type_ids
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            for row, i in enumerate(chunk):
+                results[int(i)] = pooled[row]
+            if bar is not None:
+                bar.update(len(chunk))
+
+        if self.streams > 1 and len(chunks) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=self.streams) as pool:
+                list(pool.map(run, chunks))
+        else:
+            for chunk in chunks:
+                run(chunk)
+        if bar is not None:
+            bar.close()
+        out = np.stack([results[i] for i in range(len(texts))])
+        return normalise_rows(out)
