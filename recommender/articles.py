@@ -42,7 +42,7 @@ class Article:
 
 
 def parse_date(value: Any, field_name: str = "published") -> str:
-    """An ISO date (YYYY-MM-DD) from an ISO date or datetime string; empty stays empty."""
+    """An ISO date (YYYY-MM-DD), or an ISO datetime in UTC (YYYY-MM-DDTHH:MM:SS) when a time is given."""
     if value in (None, ""):
         return ""
     if not isinstance(value, str):
@@ -51,7 +51,10 @@ def parse_date(value: Any, field_name: str = "published") -> str:
     try:
         if len(text) == 10:
             return dt.date.fromisoformat(text).isoformat()
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return moment.isoformat(timespec="seconds")
     except ValueError:
         raise BadInput(f"'{field_name}' is not an ISO date: {text[:40]!r} (use YYYY-MM-DD)", field=field_name) from None
 

@@ -177,6 +177,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.task == "cleaning":
         result = evaluation.eval_cleaning(args.data, limit=args.limit, html=not args.text_only)
+    elif args.task == "same-story":
+        result = evaluation.eval_same_story(args.data, _embedder(config), config)
+    elif args.task == "dups":
+        result = evaluation.eval_dups(args.data, _embedder(config), config, originals=args.limit or 1000)
     else:
         raise NewsrecError(f"unknown evaluation {args.task!r}")
     _print_json(result)
@@ -243,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("eval", help="score quality on labelled data; prints JSON")
-    p.add_argument("task", choices=["cleaning"])
+    p.add_argument("task", choices=["cleaning", "same-story", "dups"])
     p.add_argument("--data", required=True, help="labelled data file")
     p.add_argument("--limit", type=int, help="score only the first N rows")
     p.add_argument("--text-only", action="store_true", help="cleaning: skip the HTML comparison with trafilatura")

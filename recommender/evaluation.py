@@ -127,3 +127,248 @@ def _best_threshold_accuracy(scores, labels) -> tuple[float, float]:
     best = int(np.argmax(correct))
     threshold = float(s[best]) if best < len(s) else float(s[-1]) + 1e-6
     return round(float(correct[best]) / len(y), 4), round(threshold, 4)
+
+
+def _minhash_jaccard(a_texts: list[str], b_texts: list[str]) -> list[float]:
+    from .duplicates import minhash_signatures
+
+    sa, sb = minhash_signatures(a_texts), minhash_signatures(b_texts)
+    return [float((x == y).mean()) for x, y in zip(sa, sb)]
+
+
+def _read_any(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if path.suffix == ".csv":
+        import csv
+
+        with open(path, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    return _rows(path, None)
+
+
+def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
+    """Pearson of each similarity with -Overall (1 = same story ... 4 = unrelated), English pairs and all."""
+    from .lexical import TfIdf
+
+    a = [r["text1"] for r in rows]
+    b = [r["text2"] for r in rows]
+    va, vb = _embed(embedder, a, max_tokens), _embed(embedder, b, max_tokens)
+    cos = (va * vb).sum(axis=1)
+    tf = TfIdf.fit(a + b)
+    tfidf = [tf.cosine(tf.vector(x), tf.vector(y)) for x, y in zip(a, b)]
+    mh = _minhash_jaccard(a, b)
+    gold = [-float(r["Overall"]) for r in rows]
+    english = [i for i, r in enumerate(rows) if r.get("lang1") == "en" and r.get("lang2") == "en"]
+
+    def scores(idx: list[int]) -> dict:
+        pick = lambda xs: [xs[i] for i in idx]
+        return {
+            "pairs": len(idx),
+            "pearson_newsrec": round(pearson(pick(list(cos)), pick(gold)), 4),
+            "pearson_tfidf": round(pearson(pick(tfidf), pick(gold)), 4),
+            "pearson_minhash": round(pearson(pick(mh), pick(gold)), 4),
+        }
+
+    same = [1 if float(r["Overall"]) <= 2.0 else 0 for r in rows]
+    acc, thr = _best_threshold_accuracy([cos[i] for i in english], [same[i] for i in english]) if english else (0, 0)
+    return {"kind": "semeval", "english": scores(english), "all": scores(list(range(len(rows)))),
+            "same_story_threshold_en": {"cosine": thr, "accuracy": acc}}
+
+
+def eval_msrp(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
+    """Accuracy of paraphrase labels with the best single threshold on each similarity."""
+    from .lexical import TfIdf
+
+    a = [r["text1"] for r in rows]
+    b = [r["text2"] for r in rows]
+    va, vb = _embed(embedder, a, max_tokens), _embed(embedder, b, max_tokens)
+    cos = (va * vb).sum(axis=1)
+    tf = TfIdf.fit(a + b)
+    tfidf = [tf.cosine(tf.vector(x), tf.vector(y)) for x, y in zip(a, b)]
+    labels = [int(r["label"]) for r in rows]
+    out = {"kind": "msrp", "pairs": len(rows)}
+    for name, s in (("newsrec", cos), ("tfidf", tfidf), ("minhash", _minhash_jaccard(a, b))):
+        acc, thr = _best_threshold_accuracy(s, labels)
+        out[f"accuracy_{name}"] = acc
+        out[f"threshold_{name}"] = thr
+    return out
+
+
+def _precision_at_5(sim, labels) -> float:
+    import numpy as np
+
+    s = np.array(sim, dtype=np.float64, copy=True)
+    np.fill_diagonal(s, -np.inf)
+    top = np.argpartition(-s, 5, axis=1)[:, :5]
+    return round(float((labels[top] == labels[:, None]).mean()), 4)
+
+
+def _pairwise_f1(pred, gold) -> dict:
+    from collections import Counter
+
+    def pairs(counts) -> int:
+        return sum(c * (c - 1) // 2 for c in counts.values())
+
+    both = pairs(Counter(zip(pred, gold)))
+    p_pairs, g_pairs = pairs(Counter(pred)), pairs(Counter(gold))
+    precision = both / p_pairs if p_pairs else 1.0
+    recall = both / g_pairs if g_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def uci_story_groups(vectors, days, threshold: float, k: int = 20) -> list[int]:
+    """Story groups as the index forms them: kNN candidate links, then average linkage."""
+    import numpy as np
+
+    from .stories import group_stories, story_score
+
+    sim = vectors @ vectors.T
+    np.fill_diagonal(sim, -np.inf)
+    top = np.argpartition(-sim, k, axis=1)[:, :k]
+    links = []
+    for i in range(len(vectors)):
+        for j in top[i]:
+            if i < j or i not in top[j]:
+                links.append((i, int(j), float(story_score(sim[i, j], days[i] - days[j]))))
+    return group_stories(vectors, days, links, threshold)
+
+
+def eval_uci(rows: list[dict], embedder, threshold: float, max_tokens: int = 128) -> dict:
+    """Same-story precision@5 among headlines, and pairwise P/R/F1 of the story groups formed."""
+    import numpy as np
+
+    from .lexical import TfIdf
+    from .stories import story_score
+
+    titles = [r["TITLE"] for r in rows]
+    labels = np.asarray([r["STORY"] for r in rows])
+    days = np.asarray([int(r["TIMESTAMP"]) / 86_400_000 for r in rows])
+    vectors = _embed(embedder, titles, max_tokens)
+    cos = vectors @ vectors.T
+    newsrec = story_score(cos, days[:, None] - days[None, :])
+    tf = TfIdf.fit(titles)
+    m = tf.matrix(titles)
+    tfidf = (m @ m.T).toarray()
+    groups = uci_story_groups(vectors, days, threshold)
+    return {
+        "kind": "uci",
+        "headlines": len(rows),
+        "stories": int(len(set(labels))),
+        "p_at_5_newsrec": _precision_at_5(newsrec, labels),
+        "p_at_5_cosine": _precision_at_5(cos, labels),
+        "p_at_5_tfidf": _precision_at_5(tfidf, labels),
+        "groups": {"threshold": threshold, "count": len(set(groups)), **_pairwise_f1(groups, list(labels))},
+    }
+
+
+def eval_same_story(path: str | Path, embedder, config) -> dict:
+    """Dispatch on the file's fields: SemEval-2022 pairs, UCI headlines or MSRP pairs."""
+    rows = _read_any(path)
+    if not rows:
+        raise ValueError(f"{path} holds no rows")
+    first = rows[0]
+    if "Overall" in first:
+        out = eval_semeval(rows, embedder, config.max_tokens)
+    elif "STORY" in first:
+        out = eval_uci(rows, embedder, config.same_story_threshold, config.max_tokens)
+    elif "label" in first and "text1" in first:
+        out = eval_msrp(rows, embedder, config.max_tokens)
+    else:
+        raise ValueError(f"{path}: not SemEval (Overall), UCI (STORY) or MSRP (label, text1, text2) data")
+    return {"task": "same-story", "data": str(path), "backend": embedder.backend, "model": embedder.name, **out}
+
+
+# --- syndicated copies ------------------------------------------------------------------------
+
+_FURNITURE_TOP = ["Kindly Share This Story:", "𝗙𝗼𝗹𝗹𝗼𝘄 𝗨𝘀 𝗢𝗻 𝗪𝗵𝗮𝘁𝘀𝗔𝗽𝗽", "Advertisement", "Share on Facebook"]
+_FURNITURE_INLINE = ["ALSO READ: Police arrest two after bank robbery in Leeds", "READ MORE: Markets slide as oil jumps",
+                     "RELATED: Storm closes airport for a second day"]
+_FURNITURE_BOTTOM = ["Subscribe to our newsletter for the latest news", "Football: United sign new striker",
+                     "Weather: Heavy rain expected across the north"]
+
+
+def make_copy(article: dict, rng, edit_share: float) -> dict:
+    """A syndicated copy: another site's furniture, a new headline, maybe a cut ending, some words edited."""
+    import re as _re
+
+    sentences = _re.split(r"(?<=[.!?])\s+", article["body"].strip())
+    if len(sentences) > 4 and rng.random() < 0.5:
+        sentences = sentences[: max(3, int(len(sentences) * 0.8))]  # truncated ending
+    words = " ".join(sentences).split(" ")
+    n_edit = int(round(len(words) * edit_share))
+    for i in rng.sample(range(len(words)), min(n_edit, len(words))):
+        roll = rng.random()
+        if roll < 0.5:
+            words[i] = rng.choice(["reportedly", "the", "new", "local", "officials", "said", "also", "major"])
+        elif roll < 0.8:
+            words[i] = ""
+        else:
+            words[i] = words[i] + " " + rng.choice(["also", "now", "still"])
+    body = " ".join(w for w in words if w)
+    paragraphs = _re.split(r"(?<=[.!?])\s+(?=[A-Z])", body)
+    mid = len(paragraphs) // 2
+    parts = [rng.choice(_FURNITURE_TOP)] + paragraphs[:mid] + [rng.choice(_FURNITURE_INLINE)] + paragraphs[mid:]
+    parts += rng.sample(_FURNITURE_BOTTOM, 2)
+    return {
+        "id": article["id"] + "-copy",
+        "title": "Report: " + article["title"] if rng.random() < 0.5 else article["title"].upper(),
+        "text": "\n\n".join(parts),
+        "published": article.get("published") or article.get("date") or "",
+        "source": "syndicator.example",
+    }
+
+
+def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed: int = 7) -> dict:
+    """Plant syndicated copies (1-10% of words edited, furniture, new headline, cut endings) among
+    Wikinews articles, build an index through the real path, and score the `near` links."""
+    import gzip
+    import random
+    import tempfile
+
+    from .articles import parse_article
+    from .indexing import build_index
+    from .store import IndexDir
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    rng = random.Random(seed)
+    rows = [r for r in rows if len(r.get("body", "").split()) >= 80]
+    rng.shuffle(rows)
+    chosen = rows[: originals * 2]
+    planted = chosen[:originals]
+    copies = [make_copy(r, rng, edit_share=0.01 + 0.09 * (i % 10) / 9) for i, r in enumerate(planted)]
+    records = [{**r, "published": r.get("date", r.get("published", ""))} for r in chosen] + copies
+    articles = [parse_article(r) for r in records]
+    with tempfile.TemporaryDirectory() as tmp:
+        build_index(articles, Path(tmp) / "idx", embedder, config)
+        snap = IndexDir(Path(tmp) / "idx").open()
+        ids = {int(k): v["id"] for k, v in snap.articles([int(k) for k in snap.keys], ("key", "id")).items()}
+        links = [dict(r) for r in snap.db().execute("SELECT a, b, level FROM links")]
+        snap.close()
+    def origin(article_id: str) -> str:
+        return article_id.removesuffix("-copy")
+
+    near = [(ids[l["a"]], ids[l["b"]]) for l in links if l["level"] in ("exact", "near")]
+    true_pairs = {frozenset((r["id"], r["id"] + "-copy")) for r in planted}
+    found = {frozenset(p) for p in near}
+    correct = found & true_pairs
+    wrong = [p for p in near if origin(p[0]) != origin(p[1])]
+    same_story = [(ids[l["a"]], ids[l["b"]]) for l in links if l["level"] == "same-story"]
+    return {
+        "task": "dups",
+        "data": str(path),
+        "articles": len(articles),
+        "planted_copies": len(copies),
+        "near": {
+            "recall": round(len(correct) / len(true_pairs), 4),
+            "precision": round(1 - len(wrong) / len(near), 4) if near else 1.0,
+            "found": len(correct),
+            "false_links": len(wrong),
+            "false_examples": [list(p) for p in wrong[:5]],
+        },
+        "copies_linked_only_as_same_story": sum(
+            1 for a, b in same_story if origin(a) == origin(b)
+        ),
+    }

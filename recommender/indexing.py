@@ -7,7 +7,9 @@ snapshot atomically.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from .articles import Article
 from .duplicates import NUM_PERM, BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text
 from .store import IndexDir, Snapshot, SnapshotWriter
+from .stories import group_stories, story_score
 
 __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
 
@@ -132,8 +135,38 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
             rows.links[(a, b)] = (a, b, level, round(cos, 4), jac, cont)
 
 
+DATE_GRACE_DAYS = 1.0  # for dates without a time
+
+
+def record_days(record: dict) -> float:
+    """Publication time in days (fractional when a time is known), NaN when unknown."""
+    value = record.get("published") or ""
+    try:
+        if len(value) > 10:
+            moment = dt.datetime.fromisoformat(value)
+            return moment.toordinal() + (moment.hour * 3600 + moment.minute * 60 + moment.second) / 86400
+        return float(dt.date.fromisoformat(value).toordinal()) if value else math.nan
+    except ValueError:
+        return math.nan
+
+
+def pair_story_score(ra: dict, rb: dict, cos: float) -> float:
+    """Cosine minus the time penalty for the two records' times (nothing when one is unknown).
+
+    Dates without a time get a day's grace: a story told on consecutive days is still one story.
+    """
+    precise = len(ra.get("published") or "") > 10 and len(rb.get("published") or "") > 10
+    grace = 0.0 if precise else DATE_GRACE_DAYS
+    return float(story_score(cos, record_days(ra) - record_days(rb), grace_days=grace))
+
+
 def classify_pair(ra: dict, rb: dict, sa: set | None, sb: set | None, cos: float, config):
-    """(level, jaccard, containment) for two stored records; level None when unrelated."""
+    """(level, jaccard, containment) for two stored records; level None when unrelated.
+
+    exact: same normalised body; near: shingle containment of the shorter text at or above
+    `near_containment`; same-story: story score (cosine less the time penalty) at or above
+    `same_story_threshold`.
+    """
     if ra["body_hash"] == rb["body_hash"] and ra["body"].strip():
         return "exact", 1.0, 1.0
     jac = cont = None
@@ -142,7 +175,7 @@ def classify_pair(ra: dict, rb: dict, sa: set | None, sb: set | None, cos: float
         jac, cont = round(ov.jaccard, 4), round(ov.containment, 4)
         if ov.containment >= config.near_containment:
             return "near", jac, cont
-    if cos >= config.same_story_threshold:
+    if pair_story_score(ra, rb, cos) >= config.same_story_threshold:
         return "same-story", jac, cont
     return None, jac, cont
 
@@ -156,23 +189,42 @@ def _canonical(members: list[int], records: list[dict]) -> int:
     return min(members, key=rank)
 
 
-def assign_groups(rows: _Rows) -> None:
-    """dup_group / story_group of every row from the links (union-find; id = the canonical member's key)."""
+def assign_groups(rows: _Rows, config) -> None:
+    """dup_group / story_group of every row from the stored links; a group's id is its canonical member's key.
+
+    Duplicate groups: union-find over exact/near links. Story groups: average linkage over all
+    links (see stories.group_stories), so one busy topic does not chain into a single group.
+    """
     row_of = {r["key"]: i for i, r in enumerate(rows.records)}
     dup = UnionFind(range(len(rows.records)))
-    story = UnionFind(range(len(rows.records)))
+    candidates = []
     for (a, b), link in rows.links.items():
         ia, ib = row_of.get(a), row_of.get(b)
         if ia is None or ib is None:
             continue
-        story.union(ia, ib)
         if link[2] in ("exact", "near"):
             dup.union(ia, ib)
-    for uf, column in ((dup, "dup_group"), (story, "story_group")):
-        for members in uf.groups().values():
+            candidates.append((ia, ib, 1.0))
+        else:
+            candidates.append((ia, ib, pair_story_score(rows.records[ia], rows.records[ib], float(link[3]))))
+    days = [record_days(r) for r in rows.records]
+    precise = all(len(r.get("published") or "") > 10 for r in rows.records)
+    story_labels = group_stories(rows.vectors, days, candidates, config.same_story_threshold,
+                                 grace_days=0.0 if precise else DATE_GRACE_DAYS)
+    story: dict[int, list[int]] = {}
+    for i, label in enumerate(story_labels):
+        story.setdefault(label, []).append(i)
+    for groups, column in ((dup.groups(), "dup_group"), (story, "story_group")):
+        for members in groups.values():
             canon = rows.records[_canonical(members, rows.records)]["key"]
             for i in members:
                 rows.records[i][column] = canon
+    # A duplicate group always sits inside one story group.
+    by_dup: dict[int, int] = {}
+    for r in rows.records:
+        by_dup.setdefault(r["dup_group"], r["story_group"])
+    for r in rows.records:
+        r["story_group"] = by_dup[r["dup_group"]]
 
 
 def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
@@ -210,7 +262,7 @@ def _version() -> str:
 
 
 def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, started: float) -> str:
-    assign_groups(rows)
+    assign_groups(rows, config)
     tmp = index_dir.new_temp()
     writer = SnapshotWriter(tmp)
     writer.write_articles(rows.records)

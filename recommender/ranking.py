@@ -32,6 +32,7 @@ class Candidate:
     source: str = ""
     section: str = ""
     lang: str = ""
+    story_score: float | None = None  # same-story score against the query (cosine less time penalty)
 
 
 @dataclass
@@ -147,8 +148,8 @@ def rank(
             continue
         if query_story_group is not None and c.story_group == query_story_group:
             continue
-        if c.similarity >= params.same_story_threshold:
-            continue
+        if (c.story_score if c.story_score is not None else c.similarity) >= params.same_story_threshold:
+            continue  # the same story told again
         if not _passes(c, params):
             continue
         keep.append(i)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,7 +17,7 @@ from .config import Config
 from .duplicates import body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
-from .indexing import NEAR_COSINE, classify_pair
+from .indexing import NEAR_COSINE, classify_pair, pair_story_score
 from .ranking import Candidate, RankParams, date_ordinal, rank
 from .store import IndexDir, Snapshot
 
@@ -122,9 +121,9 @@ class Recommender:
             query_key = qdup = qstory = None
             qdays = date_ordinal(art.published) or -1
             query = {"id": art.id or None, "title": art.title, "indexed": False}
+            query_record = {"published": art.published}
             if explain:
                 query.update(also_read=[a for a in art.also_read], removed=art.removed)
-            same_story = params.same_story_threshold
         else:
             key = self.resolve(snap, id=id, url=url)
             row = snap.row_of_key(key)
@@ -133,10 +132,9 @@ class Recommender:
             qdays = int(snap.published_days[row])
             rec = snap.article(key)
             query = {"id": rec["id"], "title": rec["title"], "indexed": True}
+            query_record = {"published": rec["published"]}
             if explain:
                 query.update(also_read=rec["also_read"], removed=rec["removed"])
-            same_story = 1.01  # the query's own story group is known; do not guess by score
-        params = RankParams(**{**asdict(params), "same_story_threshold": same_story})
         n_cand = min(snap.count, max(60, params.k * 12 + len(params.exclude_ids)))
         hits = snap.search(vector, n_cand)
         meta = snap.articles([h.key for h in hits], ("key",) + PUBLIC_COLUMNS)
@@ -149,6 +147,7 @@ class Recommender:
                 key=h.key, id=m["id"], similarity=h.score, published_days=int(snap.published_days[h.row]),
                 dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
                 source=m["source"], section=m["section"], lang=m["lang"],
+                story_score=pair_story_score(query_record, m, h.score),
             ))
         vecs = np.asarray(snap.vectors[[h.row for h in hits if h.key in meta]]) if cands else np.zeros((0, 1))
         ranked = rank(cands, vecs, params, query_key=query_key, query_dup_group=qdup, query_story_group=qstory,
@@ -173,7 +172,8 @@ class Recommender:
         snap = self.snapshot
         art = self.parse(article)
         vector = self.embed(art)
-        record = {"id": art.id, "title": art.title, "body": art.body, "body_hash": body_hash(art.body or art.title)}
+        record = {"id": art.id, "title": art.title, "body": art.body, "published": art.published,
+                  "body_hash": body_hash(art.body or art.title)}
         hits = snap.search(vector, min(snap.count, max(k, 20)))
         cos_of = {h.key: h.score for h in hits}
         candidates = set()
@@ -225,7 +225,7 @@ class Recommender:
                 raise BadInput(f"{name}: {exc.message}", field=f"{name}.{exc.field}" if exc.field else name) from None
         vecs = self.embedder.encode([article_text(x.title, x.body, self.config.max_tokens) for x in arts])
         cos = float(np.dot(vecs[0], vecs[1]))
-        ra, rb = ({"body": x.body, "body_hash": body_hash(x.body or x.title)} for x in arts)
+        ra, rb = ({"body": x.body, "published": x.published, "body_hash": body_hash(x.body or x.title)} for x in arts)
         sa, sb = shingles(arts[0].body), shingles(arts[1].body)
         level, _, _ = classify_pair(ra, rb, sa, sb, cos, self.config)
         ov = overlap(sa, sb)
