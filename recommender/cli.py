@@ -179,6 +179,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result = evaluation.eval_cleaning(args.data, limit=args.limit, html=not args.text_only)
     elif args.task == "same-story":
         result = evaluation.eval_same_story(args.data, _embedder(config), config)
+    elif args.task == "related":
+        result = evaluation.eval_related(args.data, _embedder(config), config, related=args.related)
     elif args.task == "dups":
         result = evaluation.eval_dups(args.data, _embedder(config), config, originals=args.limit or 1000)
     else:
@@ -247,7 +249,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("eval", help="score quality on labelled data; prints JSON")
-    p.add_argument("task", choices=["cleaning", "same-story", "dups"])
+    p.add_argument("task", choices=["cleaning", "same-story", "dups", "related"])
+    p.add_argument("--related", help="related: the editors' links file for a Wikinews corpus (default: beside --data)")
     p.add_argument("--data", required=True, help="labelled data file")
     p.add_argument("--limit", type=int, help="score only the first N rows")
     p.add_argument("--text-only", action="store_true", help="cleaning: skip the HTML comparison with trafilatura")

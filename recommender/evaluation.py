@@ -271,7 +271,7 @@ def eval_same_story(path: str | Path, embedder, config) -> dict:
     if "Overall" in first:
         out = eval_semeval(rows, embedder, config.max_tokens)
     elif "STORY" in first:
-        out = eval_uci(rows, embedder, config.same_story_threshold, config.max_tokens)
+        out = eval_uci(rows, embedder, config.story_group_threshold, config.max_tokens)
     elif "label" in first and "text1" in first:
         out = eval_msrp(rows, embedder, config.max_tokens)
     else:
@@ -372,3 +372,150 @@ def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed
             1 for a, b in same_story if origin(a) == origin(b)
         ),
     }
+
+
+# --- related stories --------------------------------------------------------------------------
+
+
+def _build_eval_index(records: list[dict], embedder, config, tmp: Path):
+    from .articles import parse_article
+    from .indexing import build_index
+    from .service import Recommender
+
+    build_index([parse_article(r) for r in records], tmp / "idx", embedder, config)
+    rec = Recommender(config, embedder, index_path=str(tmp / "idx"))
+    rec.load()
+    return rec
+
+
+def _top_by(sim, k: int):
+    import numpy as np
+
+    s = np.array(sim, dtype=np.float64, copy=True)
+    np.fill_diagonal(s, -np.inf)
+    return np.argsort(-s, axis=1)[:, :k]
+
+
+def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
+    """UCI headlines: with the project's own groups collapsing, how much of the top 5 is the story
+    being read, how many distinct stories it shows, and same-category precision; against raw cosine
+    and TF-IDF without collapsing, in the same run."""
+    import datetime as dt
+    import tempfile
+
+    import numpy as np
+
+    from .lexical import TfIdf
+
+    records = [{
+        "id": r["ID"], "title": r["TITLE"], "body": "", "source": r.get("PUBLISHER", ""), "section": r["CATEGORY"],
+        "published": dt.datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, dt.timezone.utc).isoformat(timespec="seconds"),
+    } for r in rows]
+    story = {r["ID"]: r["STORY"] for r in rows}
+    category = {r["ID"]: r["CATEGORY"] for r in rows}
+
+    def score(lists: dict[str, list[str]]) -> dict:
+        own, distinct, cat, sizes = [], [], [], []
+        for qid, items in lists.items():
+            sizes.append(len(items))
+            if not items:
+                continue
+            own.append(sum(story[i] == story[qid] for i in items) / len(items))
+            distinct.append(len({story[i] for i in items}))
+            cat.append(sum(category[i] == category[qid] for i in items) / len(items))
+        return {"own_story_share": _mean(own), "distinct_stories": _mean(distinct),
+                "category_p_at_5": _mean(cat), "mean_items": _mean(sizes)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = _build_eval_index(records, embedder, config, Path(tmp))
+        params = rec.params(k=k)
+        ours = {r["id"]: [i["id"] for i in rec.related(params, id=r["id"])["items"]] for r in records}
+        snap = rec.snapshot
+        ids_by_row = {row: rid for rid, row in ((r["id"], snap.row_of_key(snap.key_of_id(r["id"]))) for r in records)}
+        order = [ids_by_row[i] for i in range(snap.count)]
+        vectors = np.asarray(snap.vectors)
+        groups = {"count": int(len(set(snap.story_group.tolist())))}
+        snap.close()
+    top = _top_by(vectors @ vectors.T, k)
+    raw = {order[i]: [order[j] for j in top[i]] for i in range(len(order))}
+    tf = TfIdf.fit([r["title"] for r in records])
+    m = tf.matrix([r["title"] for r in records])
+    ttop = _top_by((m @ m.T).toarray(), k)
+    tfidf = {records[i]["id"]: [records[j]["id"] for j in ttop[i]] for i in range(len(records))}
+    return {"kind": "uci", "headlines": len(records), "story_groups": groups["count"],
+            "newsrec": score(ours), "cosine_no_collapse": score(raw), "tfidf_no_collapse": score(tfidf)}
+
+
+def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, config, k: int = 5) -> dict:
+    """Wikinews: recall@5 of the editors' "Related news" links, and same-topic precision@5."""
+    import gzip
+    import tempfile
+
+    import numpy as np
+
+    from .lexical import TfIdf
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    labels = [json.loads(line) for line in Path(related_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [{"id": r["id"], "title": r["title"], "body": r["body"], "published": r.get("date", ""),
+                "url": r.get("url", ""), "source": "Wikinews"} for r in rows]
+    ids = [r["id"] for r in records]
+    known = set(ids)
+    with_links = [l for l in labels if any(x in known for x in l.get("related_news", []))]
+    with_topic = [l for l in labels if l.get("same_topic")]
+
+    def score(top_of) -> dict:
+        recall = []
+        for l in with_links:
+            wanted = [x for x in l["related_news"] if x in known]
+            got = set(top_of(l["id"]))
+            recall.append(len(got & set(wanted)) / len(wanted))
+        precision = []
+        for l in with_topic:
+            got = top_of(l["id"])
+            precision.append(sum(x in set(l["same_topic"]) for x in got) / k if got else 0.0)
+        return {"editors_links_recall_at_5": _mean(recall), "same_topic_p_at_5": _mean(precision)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = _build_eval_index(records, embedder, config, Path(tmp))
+        params = rec.params(k=k)
+        cache: dict[str, list[str]] = {}
+
+        def ours(qid: str) -> list[str]:
+            if qid not in cache:
+                cache[qid] = [i["id"] for i in rec.related(params, id=qid)["items"]] if qid in known else []
+            return cache[qid]
+
+        newsrec = score(ours)
+        snap = rec.snapshot
+        row_ids = {snap.row_of_key(snap.key_of_id(i)): i for i in ids}
+        vectors = np.asarray(snap.vectors)
+        snap.close()
+    order = [row_ids[i] for i in range(len(ids))]
+    pos = {i: n for n, i in enumerate(order)}
+    cos = vectors @ vectors.T
+    cos_top = _top_by(cos, k)
+    tf = TfIdf.fit([r["title"] + " " + r["body"] for r in records])
+    m = tf.matrix([r["title"] + " " + r["body"] for r in records])
+    tpos = {r["id"]: n for n, r in enumerate(records)}
+    tf_sim = (m @ m.T).toarray()
+    tf_top = _top_by(tf_sim, k)
+    return {
+        "kind": "wikinews", "articles": len(records), "queries_with_editors_links": len(with_links),
+        "queries_with_same_topic": len(with_topic),
+        "newsrec": newsrec,
+        "cosine_no_collapse": score(lambda q: [order[j] for j in cos_top[pos[q]]] if q in pos else []),
+        "tfidf": score(lambda q: [records[j]["id"] for j in tf_top[tpos[q]]] if q in tpos else []),
+    }
+
+
+def eval_related(path: str | Path, embedder, config, *, related: str | None = None) -> dict:
+    path = Path(path)
+    if path.suffix == ".csv":
+        out = eval_related_uci(_read_any(path), embedder, config)
+    else:
+        related = related or str(path.parent / "wikinews_en_related.jsonl")
+        out = eval_related_wikinews(path, related, embedder, config)
+    return {"task": "related", "data": str(path), "backend": embedder.backend, **out}

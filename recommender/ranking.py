@@ -33,6 +33,9 @@ class Candidate:
     section: str = ""
     lang: str = ""
     story_score: float | None = None  # same-story score against the query (cosine less time penalty)
+    time_days: float = float("nan")  # publication time in (fractional) days, for story scores between candidates
+    precise_time: bool = False
+    story_bar: float | None = None  # this candidate's own same-story bar (None: the params' threshold)
 
 
 @dataclass
@@ -78,8 +81,11 @@ def recency_weights(days: np.ndarray, query_days: int, half_life_days: float) ->
     return out
 
 
-def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]:
-    """Greedy maximal marginal relevance: lam * score - (1 - lam) * max cosine to those already picked."""
+def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float, same_story: np.ndarray | None = None) -> list[int]:
+    """Greedy maximal marginal relevance: lam * score - (1 - lam) * max cosine to those already picked.
+
+    `same_story[i, j]` true means i and j tell one story: once one is picked the other is not.
+    """
     n = len(scores)
     if n == 0 or k <= 0:
         return []
@@ -91,8 +97,12 @@ def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> l
         value = lam * scores - (1.0 - lam) * penalty
         value[~available] = -np.inf
         i = int(np.argmax(value))
+        if not np.isfinite(value[i]):
+            break
         chosen.append(i)
         available[i] = False
+        if same_story is not None:
+            available &= ~same_story[i]
         sims = vectors @ vectors[i]
         max_sim = np.maximum(max_sim, sims)
     return chosen
@@ -148,7 +158,8 @@ def rank(
             continue
         if query_story_group is not None and c.story_group == query_story_group:
             continue
-        if (c.story_score if c.story_score is not None else c.similarity) >= params.same_story_threshold:
+        bar = max(params.same_story_threshold, c.story_bar) if c.story_bar is not None else params.same_story_threshold
+        if (c.story_score if c.story_score is not None else c.similarity) >= bar:
             continue  # the same story told again
         if not _passes(c, params):
             continue
@@ -177,7 +188,10 @@ def rank(
     survivors = [i for i in survivors if scores[i] >= params.min_score]
     if not survivors:
         return []
-    picked = mmr_select(scores[survivors], vecs[survivors], params.k, params.mmr_lambda)
+    blocked = None
+    if params.collapse != "none" and params.same_story_threshold <= 1.0:
+        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params.same_story_threshold)
+    picked = mmr_select(scores[survivors], vecs[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
         i = survivors[s]
@@ -195,6 +209,22 @@ def rank(
             )
         )
     return out
+
+
+def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: float) -> np.ndarray:
+    """Pairs of candidates that tell one story (story score at or above the threshold)."""
+    from .stories import story_score
+
+    days = np.asarray([c.time_days for c in cands], dtype=np.float64)
+    precise = np.asarray([c.precise_time for c in cands], dtype=bool)
+    delta = days[:, None] - days[None, :]
+    cos = vecs @ vecs.T
+    both_precise = precise[:, None] & precise[None, :]
+    score = np.where(both_precise, story_score(cos, delta, grace_days=0.0), story_score(cos, delta, grace_days=1.0))
+    bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
+    same = score >= np.maximum(bars[:, None], bars[None, :])
+    np.fill_diagonal(same, False)
+    return same
 
 
 def _better_representative(i: int, j: int, cands: Sequence[Candidate], scores: np.ndarray, mode: str, group: int) -> bool:

@@ -17,13 +17,14 @@ from .config import Config
 from .duplicates import body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
-from .indexing import NEAR_COSINE, classify_pair, pair_story_score
+from .indexing import NEAR_COSINE, classify_pair, pair_story_score, record_days, story_bar
 from .ranking import Candidate, RankParams, date_ordinal, rank
 from .store import IndexDir, Snapshot
 
 __all__ = ["Recommender"]
 
 LEVEL_ORDER = {"exact": 0, "near": 1, "same-story": 2}
+MAX_CANDIDATES = 1000  # the widest candidate pool a related query examines
 PUBLIC_COLUMNS = ("id", "title", "url", "published", "source", "section", "lang", "image")
 
 
@@ -96,7 +97,7 @@ class Recommender:
         c = self.config
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
-            collapse=c.collapse, same_story_threshold=c.same_story_threshold,
+            collapse=c.collapse, same_story_threshold=c.story_group_threshold,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RankParams(**base)
@@ -121,7 +122,7 @@ class Recommender:
             query_key = qdup = qstory = None
             qdays = date_ordinal(art.published) or -1
             query = {"id": art.id or None, "title": art.title, "indexed": False}
-            query_record = {"published": art.published}
+            query_record = {"published": art.published, "body": art.body}
             if explain:
                 query.update(also_read=[a for a in art.also_read], removed=art.removed)
         else:
@@ -132,26 +133,19 @@ class Recommender:
             qdays = int(snap.published_days[row])
             rec = snap.article(key)
             query = {"id": rec["id"], "title": rec["title"], "indexed": True}
-            query_record = {"published": rec["published"]}
+            query_record = {"published": rec["published"], "body": rec["body"]}
             if explain:
                 query.update(also_read=rec["also_read"], removed=rec["removed"])
+        # Widen the candidate pool while too few survive: a big story (hundreds of copies) or strict
+        # filters can use up the nearest candidates.
         n_cand = min(snap.count, max(60, params.k * 12 + len(params.exclude_ids)))
-        hits = snap.search(vector, n_cand)
-        meta = snap.articles([h.key for h in hits], ("key",) + PUBLIC_COLUMNS)
-        cands = []
-        for h in hits:
-            m = meta.get(h.key)
-            if m is None:
-                continue
-            cands.append(Candidate(
-                key=h.key, id=m["id"], similarity=h.score, published_days=int(snap.published_days[h.row]),
-                dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
-                source=m["source"], section=m["section"], lang=m["lang"],
-                story_score=pair_story_score(query_record, m, h.score),
-            ))
-        vecs = np.asarray(snap.vectors[[h.row for h in hits if h.key in meta]]) if cands else np.zeros((0, 1))
-        ranked = rank(cands, vecs, params, query_key=query_key, query_dup_group=qdup, query_story_group=qstory,
-                      query_days=qdays)
+        while True:
+            ranked, meta, floor = self._rank_candidates(snap, vector, n_cand, params, query_record, query_key, qdup,
+                                                        qstory, qdays)
+            # Scores never exceed similarity, so candidates further out than min_score cannot help.
+            if len(ranked) >= params.k or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
+                break
+            n_cand = min(snap.count, MAX_CANDIDATES, n_cand * 4)
         items = []
         for r in ranked:
             m = meta[r.candidate.key]
@@ -164,6 +158,31 @@ class Recommender:
                 "group_size": r.group_size,
             })
         return {"query": query, "items": items, "snapshot": snap.name, "params": _public_params(params)}
+
+    def _rank_candidates(self, snap: Snapshot, vector, n_cand: int, params: RankParams, query_record: dict,
+                         query_key, qdup, qstory, qdays):
+        hits = snap.search(vector, n_cand)
+        meta = snap.articles([h.key for h in hits], ("key",) + PUBLIC_COLUMNS)
+        query_bar = story_bar(query_record, self.config)
+        cands, rows = [], []
+        for h in hits:
+            m = meta.get(h.key)
+            if m is None:
+                continue
+            rows.append(h.row)
+            cands.append(Candidate(
+                key=h.key, id=m["id"], similarity=h.score, published_days=int(snap.published_days[h.row]),
+                dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
+                source=m["source"], section=m["section"], lang=m["lang"],
+                story_score=pair_story_score(query_record, m, h.score),
+                time_days=record_days(m), precise_time=len(m["published"] or "") > 10,
+                story_bar=max(query_bar, story_bar({"body": "x" if snap.body_len[h.row] else ""}, self.config)),
+            ))
+        vecs = np.asarray(snap.vectors[rows]) if rows else np.zeros((0, 1), dtype=np.float32)
+        ranked = rank(cands, vecs, params, query_key=query_key, query_dup_group=qdup, query_story_group=qstory,
+                      query_days=qdays)
+        floor = min((h.score for h in hits), default=-1.0)
+        return ranked, meta, floor
 
     # --- duplicates -------------------------------------------------------------------------
 
@@ -242,6 +261,7 @@ class Recommender:
             "near_containment": self.config.near_containment,
             "near_threshold": self.config.near_threshold,
             "same_story_threshold": self.config.same_story_threshold,
+            "story_group_threshold": self.config.story_group_threshold,
         }
 
     # --- articles and stats -----------------------------------------------------------------

@@ -41,7 +41,7 @@ def group_stories(
     vectors: np.ndarray,
     days: Sequence[float],
     links: Iterable[tuple[int, int, float]],
-    threshold: float,
+    threshold,
     *,
     grace_days: float = TIME_GRACE_DAYS,
     max_group: int = 500,
@@ -52,12 +52,14 @@ def group_stories(
     groups merge only if the mean story score between their members reaches the threshold.
     """
     n = len(vectors)
+    # One bar for all rows, or one per row (a pair or a merge uses the higher of the bars involved).
+    bars = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,))
     uf = UnionFind(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
     day_arr = np.asarray(days, dtype=np.float64)
     for a, b, score in sorted(links, key=lambda t: -t[2]):
-        if score < threshold:
-            break
+        if score < max(bars[a], bars[b]):
+            continue
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
             continue
@@ -66,7 +68,7 @@ def group_stories(
             continue
         cos = vectors[ma] @ vectors[mb].T
         delta = day_arr[ma][:, None] - day_arr[mb][None, :]
-        if float(story_score(cos, delta, grace_days=grace_days).mean()) < threshold:
+        if float(story_score(cos, delta, grace_days=grace_days).mean()) < max(bars[ma].max(), bars[mb].max()):
             continue
         uf.union(ra, rb)
         root = uf.find(ra)

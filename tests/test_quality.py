@@ -57,3 +57,34 @@ def test_seed_sample_cleans_exactly():
     assert [a.title for a in c.also_read] == gold["also_read"]
     removed = sorted(r.text for r in c.removed if r.reason not in ("title", "also-read"))
     assert removed == sorted(gold["boilerplate_lines"])
+
+
+def check_max(name: str, result: dict) -> None:
+    for dotted, ceiling in PINS[name].get("max", {}).items():
+        got = metric(result, dotted)
+        assert got <= ceiling, f"{name}: {dotted} = {got} rose above its pin {ceiling}"
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", ["same_story_semeval", "same_story_uci", "same_story_msrp"])
+def test_same_story_gates(name, real_embedder, real_config):
+    from recommender.evaluation import eval_same_story
+
+    check(name, eval_same_story(shared_file(PINS[name]["data"]), real_embedder, real_config))
+
+
+@pytest.mark.model
+def test_syndicated_copies_gate(real_embedder, real_config):
+    from recommender.evaluation import eval_dups
+
+    check("dups", eval_dups(shared_file(PINS["dups"]["data"]), real_embedder, real_config))
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", ["related_uci", "related_wikinews"])
+def test_related_gates(name, real_embedder, real_config):
+    from recommender.evaluation import eval_related
+
+    result = eval_related(shared_file(PINS[name]["data"]), real_embedder, real_config)
+    check(name, result)
+    check_max(name, result)
