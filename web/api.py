@@ -337,3 +337,10 @@ def stats():
 @bp.route("/api/<path:_rest>", methods=["OPTIONS"])
 def preflight(_rest: str):
     return "", 204
+
+
+@bp.route("/openapi.json", methods=["GET"])
+def openapi():
+    from .openapi import document
+
+    return jsonify(document())

@@ -1,0 +1,144 @@
+"""Crash safety and hot swaps with real processes: kill -9 a build mid-way; rebuild and update while
+a bounded load generator hits a running server."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from recommender.store import IndexDir
+from tests.conftest import ROOT, SAMPLE_DIR, Server, demo_records, write_jsonl
+
+pytestmark = pytest.mark.slow
+
+HASH_ENV = {"NEWSREC_BACKEND": "hash"}
+
+
+def newsrec(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "recommender.cli", *args], cwd=ROOT,
+                            env={**os.environ, **HASH_ENV, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def build(index: Path, corpus: Path) -> None:
+    proc = newsrec("build", "--input", str(corpus), "--input", str(SAMPLE_DIR), "--index", str(index), "--quiet")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+
+
+def get(url: str, data: dict | None = None, timeout: float = 10.0):
+    req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
+                                 headers={"Content-Type": "application/json"} if data is not None else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, json.loads(r.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpora")
+    records = demo_records(3000)
+    return {
+        "small": write_jsonl(root / "small.jsonl", records[:200]),
+        "big": write_jsonl(root / "big.jsonl", records),
+        "extra": write_jsonl(root / "extra.jsonl", [dict(r, id="added-" + r["id"]) for r in records[200:210]]),
+    }
+
+
+@pytest.mark.parametrize("moment", ["early", "while-publishing"])
+def test_kill_9_during_build_leaves_the_old_index_answering(tmp_path, corpora, moment):
+    index = tmp_path / "idx"
+    build(index, corpora["small"])
+    before = IndexDir(index).current_name()
+    proc = newsrec("build", "--input", str(corpora["big"]), "--index", str(index), "--quiet")
+    deadline = time.time() + 120
+    if moment == "early":
+        time.sleep(1.0)
+    else:  # wait until the new snapshot is being written, then kill
+        while time.time() < deadline and not any(p.name.startswith(".tmp-") for p in index.iterdir()):
+            time.sleep(0.002)
+        assert any(p.name.startswith(".tmp-") for p in index.iterdir()), "the build finished before it could be killed"
+    assert proc.poll() is None, "the build finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert IndexDir(index).current_name() == before
+    snap = IndexDir(index).open()
+    assert snap.count == 201
+    snap.close()
+    server = Server(index, env=HASH_ENV)
+    try:
+        status, health = get(server.url + "/healthz")
+        assert status == 200 and health["snapshot"] == before and health["count"] == 201
+        status, body = get(server.url + "/api/related?id=sample-sheinbaum&min_score=0")
+        assert status == 200 and body["items"]
+        assert not any(p.name.startswith(".tmp-") for p in index.iterdir())  # start-up cleaned the leftovers
+    finally:
+        server.stop()
+
+
+def test_rebuild_and_update_swap_in_under_load(tmp_path, corpora):
+    index = tmp_path / "idx"
+    build(index, corpora["small"])
+    server = Server(index, env=HASH_ENV, workers=2)
+    results = {"ok": 0, "failed": []}
+    stop = threading.Event()
+    lock = threading.Lock()
+    ids = [json.loads(l)["id"] for l in open(corpora["small"], encoding="utf-8")][:50]
+
+    def load(n: int) -> None:
+        i = 0
+        deadline = time.time() + 60  # bounded in time and count; stops by itself
+        while not stop.is_set() and time.time() < deadline and i < 20_000:
+            i += 1
+            try:
+                if i % 5 == 0:
+                    status, _ = get(server.url + "/api/duplicates", {"title": "x", "body": "Drug cartels in Mexico fought the army."})
+                else:
+                    status, _ = get(f"{server.url}/api/related?id={ids[(i + n) % len(ids)]}&k=5")
+                with lock:
+                    results["ok"] += 1
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                with lock:
+                    results["failed"].append(repr(exc)[:200])
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
+        assert proc.wait(120) == 0, proc.stderr.read().decode()
+        time.sleep(1.5)
+        build(index, corpora["small"])  # a full rebuild swaps in too
+        time.sleep(1.5)
+        proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
+        assert proc.wait(120) == 0, proc.stderr.read().decode()
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    try:
+        assert results["failed"] == [], results["failed"][:5]
+        assert results["ok"] >= 1000, results
+        print(f"hot swap under load: {results['ok']} requests answered, {len(results['failed'])} failed")
+        current = IndexDir(index).current_name()
+        deadline = time.time() + 10
+        seen = set()
+        while time.time() < deadline and seen != {current}:  # every worker has swapped
+            seen = {get(server.url + "/healthz")[1]["snapshot"] for _ in range(8)}
+            time.sleep(0.3)
+        assert seen == {current}
+        added = json.loads(open(corpora["extra"], encoding="utf-8").readline())["id"]
+        status, body = get(f"{server.url}/api/articles/{added}")
+        assert status == 200 and body["id"] == added  # answers come from the new index
+    finally:
+        server.stop()

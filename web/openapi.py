@@ -1,0 +1,192 @@
+"""The OpenAPI 3 document of the JSON API, written by hand; a test checks it against the routes."""
+from __future__ import annotations
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _err(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+
+ERRORS = {
+    "400": _err("Bad input; `field` names what is wrong"),
+    "404": _err("Unknown article or route"),
+    "413": _err("Request body too large"),
+    "415": _err("Not JSON"),
+    "429": _err("Rate limited"),
+    "500": _err("Internal error (the request id is in the server log)"),
+    "503": _err("No index loaded"),
+}
+
+ARTICLE_IN = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "maxLength": 512},
+        "title": {"type": "string"},
+        "body": {"type": "string", "description": "Scraped text; cleaned before use"},
+        "text": {"type": "string", "description": "Alias of body"},
+        "html": {"type": "string", "description": "A page; its main text is extracted and cleaned"},
+        "url": {"type": "string", "maxLength": 2048},
+        "published": {"type": "string", "description": "ISO date or datetime"},
+        "source": {"type": "string", "maxLength": 2048},
+        "section": {"type": "string", "maxLength": 2048},
+        "lang": {"type": "string", "maxLength": 2048},
+        "image": {"type": "string", "maxLength": 2048},
+    },
+}
+
+RELATED_PARAMS = [
+    ("k", {"type": "integer", "minimum": 1, "maximum": 50}, "How many stories"),
+    ("source", {"type": "string"}, "Only these sources (comma-separated)"),
+    ("exclude_source", {"type": "string"}, "Not these sources (comma-separated)"),
+    ("section", {"type": "string"}, "Only these sections (comma-separated)"),
+    ("lang", {"type": "string"}, "Only these languages (comma-separated)"),
+    ("exclude", {"type": "string"}, "Article ids to leave out (comma-separated)"),
+    ("date_from", {"type": "string", "format": "date"}, "Earliest publication date"),
+    ("date_to", {"type": "string", "format": "date"}, "Latest publication date"),
+    ("half_life_days", {"type": "number", "minimum": 0, "maximum": 36500}, "Recency half-life; 0 is off"),
+    ("mmr_lambda", {"type": "number", "minimum": 0, "maximum": 1}, "Relevance vs diversity"),
+    ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Nothing under this score is shown"),
+    ("collapse", {"type": "string", "enum": ["canonical", "freshest", "none"]}, "Group representative"),
+    ("explain", {"type": "string", "enum": ["0", "1"]}, "Add the query article's cut furniture"),
+]
+
+RELATED_EXAMPLE = {
+    "query": {"id": "wn736", "title": "President of China lunches with Brazilian President", "indexed": True},
+    "items": [{
+        "id": "wn1234", "title": "Brazilian President meets President of Colombia", "url": "https://en.wikinews.org/wiki/X",
+        "published": "2005-01-20", "source": "Wikinews", "section": "politics", "lang": "", "image": "",
+        "score": 0.5, "similarity": 0.5, "recency": 1.0, "reason": "similar text (cosine 0.50)", "group_size": 1,
+    }],
+    "snapshot": "20261124T010025882899Z-0d6637",
+    "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 0.8, "min_score": 0.25, "collapse": "canonical"},
+}
+
+
+def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def _json_body(schema: dict, example: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
+
+
+def _ok(schema: dict, example: dict | None = None, description: str = "OK") -> dict:
+    content = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"description": description, "content": {"application/json": content}}
+
+
+def document() -> dict:
+    related_item = {
+        "type": "object",
+        "required": ["id", "title", "score", "similarity", "recency", "reason"],
+        "properties": {
+            "id": {"type": "string"}, "title": {"type": "string"}, "url": {"type": "string"},
+            "published": {"type": "string"}, "source": {"type": "string"}, "section": {"type": "string"},
+            "lang": {"type": "string"}, "image": {"type": "string"}, "score": {"type": "number"},
+            "similarity": {"type": "number"}, "recency": {"type": "number"}, "reason": {"type": "string"},
+            "group_size": {"type": "integer"},
+        },
+    }
+    related = {
+        "type": "object", "required": ["query", "items", "snapshot"],
+        "properties": {"query": {"type": "object"}, "items": {"type": "array", "items": related_item},
+                       "snapshot": {"type": "string"}, "params": {"type": "object"}},
+    }
+    scores = {"type": "object", "properties": {"cosine": {"type": "number"}, "jaccard": {"type": ["number", "null"]},
+                                                "containment": {"type": ["number", "null"]}}}
+    related_params = [_query(n, s, d) for n, s, d in RELATED_PARAMS]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "newsrec", "version": "0.1.0",
+                 "description": "Related stories and near-duplicates for news sites. Every error has the Error shape."},
+        "paths": {
+            "/healthz": {"get": {"summary": "Health and the live snapshot", "responses": {
+                "200": _ok({"type": "object", "properties": {"status": {"type": "string"}, "snapshot": {"type": "string"},
+                                                              "count": {"type": "integer"}}}),
+                "503": {"description": "No index", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/related": {
+                "get": {"summary": "Related stories for an indexed article", "parameters": [
+                    _query("id", {"type": "string"}, "Article id (or give url)"),
+                    _query("url", {"type": "string"}, "Article canonical URL")] + related_params,
+                    "responses": {"200": _ok(related, RELATED_EXAMPLE), "304": {"description": "Not modified (ETag)"},
+                                  **ERRORS}},
+                "post": {"summary": "Related stories for an article given in full (not necessarily indexed)",
+                         "requestBody": _json_body({**ARTICLE_IN, "properties": {**ARTICLE_IN["properties"],
+                                                                                "k": {"type": "integer"}}},
+                                                   {"title": "Mexico rejects US military action", "body": "Mexico's president said no foreign troops would operate on Mexican soil.", "k": 5}),
+                         "responses": {"200": _ok(related, RELATED_EXAMPLE), **ERRORS}},
+            },
+            "/api/duplicates": {"post": {
+                "summary": "Indexed articles that duplicate this one (exact, near, same-story)",
+                "requestBody": _json_body(ARTICLE_IN, {"title": "A copy", "body": "Hu Jintao had lunch today with Lula."}),
+                "responses": {"200": _ok({"type": "object", "required": ["verdict", "matches"], "properties": {
+                    "verdict": {"type": "string", "enum": ["exact", "near", "same-story", "unique"]},
+                    "matches": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "level": {"type": "string"}, "scores": scores,
+                        "dup_group": {"type": "string"}, "story_group": {"type": "string"}}}},
+                    "snapshot": {"type": "string"}, "thresholds": {"type": "object"}}},
+                    {"verdict": "near", "matches": [{"id": "wn736", "level": "near", "scores": {"cosine": 0.97, "jaccard": 0.6, "containment": 0.8},
+                                                     "dup_group": "wn736", "story_group": "wn736"}], "snapshot": "s", "thresholds": {}}),
+                    **ERRORS}}},
+            "/api/compare": {"post": {
+                "summary": "Similarity of two articles and a duplicate verdict",
+                "requestBody": _json_body({"type": "object", "required": ["a", "b"], "properties": {"a": ARTICLE_IN, "b": ARTICLE_IN}},
+                                          {"a": {"title": "Storm closes airport", "body": "A storm closed the airport."},
+                                           "b": {"title": "Airport shut", "body": "The airport was shut by a storm."}}),
+                "responses": {"200": _ok({"type": "object", "required": ["level", "duplicate", "scores"], "properties": {
+                    "level": {"type": "string", "enum": ["exact", "near", "same-story", "unrelated"]},
+                    "duplicate": {"type": "boolean"}, "same_story": {"type": "boolean"}, "scores": scores,
+                    "thresholds": {"type": "object"}}},
+                    {"level": "same-story", "duplicate": False, "same_story": True,
+                     "scores": {"cosine": 0.8, "jaccard": 0.0, "containment": 0.0}, "thresholds": {}}), **ERRORS}}},
+            "/api/articles": {"post": {
+                "summary": "Add or replace articles (bearer token)", "security": [{"bearer": []}],
+                "requestBody": _json_body({"type": "object", "required": ["articles"], "properties": {
+                    "articles": {"type": "array", "items": ARTICLE_IN, "maxItems": 1000}}},
+                    {"articles": [{"id": "local-1", "title": "Council expands bus network", "body": "The council voted to add four bus routes."}]}),
+                "responses": {"201": _ok({"type": "object"}), "401": _err("Wrong or missing token"),
+                              "403": _err("Writes disabled (no token configured)"), **ERRORS}}},
+            "/api/articles/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"summary": "One article with its cleaned body, cut furniture and groups",
+                        "responses": {"200": _ok({"type": "object"}), **ERRORS}},
+                "delete": {"summary": "Delete an article (bearer token)", "security": [{"bearer": []}],
+                           "responses": {"200": _ok({"type": "object"}), "401": _err("Wrong or missing token"),
+                                         "403": _err("Writes disabled"), **ERRORS}},
+            },
+            "/api/search": {"get": {"summary": "Indexed articles whose title contains the words",
+                                    "parameters": [_query("q", {"type": "string", "minLength": 1}, "Words of a title", True),
+                                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "At most")],
+                                    "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
+            "/api/groups": {"get": {"summary": "Duplicate or story groups",
+                                    "parameters": [_query("kind", {"type": "string", "enum": ["duplicate", "story"]}, "Which groups"),
+                                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most")],
+                                    "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
+            "/api/reload": {"post": {"summary": "Swap in the newest snapshot now (bearer token)", "security": [{"bearer": []}],
+                                     "responses": {"200": _ok({"type": "object"}), "401": _err("Wrong token"),
+                                                   "403": _err("Writes disabled"), **ERRORS}}},
+            "/api/click": {"post": {
+                "summary": "Count a click on a recommendation (the widget sends it with sendBeacon as text/plain)",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["to"], "properties": {
+                        "from": {"type": "string"}, "to": {"type": "string", "minLength": 1},
+                        "position": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+                        "example": {"from": "sample-sheinbaum", "to": "wn736", "position": 1}}}},
+                "responses": {"204": {"description": "Counted"}, **ERRORS}}},
+            "/api/stats": {"get": {"summary": "Index stats and click counts", "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _ok({"type": "object"})}}},
+        },
+        "components": {
+            "schemas": {"Error": {
+                "type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["status", "code", "message", "field", "request_id"],
+                    "properties": {"status": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"},
+                                   "field": {"type": ["string", "null"]}, "request_id": {"type": "string"}}}},
+                "example": {"error": {"status": 400, "code": "bad_request", "message": "'k' must be an integer from 1 to 50",
+                                      "field": "k", "request_id": "5f0c2a1b9e3d4c77"}}}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
