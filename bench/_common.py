@@ -1,0 +1,115 @@
+"""Helpers shared by the benchmarks: synthetic indexes, a server process, latency statistics."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def machine() -> dict:
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "system": platform.system()}
+
+
+def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",
+                    backend: str = "onnx") -> Path:
+    """An index of n synthetic articles: clustered unit vectors (like topics), short metadata."""
+    from recommender.duplicates import NUM_PERM
+    from recommender.store import IndexDir, SnapshotWriter
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
+    vectors = np.empty((n, dim), dtype=np.float32)
+    step = 100_000
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        v = centres[rng.integers(0, len(centres), m)] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
+        vectors[start:start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    keys = np.arange(1, n + 1, dtype=np.int64)
+    index_dir = IndexDir(path)
+    tmp = index_dir.new_temp()
+    writer = SnapshotWriter(tmp)
+    writer.write_articles({
+        "key": int(k), "id": f"a{k}", "title": f"Synthetic article {k}", "url": "", "published": "2024-01-01",
+        "source": "bench", "section": "", "lang": "", "image": "", "body": f"Body of synthetic article {k}.",
+        "body_hash": f"h{k}", "also_read": "[]", "removed": "[]", "dup_group": int(k), "story_group": int(k),
+    } for k in keys)
+    writer.finish(keys=keys, vectors=vectors, minhash=np.zeros((n, NUM_PERM), dtype=np.uint32),
+                  published=["2024-01-01"] * n, body_len=np.full(n, 30), dup_group=keys, story_group=keys,
+                  manifest={"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True})
+    index_dir.publish(tmp)
+    return path
+
+
+class Server:
+    def __init__(self, index: Path, port: int, workers: int = 2, env: dict | None = None):
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "recommender.cli", "serve", "--index", str(index), "--port", str(port),
+             "--workers", str(workers)], cwd=ROOT, env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except Exception:  # not up yet
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("server did not start")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its workers (MB), summed."""
+        total = 0
+        pids = [self.proc.pid] + [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except FileNotFoundError:
+                pass
+        return round(total / 1024, 1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def latencies(fn, n: int) -> dict:
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - t) * 1000)
+    a = np.asarray(times)
+    return {"n": n, "p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
+            "mean_ms": round(float(a.mean()), 2)}
+
+
+def http(url: str, data: dict | None = None) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
+                                 headers={"Content-Type": "application/json"} if data is not None else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -1,0 +1,81 @@
+"""Query latency over HTTP (2 gunicorn workers) at several index sizes, memory of the serving
+processes, and exact FAISS against a plain numpy scan in the same run. Prints JSON.
+
+    python bench/query_latency.py --sizes 10000,100000 [--queries 300]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import Server, http, latencies, machine, synthetic_index
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scan_compare(index: Path, queries: int = 200) -> dict:
+    """Exact FAISS search vs a numpy matrix-vector scan on the same vectors (one thread, in process)."""
+    import faiss
+
+    from recommender.store import IndexDir
+
+    faiss.omp_set_num_threads(1)
+    snap = IndexDir(index).open()
+    vectors = np.asarray(snap.vectors)
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, len(vectors), queries)
+    out = {}
+    out["faiss"] = latencies(lambda i: snap.index.search(vectors[rows[i]:rows[i] + 1], 60), queries)
+
+    def numpy_scan(i: int) -> None:
+        s = vectors @ vectors[rows[i]]
+        np.argpartition(-s, 60)[:60]
+
+    out["numpy"] = latencies(numpy_scan, queries)
+    out["index_type"] = snap.manifest["index_type"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=300)
+    args = ap.parse_args()
+    results = {"bench": "query_latency", **machine(), "sizes": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(s) for s in args.sizes.split(",")):
+            t0 = time.time()
+            index = synthetic_index(Path(tmp) / f"i{n}", n)
+            built = time.time() - t0
+            entry = {"articles": n, "build_seconds": round(built, 1), "in_process": scan_compare(index)}
+            server = Server(index, free_port(), workers=2)
+            try:
+                rng = np.random.default_rng(2)
+                ids = [f"a{k}" for k in rng.integers(1, n + 1, args.queries)]
+                for i in range(10):
+                    http(f"{server.url}/api/related?id={ids[i]}&k=5&min_score=-1")
+                entry["related_by_id"] = latencies(lambda i: http(f"{server.url}/api/related?id={ids[i]}&k=5&min_score=-1"), args.queries)
+                body = {"title": "Council expands bus network",
+                        "body": "The city council voted on Tuesday to expand the bus network, adding four routes.", "min_score": -1}
+                entry["related_by_text"] = latencies(lambda i: http(f"{server.url}/api/related", body), args.queries)
+                entry["duplicates_by_text"] = latencies(lambda i: http(f"{server.url}/api/duplicates", body), args.queries // 2)
+                entry["server_rss_mb_2_workers"] = server.rss_mb()
+            finally:
+                server.stop()
+            results["sizes"].append(entry)
+            print(json.dumps(entry), flush=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
