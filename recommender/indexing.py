@@ -20,7 +20,7 @@ import numpy as np
 from .articles import Article
 from .duplicates import NUM_PERM, BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text
-from .store import IndexDir, Snapshot, SnapshotWriter
+from .store import IndexDir, Snapshot, SnapshotWriter, _time_days
 from .stories import group_stories, story_score
 
 __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
@@ -144,14 +144,7 @@ DATE_GRACE_DAYS = 1.0  # for dates without a time
 
 def record_days(record: dict) -> float:
     """Publication time in days (fractional when a time is known), NaN when unknown."""
-    value = record.get("published") or ""
-    try:
-        if len(value) > 10:
-            moment = dt.datetime.fromisoformat(value)
-            return moment.toordinal() + (moment.hour * 3600 + moment.minute * 60 + moment.second) / 86400
-        return float(dt.date.fromisoformat(value).toordinal()) if value else math.nan
-    except ValueError:
-        return math.nan
+    return _time_days(record.get("published") or "")
 
 
 def pair_story_score(ra: dict, rb: dict, cos: float) -> float:

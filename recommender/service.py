@@ -17,7 +17,8 @@ from .config import Config
 from .duplicates import body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
-from .indexing import NEAR_COSINE, classify_pair, pair_story_score, record_days, story_bar
+from .indexing import DATE_GRACE_DAYS, NEAR_COSINE, classify_pair, record_days, story_bar
+from .stories import story_score
 from .ranking import Candidate, RankParams, date_ordinal, rank
 from .store import IndexDir, Snapshot
 
@@ -163,22 +164,29 @@ class Recommender:
                          query_key, qdup, qstory, qdays):
         hits = snap.search(vector, n_cand)
         meta = snap.articles([h.key for h in hits], ("key",) + PUBLIC_COLUMNS)
+        hits = [h for h in hits if h.key in meta]
+        rows = np.asarray([h.row for h in hits], dtype=np.int64)
+        sims = np.asarray([h.score for h in hits], dtype=np.float64)
+        # Story scores against the query, vectorised: cosine less the time penalty (a day's grace
+        # unless both sides carry a time of day).
+        q_days = record_days(query_record)
+        q_precise = len(query_record.get("published") or "") > 10
+        grace = np.where(snap.precise_time[rows] & q_precise, 0.0, DATE_GRACE_DAYS) if len(rows) else 0.0
+        stories = story_score(sims, snap.time_days[rows] - q_days, grace_days=grace) if len(rows) else sims
         query_bar = story_bar(query_record, self.config)
-        cands, rows = [], []
-        for h in hits:
-            m = meta.get(h.key)
-            if m is None:
-                continue
-            rows.append(h.row)
+        article_bar, headline_bar = self.config.story_group_threshold_articles, self.config.story_group_threshold
+        cands = []
+        for n, h in enumerate(hits):
+            m = meta[h.key]
             cands.append(Candidate(
                 key=h.key, id=m["id"], similarity=h.score, published_days=int(snap.published_days[h.row]),
                 dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
                 source=m["source"], section=m["section"], lang=m["lang"],
-                story_score=pair_story_score(query_record, m, h.score),
-                time_days=record_days(m), precise_time=len(m["published"] or "") > 10,
-                story_bar=max(query_bar, story_bar({"body": "x" if snap.body_len[h.row] else ""}, self.config)),
+                story_score=float(stories[n]), time_days=float(snap.time_days[h.row]),
+                precise_time=bool(snap.precise_time[h.row]),
+                story_bar=max(query_bar, article_bar if snap.body_len[h.row] else headline_bar),
             ))
-        vecs = np.asarray(snap.vectors[rows]) if rows else np.zeros((0, 1), dtype=np.float32)
+        vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, 1), dtype=np.float32)
         ranked = rank(cands, vecs, params, query_key=query_key, query_dup_group=qdup, query_story_group=qstory,
                       query_days=qdays)
         floor = min((h.score for h in hits), default=-1.0)

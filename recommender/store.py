@@ -37,7 +37,7 @@ from .errors import ArticleNotFound, IndexMismatch, IndexNotReady
 
 __all__ = ["IndexDir", "Snapshot", "SnapshotWriter", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
 KEEP_SNAPSHOTS = 3  # the live one and two before it, so a server mid-swap never loses its files
 
@@ -102,6 +102,19 @@ def _date_days(value: str) -> int:
         return dt.date.fromisoformat(value[:10]).toordinal()
     except ValueError:
         return -1
+
+
+def _time_days(value: str) -> float:
+    """Publication time in fractional days (ordinal), NaN when unknown."""
+    if not value:
+        return float("nan")
+    try:
+        if len(value) > 10:
+            moment = dt.datetime.fromisoformat(value)
+            return moment.toordinal() + (moment.hour * 3600 + moment.minute * 60 + moment.second) / 86400
+        return float(dt.date.fromisoformat(value[:10]).toordinal())
+    except ValueError:
+        return float("nan")
 
 
 class IndexDir:
@@ -217,6 +230,8 @@ class Snapshot:
         self.dup_group: np.ndarray = arrays["dup_group"]
         self.story_group: np.ndarray = arrays["story_group"]
         self.body_len: np.ndarray = arrays["body_len"]
+        self.time_days: np.ndarray = arrays["time_days"]  # fractional days, NaN unknown
+        self.precise_time: np.ndarray = arrays["precise_time"]  # a time of day is known
         flags = faiss.IO_FLAG_MMAP if mmap and self.manifest.get("index_type") == "flat" else 0
         self.index = faiss.read_index(str(self.path / "faiss.index"), flags) if flags else faiss.read_index(str(self.path / "faiss.index"))
         if hasattr(self.index, "nprobe") or hasattr(faiss, "extract_index_ivf"):
@@ -328,12 +343,10 @@ class Snapshot:
             return []
         q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         scores, keys = self.index.search(q, min(k, self.count))
-        hits = []
-        for score, key in zip(scores[0], keys[0]):
-            if key < 0:
-                continue
-            hits.append(Hit(self.row_of_key(int(key)), int(key), float(score)))
-        return hits
+        valid = keys[0] >= 0
+        found_keys = keys[0][valid]
+        rows = np.searchsorted(self.keys, found_keys)
+        return [Hit(int(r), int(key), float(score)) for r, key, score in zip(rows, found_keys, scores[0][valid])]
 
     def bands(self, threshold: float):
         """The LSH band table over this snapshot's MinHash signatures (built once, on first use)."""
@@ -397,6 +410,8 @@ class SnapshotWriter:
             dup_group=np.asarray(dup_group, dtype=np.int64),
             story_group=np.asarray(story_group, dtype=np.int64),
             body_len=np.asarray(body_len, dtype=np.int32),
+            time_days=np.asarray([_time_days(p) for p in published], dtype=np.float64),
+            precise_time=np.asarray([len(p or "") > 10 for p in published], dtype=bool),
         )
         index, index_type, extra = build_faiss(np.asarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
         faiss.write_index(index, str(self.tmp / "faiss.index"))

@@ -25,8 +25,10 @@ TIME_CAP = 4.0  # at most TIME_WEIGHT * TIME_CAP (0.8) is lost
 TIME_GRACE_DAYS = 0.0
 
 
-def time_penalty(delta_days, *, grace_days: float = TIME_GRACE_DAYS):
-    """Cosine to subtract for two articles this many days apart (NaN, i.e. unknown, costs nothing)."""
+def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS):
+    """Cosine to subtract for two articles this many days apart (NaN, i.e. unknown, costs nothing).
+
+    `grace_days` may be an array (one grace per pair)."""
     d = np.abs(np.asarray(delta_days, dtype=np.float64))
     steps = np.clip((d - grace_days) / TIME_SCALE_DAYS, 0.0, TIME_CAP)
     return np.where(np.isnan(d), 0.0, TIME_WEIGHT * steps)
