@@ -146,8 +146,8 @@ def _read_any(path: str | Path) -> list[dict]:
     return _rows(path, None)
 
 
-def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
-    """Pearson of each similarity with -Overall (1 = same story ... 4 = unrelated), English pairs and all."""
+def _pair_similarities(rows: list[dict], embedder, max_tokens: int):
+    """(texts a, texts b, embedding cosine, TF-IDF cosine, MinHash Jaccard) for text1/text2 pairs."""
     from .lexical import TfIdf
 
     a = [r["text1"] for r in rows]
@@ -156,7 +156,12 @@ def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
     cos = (va * vb).sum(axis=1)
     tf = TfIdf.fit(a + b)
     tfidf = [tf.cosine(tf.vector(x), tf.vector(y)) for x, y in zip(a, b)]
-    mh = _minhash_jaccard(a, b)
+    return a, b, cos, tfidf, _minhash_jaccard(a, b)
+
+
+def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
+    """Pearson of each similarity with -Overall (1 = same story ... 4 = unrelated), English pairs and all."""
+    a, b, cos, tfidf, mh = _pair_similarities(rows, embedder, max_tokens)
     gold = [-float(r["Overall"]) for r in rows]
     english = [i for i, r in enumerate(rows) if r.get("lang1") == "en" and r.get("lang2") == "en"]
 
@@ -177,17 +182,10 @@ def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
 
 def eval_msrp(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
     """Accuracy of paraphrase labels with the best single threshold on each similarity."""
-    from .lexical import TfIdf
-
-    a = [r["text1"] for r in rows]
-    b = [r["text2"] for r in rows]
-    va, vb = _embed(embedder, a, max_tokens), _embed(embedder, b, max_tokens)
-    cos = (va * vb).sum(axis=1)
-    tf = TfIdf.fit(a + b)
-    tfidf = [tf.cosine(tf.vector(x), tf.vector(y)) for x, y in zip(a, b)]
+    _, _, cos, tfidf, mh = _pair_similarities(rows, embedder, max_tokens)
     labels = [int(r["label"]) for r in rows]
     out = {"kind": "msrp", "pairs": len(rows)}
-    for name, s in (("newsrec", cos), ("tfidf", tfidf), ("minhash", _minhash_jaccard(a, b))):
+    for name, s in (("newsrec", cos), ("tfidf", tfidf), ("minhash", mh)):
         acc, thr = _best_threshold_accuracy(s, labels)
         out[f"accuracy_{name}"] = acc
         out[f"threshold_{name}"] = thr

@@ -335,22 +335,22 @@ def build_index(
         return out, time.time() - t0
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        chunk: list[dict] = []
-        for article in articles:
-            chunk.append(_record(article, len(records) + len(chunk) + 1))
-            if len(chunk) == BUILD_CHUNK:
-                futures.append(pool.submit(embed_chunk, chunk))
-                minhash_parts.append(minhash_signatures([r["body"] for r in chunk]))
-                records.extend(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-                chunk = []
-        if chunk:
-            futures.append(pool.submit(embed_chunk, chunk))
+
+        def flush(chunk: list[dict]) -> None:
+            futures.append(pool.submit(embed_chunk, chunk))  # embeds while this thread cleans the next chunk
             minhash_parts.append(minhash_signatures([r["body"] for r in chunk]))
             records.extend(chunk)
             if bar is not None:
                 bar.update(len(chunk))
+
+        chunk: list[dict] = []
+        for article in articles:
+            chunk.append(_record(article, len(records) + len(chunk) + 1))
+            if len(chunk) == BUILD_CHUNK:
+                flush(chunk)
+                chunk = []
+        if chunk:
+            flush(chunk)
         parts = []
         for f in futures:
             vecs, seconds = f.result()
