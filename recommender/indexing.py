@@ -27,6 +27,7 @@ __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "lin
 
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
 NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
+STORED_NEIGHBOURS = 64  # nearest articles kept per article: related-by-id reads them instead of searching
 BUILD_CHUNK = 1024  # articles per pipelined build step (larger chunks sort by length better: less padding)
 
 
@@ -64,6 +65,21 @@ class _Rows:
     vectors: np.ndarray
     minhash: np.ndarray
     links: dict[tuple[int, int], tuple]
+    # Each row's nearest articles (keys, -1 padded) and cosines, kept so related-by-id needs no search.
+    neighbours: np.ndarray | None = None
+    neighbour_scores: np.ndarray | None = None
+
+    def ensure_neighbours(self) -> None:
+        n = len(self.records)
+        if self.neighbours is None or len(self.neighbours) != n:
+            old_k = 0 if self.neighbours is None else len(self.neighbours)
+            pad_k = np.full((n - old_k, STORED_NEIGHBOURS), -1, dtype=np.int64)
+            pad_s = np.full((n - old_k, STORED_NEIGHBOURS), -np.inf, dtype=np.float32)
+            if self.neighbours is None:
+                self.neighbours, self.neighbour_scores = pad_k, pad_s
+            else:
+                self.neighbours = np.vstack([self.neighbours, pad_k])
+                self.neighbour_scores = np.vstack([self.neighbour_scores, pad_s])
 
     @property
     def keys(self) -> np.ndarray:
@@ -108,9 +124,10 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
     if index is None:
         index = faiss.IndexFlatIP(rows.vectors.shape[1])
         index.add(rows.vectors)
-    k = min(NEIGHBOURS + 1, n)
+    k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     new = list(new)
     scores, nbrs = index.search(np.ascontiguousarray(rows.vectors[new]), k)
+    _store_neighbours(rows, new, scores, nbrs)
     shingle_cache: dict[int, set[str]] = {}
 
     def sh(i: int) -> set[str]:
@@ -161,6 +178,33 @@ def story_bar(record: dict, config) -> float:
     """The story-group bar for a record: headline-only texts embed with lower cosines than title + lead
     (same-story cut on UCI headlines ~0.35, on SemEval articles ~0.52), so each kind has its own bar."""
     return config.story_group_threshold if not (record.get("body") or "").strip() else config.story_group_threshold_articles
+
+
+def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray) -> None:
+    """Record each new row's nearest neighbours, and enter the new row into its neighbours' lists."""
+    rows.ensure_neighbours()
+    keys = rows.keys
+    K = STORED_NEIGHBOURS
+    for qi, i in enumerate(new):
+        mask = (nbrs[qi] >= 0) & (nbrs[qi] != i)
+        found, sims = nbrs[qi][mask][:K], scores[qi][mask][:K]
+        rows.neighbours[i, :] = -1
+        rows.neighbour_scores[i, :] = -np.inf
+        rows.neighbours[i, : len(found)] = keys[found]
+        rows.neighbour_scores[i, : len(found)] = sims
+    new_set = set(new)
+    for qi, i in enumerate(new):
+        for j, sim in zip(nbrs[qi], scores[qi]):
+            j = int(j)
+            if j < 0 or j == i or j in new_set:
+                continue
+            worst = int(np.argmin(rows.neighbour_scores[j]))
+            if sim > rows.neighbour_scores[j, worst] and keys[i] not in rows.neighbours[j]:
+                rows.neighbours[j, worst] = keys[i]
+                rows.neighbour_scores[j, worst] = sim
+                order = np.argsort(-rows.neighbour_scores[j], kind="stable")
+                rows.neighbours[j] = rows.neighbours[j][order]
+                rows.neighbour_scores[j] = rows.neighbour_scores[j][order]
 
 
 def classify_pair(ra: dict, rb: dict, sa: set | None, sb: set | None, cos: float, config):
@@ -282,6 +326,8 @@ def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, start
         dup_group=np.asarray([r["dup_group"] for r in rows.records]),
         story_group=np.asarray([r["story_group"] for r in rows.records]),
         manifest=_manifest(embedder, len(rows.records), config, started),
+        neighbours=rows.neighbours,
+        neighbour_scores=rows.neighbour_scores,
     )
     return index_dir.publish(tmp)
 
@@ -384,13 +430,17 @@ def _load_rows(snap: Snapshot) -> _Rows:
     records = [found[k] for k in keys]
     links = {(int(l["a"]), int(l["b"])): (l["a"], l["b"], l["level"], l["cosine"], l["jaccard"], l["containment"])
              for l in (dict(r) for r in snap.db().execute("SELECT * FROM links"))}
-    return _Rows(records, np.array(snap.vectors, dtype=np.float32), np.array(snap.minhash, dtype=np.uint32), links)
+    nb, nbs = (np.array(snap.neighbours), np.array(snap.neighbour_scores)) if snap.neighbours is not None else (None, None)
+    return _Rows(records, np.array(snap.vectors, dtype=np.float32), np.array(snap.minhash, dtype=np.uint32), links,
+                 nb, nbs)
 
 
 def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
     keep = [i for i, r in enumerate(rows.records) if r["key"] not in drop_keys]
     links = {ab: l for ab, l in rows.links.items() if ab[0] not in drop_keys and ab[1] not in drop_keys}
-    return _Rows([rows.records[i] for i in keep], rows.vectors[keep], rows.minhash[keep], links)
+    nb = rows.neighbours[keep] if rows.neighbours is not None else None
+    nbs = rows.neighbour_scores[keep] if rows.neighbour_scores is not None else None
+    return _Rows([rows.records[i] for i in keep], rows.vectors[keep], rows.minhash[keep], links, nb, nbs)
 
 
 def add_articles(
@@ -421,6 +471,8 @@ def add_articles(
             np.vstack([rows.vectors, new_vectors]) if len(new_records) else rows.vectors,
             np.vstack([rows.minhash, new_minhash]) if len(new_records) else rows.minhash,
             rows.links,
+            rows.neighbours,
+            rows.neighbour_scores,
         )
         link_rows(rows, range(start, len(rows.records)), config)
         name = _publish(index_dir, rows, embedder, config, started)

@@ -17,7 +17,7 @@ from .config import Config
 from .duplicates import body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
-from .indexing import DATE_GRACE_DAYS, NEAR_COSINE, classify_pair, record_days, story_bar
+from .indexing import DATE_GRACE_DAYS, NEAR_COSINE, STORED_NEIGHBOURS, classify_pair, record_days, story_bar
 from .stories import story_score
 from .ranking import Candidate, RankParams, date_ordinal, rank
 from .store import IndexDir, Snapshot
@@ -139,7 +139,7 @@ class Recommender:
                 query.update(also_read=rec["also_read"], removed=rec["removed"])
         # Widen the candidate pool while too few survive: a big story (hundreds of copies) or strict
         # filters can use up the nearest candidates.
-        n_cand = min(snap.count, max(60, params.k * 12 + len(params.exclude_ids)))
+        n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
         while True:
             ranked, meta, floor = self._rank_candidates(snap, vector, n_cand, params, query_record, query_key, qdup,
                                                         qstory, qdays)
@@ -162,9 +162,11 @@ class Recommender:
 
     def _rank_candidates(self, snap: Snapshot, vector, n_cand: int, params: RankParams, query_record: dict,
                          query_key, qdup, qstory, qdays):
-        hits = snap.search(vector, n_cand)
+        hits = snap.stored_neighbours(snap.row_of_key(query_key), n_cand) if query_key is not None else None
+        if hits is None:
+            hits = snap.search(vector, n_cand)
         meta = snap.articles([h.key for h in hits], ("key",) + PUBLIC_COLUMNS)
-        hits = [h for h in hits if h.key in meta]
+        hits = [h for h in hits if h.key in meta and h.key != query_key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
         # Story scores against the query, vectorised: cosine less the time penalty (a day's grace

@@ -231,6 +231,9 @@ class Snapshot:
         self.story_group: np.ndarray = arrays["story_group"]
         self.body_len: np.ndarray = arrays["body_len"]
         self.time_days: np.ndarray = arrays["time_days"]  # fractional days, NaN unknown
+        has_nb = (self.path / "neighbours.npy").exists()
+        self.neighbours = np.load(self.path / "neighbours.npy", mmap_mode=mode) if has_nb else None
+        self.neighbour_scores = np.load(self.path / "neighbour_scores.npy", mmap_mode=mode) if has_nb else None
         self.precise_time: np.ndarray = arrays["precise_time"]  # a time of day is known
         flags = faiss.IO_FLAG_MMAP if mmap and self.manifest.get("index_type") == "flat" else 0
         self.index = faiss.read_index(str(self.path / "faiss.index"), flags) if flags else faiss.read_index(str(self.path / "faiss.index"))
@@ -348,6 +351,18 @@ class Snapshot:
         rows = np.searchsorted(self.keys, found_keys)
         return [Hit(int(r), int(key), float(score)) for r, key, score in zip(rows, found_keys, scores[0][valid])]
 
+    def stored_neighbours(self, row: int, k: int) -> list[Hit] | None:
+        """The row's precomputed nearest articles (up to k), or None when not stored or too few."""
+        if self.neighbours is None or k > self.neighbours.shape[1]:
+            return None
+        keys = np.asarray(self.neighbours[row][:k])
+        sims = np.asarray(self.neighbour_scores[row][:k])
+        keys, sims = keys[keys >= 0], sims[keys >= 0]
+        rows = np.searchsorted(self.keys, keys)
+        rows = np.minimum(rows, self.count - 1)
+        present = self.keys[rows] == keys  # articles deleted since are skipped
+        return [Hit(int(r), int(key), float(s)) for r, key, s in zip(rows[present], keys[present], sims[present])]
+
     def bands(self, threshold: float):
         """The LSH band table over this snapshot's MinHash signatures (built once, on first use)."""
         from .duplicates import BandTable
@@ -394,6 +409,8 @@ class SnapshotWriter:
         dup_group: np.ndarray,
         story_group: np.ndarray,
         manifest: dict,
+        neighbours: np.ndarray | None = None,
+        neighbour_scores: np.ndarray | None = None,
     ) -> None:
         import faiss
 
@@ -404,6 +421,9 @@ class SnapshotWriter:
         np.save(self.tmp / "keys.npy", np.asarray(keys, dtype=np.int64))
         np.save(self.tmp / "vectors.npy", np.asarray(vectors, dtype=np.float32))
         np.save(self.tmp / "minhash.npy", np.asarray(minhash, dtype=np.uint32))
+        if neighbours is not None and len(neighbours) == len(keys):
+            np.save(self.tmp / "neighbours.npy", np.asarray(neighbours, dtype=np.int64))
+            np.save(self.tmp / "neighbour_scores.npy", np.asarray(neighbour_scores, dtype=np.float32))
         np.savez(
             self.tmp / "rows.npz",
             published_days=np.asarray([_date_days(p) for p in published], dtype=np.int32),

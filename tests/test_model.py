@@ -17,6 +17,17 @@ def test_model_loads_offline_and_embeds(real_embedder):
     assert v[0] @ v[1] > 0.6 > v[0] @ v[2]
 
 
+def test_onnx_export_runs_locally(tmp_path):
+    from recommender.embedding import default_model_path
+    from recommender.onnx_backend import OnnxEmbedder, export_onnx
+
+    path = export_onnx(default_model_path(), tmp_path)
+    assert path.exists() and path.name == "model-int8.onnx"
+    assert export_onnx(default_model_path(), tmp_path) == path  # cached: exported once
+    vec = OnnxEmbedder(cache_dir=str(tmp_path)).encode(["Mexico denies a US operation."])
+    assert vec.shape == (1, 384)
+
+
 def test_torch_and_onnx_backends_agree(real_embedder):
     from recommender.embedding import SentenceTransformerEmbedder
 

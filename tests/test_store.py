@@ -86,10 +86,14 @@ def test_groups_update_when_a_copy_is_added_and_deleted(writable_index, hash_con
     assert snap.dup_group[ra] == snap.dup_group[rb] == a  # the earlier original is canonical
     levels = {l["level"] for l in snap.links_of(b)}
     assert levels & {"near", "exact"}
+    # the precomputed neighbour lists were updated in place: the copy is the original's nearest article
+    assert int(snap.neighbours[ra][0]) == b and int(snap.neighbours[rb][0]) == a
+    assert snap.stored_neighbours(ra, 5)[0].key == b
     delete_articles(writable_index, [original["id"]], hash_embedder, hash_config)
     snap = IndexDir(writable_index).open()
     rb = snap.row_of_key(snap.key_of_id("copy-1"))
     assert snap.dup_group[rb] == b
+    assert all(h.key != a for h in snap.stored_neighbours(rb, 64))  # the deleted original is skipped
 
 
 def test_leftovers_of_a_killed_writer_are_removed_and_never_opened(writable_index):
