@@ -37,6 +37,20 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
         v = centres[rng.integers(0, len(centres), m)] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
         vectors[start:start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
     keys = np.arange(1, n + 1, dtype=np.int64)
+    neighbours = neighbour_scores = None
+    if n <= 200_000:  # what `newsrec build` stores for an exact index: each article's 64 nearest
+        import faiss
+
+        from recommender.indexing import STORED_NEIGHBOURS
+
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(vectors)
+        neighbours = np.empty((n, STORED_NEIGHBOURS), dtype=np.int64)
+        neighbour_scores = np.empty((n, STORED_NEIGHBOURS), dtype=np.float32)
+        for start in range(0, n, 4096):
+            s_, i_ = flat.search(vectors[start:start + 4096], STORED_NEIGHBOURS + 1)
+            neighbours[start:start + 4096] = keys[i_[:, 1:]]
+            neighbour_scores[start:start + 4096] = s_[:, 1:]
     index_dir = IndexDir(path)
     tmp = index_dir.new_temp()
     writer = SnapshotWriter(tmp)
@@ -47,7 +61,8 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     } for k in keys)
     writer.finish(keys=keys, vectors=vectors, minhash=np.zeros((n, NUM_PERM), dtype=np.uint32),
                   published=["2024-01-01"] * n, body_len=np.full(n, 30), dup_group=keys, story_group=keys,
-                  manifest={"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True})
+                  manifest={"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True},
+                  neighbours=neighbours, neighbour_scores=neighbour_scores)
     index_dir.publish(tmp)
     return path
 
