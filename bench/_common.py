@@ -86,15 +86,16 @@ class Server:
         raise RuntimeError("server did not start")
 
     def rss_mb(self) -> float:
-        """Resident memory of the server and its workers (MB), summed."""
+        """Memory of the server and its workers (MB): proportional set size, so pages the workers
+        share (memory-mapped index files) count once, split between them."""
         total = 0
         pids = [self.proc.pid] + [int(p) for p in subprocess.run(
             ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
         for pid in pids:
             try:
-                with open(f"/proc/{pid}/status") as fh:
+                with open(f"/proc/{pid}/smaps_rollup") as fh:
                     for line in fh:
-                        if line.startswith("VmRSS:"):
+                        if line.startswith("Pss:"):
                             total += int(line.split()[1])
             except FileNotFoundError:
                 pass

@@ -76,7 +76,7 @@ def main() -> None:
         out["related_by_id"] = run(lambda i: http(f"{server.url}/api/related?id={ids[i % len(ids)]}&k=5"), args.clients, args.seconds)
         out["related_by_text"] = run(lambda i: http(f"{server.url}/api/related", texts[i % len(texts)]), args.clients, args.seconds)
         out["duplicates"] = run(lambda i: http(f"{server.url}/api/duplicates", texts[i % len(texts)]), args.clients, args.seconds)
-        out["server_rss_mb"] = server.rss_mb()
+        out["server_pss_mb"] = server.rss_mb()
     finally:
         server.stop()
     print(json.dumps(out, indent=2))

@@ -69,7 +69,7 @@ def main() -> None:
                         "body": "The city council voted on Tuesday to expand the bus network, adding four routes.", "min_score": -1}
                 entry["related_by_text"] = latencies(lambda i: http(f"{server.url}/api/related", body), args.queries)
                 entry["duplicates_by_text"] = latencies(lambda i: http(f"{server.url}/api/duplicates", body), args.queries // 2)
-                entry["server_rss_mb_2_workers"] = server.rss_mb()
+                entry["server_pss_mb_2_workers"] = server.rss_mb()
             finally:
                 server.stop()
             results["sizes"].append(entry)

@@ -235,8 +235,9 @@ class Snapshot:
         self.neighbours = np.load(self.path / "neighbours.npy", mmap_mode=mode) if has_nb else None
         self.neighbour_scores = np.load(self.path / "neighbour_scores.npy", mmap_mode=mode) if has_nb else None
         self.precise_time: np.ndarray = arrays["precise_time"]  # a time of day is known
-        flags = faiss.IO_FLAG_MMAP if mmap and self.manifest.get("index_type") == "flat" else 0
-        self.index = faiss.read_index(str(self.path / "faiss.index"), flags) if flags else faiss.read_index(str(self.path / "faiss.index"))
+        # Memory-mapped (exact and IVF alike): gunicorn workers share one copy through the page cache.
+        flags = faiss.IO_FLAG_MMAP if mmap else 0
+        self.index = faiss.read_index(str(self.path / "faiss.index"), flags)
         if hasattr(self.index, "nprobe") or hasattr(faiss, "extract_index_ivf"):
             with contextlib.suppress(Exception):
                 faiss.extract_index_ivf(self.index).nprobe = int(self.manifest.get("nprobe", 16))
