@@ -142,3 +142,24 @@ def test_rebuild_and_update_swap_in_under_load(tmp_path, corpora):
         assert status == 200 and body["id"] == added  # answers come from the new index
     finally:
         server.stop()
+
+
+def test_access_log_is_structured_and_sigterm_shuts_down_gracefully(tmp_path, corpora):
+    index = tmp_path / "idx"
+    build(index, corpora["small"])
+    server = Server(index, env=HASH_ENV)
+    try:
+        req = urllib.request.Request(server.url + "/api/related?id=nope", headers={"X-Request-Id": "trace-123"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(req, timeout=10)
+        assert caught.value.code == 404
+        assert json.loads(caught.value.read())["error"]["request_id"] == "trace-123"
+        get(server.url + "/healthz")
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(30) == 0  # graceful: workers finish and the master exits cleanly
+    finally:
+        server.stop()
+    lines = [json.loads(l) for l in (index.parent / f"server-{server.port}.log").read_text().splitlines()
+             if l.startswith("{")]
+    entry = next(l for l in lines if l["request_id"] == "trace-123")
+    assert entry["status"] == 404 and entry["path"] == "/api/related" and entry["method"] == "GET"
