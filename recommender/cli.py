@@ -175,12 +175,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import evaluation
 
     config = _config(args)
+    if args.task != "site-links" and not args.data:
+        raise NewsrecError(f"eval {args.task} needs --data FILE")
     if args.task == "cleaning":
         result = evaluation.eval_cleaning(args.data, limit=args.limit, html=not args.text_only)
     elif args.task == "same-story":
         result = evaluation.eval_same_story(args.data, _embedder(config), config)
     elif args.task == "related":
         result = evaluation.eval_related(args.data, _embedder(config), config, related=args.related)
+    elif args.task == "site-links":
+        result = evaluation.eval_site_links(config.index, _embedder(config), config)
     elif args.task == "dups":
         result = evaluation.eval_dups(args.data, _embedder(config), config, originals=args.limit or 1000)
     else:
@@ -249,9 +253,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("eval", help="score quality on labelled data; prints JSON")
-    p.add_argument("task", choices=["cleaning", "same-story", "dups", "related"])
+    p.add_argument("task", choices=["cleaning", "same-story", "dups", "related", "site-links"])
     p.add_argument("--related", help="related: the editors' links file for a Wikinews corpus (default: beside --data)")
-    p.add_argument("--data", required=True, help="labelled data file")
+    p.add_argument("--data", help="labelled data file (all tasks but site-links, which reads --index)")
     p.add_argument("--limit", type=int, help="score only the first N rows")
     p.add_argument("--text-only", action="store_true", help="cleaning: skip the HTML comparison with trafilatura")
     _add_common(p)

@@ -517,3 +517,36 @@ def eval_related(path: str | Path, embedder, config, *, related: str | None = No
         related = related or str(path.parent / "wikinews_en_related.jsonl")
         out = eval_related_wikinews(path, related, embedder, config)
     return {"task": "related", "data": str(path), "backend": embedder.backend, **out}
+
+
+def eval_site_links(index_path: str | Path, embedder, config, k: int = 5) -> dict:
+    """The site's own ALSO READ links as free relevance labels: for each indexed article whose cut
+    related links point at articles in the index (by URL, else by exact title), how many of those
+    the top k contains, per source."""
+    from .service import Recommender
+
+    rec = Recommender(config, embedder, index_path=str(index_path))
+    snap = rec.load()
+    rows = [dict(r) for r in snap.db().execute("SELECT id, title, url, source, also_read FROM articles")]
+    by_url = {r["url"]: r["id"] for r in rows if r["url"]}
+    by_title = {r["title"].strip().casefold(): r["id"] for r in rows if r["title"].strip()}
+    per_source: dict[str, list[float]] = {}
+    params = rec.params(k=k)
+    for r in rows:
+        links = json.loads(r["also_read"] or "[]")
+        targets = set()
+        for link in links:
+            target = by_url.get(link.get("url") or "") or by_title.get((link.get("title") or "").strip().casefold())
+            if target and target != r["id"]:
+                targets.add(target)
+        if not targets:
+            continue
+        got = {i["id"] for i in rec.related(params, id=r["id"])["items"]}
+        per_source.setdefault(r["source"] or "(none)", []).append(len(got & targets) / len(targets))
+    snap.close()
+    return {
+        "task": "site-links", "index": str(index_path), "k": k,
+        "sources": {s: {"articles_with_links": len(v), "recall_at_k": _mean(v)} for s, v in sorted(per_source.items())},
+        "articles_with_links": sum(len(v) for v in per_source.values()),
+        "recall_at_k": _mean([x for v in per_source.values() for x in v]),
+    }

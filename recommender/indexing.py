@@ -7,9 +7,7 @@ snapshot atomically.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -372,12 +370,14 @@ def build_index(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(unit="doc", desc="cleaning + embedding")
+        bar = tqdm(unit="doc", desc="embedding")
     embed_seconds = 0.0
 
     def embed_chunk(chunk: list[dict]) -> np.ndarray:
         t0 = time.time()
         out = _embed(chunk, embedder, config, False)
+        if bar is not None:
+            bar.update(len(chunk))  # counts embedded articles, the slow part
         return out, time.time() - t0
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -386,8 +386,6 @@ def build_index(
             futures.append(pool.submit(embed_chunk, chunk))  # embeds while this thread cleans the next chunk
             minhash_parts.append(minhash_signatures([r["body"] for r in chunk]))
             records.extend(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
 
         chunk: list[dict] = []
         for article in articles:

@@ -79,3 +79,24 @@ def test_clean_command(tmp_path, capsys):
 
 def test_demo_corpus_is_shipped():
     assert DEMO_CORPUS.exists() and len(demo_records(5000)) >= 2000
+
+
+def test_eval_site_links_uses_the_sites_own_also_read_links(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NEWSREC_MIN_SCORE", "-1")  # three articles: let every one through
+    story = ("The city council voted on Tuesday to expand the bus network, adding four routes that will serve "
+             "the northern suburbs, officials said in a statement.")
+    records = [
+        {"id": "a", "title": "Council expands bus network", "source": "daily", "body": story + "\n\nALSO READ: Rail fares to rise in spring"},
+        {"id": "b", "title": "Rail fares to rise in spring", "source": "daily", "body": "Rail fares will rise in spring, the operator said, adding to commuters' costs on the bus network too."},
+        {"id": "c", "title": "Football club signs striker", "source": "daily", "body": "The club signed a striker on Monday for an undisclosed fee, the manager said."},
+    ]
+    corpus = write_jsonl(tmp_path / "a.jsonl", records)
+    idx = str(tmp_path / "idx")
+    assert run(capsys, "build", "--input", str(corpus), "--index", idx, "--backend", "hash", "--quiet")[0] == 0
+    code, out, err = run(capsys, "eval", "site-links", "--index", idx, "--backend", "hash")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["articles_with_links"] == 1 and "daily" in result["sources"]
+    assert result["recall_at_k"] == 1.0  # b, the page's own ALSO READ target, is in a's top 5
+    code, _, err = run(capsys, "eval", "cleaning")
+    assert code == 2 and "--data" in err
