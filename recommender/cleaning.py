@@ -35,6 +35,7 @@ __all__ = [
     "clean_html",
     "load_profile",
     "normalise",
+    "related_link",
 ]
 
 # --- normalisation -------------------------------------------------------------------------
@@ -302,6 +303,16 @@ def _also_read_item(rest: str) -> AlsoRead:
     title = _URL.sub("", rest) if url else rest
     title = tidy(title).strip(" -–—|:()[]<>")
     return AlsoRead(title, url)
+
+
+def related_link(line: str) -> tuple[str, str] | None:
+    """(label, headline) when a line is a related-link line ("ALSO READ: <headline>" and the like)."""
+    match = _ALSO_READ_LINE.match(normalise(line))
+    if not match:
+        return None
+    rest = match.group("rest")
+    label = normalise(line)[: len(normalise(line)) - len(rest)].strip(" :|-–—»>")
+    return label, rest
 
 
 def _line_rule(key: str, n_words: int, profile: CleaningProfile | None) -> str | None:

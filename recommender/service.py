@@ -51,6 +51,11 @@ class Recommender:
             return snap
 
     @property
+    def current(self) -> Snapshot | None:
+        """The live snapshot, or None before an index is loaded."""
+        return self._snapshot
+
+    @property
     def snapshot(self) -> Snapshot:
         snap = self._snapshot
         if snap is None:

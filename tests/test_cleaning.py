@@ -204,3 +204,11 @@ def test_time_grows_linearly_up_to_a_megabyte():
     assert len(unique) > 1_000_000
     small, large = unique[: len(unique) // 10], unique
     assert _seconds(large) < 30 * _seconds(small)
+
+
+def test_related_link_helper():
+    from recommender.cleaning import related_link
+
+    assert related_link("ALSO READ:  Storm closes airport") == ("ALSO READ", "Storm closes airport")
+    assert related_link("Also Read | Storm closes airport") == ("Also Read", "Storm closes airport")
+    assert related_link(STORY[0]) is None

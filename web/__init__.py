@@ -49,7 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, recommender: Rec
         try:
             rec.maybe_reload()
         except NewsrecError as exc:  # a bad new snapshot must not stop the old one from serving
-            log.error("reload failed, still serving %s: %s", getattr(rec._snapshot, "name", None), exc.message)
+            log.error("reload failed, still serving %s: %s", getattr(rec.current, "name", None), exc.message)
 
     @app.after_request
     def _after(response):

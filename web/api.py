@@ -193,7 +193,7 @@ bp.before_request(_rate_limit)
 @bp.route("/healthz")
 def healthz():
     r = rec()
-    snap = r._snapshot
+    snap = r.current
     if snap is None:
         return jsonify({"status": "no_index", "snapshot": None, "count": 0,
                         "message": f"build an index: newsrec build --input FILE --index {r.index_dir.path}"}), 503

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 
-from recommender.cleaning import _ALSO_READ_LINE, normalise
+from recommender.cleaning import related_link
 from recommender.errors import ArticleNotFound, IndexNotReady
 
 from .api import cfg, rank_params, rec
@@ -28,9 +28,9 @@ def _sample_blocks() -> tuple[str, list[dict]]:
     title = lines[1] if len(lines) > 1 else ""
     blocks = []
     for line in lines[2:]:
-        m = _ALSO_READ_LINE.match(normalise(line))
-        if m:
-            blocks.append({"kind": "also-read", "label": line.split(":", 1)[0].strip(), "text": m.group("rest")})
+        link = related_link(line)
+        if link:
+            blocks.append({"kind": "also-read", "label": link[0], "text": link[1]})
         elif len(line.split()) <= 9 and not line.endswith((".", "”", "\"", ":")):
             blocks.append({"kind": "subhead", "text": line})
         else:
@@ -39,7 +39,7 @@ def _sample_blocks() -> tuple[str, list[dict]]:
 
 
 def _index_ready() -> bool:
-    return rec()._snapshot is not None
+    return rec().current is not None
 
 
 @bp.route("/")
