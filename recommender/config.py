@@ -28,7 +28,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("backend", "onnx", "Embedding backend: 'onnx' (int8, exported locally on first use), 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests).", str),
     Setting("cache_dir", "~/.cache/newsrec", "Where the locally exported ONNX model is cached.", str),
     Setting("max_tokens", 128, "Tokens of title + lead the model reads per article (128 measured better than 256 for same-story, and twice as fast).", int),
-    Setting("batch_size", 8, "Articles per embedding batch (8 measured fastest for ONNX on 2 cores).", int),
+    Setting("batch_size", 8, "Articles per embedding batch for the torch backend (ONNX int8 runs one text at a time so vectors do not depend on batch-mates).", int),
     Setting("token", "", "Bearer token for write endpoints and /admin; empty disables them.", str),
     Setting("cors_origins", "", "Comma-separated origins allowed to call the API from a browser ('*' for any); empty means same-origin only.", str),
     Setting("max_body_bytes", 2_000_000, "Largest request body accepted (413 above).", int),

@@ -68,3 +68,11 @@ def test_duplicates_of_a_rewritten_copy(real_index, real_embedder):
     assert body["verdict"] == "near"
     assert body["matches"][0]["id"] == "sample-sheinbaum"
     assert body["matches"][0]["scores"]["cosine"] > 0.9
+
+
+def test_vectors_do_not_depend_on_batch_mates(real_embedder):
+    texts = ["Mexico denies a US military operation against drug cartels on its soil.",
+             "Short one.", "A much longer text about the city council and its bus network, " * 5]
+    together = real_embedder.encode(texts, batch_size=8)
+    alone = np.stack([real_embedder.encode([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)
