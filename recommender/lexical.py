@@ -1,4 +1,4 @@
-"""Lexical evidence: TF-IDF vectors (sparse dicts), and the numbers and names two texts share.
+"""Lexical evidence: TF-IDF vectors (sparse dicts).
 
 Small and dependency-free on purpose: the service keeps document frequencies with each snapshot,
 and the evaluations use the same code for their TF-IDF baseline.
@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
-__all__ = ["TfIdf", "tokens", "names_and_numbers", "overlap_coefficient"]
+__all__ = ["TfIdf", "tokens"]
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _STOP = frozenset(
@@ -71,23 +71,3 @@ class TfIdf:
                 cols.append(vocab.setdefault(t, len(vocab)))
                 vals.append(v)
         return csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(texts), max(1, len(vocab))))
-
-
-_NAME = re.compile(r"\b[A-Z][\w’'\-]+(?:\s+[A-Z][\w’'\-]+)*")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-
-
-def names_and_numbers(text: str) -> set[str]:
-    """Capitalised word runs (not sentence-initial) and numbers: a cheap stand-in for named entities."""
-    found: set[str] = set()
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        for m in _NAME.finditer(sentence):
-            if m.start() == 0 and " " not in m.group(0):
-                continue  # a lone sentence-initial capital is just a capital
-            found.add(m.group(0).casefold())
-        found.update(n.replace(",", "") for n in _NUMBER.findall(sentence))
-    return found
-
-
-def overlap_coefficient(a: set[str], b: set[str]) -> float:
-    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
