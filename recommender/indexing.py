@@ -19,7 +19,7 @@ from .articles import Article
 from .duplicates import NUM_PERM, BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text
 from .store import IndexDir, Snapshot, SnapshotWriter, _time_days
-from .stories import group_stories, story_score
+from .stories import grace_for, group_stories, story_score
 
 __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
 
@@ -154,7 +154,6 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
             rows.links[(a, b)] = (a, b, level, round(cos, 4), jac, cont)
 
 
-DATE_GRACE_DAYS = 1.0  # for dates without a time
 
 
 def record_days(record: dict) -> float:
@@ -167,8 +166,7 @@ def pair_story_score(ra: dict, rb: dict, cos: float) -> float:
 
     Dates without a time get a day's grace: a story told on consecutive days is still one story.
     """
-    precise = len(ra.get("published") or "") > 10 and len(rb.get("published") or "") > 10
-    grace = 0.0 if precise else DATE_GRACE_DAYS
+    grace = grace_for(len(ra.get("published") or "") > 10, len(rb.get("published") or "") > 10)
     return float(story_score(cos, record_days(ra) - record_days(rb), grace_days=grace))
 
 
@@ -256,7 +254,7 @@ def assign_groups(rows: _Rows, config) -> None:
     precise = all(len(r.get("published") or "") > 10 for r in rows.records)
     bars = [story_bar(r, config) for r in rows.records]
     story_labels = group_stories(rows.vectors, days, candidates, bars,
-                                 grace_days=0.0 if precise else DATE_GRACE_DAYS)
+                                 grace_days=float(grace_for(precise, precise)))
     story: dict[int, list[int]] = {}
     for i, label in enumerate(story_labels):
         story.setdefault(label, []).append(i)

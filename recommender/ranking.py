@@ -213,14 +213,13 @@ def rank(
 
 def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: float) -> np.ndarray:
     """Pairs of candidates that tell one story (story score at or above the threshold)."""
-    from .stories import story_score
+    from .stories import grace_for, story_score
 
     days = np.asarray([c.time_days for c in cands], dtype=np.float64)
     precise = np.asarray([c.precise_time for c in cands], dtype=bool)
     delta = days[:, None] - days[None, :]
     cos = vecs @ vecs.T
-    both_precise = precise[:, None] & precise[None, :]
-    score = np.where(both_precise, story_score(cos, delta, grace_days=0.0), story_score(cos, delta, grace_days=1.0))
+    score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :]))
     bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
     same = score >= np.maximum(bars[:, None], bars[None, :])
     np.fill_diagonal(same, False)

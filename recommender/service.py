@@ -17,8 +17,8 @@ from .config import Config
 from .duplicates import body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
-from .indexing import DATE_GRACE_DAYS, NEAR_COSINE, STORED_NEIGHBOURS, classify_pair, record_days, story_bar
-from .stories import story_score
+from .indexing import NEAR_COSINE, STORED_NEIGHBOURS, classify_pair, record_days, story_bar
+from .stories import grace_for, story_score
 from .ranking import Candidate, RankParams, date_ordinal, rank
 from .store import IndexDir, Snapshot
 
@@ -137,11 +137,14 @@ class Recommender:
             vector = np.asarray(snap.vectors[row])
             query_key, qdup, qstory = key, int(snap.dup_group[row]), int(snap.story_group[row])
             qdays = int(snap.published_days[row])
-            rec = snap.article(key)
+            # Only what ranking needs: the body is stood for by its length, the cut furniture is read
+            # (and decoded) only when asked for.
+            rec = snap.articles([key], ("key", "id", "title", "published"))[key]
             query = {"id": rec["id"], "title": rec["title"], "indexed": True}
-            query_record = {"published": rec["published"], "body": rec["body"]}
+            query_record = {"published": rec["published"], "body": "x" if snap.body_len[row] else ""}
             if explain:
-                query.update(also_read=rec["also_read"], removed=rec["removed"])
+                full = snap.article(key)
+                query.update(also_read=full["also_read"], removed=full["removed"])
         # Widen the candidate pool while too few survive: a big story (hundreds of copies) or strict
         # filters can use up the nearest candidates.
         n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
@@ -178,7 +181,7 @@ class Recommender:
         # unless both sides carry a time of day).
         q_days = record_days(query_record)
         q_precise = len(query_record.get("published") or "") > 10
-        grace = np.where(snap.precise_time[rows] & q_precise, 0.0, DATE_GRACE_DAYS) if len(rows) else 0.0
+        grace = grace_for(snap.precise_time[rows], q_precise) if len(rows) else 0.0
         stories = story_score(sims, snap.time_days[rows] - q_days, grace_days=grace) if len(rows) else sims
         query_bar = story_bar(query_record, self.config)
         article_bar, headline_bar = self.config.story_group_threshold_articles, self.config.story_group_threshold
