@@ -59,7 +59,9 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
         "source": "bench", "section": "", "lang": "", "image": "", "body": f"Body of synthetic article {k}.",
         "body_hash": f"h{k}", "also_read": "[]", "removed": "[]", "dup_group": int(k), "story_group": int(k),
     } for k in keys)
-    writer.finish(keys=keys, vectors=vectors, minhash=np.zeros((n, NUM_PERM), dtype=np.uint32),
+    # Random signatures: every article its own text, so LSH buckets are as sparse as real distinct articles'.
+    minhash = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint32)
+    writer.finish(keys=keys, vectors=vectors, minhash=minhash, band_threshold=0.5,
                   published=["2024-01-01"] * n, body_len=np.full(n, 30), dup_group=keys, story_group=keys,
                   manifest={"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True},
                   neighbours=neighbours, neighbour_scores=neighbour_scores)
@@ -67,13 +69,65 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     return path
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup/memory")  # cgroup v1 memory controller, where the machine allows it
+
+
+class MemoryCgroup:
+    """A cgroup v1 memory group with a hard limit: the server runs inside it, page cache included,
+    so "fits in N MB" is tested, not inferred. Needs a writable /sys/fs/cgroup/memory (root)."""
+
+    def __init__(self, limit_mb: int):
+        self.path = CGROUP_ROOT / f"newsrec-bench-{os.getpid()}"
+        self.path.mkdir()
+        (self.path / "memory.limit_in_bytes").write_text(str(limit_mb * 1024 * 1024))
+        with_swap = self.path / "memory.memsw.limit_in_bytes"
+        if with_swap.exists():
+            with_swap.write_text(str(limit_mb * 1024 * 1024))  # no escaping into swap either
+
+    def read(self, name: str) -> str:
+        return (self.path / name).read_text().strip()
+
+    def report(self) -> dict:
+        oom = dict(line.split() for line in self.read("memory.oom_control").splitlines())
+        stat = dict(line.split() for line in self.read("memory.stat").splitlines())
+        return {"limit_mb": int(self.read("memory.limit_in_bytes")) // 2**20,
+                "peak_mb": round(int(self.read("memory.max_usage_in_bytes")) / 2**20, 1),
+                "anon_mb": round(int(stat.get("rss", 0)) / 2**20, 1),
+                "page_cache_mb": round(int(stat.get("cache", 0)) / 2**20, 1),
+                "oom_kills": int(oom.get("oom_kill", 0))}
+
+    def remove(self) -> None:
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except OSError:  # processes still leaving
+                time.sleep(0.2)
+
+
+def evict_from_page_cache(path: Path) -> None:
+    """Drop a directory's files from the page cache, so a server in a memory cgroup is charged for
+    every page it reads (pages cached by the process that wrote them are charged to that process)."""
+    for file in Path(path).rglob("*"):
+        if file.is_file():
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 class Server:
-    def __init__(self, index: Path, port: int, workers: int = 2, env: dict | None = None):
+    def __init__(self, index: Path, port: int, workers: int = 2, env: dict | None = None,
+                 cgroup: MemoryCgroup | None = None):
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recommender.cli", "serve", "--index", str(index), "--port", str(port),
-             "--workers", str(workers)], cwd=ROOT, env={**os.environ, **(env or {})},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [sys.executable, "-m", "recommender.cli", "serve", "--index", str(index), "--port", str(port),
+               "--workers", str(workers)]
+        if cgroup is not None:  # join the group before exec, so the workers forked later are in it too
+            cmd = ["sh", "-c", f'echo $$ > {cgroup.path / "cgroup.procs"} && exec "$@"', "sh", *cmd]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 300
         while time.time() < deadline:
             try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import Server, http, latencies, machine, synthetic_index
+from _common import MemoryCgroup, Server, evict_from_page_cache, http, latencies, machine, synthetic_index
 
 
 def free_port() -> int:
@@ -50,6 +50,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--memory-limit-mb", type=int, default=0,
+                    help="run the server in a memory cgroup with this hard limit (needs root and cgroup v1)")
     args = ap.parse_args()
     results = {"bench": "query_latency", **machine(), "sizes": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,7 +60,11 @@ def main() -> None:
             index = synthetic_index(Path(tmp) / f"i{n}", n)
             built = time.time() - t0
             entry = {"articles": n, "build_seconds": round(built, 1), "in_process": scan_compare(index)}
-            server = Server(index, free_port(), workers=2)
+            cgroup = None
+            if args.memory_limit_mb:
+                evict_from_page_cache(index)
+                cgroup = MemoryCgroup(args.memory_limit_mb)
+            server = Server(index, free_port(), workers=2, cgroup=cgroup)
             try:
                 rng = np.random.default_rng(2)
                 ids = [f"a{k}" for k in rng.integers(1, n + 1, args.queries)]
@@ -70,8 +76,12 @@ def main() -> None:
                 entry["related_by_text"] = latencies(lambda i: http(f"{server.url}/api/related", body), args.queries)
                 entry["duplicates_by_text"] = latencies(lambda i: http(f"{server.url}/api/duplicates", body), args.queries // 2)
                 entry["server_pss_mb_2_workers"] = server.rss_mb()
+                if cgroup is not None:
+                    entry["memory_cgroup"] = cgroup.report()
             finally:
                 server.stop()
+                if cgroup is not None:
+                    cgroup.remove()
             results["sizes"].append(entry)
             print(json.dumps(entry), flush=True)
     print(json.dumps(results, indent=2))

@@ -108,7 +108,7 @@ class BandTable:
 
     def __init__(self, keys: np.ndarray, rows_: np.ndarray, bands: int, rows: int):
         self.keys = keys  # (bands, n) uint64, each band sorted
-        self.rows_of = rows_  # (bands, n) int64
+        self.rows_of = rows_  # (bands, n) int32
         self.bands = bands
         self.rows = rows
 
@@ -118,11 +118,11 @@ class BandTable:
         n = signatures.shape[0]
         if n == 0:
             empty = np.zeros((bands, 0), dtype=np.uint64)
-            return cls(empty, empty.astype(np.int64), bands, rows)
+            return cls(empty, empty.astype(np.int32), bands, rows)
         h = _band_hashes(signatures, bands, rows).T  # (bands, n)
         order = np.argsort(h, axis=1, kind="stable")
         keys = np.take_along_axis(h, order, axis=1)
-        return cls(np.ascontiguousarray(keys), np.ascontiguousarray(order.astype(np.int64)), bands, rows)
+        return cls(np.ascontiguousarray(keys), np.ascontiguousarray(order.astype(np.int32)), bands, rows)
 
     def query(self, signature: np.ndarray, limit_per_bucket: int = 200) -> set[int]:
         """Rows sharing at least one band with the signature."""

@@ -324,6 +324,7 @@ def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, start
         manifest=_manifest(embedder, len(rows.records), config, started),
         neighbours=rows.neighbours,
         neighbour_scores=rows.neighbour_scores,
+        band_threshold=config.near_threshold,
     )
     return index_dir.publish(tmp)
 

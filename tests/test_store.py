@@ -123,3 +123,68 @@ def test_empty_build_and_title_only_articles(tmp_path, hash_config):
     snap = IndexDir(tmp_path / "i").open()
     assert snap.count == 2
     assert json.loads((snap.path / "manifest.json").read_text())["count"] == 2
+
+
+def _write_snapshot(path, vectors, minhash, band_threshold=None, exact_limit=None, monkeypatch=None):
+    from recommender import store
+
+    if exact_limit is not None:
+        monkeypatch.setattr(store, "EXACT_LIMIT", exact_limit)
+    n = len(vectors)
+    keys = np.arange(1, n + 1, dtype=np.int64) * 3  # keys are not rows
+    d = IndexDir(path)
+    tmp = d.new_temp()
+    writer = store.SnapshotWriter(tmp)
+    writer.write_articles({"key": int(k), "id": f"a{k}", "title": f"t{k}", "url": "", "published": "", "source": "",
+                           "section": "", "lang": "", "image": "", "body": "", "body_hash": f"h{k}",
+                           "also_read": "[]", "removed": "[]", "dup_group": int(k), "story_group": int(k)} for k in keys)
+    writer.finish(keys=keys, vectors=vectors, minhash=minhash, published=[""] * n, body_len=np.zeros(n),
+                  dup_group=keys, story_group=keys, manifest={"model": "m", "dim": vectors.shape[1], "count": n},
+                  band_threshold=band_threshold)
+    d.publish(tmp)
+    return d.open()
+
+
+def _clustered(n, dim=32, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((20, dim))
+    v = centres[rng.integers(0, 20, n)] + 0.5 * rng.standard_normal((n, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_large_index_is_quantised_ivf_and_serves_exact_cosines(tmp_path, monkeypatch):
+    vectors = _clustered(3000)
+    snap = _write_snapshot(tmp_path / "ivf", vectors, np.zeros((3000, 128), np.uint32), exact_limit=1000,
+                           monkeypatch=monkeypatch)
+    m = snap.manifest
+    assert m["index_type"] == "ivf-sq8" and m["nprobe"] >= 32 and m["nlist"] >= 256
+    rng = np.random.default_rng(1)
+    found = 0
+    for row in rng.integers(0, 3000, 50):
+        q = vectors[row] + 0.05 * rng.standard_normal(32).astype(np.float32)
+        q /= np.linalg.norm(q)
+        hits = snap.search(q, 10)
+        scores = np.asarray([h.score for h in hits])
+        # re-scored with the raw vectors: exact cosines, best first, rows and keys consistent
+        assert np.allclose(scores, vectors[[h.row for h in hits]] @ q, atol=1e-5)
+        assert np.all(np.diff(scores) <= 1e-7)
+        assert all(snap.keys[h.row] == h.key for h in hits)
+        exact = set(np.argsort(-(vectors @ q))[:10].tolist())
+        found += len(exact & {h.row for h in hits})
+    assert found / 500 >= 0.9  # recall@10 against exact search
+
+
+def test_band_table_is_written_with_the_snapshot_and_memory_mapped(tmp_path):
+    from recommender.duplicates import BandTable, minhash_signatures
+
+    texts = [f"story number {i} about the council vote on the new bus routes and fares in the city" for i in range(40)]
+    sigs = minhash_signatures(texts)
+    snap = _write_snapshot(tmp_path / "b", _clustered(40), sigs, band_threshold=0.5)
+    assert (snap.path / "band_keys.npy").exists() and snap.manifest["band_threshold"] == 0.5
+    table = snap.bands(0.5)
+    assert isinstance(table.keys, np.memmap)
+    fresh = BandTable.build(sigs, 0.5)
+    for i in range(40):
+        assert table.query(sigs[i]) == fresh.query(sigs[i]) and i in table.query(sigs[i])
+    other = snap.bands(0.8)  # another threshold than the snapshot's: built in memory
+    assert not isinstance(other.keys, np.memmap) and other.query(sigs[3]) == BandTable.build(sigs, 0.8).query(sigs[3])
