@@ -19,7 +19,7 @@ from .articles import Article
 from .duplicates import NUM_PERM, BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text
 from .store import IndexDir, Snapshot, SnapshotWriter, _time_days
-from .stories import grace_for, group_stories, story_score
+from .stories import DATE_GRACE_DAYS, LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, grace_for, group_stories, story_score
 
 __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
 
@@ -146,7 +146,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
             level, jac, cont = classify_pair(rows.records[i], rows.records[j], sh(i) if j in candidates else None,
                                              sh(j) if j in candidates else None, cos, config)
             bar = max(bar_i, story_bar(rows.records[j], config))
-            if level is None and pair_story_score(rows.records[i], rows.records[j], cos) >= bar:
+            if level is None and pair_story_score(rows.records[i], rows.records[j], cos, LIST_DATE_GRACE_DAYS) >= bar:
                 level = "story"  # not the same story by the API's bar, but one story in related lists
             if level is None:
                 continue
@@ -161,12 +161,13 @@ def record_days(record: dict) -> float:
     return _time_days(record.get("published") or "")
 
 
-def pair_story_score(ra: dict, rb: dict, cos: float) -> float:
+def pair_story_score(ra: dict, rb: dict, cos: float, date_grace: float = DATE_GRACE_DAYS) -> float:
     """Cosine minus the time penalty for the two records' times (nothing when one is unknown).
 
-    Dates without a time get a day's grace: a story told on consecutive days is still one story.
+    Dates without a time get `date_grace` days of grace: for the same-story verdict a day (a story
+    told on consecutive days is still one story); related lists use LIST_DATE_GRACE_DAYS.
     """
-    grace = grace_for(len(ra.get("published") or "") > 10, len(rb.get("published") or "") > 10)
+    grace = grace_for(len(ra.get("published") or "") > 10, len(rb.get("published") or "") > 10, date_grace)
     return float(story_score(cos, record_days(ra) - record_days(rb), grace_days=grace))
 
 
@@ -249,12 +250,14 @@ def assign_groups(rows: _Rows, config) -> None:
             dup.union(ia, ib)
             candidates.append((ia, ib, 1.0))
         else:
-            candidates.append((ia, ib, pair_story_score(rows.records[ia], rows.records[ib], float(link[3]))))
+            candidates.append((ia, ib, pair_story_score(rows.records[ia], rows.records[ib], float(link[3]),
+                                                        LIST_DATE_GRACE_DAYS)))
     days = [record_days(r) for r in rows.records]
     precise = all(len(r.get("published") or "") > 10 for r in rows.records)
     bars = [story_bar(r, config) for r in rows.records]
     story_labels = group_stories(rows.vectors, days, candidates, bars,
-                                 grace_days=float(grace_for(precise, precise)))
+                                 grace_days=float(grace_for(precise, precise, LIST_DATE_GRACE_DAYS)),
+                                 straggler_size=STRAGGLER_SIZE)
     story: dict[int, list[int]] = {}
     for i, label in enumerate(story_labels):
         story.setdefault(label, []).append(i)

@@ -36,6 +36,9 @@ class Candidate:
     time_days: float = float("nan")  # publication time in (fractional) days, for story scores between candidates
     precise_time: bool = False
     story_bar: float | None = None  # this candidate's own same-story bar (None: the params' threshold)
+    # Cosine between the query's story and this candidate's story (each its group centroid mixed with
+    # the article itself, see RankParams.story_context); None ranks by `similarity` alone.
+    story_similarity: float | None = None
 
 
 @dataclass
@@ -53,6 +56,7 @@ class RankParams:
     date_to: int | None = None
     exclude_ids: frozenset[str] = frozenset()
     same_story_threshold: float = 1.01  # a candidate this similar to the query is its own story
+    story_context: float = 0.0  # weight of story centroids in the ranking vectors (read by the service layer)
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Ranked:
     recency: float
     reason: str
     group_size: int = 1
+    story_similarity: float | None = None
     parts: dict = field(default_factory=dict)
 
 
@@ -148,8 +153,13 @@ def rank(
     query_dup_group: int | None = None,
     query_story_group: int | None = None,
     query_days: int = -1,
+    context_vectors: np.ndarray | None = None,
 ) -> list[Ranked]:
-    """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring."""
+    """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring.
+
+    With `context_vectors` (row-aligned story vectors) and candidates' `story_similarity`, relevance
+    and diversity are judged between stories; same-story blocking always uses the articles' own
+    vectors and story scores."""
     keep: list[int] = []
     for i, c in enumerate(candidates):
         if query_key is not None and c.key == query_key:
@@ -168,9 +178,12 @@ def rank(
         return []
     cands = [candidates[i] for i in keep]
     vecs = np.asarray(vectors, dtype=np.float32)[keep]
+    ctx = vecs if context_vectors is None else np.asarray(context_vectors, dtype=np.float32)[keep]
     sims = np.asarray([c.similarity for c in cands], dtype=np.float64)
+    relevance = np.asarray([c.similarity if c.story_similarity is None else c.story_similarity for c in cands],
+                           dtype=np.float64)
     rec = recency_weights(np.asarray([c.published_days for c in cands]), query_days, params.half_life_days)
-    scores = sims * rec
+    scores = relevance * rec
 
     # One member per group: the story group (which contains the duplicate group).
     group_size: dict[int, int] = {}
@@ -191,7 +204,7 @@ def rank(
     blocked = None
     if params.collapse != "none" and params.same_story_threshold <= 1.0:
         blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params.same_story_threshold)
-    picked = mmr_select(scores[survivors], vecs[survivors], params.k, params.mmr_lambda, blocked)
+    picked = mmr_select(scores[survivors], ctx[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
         i = survivors[s]
@@ -206,6 +219,7 @@ def rank(
                 recency=round(float(rec[i]), 4),
                 reason=_describe(c, float(sims[i]), query_days, size),
                 group_size=size,
+                story_similarity=None if c.story_similarity is None else round(float(c.story_similarity), 4),
             )
         )
     return out
@@ -213,13 +227,13 @@ def rank(
 
 def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: float) -> np.ndarray:
     """Pairs of candidates that tell one story (story score at or above the threshold)."""
-    from .stories import grace_for, story_score
+    from .stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 
     days = np.asarray([c.time_days for c in cands], dtype=np.float64)
     precise = np.asarray([c.precise_time for c in cands], dtype=bool)
     delta = days[:, None] - days[None, :]
     cos = vecs @ vecs.T
-    score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :]))
+    score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :], LIST_DATE_GRACE_DAYS))
     bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
     same = score >= np.maximum(bars[:, None], bars[None, :])
     np.fill_diagonal(same, False)

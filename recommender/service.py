@@ -18,7 +18,7 @@ from .duplicates import body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
 from .indexing import NEAR_COSINE, STORED_NEIGHBOURS, classify_pair, record_days, story_bar
-from .stories import grace_for, story_score
+from .stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 from .ranking import Candidate, RankParams, date_ordinal, rank
 from .store import IndexDir, Snapshot
 
@@ -103,7 +103,7 @@ class Recommender:
         c = self.config
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
-            collapse=c.collapse, same_story_threshold=c.story_group_threshold,
+            collapse=c.collapse, same_story_threshold=c.story_group_threshold, story_context=c.story_context,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RankParams(**base)
@@ -163,6 +163,7 @@ class Recommender:
                 "score": r.score,
                 "similarity": r.similarity,
                 "recency": r.recency,
+                "story_similarity": r.story_similarity,
                 "reason": r.reason,
                 "group_size": r.group_size,
             })
@@ -177,11 +178,11 @@ class Recommender:
         hits = [h for h in hits if h.key in meta and h.key != query_key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
-        # Story scores against the query, vectorised: cosine less the time penalty (a day's grace
-        # unless both sides carry a time of day).
+        # Story scores against the query, vectorised: cosine less the time penalty (list rules: no
+        # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
         q_days = record_days(query_record)
         q_precise = len(query_record.get("published") or "") > 10
-        grace = grace_for(snap.precise_time[rows], q_precise) if len(rows) else 0.0
+        grace = grace_for(snap.precise_time[rows], q_precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
         stories = story_score(sims, snap.time_days[rows] - q_days, grace_days=grace) if len(rows) else sims
         query_bar = story_bar(query_record, self.config)
         article_bar, headline_bar = self.config.story_group_threshold_articles, self.config.story_group_threshold
@@ -196,11 +197,47 @@ class Recommender:
                 precise_time=bool(snap.precise_time[h.row]),
                 story_bar=max(query_bar, article_bar if snap.body_len[h.row] else headline_bar),
             ))
-        vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, 1), dtype=np.float32)
+        vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(vector)), dtype=np.float32)
+        ctx = None
+        if params.story_context > 0 and len(rows):
+            ctx, story_sims = self._story_context(snap, vector, vecs, rows, params.story_context, query_key, qstory,
+                                                  stories, cands)
+            for c, s in zip(cands, story_sims):
+                c.story_similarity = float(s)
         ranked = rank(cands, vecs, params, query_key=query_key, query_dup_group=qdup, query_story_group=qstory,
-                      query_days=qdays)
+                      query_days=qdays, context_vectors=ctx)
         floor = min((h.score for h in hits), default=-1.0)
         return ranked, meta, floor
+
+    @staticmethod
+    def _story_context(snap: Snapshot, vector, vecs, rows, weight: float, query_key, qstory, stories, cands):
+        """Story vectors of the candidates and their cosines with the query's story vector.
+
+        A story vector mixes the article's own vector with its story group's centroid (`weight` of
+        the centroid): a story is judged by what its versions share, not by one headline's words. An
+        article not in the index takes the story of its closest candidate that tells the same story,
+        if any.
+        """
+        def mix(own: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+            v = (1.0 - weight) * own + weight * centroid
+            return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+        ctx = mix(vecs, snap.story_vectors(rows))
+        if query_key is None:
+            same = [n for n, c in enumerate(cands) if c.story_bar is not None and stories[n] >= c.story_bar]
+            qstory = cands[max(same, key=lambda n: stories[n])].story_group if same else None
+        q_centroid = vector
+        if qstory is not None:
+            at = np.searchsorted(snap.story_ids, qstory)
+            if at < len(snap.story_ids) and snap.story_ids[at] == qstory:
+                q_centroid = np.asarray(snap.story_centroids[at], dtype=np.float32)
+            # A candidate as close to the query's story (its centroid) as a story's own members are
+            # belongs to it, even when it shares few words with the query itself.
+            to_story = vecs @ q_centroid
+            for n, c in enumerate(cands):
+                c.story_score = max(c.story_score, float(to_story[n] - (c.similarity - stories[n])))
+        q = mix(np.asarray(vector, dtype=np.float32), q_centroid)
+        return ctx, ctx @ q
 
     # --- duplicates -------------------------------------------------------------------------
 
@@ -352,7 +389,8 @@ def _group_id(snap: Snapshot, key: int) -> str:
 
 def _public_params(p: RankParams) -> dict:
     return {
-        "k": p.k, "half_life_days": p.half_life_days, "mmr_lambda": p.mmr_lambda, "min_score": p.min_score,
+        "k": p.k, "half_life_days": p.half_life_days, "mmr_lambda": p.mmr_lambda,
+        "story_context": p.story_context, "min_score": p.min_score,
         "collapse": p.collapse,
     }
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .duplicates import UnionFind
 
-__all__ = ["time_penalty", "story_score", "group_stories", "grace_for", "TIME_WEIGHT", "TIME_SCALE_DAYS", "TIME_GRACE_DAYS",
+__all__ = ["time_penalty", "story_score", "group_stories", "attach_stragglers", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT", "TIME_SCALE_DAYS", "TIME_GRACE_DAYS",
            "DATE_GRACE_DAYS"]
 
 # Measured on UCI News Aggregator headlines (dev): P@5 of the same story 0.921 with cosine alone,
@@ -25,11 +25,17 @@ TIME_SCALE_DAYS = 0.125  # three hours
 TIME_CAP = 4.0  # at most TIME_WEIGHT * TIME_CAP (0.8) is lost
 TIME_GRACE_DAYS = 0.0
 DATE_GRACE_DAYS = 1.0  # for a pair where either date has no time of day
+# Related lists ask a narrower question than the same-story verdict: not "is this the same event?"
+# but "would a reader see the same story twice?". A site's next-day development ("Iranians vote in
+# runoff" -> "Hardliner wins runoff") is what its editors link (Wikinews: 3 of the editors' links that
+# a day's grace hid), so list groups and blocking give date-only pairs no grace: same date or apart.
+LIST_DATE_GRACE_DAYS = 0.0
+STRAGGLER_SIZE = 5  # groups smaller than this may join a larger one by centroid (attach_stragglers)
 
 
-def grace_for(precise_a, precise_b):
-    """Days of grace for pairs: none when both times are known to the second, a day otherwise."""
-    return np.where(np.asarray(precise_a, dtype=bool) & np.asarray(precise_b, dtype=bool), 0.0, DATE_GRACE_DAYS)
+def grace_for(precise_a, precise_b, date_grace: float = DATE_GRACE_DAYS):
+    """Days of grace for pairs: none when both times are known to the second, `date_grace` otherwise."""
+    return np.where(np.asarray(precise_a, dtype=bool) & np.asarray(precise_b, dtype=bool), 0.0, date_grace)
 
 
 def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS):
@@ -54,11 +60,13 @@ def group_stories(
     *,
     grace_days: float = TIME_GRACE_DAYS,
     max_group: int = 500,
+    straggler_size: int = 0,
 ) -> list[int]:
     """Group labels (the smallest row of each group) by average linkage over candidate links.
 
     `links` are (row, row, score) candidates; they are merged from the strongest down, and two
-    groups merge only if the mean story score between their members reaches the threshold.
+    groups merge only if the mean story score between their members reaches the threshold. With
+    `straggler_size`, groups smaller than that then join a larger group by centroid (attach_stragglers).
     """
     n = len(vectors)
     # One bar for all rows, or one per row (a pair or a merge uses the higher of the bars involved).
@@ -85,4 +93,64 @@ def group_stories(
         for other in (ra, rb):
             if other != root:
                 members.pop(other, None)
-    return [uf.find(i) for i in range(n)]
+    labels = [uf.find(i) for i in range(n)]
+    if straggler_size:
+        labels = attach_stragglers(vectors, day_arr, labels, bars, grace_days=grace_days, small=straggler_size)
+    return labels
+
+
+def attach_stragglers(
+    vectors: np.ndarray,
+    days: np.ndarray,
+    labels: Sequence[int],
+    bars: np.ndarray,
+    *,
+    grace_days: float = TIME_GRACE_DAYS,
+    small: int = STRAGGLER_SIZE,
+) -> list[int]:
+    """Attach each small group (fewer than `small` members) to the larger group whose centroid it is
+    closest to, when the story score against that centroid (cosine to the normalised centroid, less
+    the time penalty from the group's median time) reaches the bar of both.
+
+    Average linkage leaves behind headlines that share a story but few words with most of its
+    members (a busy story's mean similarity is low); the centroid, the story's common core, finds them.
+    UCI headlines (dev): of 315 items left in small groups, 151 attach to the right story at a bar of
+    0.35 and 19 to a wrong one.
+    """
+    import faiss
+
+    labels = list(labels)
+    groups: dict[int, list[int]] = {}
+    for i, g in enumerate(labels):
+        groups.setdefault(g, []).append(i)
+    big = [g for g, m in groups.items() if len(m) >= small]
+    stragglers = [g for g, m in groups.items() if len(m) < small]
+    if not big or not stragglers:
+        return labels
+
+    def centroids(gs: list[int]) -> np.ndarray:
+        c = np.stack([np.asarray(vectors[groups[g]], dtype=np.float32).mean(axis=0) for g in gs])
+        return np.ascontiguousarray(c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12), dtype=np.float32)
+
+    def median_days(gs: list[int]) -> np.ndarray:
+        out = np.full(len(gs), np.nan)
+        for n, g in enumerate(gs):
+            d = days[groups[g]]
+            if np.isfinite(d).any():
+                out[n] = np.nanmedian(d)
+        return out
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(centroids(big))
+    big_days, big_bar = median_days(big), np.asarray([bars[groups[g]].max() for g in big])
+    cos, nearest = index.search(centroids(stragglers), min(8, len(big)))
+    small_days = median_days(stragglers)
+    for n, g in enumerate(stragglers):
+        score = story_score(cos[n], big_days[nearest[n]] - small_days[n], grace_days=grace_days)
+        bar = np.maximum(big_bar[nearest[n]], bars[groups[g]].max())
+        ok = np.flatnonzero(score >= bar)
+        if len(ok):
+            target = big[nearest[n][ok[np.argmax(score[ok])]]]
+            for i in groups[g]:
+                labels[i] = labels[groups[target][0]]
+    return labels

@@ -90,3 +90,24 @@ def test_mmr_prefers_diverse_items():
     vecs = np.stack([unit(1, 0), unit(1, 0.01), unit(0, 1)])
     assert mmr_select(scores, vecs, 2, lam=1.0) == [0, 1]
     assert mmr_select(scores, vecs, 2, lam=0.5) == [0, 2]
+
+
+def test_story_similarity_drives_relevance_and_is_reported():
+    # a1 is nearer the query article, but a3's story is nearer the query's story
+    c = cands([0.8, 0.6, 0.5])
+    for cc, ss in zip(c, [0.4, 0.55, 0.7]):
+        cc.story_similarity = ss
+    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0), context_vectors=VECS[:3])
+    assert [r.candidate.id for r in out] == ["a3", "a2", "a1"]
+    assert [r.story_similarity for r in out] == [0.7, 0.55, 0.4]
+    assert [r.similarity for r in out] == [0.5, 0.6, 0.8]  # the articles' own cosine stays reported
+    assert all(r.score == pytest.approx(r.story_similarity * r.recency) for r in out)
+
+
+def test_a_list_blocks_the_same_story_by_story_score_not_by_story_similarity():
+    # story_similarity high but the candidate's own story score is under its bar: shown
+    c = cands([0.5, 0.45])
+    c[0].story_score, c[0].story_bar, c[0].story_similarity = 0.5, 0.7, 0.95
+    c[1].story_score, c[1].story_bar, c[1].story_similarity = 0.75, 0.7, 0.5  # over its bar: blocked
+    out = rank(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, same_story_threshold=0.35))
+    assert [r.candidate.id for r in out] == ["a1"]

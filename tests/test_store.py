@@ -188,3 +188,28 @@ def test_band_table_is_written_with_the_snapshot_and_memory_mapped(tmp_path):
         assert table.query(sigs[i]) == fresh.query(sigs[i]) and i in table.query(sigs[i])
     other = snap.bands(0.8)  # another threshold than the snapshot's: built in memory
     assert not isinstance(other.keys, np.memmap) and other.query(sigs[3]) == BandTable.build(sigs, 0.8).query(sigs[3])
+
+
+def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
+    from recommender.store import SnapshotWriter, story_centroids
+
+    vectors = _clustered(6)
+    groups = np.asarray([3, 3, 6, 9, 9, 9])
+    ids, cents = story_centroids(vectors, groups)
+    assert ids.tolist() == [3, 9]  # a story of one has no centroid: its own vector stands for it
+    want = vectors[3:].mean(axis=0)
+    assert np.allclose(cents[1], want / np.linalg.norm(want), atol=1e-6)
+    d = IndexDir(tmp_path / "s")
+    tmp = d.new_temp()
+    writer = SnapshotWriter(tmp)
+    keys = np.arange(3, 19, 3, dtype=np.int64)
+    writer.write_articles({"key": int(k), "id": f"a{k}", "title": "t", "url": "", "published": "", "source": "",
+                           "section": "", "lang": "", "image": "", "body": "", "body_hash": f"h{k}", "also_read": "[]",
+                           "removed": "[]", "dup_group": int(k), "story_group": int(g)} for k, g in zip(keys, groups))
+    writer.finish(keys=keys, vectors=vectors, minhash=np.zeros((6, 128), np.uint32), published=[""] * 6,
+                  body_len=np.zeros(6), dup_group=keys, story_group=groups,
+                  manifest={"model": "m", "dim": vectors.shape[1], "count": 6})
+    d.publish(tmp)
+    snap = d.open()
+    got = snap.story_vectors(np.arange(6))
+    assert np.allclose(got[2], vectors[2]) and np.allclose(got[4], cents[1]) and np.allclose(got[0], cents[0])

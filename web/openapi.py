@@ -46,6 +46,8 @@ RELATED_PARAMS = [
     ("date_to", {"type": "string", "format": "date"}, "Latest publication date"),
     ("half_life_days", {"type": "number", "minimum": 0, "maximum": 36500}, "Recency half-life; 0 is off"),
     ("mmr_lambda", {"type": "number", "minimum": 0, "maximum": 1}, "Relevance vs diversity"),
+    ("story_context", {"type": "number", "minimum": 0, "maximum": 1},
+     "Weight of story centroids in relevance; 0 compares the two articles alone"),
     ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Nothing under this score is shown"),
     ("collapse", {"type": "string", "enum": ["canonical", "freshest", "none"]}, "Group representative"),
     ("explain", {"type": "string", "enum": ["0", "1"]}, "Add the query article's cut furniture"),
@@ -56,10 +58,12 @@ RELATED_EXAMPLE = {
     "items": [{
         "id": "wn1234", "title": "Brazilian President meets President of Colombia", "url": "https://en.wikinews.org/wiki/X",
         "published": "2005-01-20", "source": "Wikinews", "section": "politics", "lang": "", "image": "",
-        "score": 0.5, "similarity": 0.5, "recency": 1.0, "reason": "similar text (cosine 0.50)", "group_size": 1,
+        "score": 0.52, "similarity": 0.5, "recency": 1.0, "story_similarity": 0.52,
+        "reason": "similar text (cosine 0.50)", "group_size": 1,
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
-    "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 0.8, "min_score": 0.25, "collapse": "canonical"},
+    "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 0.8, "story_context": 0.6, "min_score": 0.25,
+               "collapse": "canonical"},
 }
 
 
@@ -87,6 +91,9 @@ def document() -> dict:
             "published": {"type": "string"}, "source": {"type": "string"}, "section": {"type": "string"},
             "lang": {"type": "string"}, "image": {"type": "string"}, "score": {"type": "number"},
             "similarity": {"type": "number"}, "recency": {"type": "number"}, "reason": {"type": "string"},
+            "story_similarity": {"type": ["number", "null"],
+                                 "description": "cosine between the two stories (centroids mixed with the articles); "
+                                                "what `score` weighs, null when story_context is 0"},
             "group_size": {"type": "integer"},
         },
     }

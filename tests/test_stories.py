@@ -1,0 +1,72 @@
+"""Story groups on hand-made vectors: average linkage, stragglers joining by centroid, time rules."""
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.indexing import classify_pair, pair_story_score
+from recommender.stories import LIST_DATE_GRACE_DAYS, attach_stragglers, group_stories
+
+
+def _unit(v):
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def _story(rng, centre, n, spread):
+    return np.stack([_unit(centre + spread * rng.standard_normal(len(centre))) for _ in range(n)])
+
+
+def test_a_straggler_joins_the_story_whose_centroid_it_is_close_to():
+    rng = np.random.default_rng(0)
+    dim = 64
+    a, b = _unit(rng.standard_normal(dim)), _unit(rng.standard_normal(dim))
+    story_a = _story(rng, a, 8, 0.12)
+    story_b = _story(rng, b, 8, 0.12)
+    straggler = _unit(a + 0.16 * rng.standard_normal(dim))  # close to A's centre, looser to each member
+    vectors = np.vstack([story_a, story_b, straggler[None, :]]).astype(np.float32)
+    days = np.zeros(len(vectors))
+    labels = [0] * 8 + [8] * 8 + [16]
+    centroid_cos = float(_unit(story_a.mean(axis=0)) @ straggler)
+    bar = centroid_cos - 0.02
+    bars = np.full(len(vectors), bar)
+    assert float((story_a @ straggler).mean()) < bar  # average linkage alone would leave it out
+    out = attach_stragglers(vectors, days, labels, bars, small=5)
+    assert out[16] == out[0] and out[8] != out[0]
+    # the same text published two days later is another story's news cycle: it stays alone
+    late = days.copy()
+    late[16] = 2.0
+    assert attach_stragglers(vectors, late, labels, bars, small=5)[16] == 16
+
+
+def test_group_stories_with_stragglers_end_to_end():
+    rng = np.random.default_rng(1)
+    a = _unit(rng.standard_normal(32))
+    members = _story(rng, a, 6, 0.1)
+    straggler = _unit(a + 0.35 * rng.standard_normal(32))
+    vectors = np.vstack([members, straggler[None, :]]).astype(np.float32)
+    links = [(i, j, float(vectors[i] @ vectors[j])) for i in range(7) for j in range(i + 1, 7)]
+    mean_cos = float((members @ straggler).mean())
+    centroid_cos = float(_unit(members.mean(axis=0)) @ straggler)
+    assert centroid_cos > mean_cos + 0.02
+    bar = (mean_cos + centroid_cos) / 2
+    assert min(vectors[i] @ vectors[j] for i in range(6) for j in range(i + 1, 6)) > bar  # the story holds together
+    plain = group_stories(vectors, np.zeros(7), links, bar)
+    joined = group_stories(vectors, np.zeros(7), links, bar, straggler_size=5)
+    assert len(set(plain[:6])) == 1 and plain[6] != plain[0]
+    assert joined == [joined[0]] * 7
+
+
+def test_lists_give_date_only_pairs_no_grace_but_the_verdict_does():
+    monday = {"published": "2005-06-24", "body": "x", "body_hash": "a", "title": "Iranians vote in runoff"}
+    tuesday = {"published": "2005-06-25", "body": "y", "body_hash": "b", "title": "Hardliner wins runoff"}
+
+    class Config:
+        near_containment = 0.45
+        same_story_threshold = 0.55
+
+    # the same-story verdict gives consecutive dates a day's grace...
+    assert classify_pair(monday, tuesday, None, None, 0.8, Config)[0] == "same-story"
+    # ...related lists do not: the next day's development is another item
+    assert LIST_DATE_GRACE_DAYS == 0.0
+    assert pair_story_score(monday, tuesday, 0.8, LIST_DATE_GRACE_DAYS) < 0.5
+    assert pair_story_score(monday, dict(tuesday, published="2005-06-24"), 0.8, LIST_DATE_GRACE_DAYS) == 0.8
