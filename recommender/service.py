@@ -281,9 +281,13 @@ class Recommender:
                 **{c: other[c] for c in PUBLIC_COLUMNS},
                 "level": level,
                 "scores": {"cosine": round(cos, 4), "jaccard": jac, "containment": cont},
-                "dup_group": _group_id(snap, int(snap.dup_group[row])),
-                "story_group": _group_id(snap, int(snap.story_group[row])),
+                "dup_group": int(snap.dup_group[row]),
+                "story_group": int(snap.story_group[row]),
             })
+        # Groups are named by their canonical member's id: one query for all of them.
+        names = _group_ids(snap, [m[c] for m in matches for c in ("dup_group", "story_group")])
+        for m in matches:
+            m["dup_group"], m["story_group"] = names[m["dup_group"]], names[m["story_group"]]
         matches.sort(key=lambda m: (LEVEL_ORDER[m["level"]], -m["scores"]["cosine"]))
         verdict = matches[0]["level"] if matches else "unique"
         return {"verdict": verdict, "matches": matches[:k], "snapshot": snap.name,
@@ -334,14 +338,16 @@ class Recommender:
         for column, arr in (("dup_group", snap.dup_group), ("story_group", snap.story_group)):
             members = snap.group_members(column, int(arr[row]))
             found = snap.articles(members, ("key", "id"))
-            ids[column] = {"id": _group_id(snap, int(arr[row])), "canonical": found[int(arr[row])]["id"]
-                           if int(arr[row]) in found else None,
+            group = int(arr[row])
+            ids[column] = {"id": found[group]["id"] if group in found else str(group),
+                           "canonical": found[group]["id"] if group in found else None,
                            "members": [found[m]["id"] for m in members if m in found]}
         out["groups"] = {"duplicate": ids["dup_group"], "story": ids["story_group"]}
         links = []
-        other_keys = [l["b"] if l["a"] == key else l["a"] for l in snap.links_of(key)]
+        stored_links = snap.links_of(key)
+        other_keys = [l["b"] if l["a"] == key else l["a"] for l in stored_links]
         names = snap.articles(other_keys, ("key", "id"))
-        for l, other in zip(snap.links_of(key), other_keys):
+        for l, other in zip(stored_links, other_keys):
             links.append({"id": names[other]["id"] if other in names else None, "level": l["level"],
                           "scores": {"cosine": l["cosine"], "jaccard": l["jaccard"], "containment": l["containment"]}})
         out["links"] = links
@@ -356,7 +362,7 @@ class Recommender:
         for group, members in snap.iter_groups(column, min_size)[:limit]:
             found = snap.articles(members, ("key", "id", "title", "published"))
             out.append({
-                "group": _group_id(snap, group),
+                "group": found[group]["id"] if group in found else str(group),
                 "canonical": found[group]["id"] if group in found else None,
                 "size": len(members),
                 "members": [{"id": found[m]["id"], "title": found[m]["title"], "published": found[m]["published"]}
@@ -381,10 +387,10 @@ class Recommender:
         }
 
 
-def _group_id(snap: Snapshot, key: int) -> str:
-    """Groups are named by their canonical member's article id."""
-    found = snap.articles([key], ("key", "id"))
-    return found[key]["id"] if key in found else str(key)
+def _group_ids(snap: Snapshot, keys) -> dict[int, str]:
+    """Names (canonical members' article ids) of several groups, in one query."""
+    found = snap.articles(sorted(set(keys)), ("key", "id"))
+    return {k: found[k]["id"] if k in found else str(k) for k in set(keys)}
 
 
 def _public_params(p: RankParams) -> dict:
