@@ -139,7 +139,10 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
         candidates.update(by_hash.get(rows.records[i]["body_hash"], []))
         candidates.discard(i)
         bar_i = story_bar(rows.records[i], config)
-        for j in candidates | {j for j, s in cos_of.items() if s >= min(bar_i, config.story_group_threshold)}:
+        # A link needs the story bar of the pair (at least this row's) or the same-story verdict's bar;
+        # the time penalty only lowers scores, so nearer neighbours are all that can pass.
+        reach = min(bar_i, config.same_story_threshold)
+        for j in candidates | {j for j, s in cos_of.items() if s >= reach}:
             cos = cos_of.get(j)
             if cos is None:
                 cos = float(rows.vectors[i] @ rows.vectors[j])
@@ -167,8 +170,9 @@ def pair_story_score(ra: dict, rb: dict, cos: float, date_grace: float = DATE_GR
     Dates without a time get `date_grace` days of grace: for the same-story verdict a day (a story
     told on consecutive days is still one story); related lists use LIST_DATE_GRACE_DAYS.
     """
-    grace = grace_for(len(ra.get("published") or "") > 10, len(rb.get("published") or "") > 10, date_grace)
-    return float(story_score(cos, record_days(ra) - record_days(rb), grace_days=grace))
+    precise = len(ra.get("published") or "") > 10 and len(rb.get("published") or "") > 10
+    grace = 0.0 if precise else float(date_grace)  # grace_for, for one pair
+    return float(story_score(float(cos), float(record_days(ra) - record_days(rb)), grace_days=grace))
 
 
 def story_bar(record: dict, config) -> float:

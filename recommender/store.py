@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -108,6 +109,7 @@ def _date_days(value: str) -> int:
         return -1
 
 
+@functools.lru_cache(maxsize=65536)
 def _time_days(value: str) -> float:
     """Publication time in fractional days (ordinal), NaN when unknown."""
     if not value:

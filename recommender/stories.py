@@ -41,7 +41,12 @@ def grace_for(precise_a, precise_b, date_grace: float = DATE_GRACE_DAYS):
 def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS):
     """Cosine to subtract for two articles this many days apart (NaN, i.e. unknown, costs nothing).
 
-    `grace_days` may be an array (one grace per pair)."""
+    `grace_days` may be an array (one grace per pair). One pair in plain floats takes a fast path
+    (the build scores hundreds of thousands of pairs one at a time)."""
+    if isinstance(delta_days, float) and isinstance(grace_days, float):
+        if delta_days != delta_days:  # NaN: a date is unknown
+            return 0.0
+        return TIME_WEIGHT * min(max((abs(delta_days) - grace_days) / TIME_SCALE_DAYS, 0.0), TIME_CAP)
     d = np.abs(np.asarray(delta_days, dtype=np.float64))
     steps = np.clip((d - grace_days) / TIME_SCALE_DAYS, 0.0, TIME_CAP)
     return np.where(np.isnan(d), 0.0, TIME_WEIGHT * steps)
@@ -49,6 +54,8 @@ def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS):
 
 def story_score(cosine, delta_days, *, grace_days: float = TIME_GRACE_DAYS):
     """The same-story score: cosine minus the time penalty."""
+    if isinstance(cosine, float) and isinstance(delta_days, float) and isinstance(grace_days, float):
+        return cosine - time_penalty(delta_days, grace_days=grace_days)
     return np.asarray(cosine, dtype=np.float64) - time_penalty(delta_days, grace_days=grace_days)
 
 

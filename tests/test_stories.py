@@ -70,3 +70,15 @@ def test_lists_give_date_only_pairs_no_grace_but_the_verdict_does():
     assert LIST_DATE_GRACE_DAYS == 0.0
     assert pair_story_score(monday, tuesday, 0.8, LIST_DATE_GRACE_DAYS) < 0.5
     assert pair_story_score(monday, dict(tuesday, published="2005-06-24"), 0.8, LIST_DATE_GRACE_DAYS) == 0.8
+
+
+def test_the_one_pair_fast_path_agrees_with_the_vectorised_penalty():
+    from recommender.stories import story_score, time_penalty
+
+    deltas = [0.0, 0.05, -0.3, 0.9, 1.0, 1.2, -2.5, 40.0, float("nan")]
+    for grace in (0.0, 1.0):
+        vectorised = time_penalty(np.asarray(deltas), grace_days=np.full(len(deltas), grace))
+        for d, v in zip(deltas, vectorised):
+            assert time_penalty(d, grace_days=grace) == np.float64(v)
+            assert story_score(0.8, d, grace_days=grace) == float(story_score(np.asarray([0.8]), np.asarray([d]),
+                                                                              grace_days=grace)[0])

@@ -1,6 +1,7 @@
 """HTML pages: the demo page, article pages, the /embed fragment, the admin page and widget.js."""
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -20,8 +21,10 @@ SAMPLE_FILE = DEMO_DIR / "scraped" / "sample-sheinbaum.txt"
 SAMPLE_ID = "sample-sheinbaum"
 
 
+@functools.lru_cache(maxsize=1)
 def _sample_blocks() -> tuple[str, list[dict]]:
-    """The scraped sample as the publisher showed it: a title and blocks, ALSO READ lines as links."""
+    """The scraped sample as the publisher showed it: a title and blocks, ALSO READ lines as links
+    (read once per process: the file ships with the code)."""
     if not SAMPLE_FILE.exists():
         return "", []
     lines = [l.strip() for l in SAMPLE_FILE.read_text(encoding="utf-8").splitlines() if l.strip()]
