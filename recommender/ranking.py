@@ -154,12 +154,13 @@ def rank(
     query_story_group: int | None = None,
     query_days: int = -1,
     context_vectors: np.ndarray | None = None,
+    story_centroids: np.ndarray | None = None,
 ) -> list[Ranked]:
     """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring.
 
     With `context_vectors` (row-aligned story vectors) and candidates' `story_similarity`, relevance
-    and diversity are judged between stories; same-story blocking always uses the articles' own
-    vectors and story scores."""
+    and diversity are judged between stories; same-story blocking uses the articles' own vectors and
+    story scores, and with `story_centroids` also each one's closeness to the other's story centroid."""
     keep: list[int] = []
     for i, c in enumerate(candidates):
         if query_key is not None and c.key == query_key:
@@ -203,7 +204,8 @@ def rank(
         return []
     blocked = None
     if params.collapse != "none" and params.same_story_threshold <= 1.0:
-        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params.same_story_threshold)
+        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params.same_story_threshold,
+                                    None if story_centroids is None else np.asarray(story_centroids)[keep][survivors])
     picked = mmr_select(scores[survivors], ctx[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
@@ -225,14 +227,20 @@ def rank(
     return out
 
 
-def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: float) -> np.ndarray:
-    """Pairs of candidates that tell one story (story score at or above the threshold)."""
+def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: float,
+                      centroids: np.ndarray | None = None) -> np.ndarray:
+    """Pairs of candidates that tell one story: story score at or above the bar, where with
+    `centroids` (each candidate's story centroid, row-aligned) a candidate as close to the other's
+    story centroid as to a member counts too (the rule the query's own story is blocked by)."""
     from .stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 
     days = np.asarray([c.time_days for c in cands], dtype=np.float64)
     precise = np.asarray([c.precise_time for c in cands], dtype=bool)
     delta = days[:, None] - days[None, :]
     cos = vecs @ vecs.T
+    if centroids is not None:
+        to_story = vecs @ np.asarray(centroids, dtype=np.float32).T
+        cos = np.maximum(cos, np.maximum(to_story, to_story.T))
     score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :], LIST_DATE_GRACE_DAYS))
     bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
     same = score >= np.maximum(bars[:, None], bars[None, :])

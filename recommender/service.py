@@ -198,19 +198,20 @@ class Recommender:
                 story_bar=max(query_bar, article_bar if snap.body_len[h.row] else headline_bar),
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(vector)), dtype=np.float32)
-        ctx = None
+        ctx = centroids = None
         if params.story_context > 0 and len(rows):
-            ctx, story_sims = self._story_context(snap, vector, vecs, rows, params.story_context, query_key, qstory,
-                                                  stories, cands)
+            centroids = snap.story_vectors(rows)
+            ctx, story_sims = self._story_context(snap, vector, vecs, centroids, params.story_context, query_key,
+                                                  qstory, stories, cands)
             for c, s in zip(cands, story_sims):
                 c.story_similarity = float(s)
         ranked = rank(cands, vecs, params, query_key=query_key, query_dup_group=qdup, query_story_group=qstory,
-                      query_days=qdays, context_vectors=ctx)
+                      query_days=qdays, context_vectors=ctx, story_centroids=centroids)
         floor = min((h.score for h in hits), default=-1.0)
         return ranked, meta, floor
 
     @staticmethod
-    def _story_context(snap: Snapshot, vector, vecs, rows, weight: float, query_key, qstory, stories, cands):
+    def _story_context(snap: Snapshot, vector, vecs, centroids, weight: float, query_key, qstory, stories, cands):
         """Story vectors of the candidates and their cosines with the query's story vector.
 
         A story vector mixes the article's own vector with its story group's centroid (`weight` of
@@ -222,7 +223,7 @@ class Recommender:
             v = (1.0 - weight) * own + weight * centroid
             return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
-        ctx = mix(vecs, snap.story_vectors(rows))
+        ctx = mix(vecs, centroids)
         if query_key is None:
             same = [n for n, c in enumerate(cands) if c.story_bar is not None and stories[n] >= c.story_bar]
             qstory = cands[max(same, key=lambda n: stories[n])].story_group if same else None

@@ -111,3 +111,14 @@ def test_a_list_blocks_the_same_story_by_story_score_not_by_story_similarity():
     c[1].story_score, c[1].story_bar, c[1].story_similarity = 0.75, 0.7, 0.5  # over its bar: blocked
     out = rank(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, same_story_threshold=0.35))
     assert [r.candidate.id for r in out] == ["a1"]
+
+
+def test_two_candidates_of_one_story_are_not_both_shown_when_one_is_close_to_the_others_centroid():
+    # a1 and a2 share little (cosine 0), but a2 is as close to a1's story centroid as a member would be
+    vecs = np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)])
+    centroids = np.stack([unit(1, 1, 0), unit(0, 1, 0), unit(0, 0, 1)])
+    params = RankParams(k=3, mmr_lambda=1.0, min_score=0, same_story_threshold=0.6)
+    shown = rank(cands([0.5, 0.45, 0.4]), vecs, params, story_centroids=centroids)
+    assert [r.candidate.id for r in shown] == ["a1", "a3"]
+    # without centroids only the articles' own cosine counts: all three are shown
+    assert len(rank(cands([0.5, 0.45, 0.4]), vecs, params)) == 3

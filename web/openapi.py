@@ -62,7 +62,7 @@ RELATED_EXAMPLE = {
         "reason": "similar text (cosine 0.50)", "group_size": 1,
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
-    "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 0.8, "story_context": 0.6, "min_score": 0.25,
+    "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 1.0, "story_context": 0.6, "min_score": 0.25,
                "collapse": "canonical"},
 }
 
