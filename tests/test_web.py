@@ -168,9 +168,11 @@ def test_html_security_headers_and_escaping(client, writable_index, hash_embedde
     assert b"ALSO READ" in r.data and b"<script src=\"/widget.js\"" in r.data
     app = make_app(writable_index, hash_embedder, token="t")
     c = app.test_client()
-    evil = {"id": "evil", "title": "<img src=x onerror=alert(1)> Mexico drug cartels", "body": "Drug cartels in Mexico fought the army again."}
+    evil = {"id": "evil", "title": "<img src=x onerror=alert(1)> Mexico drug cartels", "source": "hostile-site",
+            "body": "Drug cartels in Mexico fought the army again."}
     c.post("/api/articles", json={"articles": [evil]}, headers={"Authorization": "Bearer t"})
-    page = c.get("/embed?id=sample-sheinbaum&min_score=-1&k=50").get_data(as_text=True)
+    # the hostile site's article is the only one its source filter lets through: its title is on the page
+    page = c.get("/embed?id=sample-sheinbaum&min_score=-1&source=hostile-site").get_data(as_text=True)
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "<img src=x" not in page
 
 
