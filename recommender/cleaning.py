@@ -509,6 +509,8 @@ def clean(text: str, profile: CleaningProfile | None = None) -> Cleaned:
     if not isinstance(text, str):
         raise TypeError(f"clean() takes a str, got {type(text).__name__}; decode bytes first")
     result = _clean_once(text, profile)
+    if result.body == text:
+        return result  # nothing changed: a second pass would see the same input and decide the same
     # A second pass over the body normally changes nothing; where it would (a line that only became
     # furniture once its neighbours were cut), take its verdict so that clean() is idempotent.
     for _ in range(3):

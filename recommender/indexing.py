@@ -27,6 +27,7 @@ NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
 NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
 STORED_NEIGHBOURS = 64  # nearest articles kept per article: related-by-id reads them instead of searching
 BUILD_CHUNK = 1024  # articles per pipelined build step (larger chunks sort by length better: less padding)
+FIRST_CHUNK = 32  # the first step's size; steps double up to BUILD_CHUNK
 
 
 @dataclass
@@ -394,11 +395,15 @@ def build_index(
             records.extend(chunk)
 
         chunk: list[dict] = []
+        # Small chunks first, so the model starts while the rest is still being cleaned, then
+        # BUILD_CHUNK-sized ones (sorted by length inside: less padding for batching backends).
+        size = FIRST_CHUNK
         for article in articles:
             chunk.append(_record(article, len(records) + len(chunk) + 1))
-            if len(chunk) == BUILD_CHUNK:
+            if len(chunk) == size:
                 flush(chunk)
                 chunk = []
+                size = min(BUILD_CHUNK, size * 2)
         if chunk:
             flush(chunk)
         parts = []
