@@ -217,7 +217,9 @@ class Recommender:
         A story vector mixes the article's own vector with its story group's centroid (`weight` of
         the centroid): a story is judged by what its versions share, not by one headline's words. An
         article not in the index takes the story of its closest candidate that tells the same story,
-        if any.
+        if any. Changes `cands` in place: each one's story score becomes the higher of its score
+        against the query and against the query's story centroid (same time penalty), so a
+        candidate as close to the query's story as its members is blocked as that story.
         """
         def mix(own: np.ndarray, centroid: np.ndarray) -> np.ndarray:
             v = (1.0 - weight) * own + weight * centroid
