@@ -1,0 +1,72 @@
+"""Related lists rank stories: the service's story vectors, by id and for an article not in the index."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.articles import parse_article
+from recommender.indexing import build_index
+from recommender.service import Recommender
+
+# Four tellings of one story: the same two-word phrases in other orders (cosine ~0.72 with the
+# stand-in embedder, above the article bar of 0.7; no shared 5-word runs, so not near-duplicates).
+UNITS = ["city council", "bus routes", "tuesday vote", "four new", "fares rise", "network expands",
+         "mayor said", "depot opens", "drivers hired", "service starts", "next month", "budget approved"]
+_RNG = np.random.default_rng(3)
+STORY = [" ".join(UNITS[i] for i in _RNG.permutation(len(UNITS))) for _ in range(4)]
+PAGE = STORY.pop()  # the fourth is the page being viewed, not in the index
+OTHERS = [
+    "storm closes airport flights cancelled snow runway passengers stranded",
+    "rail strike called off union agreement wages drivers trains resume",
+    "hospital opens cancer ward patients doctors funding wing new beds",
+    "football club signs striker transfer fee record season goals fans",
+]
+
+
+@pytest.fixture()
+def story_index(tmp_path, hash_embedder, hash_config):
+    records = [{"id": f"s{i}", "title": "Bus story", "body": b, "published": "2024-03-05"}
+               for i, b in enumerate(STORY)]
+    records += [{"id": f"o{i}", "title": f"Other story {i}", "body": b, "published": "2024-03-05"}
+                for i, b in enumerate(OTHERS)]
+    build_index([parse_article(r) for r in records], tmp_path / "idx", hash_embedder, hash_config)
+    rec = Recommender(hash_config, hash_embedder, index_path=str(tmp_path / "idx"))
+    rec.load()
+    return rec
+
+
+def _mix(own, centroid, w):
+    v = (1 - w) * np.asarray(own) + w * np.asarray(centroid)
+    return v / np.linalg.norm(v)
+
+
+def test_the_three_versions_form_one_story_with_a_centroid(story_index):
+    snap = story_index.snapshot
+    rows = [snap.row_of_key(snap.key_of_id(f"s{i}")) for i in range(3)]
+    assert len({int(snap.story_group[r]) for r in rows}) == 1
+    centroid = np.asarray(snap.vectors[rows]).mean(axis=0)
+    assert np.allclose(snap.story_vectors(np.asarray(rows))[0], centroid / np.linalg.norm(centroid), atol=1e-5)
+
+
+def test_an_unindexed_page_takes_the_story_of_its_same_story_candidate(story_index, hash_embedder):
+    snap = story_index.snapshot
+    page = {"title": "Bus story", "body": PAGE, "published": "2024-03-05"}
+    params = story_index.params(k=5, min_score=-1)
+    out = story_index.related(params, article=page)
+    ids = [i["id"] for i in out["items"]]
+    assert ids and not any(i.startswith("s") for i in ids)  # its own story is not related to it
+    rows = [snap.row_of_key(snap.key_of_id(f"s{i}")) for i in range(3)]
+    centroid = snap.story_vectors(np.asarray(rows[:1]))[0]
+    q = _mix(story_index.embed(story_index.parse(page)), centroid, params.story_context)
+    for item in out["items"]:
+        row = snap.row_of_key(snap.key_of_id(item["id"]))
+        own = np.asarray(snap.vectors[row])
+        want = float(_mix(own, snap.story_vectors(np.asarray([row]))[0], params.story_context) @ q)
+        assert item["story_similarity"] == pytest.approx(want, abs=1e-3)  # judged against the story's centroid
+        assert item["score"] == pytest.approx(item["story_similarity"] * item["recency"], abs=1e-3)
+
+
+def test_story_context_zero_ranks_by_the_articles_alone(story_index):
+    out = story_index.related(story_index.params(k=5, min_score=-1, story_context=0.0), id="o0")
+    assert out["items"] and all(i["story_similarity"] is None for i in out["items"])
+    assert all(i["score"] == pytest.approx(i["similarity"] * i["recency"], abs=1e-4) for i in out["items"])
