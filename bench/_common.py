@@ -25,6 +25,7 @@ def machine() -> dict:
 def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",
                     backend: str = "onnx") -> Path:
     """An index of n synthetic articles: clustered unit vectors (like topics), short metadata."""
+    from recommender.config import Config
     from recommender.duplicates import NUM_PERM
     from recommender.store import IndexDir, SnapshotWriter
 
@@ -61,7 +62,7 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     } for k in keys)
     # Random signatures: every article its own text, so LSH buckets are as sparse as real distinct articles'.
     minhash = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint32)
-    writer.finish(keys=keys, vectors=vectors, minhash=minhash, band_threshold=0.5,
+    writer.finish(keys=keys, vectors=vectors, minhash=minhash, band_threshold=Config.load({}).near_threshold,
                   published=["2024-01-01"] * n, body_len=np.full(n, 30), dup_group=keys, story_group=keys,
                   manifest={"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True},
                   neighbours=neighbours, neighbour_scores=neighbour_scores)

@@ -307,11 +307,12 @@ def _also_read_item(rest: str) -> AlsoRead:
 
 def related_link(line: str) -> tuple[str, str] | None:
     """(label, headline) when a line is a related-link line ("ALSO READ: <headline>" and the like)."""
-    match = _ALSO_READ_LINE.match(normalise(line))
+    key = normalise(line)
+    match = _ALSO_READ_LINE.match(key)
     if not match:
         return None
     rest = match.group("rest")
-    label = normalise(line)[: len(normalise(line)) - len(rest)].strip(" :|-–—»>")
+    label = key[: len(key) - len(rest)].strip(" :|-–—»>")
     return label, rest
 
 

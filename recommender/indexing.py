@@ -158,8 +158,6 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
             rows.links[(a, b)] = (a, b, level, round(cos, 4), jac, cont)
 
 
-
-
 def record_days(record: dict) -> float:
     """Publication time in days (fractional when a time is known), NaN when unknown."""
     return _time_days(record.get("published") or "")
@@ -171,15 +169,19 @@ def pair_story_score(ra: dict, rb: dict, cos: float, date_grace: float = DATE_GR
     Dates without a time get `date_grace` days of grace: for the same-story verdict a day (a story
     told on consecutive days is still one story); related lists use LIST_DATE_GRACE_DAYS.
     """
-    precise = len(ra.get("published") or "") > 10 and len(rb.get("published") or "") > 10
-    grace = 0.0 if precise else float(date_grace)  # grace_for, for one pair
+    grace = grace_for(len(ra.get("published") or "") > 10, len(rb.get("published") or "") > 10, date_grace)
     return float(story_score(float(cos), float(record_days(ra) - record_days(rb)), grace_days=grace))
 
 
 def story_bar(record: dict, config) -> float:
-    """The story-group bar for a record: headline-only texts embed with lower cosines than title + lead
-    (same-story cut on UCI headlines ~0.35, on SemEval articles ~0.52), so each kind has its own bar."""
-    return config.story_group_threshold if not (record.get("body") or "").strip() else config.story_group_threshold_articles
+    """The story-group bar for a record (see bar_for)."""
+    return bar_for(bool((record.get("body") or "").strip()), config)
+
+
+def bar_for(has_body: bool, config) -> float:
+    """The story-group bar: headline-only texts embed with lower cosines than title + lead (same-story
+    cut on UCI headlines ~0.35, on SemEval articles ~0.52), so each kind has its own bar."""
+    return config.story_group_threshold_articles if has_body else config.story_group_threshold
 
 
 def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray) -> None:

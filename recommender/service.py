@@ -17,7 +17,7 @@ from .config import Config
 from .duplicates import body_hash, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
-from .indexing import NEAR_COSINE, STORED_NEIGHBOURS, classify_pair, record_days, story_bar
+from .indexing import NEAR_COSINE, STORED_NEIGHBOURS, bar_for, classify_pair, record_days, story_bar
 from .stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 from .ranking import Candidate, RankParams, date_ordinal, rank
 from .store import IndexDir, Snapshot
@@ -185,7 +185,6 @@ class Recommender:
         grace = grace_for(snap.precise_time[rows], q_precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
         stories = story_score(sims, snap.time_days[rows] - q_days, grace_days=grace) if len(rows) else sims
         query_bar = story_bar(query_record, self.config)
-        article_bar, headline_bar = self.config.story_group_threshold_articles, self.config.story_group_threshold
         cands = []
         for n, h in enumerate(hits):
             m = meta[h.key]
@@ -195,12 +194,12 @@ class Recommender:
                 source=m["source"], section=m["section"], lang=m["lang"],
                 story_score=float(stories[n]), time_days=float(snap.time_days[h.row]),
                 precise_time=bool(snap.precise_time[h.row]),
-                story_bar=max(query_bar, article_bar if snap.body_len[h.row] else headline_bar),
+                story_bar=max(query_bar, bar_for(bool(snap.body_len[h.row]), self.config)),
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(vector)), dtype=np.float32)
         ctx = centroids = None
         if params.story_context > 0 and len(rows):
-            centroids = snap.story_vectors(rows)
+            centroids = snap.story_vectors(rows, own=vecs)
             ctx, story_sims = self._story_context(snap, vector, vecs, centroids, params.story_context, query_key,
                                                   qstory, stories, cands)
             for c, s in zip(cands, story_sims):
@@ -231,9 +230,9 @@ class Recommender:
             qstory = cands[max(same, key=lambda n: stories[n])].story_group if same else None
         q_centroid = vector
         if qstory is not None:
-            at = np.searchsorted(snap.story_ids, qstory)
-            if at < len(snap.story_ids) and snap.story_ids[at] == qstory:
-                q_centroid = np.asarray(snap.story_centroids[at], dtype=np.float32)
+            found = snap.story_centroid(qstory)
+            if found is not None:
+                q_centroid = found
             # A candidate as close to the query's story (its centroid) as a story's own members are
             # belongs to it, even when it shares few words with the query itself.
             to_story = vecs @ q_centroid

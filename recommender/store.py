@@ -35,6 +35,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import ArticleNotFound, IndexMismatch, IndexNotReady
+from .stories import group_centroids
 
 __all__ = ["IndexDir", "Snapshot", "SnapshotWriter", "FORMAT_VERSION"]
 
@@ -371,18 +372,31 @@ class Snapshot:
             found_keys = self.keys[rows]
         return [Hit(int(r), int(key), float(score)) for r, key, score in zip(rows, found_keys, found_scores)]
 
-    def story_vectors(self, rows: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    def story_centroid(self, group: int) -> np.ndarray | None:
+        """The centroid of a story group told more than once, or None."""
+        found, centroids = self._centroids_of(np.asarray([group], dtype=np.int64))
+        return centroids[0] if found[0] else None
+
+    def story_vectors(self, rows: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
         """For each row, its story group's centroid (normalised mean vector), or its own vector when it
-        is alone in its story. `groups` overrides the rows' own story groups."""
+        is alone in its story. `own`: the rows' vectors when the caller has already read them."""
         rows = np.asarray(rows, dtype=np.int64)
-        groups = self.story_group[rows] if groups is None else np.asarray(groups, dtype=np.int64)
-        out = np.asarray(self.vectors[rows], dtype=np.float32).reshape(len(rows), -1).copy()
-        if len(self.story_ids) and len(rows):
-            at = np.minimum(np.searchsorted(self.story_ids, groups), len(self.story_ids) - 1)
-            found = self.story_ids[at] == groups
-            if found.any():
-                out[found] = self.story_centroids[at[found]]
+        own = self.vectors[rows] if own is None else own
+        out = np.asarray(own, dtype=np.float32).reshape(len(rows), -1).copy()
+        found, centroids = self._centroids_of(self.story_group[rows])
+        out[found] = centroids[found]
         return out
+
+    def _centroids_of(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, centroids) for story group ids; rows not found hold zeros."""
+        groups = np.asarray(groups, dtype=np.int64)
+        out = np.zeros((len(groups), self.story_centroids.shape[1]), dtype=np.float32)
+        if not len(self.story_ids) or not len(groups):
+            return np.zeros(len(groups), dtype=bool), out
+        at = np.minimum(np.searchsorted(self.story_ids, groups), len(self.story_ids) - 1)
+        found = self.story_ids[at] == groups
+        out[found] = self.story_centroids[at[found]]
+        return found, out
 
     def stored_neighbours(self, row: int, k: int) -> list[Hit] | None:
         """The row's precomputed nearest articles (up to k), or None when not stored or too few."""
@@ -483,27 +497,14 @@ class SnapshotWriter:
             np.save(self.tmp / "band_keys.npy", bands.keys)
             np.save(self.tmp / "band_rows.npy", bands.rows_of)
             extra_manifest = {"band_threshold": band_threshold, "bands": bands.bands, "band_rows": bands.rows}
-        ids, centroids = story_centroids(np.asarray(vectors, dtype=np.float32), np.asarray(story_group, dtype=np.int64))
+        # Centroids of the stories told more than once (a story of one is its own vector).
+        ids, centroids, _ = group_centroids(np.asarray(vectors, dtype=np.float32), story_group, min_size=2)
         np.save(self.tmp / "story_ids.npy", ids)
         np.save(self.tmp / "story_centroids.npy", centroids)
         index, index_type, extra = build_faiss(np.asarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
         faiss.write_index(index, str(self.tmp / "faiss.index"))
         manifest = {**manifest, "index_type": index_type, **extra, **extra_manifest, "format": FORMAT_VERSION}
         (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-
-
-def story_centroids(vectors: np.ndarray, story_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(group ids, normalised mean vectors) of the story groups with two or more members."""
-    dim = vectors.shape[1] if vectors.ndim == 2 else 1
-    if not len(story_group):
-        return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
-    ids, inverse, counts = np.unique(story_group, return_inverse=True, return_counts=True)
-    sums = np.zeros((len(ids), dim), dtype=np.float64)
-    np.add.at(sums, inverse, vectors)
-    multi = counts >= 2
-    c = sums[multi]
-    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-    return ids[multi].astype(np.int64), c.astype(np.float32)
 
 
 def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | None = None):

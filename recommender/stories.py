@@ -14,7 +14,7 @@ import numpy as np
 
 from .duplicates import UnionFind
 
-__all__ = ["time_penalty", "story_score", "group_stories", "attach_stragglers", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT", "TIME_SCALE_DAYS", "TIME_GRACE_DAYS",
+__all__ = ["time_penalty", "story_score", "group_stories", "attach_stragglers", "group_centroids", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT", "TIME_SCALE_DAYS", "TIME_GRACE_DAYS",
            "DATE_GRACE_DAYS"]
 
 # Measured on UCI News Aggregator headlines (dev): P@5 of the same story 0.921 with cosine alone,
@@ -34,7 +34,11 @@ STRAGGLER_SIZE = 5  # groups smaller than this may join a larger one by centroid
 
 
 def grace_for(precise_a, precise_b, date_grace: float = DATE_GRACE_DAYS):
-    """Days of grace for pairs: none when both times are known to the second, `date_grace` otherwise."""
+    """Days of grace for pairs: none when both times are known to the second, `date_grace` otherwise.
+
+    One pair of plain bools gets a plain float (the build asks for hundreds of thousands, one at a time)."""
+    if isinstance(precise_a, bool) and isinstance(precise_b, bool):
+        return 0.0 if precise_a and precise_b else float(date_grace)
     return np.where(np.asarray(precise_a, dtype=bool) & np.asarray(precise_b, dtype=bool), 0.0, date_grace)
 
 
@@ -127,37 +131,52 @@ def attach_stragglers(
     import faiss
 
     labels = list(labels)
+    ids, cents, counts = group_centroids(vectors, labels)
+    at = {int(g): n for n, g in enumerate(ids)}
+    big = np.flatnonzero(counts >= small)
+    stragglers = np.flatnonzero(counts < small)
+    if not len(big) or not len(stragglers):
+        return labels
     groups: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
         groups.setdefault(g, []).append(i)
-    big = [g for g, m in groups.items() if len(m) >= small]
-    stragglers = [g for g, m in groups.items() if len(m) < small]
-    if not big or not stragglers:
-        return labels
 
-    def centroids(gs: list[int]) -> np.ndarray:
-        c = np.stack([np.asarray(vectors[groups[g]], dtype=np.float32).mean(axis=0) for g in gs])
-        return np.ascontiguousarray(c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12), dtype=np.float32)
-
-    def median_days(gs: list[int]) -> np.ndarray:
-        out = np.full(len(gs), np.nan)
-        for n, g in enumerate(gs):
-            d = days[groups[g]]
+    def median_days(positions: np.ndarray) -> np.ndarray:
+        out = np.full(len(positions), np.nan)
+        for n, pos in enumerate(positions):
+            d = days[groups[int(ids[pos])]]
             if np.isfinite(d).any():
                 out[n] = np.nanmedian(d)
         return out
 
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(centroids(big))
-    big_days, big_bar = median_days(big), np.asarray([bars[groups[g]].max() for g in big])
-    cos, nearest = index.search(centroids(stragglers), min(8, len(big)))
+    index = faiss.IndexFlatIP(cents.shape[1])
+    index.add(np.ascontiguousarray(cents[big]))
+    big_days = median_days(big)
+    big_bar = np.asarray([bars[groups[int(ids[pos])]].max() for pos in big])
+    cos, nearest = index.search(np.ascontiguousarray(cents[stragglers]), min(8, len(big)))
     small_days = median_days(stragglers)
-    for n, g in enumerate(stragglers):
+    for n, pos in enumerate(stragglers):
+        members = groups[int(ids[pos])]
         score = story_score(cos[n], big_days[nearest[n]] - small_days[n], grace_days=grace_days)
-        bar = np.maximum(big_bar[nearest[n]], bars[groups[g]].max())
+        bar = np.maximum(big_bar[nearest[n]], bars[members].max())
         ok = np.flatnonzero(score >= bar)
         if len(ok):
-            target = big[nearest[n][ok[np.argmax(score[ok])]]]
-            for i in groups[g]:
-                labels[i] = labels[groups[target][0]]
+            target = int(ids[big[nearest[n][ok[np.argmax(score[ok])]]]])
+            for i in members:
+                labels[i] = target
     return labels
+
+
+def group_centroids(vectors: np.ndarray, labels, min_size: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group ids, normalised mean vectors, sizes) of the groups with at least `min_size` members."""
+    labels = np.asarray(labels, dtype=np.int64)
+    dim = vectors.shape[1] if vectors.ndim == 2 else 1
+    if not len(labels):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    ids, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(ids), dim), dtype=np.float64)
+    np.add.at(sums, inverse, np.asarray(vectors, dtype=np.float32))
+    keep = counts >= min_size
+    c = sums[keep]
+    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    return ids[keep].astype(np.int64), np.ascontiguousarray(c, dtype=np.float32), counts[keep].astype(np.int64)

@@ -191,11 +191,12 @@ def test_band_table_is_written_with_the_snapshot_and_memory_mapped(tmp_path):
 
 
 def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
-    from recommender.store import SnapshotWriter, story_centroids
+    from recommender.store import SnapshotWriter
+    from recommender.stories import group_centroids
 
     vectors = _clustered(6)
     groups = np.asarray([3, 3, 6, 9, 9, 9])
-    ids, cents = story_centroids(vectors, groups)
+    ids, cents, _ = group_centroids(vectors, groups, min_size=2)
     assert ids.tolist() == [3, 9]  # a story of one has no centroid: its own vector stands for it
     want = vectors[3:].mean(axis=0)
     assert np.allclose(cents[1], want / np.linalg.norm(want), atol=1e-6)
