@@ -146,13 +146,32 @@ def _read_any(path: str | Path) -> list[dict]:
     return _rows(path, None)
 
 
+def _as_served(text: str) -> tuple[str, str]:
+    """(title, body) of a scraped text after the cleaning every API call applies (POST /api/compare)."""
+    from .articles import parse_article
+    from .errors import BadInput
+
+    try:
+        art = parse_article({"body": text}, require_id=False)
+    except BadInput:
+        return "", text
+    return art.title, art.body
+
+
 def _pair_similarities(rows: list[dict], embedder, max_tokens: int):
-    """(texts a, texts b, embedding cosine, TF-IDF cosine, MinHash Jaccard) for text1/text2 pairs."""
+    """(texts a, texts b, embedding cosine, TF-IDF cosine, MinHash Jaccard) for text1/text2 pairs.
+
+    Each text goes through the cleaning the service applies before it embeds, so the cosine is the
+    one POST /api/compare reports; the TF-IDF and MinHash baselines read the same cleaned texts."""
+    from .embedding import article_text
     from .lexical import TfIdf
 
-    a = [r["text1"] for r in rows]
-    b = [r["text2"] for r in rows]
-    va, vb = _embed(embedder, a, max_tokens), _embed(embedder, b, max_tokens)
+    served_a = [_as_served(r["text1"]) for r in rows]
+    served_b = [_as_served(r["text2"]) for r in rows]
+    a = [f"{t}\n{body}".strip() for t, body in served_a]
+    b = [f"{t}\n{body}".strip() for t, body in served_b]
+    va = embedder.encode([article_text(t, body, max_tokens) for t, body in served_a], batch_size=16)
+    vb = embedder.encode([article_text(t, body, max_tokens) for t, body in served_b], batch_size=16)
     cos = (va * vb).sum(axis=1)
     tf = TfIdf.fit(a + b)
     tfidf = [tf.cosine(tf.vector(x), tf.vector(y)) for x, y in zip(a, b)]
