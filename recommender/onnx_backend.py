@@ -9,6 +9,7 @@ are calibrated on the backend that serves.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import threading
@@ -21,7 +22,7 @@ import numpy as np
 from .embedding import default_model_path, normalise_rows
 from .errors import ConfigError
 
-__all__ = ["OnnxEmbedder", "export_onnx"]
+__all__ = ["OnnxEmbedder", "export_onnx", "pooling_mode"]
 
 EXPORT_VERSION = 2
 
@@ -44,6 +45,21 @@ def _transformer_dir(model_dir: Path) -> Path:
     raise ConfigError(f"{model_dir} holds no transformer config.json; it is not a sentence-transformers model")
 
 
+_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
+
+
+def pooling_mode(model_dir: Path) -> str:
+    """'mean', 'cls' or 'max': how the sentence-transformers model pools its token vectors."""
+    for cfg in sorted(model_dir.glob("*_Pooling/config.json")):
+        modes = json.loads(cfg.read_text(encoding="utf-8"))
+        chosen = [k for k, v in modes.items() if k.startswith("pooling_mode_") and v is True]
+        if len(chosen) != 1 or chosen[0] not in _POOLING:
+            raise ConfigError(f"{cfg}: the ONNX backend pools by mean, CLS token or max, one at a time; "
+                              f"this model asks for {chosen or 'none'}: use NEWSREC_BACKEND=torch")
+        return _POOLING[chosen[0]]
+    return "mean"  # a bare transformer folder: sentence-transformers pools by mean
+
+
 def export_onnx(model_dir: str | Path, cache_dir: str | Path, *, quantize: bool = True) -> Path:
     """Export (once) the model's transformer to ONNX, int8-quantised; return the .onnx path."""
     model_dir = Path(model_dir)
@@ -60,16 +76,19 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path, *, quantize: bool 
     model.eval()
     tok = AutoTokenizer.from_pretrained(str(tdir), local_files_only=True)
 
+    enc = tok(["an example sentence", "another, somewhat longer, example sentence"], return_tensors="pt", padding=True)
+    # BERT-style models take token types; MPNet and others take only ids and mask.
+    takes = inspect.signature(model.forward).parameters
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in enc and n in takes]
+
     class Encoder(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, *inputs):
+            return self.inner(**dict(zip(names, inputs))).last_hidden_state
 
-    enc = tok(["an example sentence", "another, somewhat longer, example sentence"], return_tensors="pt", padding=True)
     axes = {0: "batch", 1: "tokens"}
     tmp = out_dir / f".model-{os.getpid()}.onnx"
     # Tracing warns about Python control flow in the model code; the exported graph is checked by
@@ -77,9 +96,9 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path, *, quantize: bool 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            Encoder(model), (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]), str(tmp),
-            input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "last_hidden_state": axes},
+            Encoder(model), tuple(enc[n] for n in names), str(tmp),
+            input_names=names, output_names=["last_hidden_state"],
+            dynamic_axes={**{n: axes for n in names}, "last_hidden_state": axes},
             opset_version=17, dynamo=False,
         )
     if quantize:
@@ -121,7 +140,11 @@ class OnnxEmbedder:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._inputs = [i.name for i in self._session.get_inputs()]
+        self.pooling = pooling_mode(model_dir)
         tdir = _transformer_dir(model_dir)
+        if not (tdir / "tokenizer.json").exists():
+            raise ConfigError(f"{tdir} has no tokenizer.json (a fast tokenizer file); use NEWSREC_BACKEND=torch")
         self._tokenizer = Tokenizer.from_file(str(tdir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self._tokenizer.no_padding()
@@ -158,9 +181,15 @@ class OnnxEmbedder:
                 ids[row, :n] = e.ids
                 mask[row, :n] = e.attention_mask
                 types[row, :n] = e.type_ids
-            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            hidden = self._session.run(None, {name: feed[name] for name in self._inputs})[0]
             m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            elif self.pooling == "max":
+                pooled = np.where(m > 0, hidden, -np.inf).max(axis=1)
+            else:
+                pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             for row, i in enumerate(chunk):
                 results[int(i)] = pooled[row]
             if bar is not None:

@@ -76,3 +76,69 @@ def test_vectors_do_not_depend_on_batch_mates(real_embedder):
     together = real_embedder.encode(texts, batch_size=8)
     alone = np.stack([real_embedder.encode([t])[0] for t in texts])
     assert np.allclose(together, alone, atol=1e-5)
+
+
+def _tiny_model(folder, *, pooling: str):
+    """A small random MPNet (no token types) with MiniLM's tokenizer, saved as a sentence-transformers folder."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import torch
+    from transformers import MPNetConfig, MPNetModel
+
+    from recommender.embedding import default_model_path
+
+    torch.manual_seed(0)
+    src = Path(default_model_path())
+    config = MPNetConfig(vocab_size=30527, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=514)
+    MPNetModel(config).eval().save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(src / name, folder / name)
+    (folder / "1_Pooling").mkdir()
+    modes = {"pooling_mode_cls_token": pooling == "cls", "pooling_mode_mean_tokens": pooling == "mean",
+             "pooling_mode_max_tokens": pooling == "max", "pooling_mode_mean_sqrt_len_tokens": False}
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, **modes}))
+    return MPNetModel.from_pretrained(folder).eval()
+
+
+@pytest.mark.parametrize("pooling", ["cls", "max"])
+def test_onnx_backend_runs_models_without_token_types_and_pools_as_configured(tmp_path, pooling):
+    """NEWSREC_MODEL may name any local sentence-transformers model: an MPNet takes no token types,
+    and a model may pool by its CLS token or by max; the ONNX vectors match the model's own (fp32)."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from recommender.onnx_backend import OnnxEmbedder
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    model = _tiny_model(folder, pooling=pooling)
+    texts = ["Mexico denies a US operation.", "The council voted to add four bus routes in the north."]
+    emb = OnnxEmbedder(str(folder), cache_dir=str(tmp_path / "cache"), quantize=False, max_tokens=64)
+    assert emb.dim == 32 and emb.pooling == pooling
+    got = emb.encode(texts)
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.no_padding()  # MiniLM's tokenizer file pads to a fixed length
+    for text, vec in zip(texts, got):
+        ids = torch.tensor([tok.encode(text).ids])
+        with torch.no_grad():
+            hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[0]
+        want = hidden[0] if pooling == "cls" else hidden.max(dim=0).values
+        want = (want / want.norm()).numpy()
+        assert float(vec @ want) > 0.999
+
+
+def test_unsupported_pooling_is_a_clear_error(tmp_path):
+    import json
+
+    from recommender.errors import ConfigError
+    from recommender.onnx_backend import pooling_mode
+
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False, "pooling_mode_mean_sqrt_len_tokens": True}))
+    with pytest.raises(ConfigError, match="NEWSREC_BACKEND=torch"):
+        pooling_mode(tmp_path)
+    assert pooling_mode(tmp_path / "elsewhere") == "mean"
