@@ -106,10 +106,11 @@ def pearson(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def _embed(embedder, texts: list[str], max_tokens: int = 256):
+def _embed(embedder, articles: list[tuple[str, str]], max_tokens: int = 256):
+    """Vectors of (title, body) pairs, embedded as the service embeds an article."""
     from .embedding import article_text
 
-    return embedder.encode([article_text("", t, max_tokens) for t in texts], batch_size=16)
+    return embedder.encode([article_text(title, body, max_tokens) for title, body in articles], batch_size=16)
 
 
 def _best_threshold_accuracy(scores, labels) -> tuple[float, float]:
@@ -163,15 +164,13 @@ def _pair_similarities(rows: list[dict], embedder, max_tokens: int):
 
     Each text goes through the cleaning the service applies before it embeds, so the cosine is the
     one POST /api/compare reports; the TF-IDF and MinHash baselines read the same cleaned texts."""
-    from .embedding import article_text
     from .lexical import TfIdf
 
     served_a = [_as_served(r["text1"]) for r in rows]
     served_b = [_as_served(r["text2"]) for r in rows]
     a = [f"{t}\n{body}".strip() for t, body in served_a]
     b = [f"{t}\n{body}".strip() for t, body in served_b]
-    va = embedder.encode([article_text(t, body, max_tokens) for t, body in served_a], batch_size=16)
-    vb = embedder.encode([article_text(t, body, max_tokens) for t, body in served_b], batch_size=16)
+    va, vb = _embed(embedder, served_a, max_tokens), _embed(embedder, served_b, max_tokens)
     cos = (va * vb).sum(axis=1)
     tf = TfIdf.fit(a + b)
     tfidf = [tf.cosine(tf.vector(x), tf.vector(y)) for x, y in zip(a, b)]
@@ -261,7 +260,7 @@ def eval_uci(rows: list[dict], embedder, threshold: float, max_tokens: int = 128
     titles = [r["TITLE"] for r in rows]
     labels = np.asarray([r["STORY"] for r in rows])
     days = np.asarray([int(r["TIMESTAMP"]) / 86_400_000 for r in rows])
-    vectors = _embed(embedder, titles, max_tokens)
+    vectors = _embed(embedder, [(t, "") for t in titles], max_tokens)
     cos = vectors @ vectors.T
     newsrec = story_score(cos, days[:, None] - days[None, :])
     tf = TfIdf.fit(titles)
