@@ -27,7 +27,8 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     """An index of n synthetic articles: clustered unit vectors (like topics), short metadata."""
     from recommender.config import Config
     from recommender.duplicates import NUM_PERM
-    from recommender.store import IndexDir, SnapshotWriter
+    from recommender.indexing import snapshot_parts
+    from recommender.store import STORED_NEIGHBOURS, IndexDir, Record, write_snapshot
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
@@ -42,8 +43,6 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     if n <= 200_000:  # what `newsrec build` stores for an exact index: each article's 64 nearest
         import faiss
 
-        from recommender.indexing import STORED_NEIGHBOURS
-
         flat = faiss.IndexFlatIP(dim)
         flat.add(vectors)
         neighbours = np.empty((n, STORED_NEIGHBOURS), dtype=np.int64)
@@ -54,18 +53,15 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
             neighbour_scores[start:start + 4096] = s_[:, 1:]
     index_dir = IndexDir(path)
     tmp = index_dir.new_temp()
-    writer = SnapshotWriter(tmp)
-    writer.write_articles({
-        "key": int(k), "id": f"a{k}", "title": f"Synthetic article {k}", "url": "", "published": "2024-01-01",
-        "source": "bench", "section": "", "lang": "", "image": "", "body": f"Body of synthetic article {k}.",
-        "body_hash": f"h{k}", "also_read": "[]", "removed": "[]", "dup_group": int(k), "story_group": int(k),
-    } for k in keys)
+    records = [Record(key=int(k), id=f"a{k}", title=f"Synthetic article {k}", body=f"Body of synthetic article {k}.",
+                      body_hash=f"h{k}", published="2024-01-01", source="bench", dup_group=int(k), story_group=int(k))
+               for k in keys]
     # Random signatures: every article its own text, so LSH buckets are as sparse as real distinct articles'.
     minhash = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint32)
-    writer.finish(keys=keys, vectors=vectors, minhash=minhash, band_threshold=Config.load({}).near_threshold,
-                  published=["2024-01-01"] * n, body_len=np.full(n, 30), dup_group=keys, story_group=keys,
-                  manifest={"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True},
-                  neighbours=neighbours, neighbour_scores=neighbour_scores)
+    write_snapshot(tmp, snapshot_parts(records, vectors, minhash, [],
+                                       {"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True},
+                                       neighbours=(neighbours, neighbour_scores),
+                                       band_threshold=Config.load({}).near_threshold))
     index_dir.publish(tmp)
     return path
 

@@ -35,7 +35,7 @@ def scan_compare(index: Path, queries: int = 200) -> dict:
     rng = np.random.default_rng(1)
     rows = rng.integers(0, len(vectors), queries)
     out = {}
-    out["faiss"] = latencies(lambda i: snap.index.search(vectors[rows[i]:rows[i] + 1], 60), queries)
+    out["faiss"] = latencies(lambda i: snap.search_many(vectors[rows[i]:rows[i] + 1], 60), queries)
 
     def numpy_scan(i: int) -> None:
         s = vectors @ vectors[rows[i]]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import gzip
 import io
 import json
@@ -12,9 +11,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .cleaning import Cleaned, CleaningProfile, clean, clean_html
+from .dates import UNKNOWN, Published, parse_published
+from .duplicates import body_hash
+from .store import Record
 from .errors import BadInput
 
-__all__ = ["Article", "parse_article", "read_articles", "parse_date"]
+__all__ = ["Article", "parse_article", "read_articles"]
 
 MAX_ID_LENGTH = 512
 _TEXT_FIELDS = ("body", "text", "html")
@@ -29,34 +31,31 @@ class Article:
     title: str
     body: str
     url: str = ""
-    published: str = ""  # ISO date (YYYY-MM-DD) or empty
+    published: str = ""  # stored ISO form (see dates.parse_published) or empty
     source: str = ""
     section: str = ""
     lang: str = ""
     image: str = ""
     also_read: list[dict] = field(default_factory=list)
     removed: list[dict] = field(default_factory=list)
+    when: Published = UNKNOWN  # `published`, parsed once when the article is read
+
+    def __post_init__(self) -> None:
+        if self.published and self.when.text != self.published:
+            self.when = Published.of(self.published)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "when"}
 
-
-def parse_date(value: Any, field_name: str = "published") -> str:
-    """An ISO date (YYYY-MM-DD), or an ISO datetime in UTC (YYYY-MM-DDTHH:MM:SS) when a time is given."""
-    if value in (None, ""):
-        return ""
-    if not isinstance(value, str):
-        raise BadInput(f"'{field_name}' must be an ISO date string like 2024-05-01", field=field_name)
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text).isoformat()
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return moment.isoformat(timespec="seconds")
-    except ValueError:
-        raise BadInput(f"'{field_name}' is not an ISO date: {text[:40]!r} (use YYYY-MM-DD)", field=field_name) from None
+    def to_record(self, key: int = 0) -> Record:
+        """The stored record of this article (groups unassigned; key 0 for one not in an index)."""
+        return Record(
+            key=key, id=self.id, title=self.title, body=self.body,
+            # A title-only article is identified by its title.
+            body_hash=body_hash(self.body or self.title),
+            url=self.url, published=self.published, source=self.source, section=self.section,
+            lang=self.lang, image=self.image, also_read=tuple(self.also_read), removed=tuple(self.removed),
+        )
 
 
 def _str_field(record: Mapping[str, Any], name: str, *, limit: int | None = None) -> str:
@@ -96,7 +95,7 @@ def parse_article(
     else:
         cleaned = clean(texts["body"] or texts["text"], profile)
     meta = {name: _str_field(record, name, limit=2048) for name in _META_FIELDS}
-    meta["published"] = parse_date(meta["published"] or record.get("date") or "", "published")
+    meta["published"] = parse_published(meta["published"] or record.get("date") or "", "published")
     return Article(
         id=art_id,
         title=(title.strip() or cleaned.title).strip(),

@@ -22,10 +22,12 @@ import numpy as np
 
 __all__ = [
     "BandTable",
+    "NEAR_COSINE",
     "NUM_PERM",
     "SHINGLE",
     "UnionFind",
     "body_hash",
+    "classify_pair",
     "lsh_params",
     "minhash_signatures",
     "overlap",
@@ -34,6 +36,7 @@ __all__ = [
 
 SHINGLE = 5
 NUM_PERM = 128
+NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -66,6 +69,26 @@ def overlap(a: set[str], b: set[str]) -> Overlap:
         return Overlap(0.0, 0.0)
     inter = len(a & b)
     return Overlap(inter / len(a | b), inter / min(len(a), len(b)))
+
+
+def classify_pair(a, b, ov: Overlap | None, story: float, config) -> tuple[str | None, float | None, float | None]:
+    """(level, jaccard, containment) for two texts (anything with `body` and `body_hash`); level None when
+    unrelated.
+
+    exact: the same normalised body; near: shingle containment of the shorter text (`ov`, when the
+    pair was a near-duplicate candidate) at or above `near_containment`; same-story: the pair's story
+    score (stories.pair_story_score) at or above `same_story_threshold`.
+    """
+    if a.body_hash == b.body_hash and a.body.strip():
+        return "exact", 1.0, 1.0
+    jac = cont = None
+    if ov is not None:
+        jac, cont = round(ov.jaccard, 4), round(ov.containment, 4)
+        if ov.containment >= config.near_containment:
+            return "near", jac, cont
+    if story >= config.same_story_threshold:
+        return "same-story", jac, cont
+    return None, jac, cont
 
 
 def minhash_signatures(texts: Sequence[str], num_perm: int = NUM_PERM, seed: int = 1) -> np.ndarray:
@@ -123,6 +146,14 @@ class BandTable:
         order = np.argsort(h, axis=1, kind="stable")
         keys = np.take_along_axis(h, order, axis=1)
         return cls(np.ascontiguousarray(keys), np.ascontiguousarray(order.astype(np.int32)), bands, rows)
+
+    @classmethod
+    def from_stored(cls, stored, signatures: np.ndarray, threshold: float) -> "BandTable":
+        """The table written with a snapshot (store.StoredBands, memory-mapped) when it was made at this
+        threshold, else one built from the signatures."""
+        if stored is not None and stored.threshold == threshold:
+            return cls(stored.keys, stored.rows, stored.bands, stored.rows_per_band)
+        return cls.build(np.asarray(signatures), threshold)
 
     def query(self, signature: np.ndarray, limit_per_bucket: int = 200) -> set[int]:
         """Rows sharing at least one band with the signature."""

@@ -360,18 +360,18 @@ def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed
     with tempfile.TemporaryDirectory() as tmp:
         build_index(articles, Path(tmp) / "idx", embedder, config)
         snap = IndexDir(Path(tmp) / "idx").open()
-        ids = {int(k): v["id"] for k, v in snap.articles([int(k) for k in snap.keys], ("key", "id")).items()}
-        links = [dict(r) for r in snap.db().execute("SELECT a, b, level FROM links")]
+        ids = snap.ids(snap.keys)
+        links = snap.links()
         snap.close()
     def origin(article_id: str) -> str:
         return article_id.removesuffix("-copy")
 
-    near = [(ids[l["a"]], ids[l["b"]]) for l in links if l["level"] in ("exact", "near")]
+    near = [(ids[link.a], ids[link.b]) for link in links if link.level in ("exact", "near")]
     true_pairs = {frozenset((r["id"], r["id"] + "-copy")) for r in planted}
     found = {frozenset(p) for p in near}
     correct = found & true_pairs
     wrong = [p for p in near if origin(p[0]) != origin(p[1])]
-    same_story = [(ids[l["a"]], ids[l["b"]]) for l in links if l["level"] == "same-story"]
+    same_story = [(ids[link.a], ids[link.b]) for link in links if link.level == "same-story"]
     return {
         "task": "dups",
         "data": str(path),
@@ -545,22 +545,21 @@ def eval_site_links(index_path: str | Path, embedder, config, k: int = 5) -> dic
 
     rec = Recommender(config, embedder, index_path=str(index_path))
     snap = rec.load()
-    rows = [dict(r) for r in snap.db().execute("SELECT id, title, url, source, also_read FROM articles")]
-    by_url = {r["url"]: r["id"] for r in rows if r["url"]}
-    by_title = {r["title"].strip().casefold(): r["id"] for r in rows if r["title"].strip()}
+    rows = list(snap.records().values())
+    by_url = {r.url: r.id for r in rows if r.url}
+    by_title = {r.title.strip().casefold(): r.id for r in rows if r.title.strip()}
     per_source: dict[str, list[float]] = {}
     params = rec.params(k=k)
     for r in rows:
-        links = json.loads(r["also_read"] or "[]")
         targets = set()
-        for link in links:
+        for link in r.also_read:
             target = by_url.get(link.get("url") or "") or by_title.get((link.get("title") or "").strip().casefold())
-            if target and target != r["id"]:
+            if target and target != r.id:
                 targets.add(target)
         if not targets:
             continue
-        got = {i["id"] for i in rec.related(params, id=r["id"])["items"]}
-        per_source.setdefault(r["source"] or "(none)", []).append(len(got & targets) / len(targets))
+        got = {i["id"] for i in rec.related(params, id=r.id)["items"]}
+        per_source.setdefault(r.source or "(none)", []).append(len(got & targets) / len(targets))
     snap.close()
     return {
         "task": "site-links", "index": str(index_path), "k": k,

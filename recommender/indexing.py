@@ -7,7 +7,7 @@ snapshot atomically.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import platform
 import time
 from dataclasses import dataclass, field
@@ -16,16 +16,16 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .articles import Article
-from .duplicates import NUM_PERM, BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
+from .duplicates import (NEAR_COSINE, NUM_PERM, BandTable, UnionFind, classify_pair, minhash_signatures,
+                         overlap, shingles)
 from .embedding import Embedder, article_text
-from .store import IndexDir, Snapshot, SnapshotWriter, _time_days
-from .stories import DATE_GRACE_DAYS, LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, grace_for, group_stories, story_score
+from .store import STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands, write_snapshot
+from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, grace_for, group_centroids, group_stories,
+                      pair_story_score, story_bar)
 
 __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
 
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
-NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
-STORED_NEIGHBOURS = 64  # nearest articles kept per article: related-by-id reads them instead of searching
 BUILD_CHUNK = 1024  # articles per pipelined build step (larger chunks sort by length better: less padding)
 FIRST_CHUNK = 32  # the first step's size; steps double up to BUILD_CHUNK
 
@@ -60,10 +60,10 @@ class BuildReport:
 class _Rows:
     """The rows of a snapshot being built, in key order."""
 
-    records: list[dict]
+    records: list[Record]
     vectors: np.ndarray
     minhash: np.ndarray
-    links: dict[tuple[int, int], tuple]
+    links: dict[tuple[int, int], Link]
     # Each row's nearest articles (keys, -1 padded) and cosines, kept so related-by-id needs no search.
     neighbours: np.ndarray | None = None
     neighbour_scores: np.ndarray | None = None
@@ -82,30 +82,11 @@ class _Rows:
 
     @property
     def keys(self) -> np.ndarray:
-        return np.asarray([r["key"] for r in self.records], dtype=np.int64)
+        return np.asarray([r.key for r in self.records], dtype=np.int64)
 
 
-def _record(article: Article, key: int) -> dict:
-    return {
-        "key": key,
-        "id": article.id,
-        "title": article.title,
-        "url": article.url,
-        "published": article.published,
-        "source": article.source,
-        "section": article.section,
-        "lang": article.lang,
-        "image": article.image,
-        "body": article.body,
-        # A title-only article is identified by its title.
-        "body_hash": body_hash(article.body or article.title),
-        "also_read": json.dumps(article.also_read, ensure_ascii=False),
-        "removed": json.dumps(article.removed, ensure_ascii=False),
-    }
-
-
-def _text(record: dict, max_tokens: int) -> str:
-    return article_text(record["title"], record["body"], max_tokens)
+def _text(record: Record, max_tokens: int) -> str:
+    return article_text(record.title, record.body, max_tokens)
 
 
 def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
@@ -118,7 +99,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
     n = len(rows.records)
     by_hash: dict[str, list[int]] = {}
     for i, r in enumerate(rows.records):
-        by_hash.setdefault(r["body_hash"], []).append(i)
+        by_hash.setdefault(r.body_hash, []).append(i)
     bands = BandTable.build(rows.minhash, config.near_threshold)
     if index is None:
         index = faiss.IndexFlatIP(rows.vectors.shape[1])
@@ -131,15 +112,16 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
 
     def sh(i: int) -> set[str]:
         if i not in shingle_cache:
-            shingle_cache[i] = shingles(rows.records[i]["body"])
+            shingle_cache[i] = shingles(rows.records[i].body)
         return shingle_cache[i]
 
     for qi, i in enumerate(new):
         cos_of = {int(j): float(s) for s, j in zip(scores[qi], nbrs[qi]) if j >= 0 and j != i}
         candidates = set(bands.query(rows.minhash[i])) | {j for j, s in cos_of.items() if s >= NEAR_COSINE}
-        candidates.update(by_hash.get(rows.records[i]["body_hash"], []))
+        ri = rows.records[i]
+        candidates.update(by_hash.get(ri.body_hash, []))
         candidates.discard(i)
-        bar_i = story_bar(rows.records[i], config)
+        bar_i = story_bar(ri, config)
         # A link needs the story bar of the pair (at least this row's) or the same-story verdict's bar;
         # the time penalty only lowers scores, so nearer neighbours are all that can pass.
         reach = min(bar_i, config.same_story_threshold)
@@ -147,41 +129,16 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
             cos = cos_of.get(j)
             if cos is None:
                 cos = float(rows.vectors[i] @ rows.vectors[j])
-            level, jac, cont = classify_pair(rows.records[i], rows.records[j], sh(i) if j in candidates else None,
-                                             sh(j) if j in candidates else None, cos, config)
-            bar = max(bar_i, story_bar(rows.records[j], config))
-            if level is None and pair_story_score(rows.records[i], rows.records[j], cos, LIST_DATE_GRACE_DAYS) >= bar:
+            rj = rows.records[j]
+            ov = overlap(sh(i), sh(j)) if j in candidates else None
+            level, jac, cont = classify_pair(ri, rj, ov, pair_story_score(ri.when, rj.when, cos), config)
+            bar = max(bar_i, story_bar(rj, config))
+            if level is None and pair_story_score(ri.when, rj.when, cos, LIST_DATE_GRACE_DAYS) >= bar:
                 level = "story"  # not the same story by the API's bar, but one story in related lists
             if level is None:
                 continue
             a, b = sorted((int(keys[i]), int(keys[j])))
-            rows.links[(a, b)] = (a, b, level, round(cos, 4), jac, cont)
-
-
-def record_days(record: dict) -> float:
-    """Publication time in days (fractional when a time is known), NaN when unknown."""
-    return _time_days(record.get("published") or "")
-
-
-def pair_story_score(ra: dict, rb: dict, cos: float, date_grace: float = DATE_GRACE_DAYS) -> float:
-    """Cosine minus the time penalty for the two records' times (nothing when one is unknown).
-
-    Dates without a time get `date_grace` days of grace: for the same-story verdict a day (a story
-    told on consecutive days is still one story); related lists use LIST_DATE_GRACE_DAYS.
-    """
-    grace = grace_for(len(ra.get("published") or "") > 10, len(rb.get("published") or "") > 10, date_grace)
-    return float(story_score(float(cos), float(record_days(ra) - record_days(rb)), grace_days=grace))
-
-
-def story_bar(record: dict, config) -> float:
-    """The story-group bar for a record (see bar_for)."""
-    return bar_for(bool((record.get("body") or "").strip()), config)
-
-
-def bar_for(has_body: bool, config) -> float:
-    """The story-group bar: headline-only texts embed with lower cosines than title + lead (same-story
-    cut on UCI headlines ~0.35, on SemEval articles ~0.52), so each kind has its own bar."""
-    return config.story_group_threshold_articles if has_body else config.story_group_threshold
+            rows.links[(a, b)] = Link(a, b, level, round(cos, 4), jac, cont)
 
 
 def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray) -> None:
@@ -211,31 +168,11 @@ def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.
                 rows.neighbour_scores[j] = rows.neighbour_scores[j][order]
 
 
-def classify_pair(ra: dict, rb: dict, sa: set | None, sb: set | None, cos: float, config):
-    """(level, jaccard, containment) for two stored records; level None when unrelated.
-
-    exact: same normalised body; near: shingle containment of the shorter text at or above
-    `near_containment`; same-story: story score (cosine less the time penalty) at or above
-    `same_story_threshold`.
-    """
-    if ra["body_hash"] == rb["body_hash"] and ra["body"].strip():
-        return "exact", 1.0, 1.0
-    jac = cont = None
-    if sa is not None and sb is not None:
-        ov = overlap(sa, sb)
-        jac, cont = round(ov.jaccard, 4), round(ov.containment, 4)
-        if ov.containment >= config.near_containment:
-            return "near", jac, cont
-    if pair_story_score(ra, rb, cos) >= config.same_story_threshold:
-        return "same-story", jac, cont
-    return None, jac, cont
-
-
-def _canonical(members: list[int], records: list[dict]) -> int:
+def _canonical(members: list[int], records: list[Record]) -> int:
     """Earliest published, then longest body, then first added."""
     def rank(i: int):
-        pub = records[i]["published"] or "9999-99-99"
-        return (pub, -len(records[i]["body"]), records[i]["key"])
+        r = records[i]
+        return (r.published or "9999-99-99", -len(r.body), r.key)
 
     return min(members, key=rank)
 
@@ -246,21 +183,22 @@ def assign_groups(rows: _Rows, config) -> None:
     Duplicate groups: union-find over exact/near links. Story groups: average linkage over all
     links (see stories.group_stories), so one busy topic does not chain into a single group.
     """
-    row_of = {r["key"]: i for i, r in enumerate(rows.records)}
+    row_of = {r.key: i for i, r in enumerate(rows.records)}
     dup = UnionFind(range(len(rows.records)))
     candidates = []
     for (a, b), link in rows.links.items():
         ia, ib = row_of.get(a), row_of.get(b)
         if ia is None or ib is None:
             continue
-        if link[2] in ("exact", "near"):
+        if link.level in ("exact", "near"):
             dup.union(ia, ib)
             candidates.append((ia, ib, 1.0))
         else:
-            candidates.append((ia, ib, pair_story_score(rows.records[ia], rows.records[ib], float(link[3]),
-                                                        LIST_DATE_GRACE_DAYS)))
-    days = [record_days(r) for r in rows.records]
-    precise = all(len(r.get("published") or "") > 10 for r in rows.records)
+            candidates.append((ia, ib, pair_story_score(rows.records[ia].when, rows.records[ib].when,
+                                                        float(link.cosine), LIST_DATE_GRACE_DAYS)))
+    when = [r.when for r in rows.records]
+    days = [p.days for p in when]
+    precise = all(p.precise for p in when)
     bars = [story_bar(r, config) for r in rows.records]
     story_labels = group_stories(rows.vectors, days, candidates, bars,
                                  grace_days=float(grace_for(precise, precise, LIST_DATE_GRACE_DAYS)),
@@ -268,17 +206,19 @@ def assign_groups(rows: _Rows, config) -> None:
     story: dict[int, list[int]] = {}
     for i, label in enumerate(story_labels):
         story.setdefault(label, []).append(i)
+    labels: dict[str, list[int]] = {}
     for groups, column in ((dup.groups(), "dup_group"), (story, "story_group")):
+        labels[column] = [0] * len(rows.records)
         for members in groups.values():
-            canon = rows.records[_canonical(members, rows.records)]["key"]
+            canon = rows.records[_canonical(members, rows.records)].key
             for i in members:
-                rows.records[i][column] = canon
+                labels[column][i] = canon
     # A duplicate group always sits inside one story group.
     by_dup: dict[int, int] = {}
-    for r in rows.records:
-        by_dup.setdefault(r["dup_group"], r["story_group"])
-    for r in rows.records:
-        r["story_group"] = by_dup[r["dup_group"]]
+    for d, st in zip(labels["dup_group"], labels["story_group"]):
+        by_dup.setdefault(d, st)
+    rows.records = [dataclasses.replace(r, dup_group=d, story_group=by_dup[d])
+                    for r, d in zip(rows.records, labels["dup_group"])]
 
 
 def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
@@ -320,26 +260,29 @@ def _version() -> str:
 def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, started: float) -> str:
     assign_groups(rows, config)
     tmp = index_dir.new_temp()
-    writer = SnapshotWriter(tmp)
-    writer.write_articles(rows.records)
-    writer.write_links(rows.links.values())
-    writer.finish(
-        keys=rows.keys,
-        vectors=rows.vectors,
-        minhash=rows.minhash,
-        published=[r["published"] for r in rows.records],
-        body_len=np.asarray([len(r["body"]) for r in rows.records]),
-        dup_group=np.asarray([r["dup_group"] for r in rows.records]),
-        story_group=np.asarray([r["story_group"] for r in rows.records]),
-        manifest=_manifest(embedder, len(rows.records), config, started),
-        neighbours=rows.neighbours,
-        neighbour_scores=rows.neighbour_scores,
-        band_threshold=config.near_threshold,
-    )
+    write_snapshot(tmp, snapshot_parts(rows.records, rows.vectors, rows.minhash, rows.links.values(),
+                                       _manifest(embedder, len(rows.records), config, started),
+                                       neighbours=(rows.neighbours, rows.neighbour_scores),
+                                       band_threshold=config.near_threshold))
     return index_dir.publish(tmp)
 
 
-def _embed(records: list[dict], embedder: Embedder, config, progress: bool) -> np.ndarray:
+def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbours=(None, None),
+                   band_threshold: float | None = None) -> SnapshotParts:
+    """What the writer stores, from grouped records: the story centroids (stories told more than once; a
+    story of one is its own vector) and the LSH band table (sorted once here, memory-mapped by workers)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    ids, centroids, _ = group_centroids(vectors, [r.story_group for r in records], min_size=2)
+    bands = None
+    if band_threshold is not None:
+        table = BandTable.build(np.asarray(minhash, dtype=np.uint32), band_threshold)
+        bands = StoredBands(table.keys, table.rows_of, table.bands, table.rows, band_threshold)
+    return SnapshotParts(records=list(records), vectors=vectors, minhash=minhash, links=list(links),
+                         manifest=manifest, story_ids=ids, story_centroids=centroids, bands=bands,
+                         neighbours=neighbours[0], neighbour_scores=neighbours[1])
+
+
+def _embed(records: list[Record], embedder: Embedder, config, progress: bool) -> np.ndarray:
     texts = [_text(r, config.max_tokens) for r in records]
     return embedder.encode(texts, batch_size=config.batch_size, progress=progress)
 
@@ -372,7 +315,7 @@ def build_index(
     log = log or (lambda msg: None)
     started = time.time()
     index_dir = IndexDir(index_path)
-    records: list[dict] = []
+    records: list[Record] = []
     futures = []
     minhash_parts = []
     bar = None
@@ -382,7 +325,7 @@ def build_index(
         bar = tqdm(unit="doc", desc="embedding")
     embed_seconds = 0.0
 
-    def embed_chunk(chunk: list[dict]) -> np.ndarray:
+    def embed_chunk(chunk: list[Record]) -> tuple[np.ndarray, float]:
         t0 = time.time()
         out = _embed(chunk, embedder, config, False)
         if bar is not None:
@@ -391,17 +334,17 @@ def build_index(
 
     with ThreadPoolExecutor(max_workers=1) as pool:
 
-        def flush(chunk: list[dict]) -> None:
+        def flush(chunk: list[Record]) -> None:
             futures.append(pool.submit(embed_chunk, chunk))  # embeds while this thread cleans the next chunk
-            minhash_parts.append(minhash_signatures([r["body"] for r in chunk]))
+            minhash_parts.append(minhash_signatures([r.body for r in chunk]))
             records.extend(chunk)
 
-        chunk: list[dict] = []
+        chunk: list[Record] = []
         # Small chunks first, so the model starts while the rest is still being cleaned, then
         # BUILD_CHUNK-sized ones (sorted by length inside: less padding for batching backends).
         size = FIRST_CHUNK
         for article in articles:
-            chunk.append(_record(article, len(records) + len(chunk) + 1))
+            chunk.append(article.to_record(len(records) + len(chunk) + 1))
             if len(chunk) == size:
                 flush(chunk)
                 chunk = []
@@ -419,13 +362,11 @@ def build_index(
     vectors = np.vstack(parts) if parts else np.zeros((0, dim), dtype=np.float32)
     minhash = np.vstack(minhash_parts) if minhash_parts else np.zeros((0, NUM_PERM), dtype=np.uint32)
     # A repeated id: the last record wins (a re-scraped article replaces the old copy).
-    last = {r["id"]: i for i, r in enumerate(records)}
+    last = {r.id: i for i, r in enumerate(records)}
     keep = sorted(last.values())
     if len(keep) != len(records):
-        records = [records[i] for i in keep]
+        records = [dataclasses.replace(records[i], key=key) for key, i in enumerate(keep, start=1)]
         vectors, minhash = vectors[keep], minhash[keep]
-        for key, r in enumerate(records, start=1):
-            r["key"] = key
     log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
     rows = _Rows(records, vectors, minhash, {})
     link_rows(rows, range(len(records)), config)
@@ -436,18 +377,16 @@ def build_index(
 
 
 def _load_rows(snap: Snapshot) -> _Rows:
-    keys = [int(k) for k in snap.keys]
-    found = snap.articles(keys)
-    records = [found[k] for k in keys]
-    links = {(int(l["a"]), int(l["b"])): (l["a"], l["b"], l["level"], l["cosine"], l["jaccard"], l["containment"])
-             for l in (dict(r) for r in snap.db().execute("SELECT * FROM links"))}
+    found = snap.records()
+    records = [found[int(k)] for k in snap.keys]
+    links = {(link.a, link.b): link for link in snap.links()}
     nb, nbs = (np.array(snap.neighbours), np.array(snap.neighbour_scores)) if snap.neighbours is not None else (None, None)
     return _Rows(records, np.array(snap.vectors, dtype=np.float32), np.array(snap.minhash, dtype=np.uint32), links,
                  nb, nbs)
 
 
 def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
-    keep = [i for i, r in enumerate(rows.records) if r["key"] not in drop_keys]
+    keep = [i for i, r in enumerate(rows.records) if r.key not in drop_keys]
     links = {ab: l for ab, l in rows.links.items() if ab[0] not in drop_keys and ab[1] not in drop_keys}
     nb = rows.neighbours[keep] if rows.neighbours is not None else None
     nbs = rows.neighbour_scores[keep] if rows.neighbour_scores is not None else None
@@ -468,14 +407,14 @@ def add_articles(
             rows = _load_rows(snap)
         finally:
             snap.close()
-        replaced = {r["key"] for r in rows.records if r["id"] in {a.id for a in items}}
+        replaced = {r.key for r in rows.records if r.id in {a.id for a in items}}
         rows = _drop(rows, replaced)
         next_key = int(snap.keys.max()) + 1 if snap.count else 1
-        new_records = [_record(a, next_key + i) for i, a in enumerate(items)]
+        new_records = [a.to_record(next_key + i) for i, a in enumerate(items)]
         t0 = time.time()
         new_vectors = _embed(new_records, embedder, config, progress)
         embed_seconds = time.time() - t0
-        new_minhash = minhash_signatures([r["body"] for r in new_records])
+        new_minhash = minhash_signatures([r.body for r in new_records])
         start = len(rows.records)
         rows = _Rows(
             rows.records + new_records,
@@ -503,8 +442,8 @@ def delete_articles(index_path, ids: Sequence[str], embedder: Embedder, config) 
         finally:
             snap.close()
         wanted = set(ids)
-        drop = {r["key"] for r in rows.records if r["id"] in wanted}
-        missing = wanted - {r["id"] for r in rows.records}
+        drop = {r.key for r in rows.records if r.id in wanted}
+        missing = wanted - {r.id for r in rows.records}
         rows = _drop(rows, drop)
         name = _publish(index_dir, rows, embedder, config, started)
     report = BuildReport(name, len(rows.records), deleted=len(drop), seconds=time.time() - started)

@@ -10,35 +10,69 @@ Every result carries the parts of its score.
 """
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Candidate", "RankParams", "Ranked", "rank", "recency_weights", "mmr_select"]
+from .dates import UNKNOWN, UNKNOWN_DAY, Published
+
+__all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "mix_story", "mmr_select", "rank",
+           "recency_weights", "story_context"]
 
 RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
     key: int
     id: str
-    similarity: float
-    published_days: int = -1  # date ordinal, -1 unknown
+    similarity: float  # cosine of the two articles' own vectors
+    when: Published = UNKNOWN  # publication time (day for filters and recency, days for story penalties)
     dup_group: int = 0
     story_group: int = 0
     source: str = ""
     section: str = ""
     lang: str = ""
     story_score: float | None = None  # same-story score against the query (cosine less time penalty)
-    time_days: float = float("nan")  # publication time in (fractional) days, for story scores between candidates
-    precise_time: bool = False
-    story_bar: float | None = None  # this candidate's own same-story bar (None: the params' threshold)
-    # Cosine between the query's story and this candidate's story (each its group centroid mixed with
-    # the article itself, see RankParams.story_context); None ranks by `similarity` alone.
-    story_similarity: float | None = None
+    story_bar: float | None = None  # the pair's same-story bar (None: the params' story_group_threshold)
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    """What ranking knows of the article a list is for. Build with `Query.indexed` or `Query.unindexed`."""
+
+    vector: np.ndarray
+    when: Published
+    has_body: bool
+    key: int | None = None  # None: not in the index
+    dup_group: int | None = None
+    story_group: int | None = None
+    # The centroid of the story the query belongs to (its group's, or for a page not in the index the
+    # story of its closest same-story candidate); None: the query is judged by its own vector.
+    story_centroid: np.ndarray | None = None
+
+    @classmethod
+    def indexed(cls, *, key: int, vector: np.ndarray, dup_group: int, story_group: int, when: Published,
+                has_body: bool, story_centroid: np.ndarray | None = None) -> "Query":
+        return cls(np.asarray(vector, dtype=np.float32), when, has_body, key, dup_group, story_group, story_centroid)
+
+    @classmethod
+    def unindexed(cls, *, vector: np.ndarray, when: Published, has_body: bool) -> "Query":
+        return cls(np.asarray(vector, dtype=np.float32), when, has_body)
+
+    def with_story(self, centroid: np.ndarray | None) -> "Query":
+        return dataclasses.replace(self, story_centroid=centroid)
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateVectors:
+    """The candidates' vectors, row-aligned with the candidates."""
+
+    own: np.ndarray
+    # Each candidate's story centroid (its own vector when it is alone in its story), or None.
+    story: np.ndarray | None = None
 
 
 @dataclass
@@ -55,8 +89,10 @@ class RankParams:
     date_from: int | None = None  # date ordinals, inclusive
     date_to: int | None = None
     exclude_ids: frozenset[str] = frozenset()
-    same_story_threshold: float = 1.01  # a candidate this similar to the query is its own story
-    story_context: float = 0.0  # weight of story centroids in the ranking vectors (read by the service layer)
+    # The bar at or above which two items are one story in a list (a candidate's own story_bar may be higher).
+    story_group_threshold: float = 1.01
+    # Weight of story centroids against the articles themselves in relevance and diversity (0: articles alone).
+    story_context: float = 0.0
 
 
 @dataclass
@@ -71,16 +107,45 @@ class Ranked:
     parts: dict = field(default_factory=dict)
 
 
+def mix_story(own: np.ndarray, centroid: np.ndarray, weight: float) -> np.ndarray:
+    """A story vector: `weight` of the story's centroid and the rest of the article's own vector, normalised."""
+    v = (1.0 - weight) * np.asarray(own, dtype=np.float32) + weight * np.asarray(centroid, dtype=np.float32)
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def story_context(query: Query, vectors: CandidateVectors, similarity: np.ndarray, story_scores: np.ndarray,
+                  weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(story vectors, story similarities, story scores) of the candidates against the query's story.
+
+    A story vector mixes the article's own vector with its story's centroid (`weight` of the
+    centroid): a story is judged by what its versions share, not by one headline's words. A
+    candidate's story score becomes the higher of its score against the query and against the
+    query's story centroid (the same time penalty), so a candidate as close to the query's story as
+    its members are is blocked as that story, even when it shares few words with the query itself.
+    """
+    own = np.asarray(vectors.own, dtype=np.float32)
+    centroids = own if vectors.story is None else vectors.story
+    ctx = mix_story(own, centroids, weight)
+    scores = np.asarray(story_scores, dtype=np.float64)
+    q_centroid = query.vector
+    if query.story_centroid is not None:
+        q_centroid = query.story_centroid
+        penalty = np.asarray(similarity, dtype=np.float64) - scores
+        scores = np.maximum(scores, own @ q_centroid - penalty)
+    q = mix_story(query.vector, q_centroid, weight)
+    return ctx, ctx @ q, scores
+
+
 def recency_weights(days: np.ndarray, query_days: int, half_life_days: float) -> np.ndarray:
     """Weights in [RECENCY_FLOOR, 1]: 1 at the query's date, halving the distance to the floor every half-life.
 
-    Unknown dates (-1) and a decay that is off (half-life 0) weigh 1.
+    Unknown dates (UNKNOWN_DAY) and a decay that is off (half-life 0) weigh 1.
     """
     days = np.asarray(days, dtype=np.float64)
     out = np.ones_like(days)
-    if half_life_days <= 0 or query_days < 0:
+    if half_life_days <= 0 or query_days == UNKNOWN_DAY:
         return out
-    known = days >= 0
+    known = days != UNKNOWN_DAY
     decay = np.power(0.5, np.abs(days[known] - query_days) / half_life_days)
     out[known] = RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * decay
     return out
@@ -124,17 +189,17 @@ def _passes(c: Candidate, p: RankParams) -> bool:
         return False
     if p.langs and c.lang and c.lang not in p.langs:
         return False
-    if p.date_from is not None and (c.published_days < 0 or c.published_days < p.date_from):
+    if p.date_from is not None and (not c.when.known or c.when.day < p.date_from):
         return False
-    if p.date_to is not None and (c.published_days < 0 or c.published_days > p.date_to):
+    if p.date_to is not None and (not c.when.known or c.when.day > p.date_to):
         return False
     return True
 
 
 def _describe(c: Candidate, similarity: float, query_days: int, group_size: int) -> str:
     words = [f"similar text (cosine {similarity:.2f})"]
-    if c.published_days >= 0 and query_days >= 0:
-        delta = c.published_days - query_days
+    if c.when.known and query_days != UNKNOWN_DAY:
+        delta = c.when.day - query_days
         if delta == 0:
             words.append("same day")
         else:
@@ -144,33 +209,30 @@ def _describe(c: Candidate, similarity: float, query_days: int, group_size: int)
     return "; ".join(words)
 
 
-def rank(
-    candidates: Sequence[Candidate],
-    vectors: np.ndarray,
-    params: RankParams,
-    *,
-    query_key: int | None = None,
-    query_dup_group: int | None = None,
-    query_story_group: int | None = None,
-    query_days: int = -1,
-    context_vectors: np.ndarray | None = None,
-    story_centroids: np.ndarray | None = None,
-) -> list[Ranked]:
+def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query, params: RankParams) -> list[Ranked]:
     """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring.
 
-    With `context_vectors` (row-aligned story vectors) and candidates' `story_similarity`, relevance
-    and diversity are judged between stories; same-story blocking uses the articles' own vectors and
-    story scores, and with `story_centroids` also each one's closeness to the other's story centroid."""
+    With story vectors and `params.story_context` > 0, relevance and diversity are judged between
+    stories (see story_context); same-story blocking uses the articles' own vectors and story
+    scores, and with story vectors also each one's closeness to the other's story centroid."""
+    n = len(candidates)
+    sims_all = np.asarray([c.similarity for c in candidates], dtype=np.float64)
+    stories_all = np.asarray([c.similarity if c.story_score is None else c.story_score for c in candidates],
+                             dtype=np.float64)
+    own_all = np.asarray(vectors.own, dtype=np.float32).reshape(n, -1)
+    ctx_all, story_sims = own_all, None
+    if params.story_context > 0 and n:
+        ctx_all, story_sims, stories_all = story_context(query, vectors, sims_all, stories_all, params.story_context)
     keep: list[int] = []
     for i, c in enumerate(candidates):
-        if query_key is not None and c.key == query_key:
+        if query.key is not None and c.key == query.key:
             continue
-        if query_dup_group is not None and c.dup_group == query_dup_group:
+        if query.dup_group is not None and c.dup_group == query.dup_group:
             continue
-        if query_story_group is not None and c.story_group == query_story_group:
+        if query.story_group is not None and c.story_group == query.story_group:
             continue
-        bar = max(params.same_story_threshold, c.story_bar) if c.story_bar is not None else params.same_story_threshold
-        if (c.story_score if c.story_score is not None else c.similarity) >= bar:
+        bar = params.story_group_threshold if c.story_bar is None else max(params.story_group_threshold, c.story_bar)
+        if stories_all[i] >= bar:
             continue  # the same story told again
         if not _passes(c, params):
             continue
@@ -178,12 +240,11 @@ def rank(
     if not keep:
         return []
     cands = [candidates[i] for i in keep]
-    vecs = np.asarray(vectors, dtype=np.float32)[keep]
-    ctx = vecs if context_vectors is None else np.asarray(context_vectors, dtype=np.float32)[keep]
-    sims = np.asarray([c.similarity for c in cands], dtype=np.float64)
-    relevance = np.asarray([c.similarity if c.story_similarity is None else c.story_similarity for c in cands],
-                           dtype=np.float64)
-    rec = recency_weights(np.asarray([c.published_days for c in cands]), query_days, params.half_life_days)
+    vecs = own_all[keep]
+    ctx = ctx_all[keep]
+    sims = sims_all[keep]
+    relevance = sims if story_sims is None else np.asarray(story_sims, dtype=np.float64)[keep]
+    rec = recency_weights(np.asarray([c.when.day for c in cands]), query.when.day, params.half_life_days)
     scores = relevance * rec
 
     # One member per group: the story group (which contains the duplicate group).
@@ -203,9 +264,10 @@ def rank(
     if not survivors:
         return []
     blocked = None
-    if params.collapse != "none" and params.same_story_threshold <= 1.0:
-        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params.same_story_threshold,
-                                    None if story_centroids is None else np.asarray(story_centroids)[keep][survivors])
+    if params.collapse != "none" and params.story_group_threshold <= 1.0:
+        centroids = None if vectors.story is None else np.asarray(vectors.story)[keep][survivors]
+        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params.story_group_threshold,
+                                    centroids)
     picked = mmr_select(scores[survivors], ctx[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
@@ -219,9 +281,9 @@ def rank(
                 score=round(float(scores[i]), 4),
                 similarity=round(float(sims[i]), 4),
                 recency=round(float(rec[i]), 4),
-                reason=_describe(c, float(sims[i]), query_days, size),
+                reason=_describe(c, float(sims[i]), query.when.day, size),
                 group_size=size,
-                story_similarity=None if c.story_similarity is None else round(float(c.story_similarity), 4),
+                story_similarity=None if story_sims is None else round(float(relevance[i]), 4),
             )
         )
     return out
@@ -234,8 +296,8 @@ def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: f
     story centroid as to a member counts too (the rule the query's own story is blocked by)."""
     from .stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 
-    days = np.asarray([c.time_days for c in cands], dtype=np.float64)
-    precise = np.asarray([c.precise_time for c in cands], dtype=bool)
+    days = np.asarray([c.when.days for c in cands], dtype=np.float64)
+    precise = np.asarray([c.when.precise for c in cands], dtype=bool)
     delta = days[:, None] - days[None, :]
     cos = vecs @ vecs.T
     if centroids is not None:
@@ -252,17 +314,10 @@ def _better_representative(i: int, j: int, cands: Sequence[Candidate], scores: n
     """Whether candidate i should replace j as its group's representative."""
     ci, cj = cands[i], cands[j]
     if mode == "freshest":
-        return (ci.published_days, scores[i]) > (cj.published_days, scores[j])
+        return (ci.when.day, scores[i]) > (cj.when.day, scores[j])
     # canonical: the group's canonical member (its key is the group id) if present, else the best score
     if ci.key == group:
         return True
     if cj.key == group:
         return False
     return scores[i] > scores[j]
-
-
-def date_ordinal(value: str | None) -> int | None:
-    """ISO date -> ordinal, None when empty."""
-    if not value:
-        return None
-    return dt.date.fromisoformat(value[:10]).toordinal()

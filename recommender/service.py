@@ -14,13 +14,13 @@ import numpy as np
 from .articles import Article, parse_article
 from .cleaning import CleaningProfile, load_profile
 from .config import Config
-from .duplicates import body_hash, minhash_signatures, overlap, shingles
+from .dates import Published
+from .duplicates import NEAR_COSINE, BandTable, classify_pair, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, IndexNotReady
-from .indexing import NEAR_COSINE, STORED_NEIGHBOURS, bar_for, classify_pair, record_days, story_bar
-from .stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
-from .ranking import Candidate, RankParams, date_ordinal, rank
-from .store import IndexDir, Snapshot
+from .ranking import Candidate, CandidateVectors, Query, RankParams, rank
+from .store import STORED_NEIGHBOURS, IndexDir, Meta, Record, Snapshot
+from .stories import LIST_DATE_GRACE_DAYS, bar_for, grace_for, pair_story_score, story_score
 
 __all__ = ["Recommender"]
 
@@ -103,7 +103,7 @@ class Recommender:
         c = self.config
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
-            collapse=c.collapse, same_story_threshold=c.story_group_threshold, story_context=c.story_context,
+            collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RankParams(**base)
@@ -121,45 +121,34 @@ class Recommender:
     ) -> dict:
         """Related stories for an indexed article (id/url) or for an article given in full."""
         snap = self.snapshot
-        query: dict[str, Any]
+        info: dict[str, Any]
         if article is not None:
             art = self.parse(article)
-            vector = self.embed(art)
-            query_key = qdup = qstory = None
-            qdays = date_ordinal(art.published) or -1
-            query = {"id": art.id or None, "title": art.title, "indexed": False}
-            query_record = {"published": art.published, "body": art.body}
+            query = Query.unindexed(vector=self.embed(art), when=art.when, has_body=bool(art.body.strip()))
+            info = {"id": art.id or None, "title": art.title, "indexed": False}
             if explain:
-                query.update(also_read=[a for a in art.also_read], removed=art.removed)
+                info.update(also_read=list(art.also_read), removed=art.removed)
         else:
             key = self.resolve(snap, id=id, url=url)
-            row = snap.row_of_key(key)
-            vector = np.asarray(snap.vectors[row])
-            query_key, qdup, qstory = key, int(snap.dup_group[row]), int(snap.story_group[row])
-            qdays = int(snap.published_days[row])
-            # Only what ranking needs: the body is stood for by its length, the cut furniture is read
-            # (and decoded) only when asked for.
-            rec = snap.articles([key], ("key", "id", "title", "published"))[key]
-            query = {"id": rec["id"], "title": rec["title"], "indexed": True}
-            query_record = {"published": rec["published"], "body": "x" if snap.body_len[row] else ""}
-            if explain:
-                full = snap.article(key)
-                query.update(also_read=full["also_read"], removed=full["removed"])
+            query = self._indexed_query(snap, key)
+            meta = snap.meta([key])[key]
+            info = {"id": meta.id, "title": meta.title, "indexed": True}
+            if explain:  # the cut furniture is read (and decoded) only when asked for
+                full = snap.record(key)
+                info.update(also_read=list(full.also_read), removed=list(full.removed))
         # Widen the candidate pool while too few survive: a big story (hundreds of copies) or strict
         # filters can use up the nearest candidates.
         n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
         while True:
-            ranked, meta, floor = self._rank_candidates(snap, vector, n_cand, params, query_record, query_key, qdup,
-                                                        qstory, qdays)
+            ranked, meta_of, floor = self._rank_candidates(snap, query, n_cand, params)
             # Scores never exceed similarity, so candidates further out than min_score cannot help.
             if len(ranked) >= params.k or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
                 break
             n_cand = min(snap.count, MAX_CANDIDATES, n_cand * 4)
         items = []
         for r in ranked:
-            m = meta[r.candidate.key]
             items.append({
-                **{c: m[c] for c in PUBLIC_COLUMNS},
+                **_public(meta_of[r.candidate.key]),
                 "score": r.score,
                 "similarity": r.similarity,
                 "recency": r.recency,
@@ -167,79 +156,57 @@ class Recommender:
                 "reason": r.reason,
                 "group_size": r.group_size,
             })
-        return {"query": query, "items": items, "snapshot": snap.name, "params": _public_params(params)}
+        return {"query": info, "items": items, "snapshot": snap.name, "params": _public_params(params)}
 
-    def _rank_candidates(self, snap: Snapshot, vector, n_cand: int, params: RankParams, query_record: dict,
-                         query_key, qdup, qstory, qdays):
-        hits = snap.stored_neighbours(snap.row_of_key(query_key), n_cand) if query_key is not None else None
+    @staticmethod
+    def _indexed_query(snap: Snapshot, key: int) -> Query:
+        row = snap.row_of_key(key)
+        story = int(snap.story_group[row])
+        return Query.indexed(key=key, vector=np.asarray(snap.vectors[row]), dup_group=int(snap.dup_group[row]),
+                             story_group=story, when=snap.published(row),
+                             has_body=bool(snap.body_len[row]), story_centroid=snap.story_centroid(story))
+
+    def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams):
+        """(ranked, metadata by key, lowest candidate cosine) for the query's n_cand nearest articles."""
+        hits = snap.stored_neighbours(snap.row_of_key(query.key), n_cand) if query.key is not None else None
         if hits is None:
-            hits = snap.search(vector, n_cand)
-        meta = snap.articles([h.key for h in hits], ("key",) + PUBLIC_COLUMNS)
-        hits = [h for h in hits if h.key in meta and h.key != query_key]
+            hits = snap.search(query.vector, n_cand)
+        meta = snap.meta([h.key for h in hits])
+        hits = [h for h in hits if h.key in meta and h.key != query.key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
         # Story scores against the query, vectorised: cosine less the time penalty (list rules: no
         # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
-        q_days = record_days(query_record)
-        q_precise = len(query_record.get("published") or "") > 10
-        grace = grace_for(snap.precise_time[rows], q_precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
-        stories = story_score(sims, snap.time_days[rows] - q_days, grace_days=grace) if len(rows) else sims
-        query_bar = story_bar(query_record, self.config)
+        grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
+        stories = story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace) if len(rows) else sims
+        query_bar = bar_for(query.has_body, self.config)
         cands = []
         for n, h in enumerate(hits):
             m = meta[h.key]
             cands.append(Candidate(
-                key=h.key, id=m["id"], similarity=h.score, published_days=int(snap.published_days[h.row]),
+                key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
                 dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
-                source=m["source"], section=m["section"], lang=m["lang"],
-                story_score=float(stories[n]), time_days=float(snap.time_days[h.row]),
-                precise_time=bool(snap.precise_time[h.row]),
+                source=m.source, section=m.section, lang=m.lang, story_score=float(stories[n]),
                 story_bar=max(query_bar, bar_for(bool(snap.body_len[h.row]), self.config)),
             ))
-        vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(vector)), dtype=np.float32)
-        ctx = centroids = None
+        vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
+        centroids = None
         if params.story_context > 0 and len(rows):
             centroids = snap.story_vectors(rows, own=vecs)
-            ctx, story_sims = self._story_context(snap, vector, vecs, centroids, params.story_context, query_key,
-                                                  qstory, stories, cands)
-            for c, s in zip(cands, story_sims):
-                c.story_similarity = float(s)
-        ranked = rank(cands, vecs, params, query_key=query_key, query_dup_group=qdup, query_story_group=qstory,
-                      query_days=qdays, context_vectors=ctx, story_centroids=centroids)
+            if query.key is None:
+                query = query.with_story(self._story_of(snap, cands))
+        ranked = rank(cands, CandidateVectors(vecs, centroids), query, params)
         floor = min((h.score for h in hits), default=-1.0)
         return ranked, meta, floor
 
     @staticmethod
-    def _story_context(snap: Snapshot, vector, vecs, centroids, weight: float, query_key, qstory, stories, cands):
-        """Story vectors of the candidates and their cosines with the query's story vector.
-
-        A story vector mixes the article's own vector with its story group's centroid (`weight` of
-        the centroid): a story is judged by what its versions share, not by one headline's words. An
-        article not in the index takes the story of its closest candidate that tells the same story,
-        if any. Changes `cands` in place: each one's story score becomes the higher of its score
-        against the query and against the query's story centroid (same time penalty), so a
-        candidate as close to the query's story as its members is blocked as that story.
-        """
-        def mix(own: np.ndarray, centroid: np.ndarray) -> np.ndarray:
-            v = (1.0 - weight) * own + weight * centroid
-            return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-        ctx = mix(vecs, centroids)
-        if query_key is None:
-            same = [n for n, c in enumerate(cands) if c.story_bar is not None and stories[n] >= c.story_bar]
-            qstory = cands[max(same, key=lambda n: stories[n])].story_group if same else None
-        q_centroid = vector
-        if qstory is not None:
-            found = snap.story_centroid(qstory)
-            if found is not None:
-                q_centroid = found
-            # A candidate as close to the query's story (its centroid) as a story's own members are
-            # belongs to it, even when it shares few words with the query itself.
-            to_story = vecs @ q_centroid
-            for n, c in enumerate(cands):
-                c.story_score = max(c.story_score, float(to_story[n] - (c.similarity - stories[n])))
-        q = mix(np.asarray(vector, dtype=np.float32), q_centroid)
-        return ctx, ctx @ q
+    def _story_of(snap: Snapshot, cands: list[Candidate]) -> np.ndarray | None:
+        """For an article not in the index: the centroid of the story its closest same-story candidate
+        tells (by story score, each against its pair's bar), or None."""
+        same = [c for c in cands if c.story_bar is not None and c.story_score >= c.story_bar]
+        if not same:
+            return None
+        return snap.story_centroid(max(same, key=lambda c: c.story_score).story_group)
 
     # --- duplicates -------------------------------------------------------------------------
 
@@ -248,41 +215,38 @@ class Recommender:
         snap = self.snapshot
         art = self.parse(article)
         vector = self.embed(art)
-        record = {"id": art.id, "title": art.title, "body": art.body, "published": art.published,
-                  "body_hash": body_hash(art.body or art.title)}
+        record = art.to_record()
         hits = snap.search(vector, min(snap.count, max(k, 20)))
         cos_of = {h.key: h.score for h in hits}
         candidates = set()
         sig = minhash_signatures([art.body])[0]
-        for row in snap.bands(self.config.near_threshold).query(sig):
+        for row in self._bands(snap).query(sig):
             candidates.add(int(snap.keys[row]))
         candidates.update(key for key, s in cos_of.items() if s >= NEAR_COSINE)
-        candidates.update(int(r[0]) for r in snap.db().execute(
-            "SELECT key FROM articles WHERE body_hash = ?", (record["body_hash"],)))
+        candidates.update(snap.keys_by_hash(record.body_hash))
         same_story = {key for key, s in cos_of.items() if s >= self.config.same_story_threshold}
         keys = sorted(candidates | same_story)
-        stored = snap.articles(keys)
+        stored = snap.records(keys)
         mine = shingles(art.body)
         matches = []
         for key in keys:
             other = stored[key]
-            if art.id and other["id"] == art.id:
+            if art.id and other.id == art.id:
                 continue
             row = snap.row_of_key(key)
             cos = cos_of.get(key)
             if cos is None:
                 cos = float(np.dot(vector, snap.vectors[row]))
-            level, jac, cont = classify_pair(record, other, mine if key in candidates else None,
-                                             shingles(other["body"]) if key in candidates else None, cos, self.config)
+            ov = overlap(mine, shingles(other.body))
+            level, _, _ = classify_pair(record, other, ov if key in candidates else None,
+                                        pair_story_score(record.when, other.when, cos), self.config)
             if level is None or level not in levels:
                 continue
-            if jac is None:
-                ov = overlap(mine, shingles(other["body"]))
-                jac, cont = round(ov.jaccard, 4), round(ov.containment, 4)
             matches.append({
-                **{c: other[c] for c in PUBLIC_COLUMNS},
+                **_public(other),
                 "level": level,
-                "scores": {"cosine": round(cos, 4), "jaccard": jac, "containment": cont},
+                "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4),
+                           "containment": round(ov.containment, 4)},
                 "dup_group": int(snap.dup_group[row]),
                 "story_group": int(snap.story_group[row]),
             })
@@ -295,6 +259,11 @@ class Recommender:
         return {"verdict": verdict, "matches": matches[:k], "snapshot": snap.name,
                 "thresholds": self._thresholds()}
 
+    def _bands(self, snap: Snapshot) -> BandTable:
+        """The snapshot's LSH band table at the configured threshold (made once per snapshot)."""
+        threshold = self.config.near_threshold
+        return snap.memo(("bands", threshold), lambda: BandTable.from_stored(snap.stored_bands(), snap.minhash, threshold))
+
     def compare(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict:
         """Similarity of two articles and a duplicate verdict."""
         arts = []
@@ -305,10 +274,9 @@ class Recommender:
                 raise BadInput(f"{name}: {exc.message}", field=f"{name}.{exc.field}" if exc.field else name) from None
         vecs = self.embedder.encode([article_text(x.title, x.body, self.config.max_tokens) for x in arts])
         cos = float(np.dot(vecs[0], vecs[1]))
-        ra, rb = ({"body": x.body, "published": x.published, "body_hash": body_hash(x.body or x.title)} for x in arts)
-        sa, sb = shingles(arts[0].body), shingles(arts[1].body)
-        level, _, _ = classify_pair(ra, rb, sa, sb, cos, self.config)
-        ov = overlap(sa, sb)
+        ra, rb = (x.to_record() for x in arts)
+        ov = overlap(shingles(ra.body), shingles(rb.body))
+        level, _, _ = classify_pair(ra, rb, ov, pair_story_score(ra.when, rb.when, cos), self.config)
         return {
             "level": level or "unrelated",
             "duplicate": level in ("exact", "near"),
@@ -330,29 +298,24 @@ class Recommender:
     def article_info(self, article_id: str) -> dict:
         snap = self.snapshot
         key = snap.key_of_id(article_id)
-        rec = snap.article(key)
-        row = snap.row_of_key(key)
-        out = {c: rec[c] for c in PUBLIC_COLUMNS}
-        out["body"] = rec["body"]
-        out["also_read"] = rec["also_read"]
-        out["removed"] = rec["removed"]
-        ids = {}
-        for column, arr in (("dup_group", snap.dup_group), ("story_group", snap.story_group)):
-            members = snap.group_members(column, int(arr[row]))
-            found = snap.articles(members, ("key", "id"))
-            group = int(arr[row])
-            ids[column] = {"id": found[group]["id"] if group in found else str(group),
-                           "canonical": found[group]["id"] if group in found else None,
-                           "members": [found[m]["id"] for m in members if m in found]}
-        out["groups"] = {"duplicate": ids["dup_group"], "story": ids["story_group"]}
-        links = []
+        rec = snap.record(key)
+        out = _public(rec)
+        out["body"] = rec.body
+        out["also_read"] = list(rec.also_read)
+        out["removed"] = list(rec.removed)
+        groups = {}
+        for name, group in (("duplicate", rec.dup_group), ("story", rec.story_group)):
+            members = snap.group_members(f"{'dup' if name == 'duplicate' else 'story'}_group", group)
+            ids = snap.ids(members)
+            groups[name] = {"id": ids.get(group, str(group)), "canonical": ids.get(group),
+                            "members": [ids[m] for m in members if m in ids]}
+        out["groups"] = groups
         stored_links = snap.links_of(key)
-        other_keys = [l["b"] if l["a"] == key else l["a"] for l in stored_links]
-        names = snap.articles(other_keys, ("key", "id"))
-        for l, other in zip(stored_links, other_keys):
-            links.append({"id": names[other]["id"] if other in names else None, "level": l["level"],
-                          "scores": {"cosine": l["cosine"], "jaccard": l["jaccard"], "containment": l["containment"]}})
-        out["links"] = links
+        other_keys = [link.b if link.a == key else link.a for link in stored_links]
+        names = snap.ids(other_keys)
+        out["links"] = [{"id": names.get(other), "level": link.level,
+                         "scores": {"cosine": link.cosine, "jaccard": link.jaccard, "containment": link.containment}}
+                        for link, other in zip(stored_links, other_keys)]
         return out
 
     def groups(self, kind: str = "duplicate", min_size: int = 2, limit: int = 100) -> list[dict]:
@@ -362,15 +325,34 @@ class Recommender:
             raise BadInput("kind must be 'duplicate' or 'story'", field="kind")
         out = []
         for group, members in snap.iter_groups(column, min_size)[:limit]:
-            found = snap.articles(members, ("key", "id", "title", "published"))
+            found = snap.meta(members)
             out.append({
-                "group": found[group]["id"] if group in found else str(group),
-                "canonical": found[group]["id"] if group in found else None,
+                "group": found[group].id if group in found else str(group),
+                "canonical": found[group].id if group in found else None,
                 "size": len(members),
-                "members": [{"id": found[m]["id"], "title": found[m]["title"], "published": found[m]["published"]}
+                "members": [{"id": found[m].id, "title": found[m].title, "published": found[m].published}
                             for m in members if m in found],
             })
         return out
+
+    def search_titles(self, words: str, limit: int = 10) -> list[dict]:
+        """Indexed articles whose title contains these words, newest first."""
+        return [{"id": m.id, "title": m.title, "published": m.published, "source": m.source}
+                for m in self.snapshot.title_search(words, limit)]
+
+    def nearest_histogram(self, bins: int = 20, sample: int = 500) -> dict:
+        """Histogram of each article's nearest-neighbour cosine (a sample of up to `sample` articles)."""
+        snap = self.snapshot
+        n = snap.count
+        if n < 2:
+            return {"bins": [], "max": 0}
+        rows = np.sort(np.random.default_rng(0).choice(n, size=min(n, sample), replace=False))
+        scores, _ = snap.search_many(np.asarray(snap.vectors[rows]), 2)
+        nearest = np.clip(scores[:, 1], 0, 1)
+        counts, edges = np.histogram(nearest, bins=bins, range=(0, 1))
+        top = int(counts.max()) or 1
+        return {"bins": [{"lo": float(edges[i]), "count": int(c), "height": 100.0 * c / top}
+                         for i, c in enumerate(counts)], "max": top}
 
     def stats(self) -> dict:
         snap = self.snapshot
@@ -391,8 +373,13 @@ class Recommender:
 
 def _group_ids(snap: Snapshot, keys) -> dict[int, str]:
     """Names (canonical members' article ids) of several groups, in one query."""
-    found = snap.articles(sorted(set(keys)), ("key", "id"))
-    return {k: found[k]["id"] if k in found else str(k) for k in set(keys)}
+    found = snap.ids(sorted(set(keys)))
+    return {k: found.get(k, str(k)) for k in set(keys)}
+
+
+def _public(item: Meta | Record) -> dict:
+    """The public fields of a stored article, as the API shows them."""
+    return {c: getattr(item, c) for c in PUBLIC_COLUMNS}
 
 
 def _public_params(p: RankParams) -> dict:
@@ -401,4 +388,3 @@ def _public_params(p: RankParams) -> dict:
         "story_context": p.story_context, "min_score": p.min_score,
         "collapse": p.collapse,
     }
-

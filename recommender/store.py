@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import functools
 import json
 import os
 import secrets
@@ -28,16 +27,17 @@ import shutil
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from .dates import Published, published_arrays
 from .errors import ArticleNotFound, IndexMismatch, IndexNotReady
-from .stories import group_centroids
 
-__all__ = ["IndexDir", "Snapshot", "SnapshotWriter", "FORMAT_VERSION"]
+__all__ = ["IndexDir", "Snapshot", "write_snapshot", "SnapshotParts", "Record", "Link", "Meta", "StoredBands", "Hit",
+           "FORMAT_VERSION", "STORED_NEIGHBOURS", "build_faiss"]
 
 FORMAT_VERSION = 2
 EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
@@ -45,6 +45,7 @@ EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
 # recall@10 vs exact 0.952 probing 4.7% of lists, 0.976 at 9.4%, 0.991 at 18.8%; synthetic 1M: 0.945 at 10%
 # (4.5 ms a query, one thread). A tenth keeps real recall above 0.95 with room to spare.
 PROBE_SHARE = 0.1
+STORED_NEIGHBOURS = 64  # nearest articles kept per article: related-by-id reads them instead of searching
 KEEP_SNAPSHOTS = 3  # the live one and two before it, so a server mid-swap never loses its files
 
 _SCHEMA = """
@@ -83,6 +84,98 @@ ARTICLE_COLUMNS = (
     "key", "id", "title", "url", "published", "source", "section", "lang", "image", "body",
     "body_hash", "also_read", "removed", "dup_group", "story_group",
 )
+META_COLUMNS = ("key", "id", "title", "url", "published", "source", "section", "lang", "image")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored article: what the articles table holds for it. `dup_group` / `story_group` are the
+    keys of the groups' canonical members (0 until the indexer assigns them)."""
+
+    key: int
+    id: str
+    title: str
+    body: str
+    body_hash: str  # identity of the normalised body (duplicates.body_hash; the title's for a title-only article)
+    url: str = ""
+    published: str = ""  # ISO text (dates.parse_published)
+    source: str = ""
+    section: str = ""
+    lang: str = ""
+    image: str = ""
+    also_read: tuple[dict, ...] = ()  # the ALSO READ links cleaning cut (title, url)
+    removed: tuple[dict, ...] = ()  # the furniture cleaning cut (text, reason)
+    dup_group: int = 0
+    story_group: int = 0
+
+    @property
+    def when(self) -> Published:
+        return Published.of(self.published)
+
+    def _row(self) -> tuple:
+        return (self.key, self.id, self.title, self.url, self.published, self.source, self.section, self.lang,
+                self.image, self.body, self.body_hash, json.dumps(list(self.also_read), ensure_ascii=False),
+                json.dumps(list(self.removed), ensure_ascii=False), self.dup_group, self.story_group)
+
+    @classmethod
+    def _from_row(cls, row: sqlite3.Row) -> "Record":
+        values = dict(row)
+        values["also_read"] = tuple(json.loads(values["also_read"] or "[]"))
+        values["removed"] = tuple(json.loads(values["removed"] or "[]"))
+        return cls(**values)
+
+
+class Meta(NamedTuple):
+    """What a listing shows of a stored article (no body, no furniture)."""
+
+    key: int
+    id: str
+    title: str
+    url: str
+    published: str
+    source: str
+    section: str
+    lang: str
+    image: str
+
+
+class Link(NamedTuple):
+    """Duplicate evidence between two stored articles (a < b): level exact / near / same-story / story."""
+
+    a: int
+    b: int
+    level: str
+    cosine: float
+    jaccard: float | None = None
+    containment: float | None = None
+
+
+@dataclass(frozen=True)
+class StoredBands:
+    """The MinHash LSH band table as written with a snapshot (duplicates.BandTable's arrays)."""
+
+    keys: np.ndarray
+    rows: np.ndarray
+    bands: int
+    rows_per_band: int
+    threshold: float
+
+
+@dataclass
+class SnapshotParts:
+    """Everything one snapshot holds, as the indexer computed it; the writer only stores it."""
+
+    records: Sequence[Record]  # in ascending key order, groups assigned
+    vectors: np.ndarray
+    minhash: np.ndarray
+    links: Iterable[Link]
+    manifest: dict
+    story_ids: np.ndarray  # stories told more than once, ascending
+    story_centroids: np.ndarray  # their normalised mean vectors, row-aligned with story_ids
+    bands: StoredBands | None = None
+    neighbours: np.ndarray | None = None  # each row's nearest keys (-1 padded)
+    neighbour_scores: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -99,29 +192,6 @@ def _fsync_tree(path: Path) -> None:
             with open(file, "rb") as fh:
                 os.fsync(fh.fileno())
     _fsync_dir(path)
-
-
-def _date_days(value: str) -> int:
-    if not value:
-        return -1
-    try:
-        return dt.date.fromisoformat(value[:10]).toordinal()
-    except ValueError:
-        return -1
-
-
-@functools.lru_cache(maxsize=65536)
-def _time_days(value: str) -> float:
-    """Publication time in fractional days (ordinal), NaN when unknown."""
-    if not value:
-        return float("nan")
-    try:
-        if len(value) > 10:
-            moment = dt.datetime.fromisoformat(value)
-            return moment.toordinal() + (moment.hour * 3600 + moment.minute * 60 + moment.second) / 86400
-        return float(dt.date.fromisoformat(value[:10]).toordinal())
-    except ValueError:
-        return float("nan")
 
 
 class IndexDir:
@@ -248,13 +318,12 @@ class Snapshot:
                                 else np.zeros((0, int(self.manifest.get("dim", 1))), dtype=np.float32))
         # Memory-mapped (exact and IVF alike): gunicorn workers share one copy through the page cache.
         flags = faiss.IO_FLAG_MMAP if mmap else 0
-        self.index = faiss.read_index(str(self.path / "faiss.index"), flags)
-        if hasattr(self.index, "nprobe") or hasattr(faiss, "extract_index_ivf"):
-            with contextlib.suppress(Exception):
-                faiss.extract_index_ivf(self.index).nprobe = int(self.manifest.get("nprobe", 16))
+        self._faiss = faiss.read_index(str(self.path / "faiss.index"), flags)
+        if self.manifest.get("index_type", "flat") != "flat":
+            faiss.extract_index_ivf(self._faiss).nprobe = int(self.manifest.get("nprobe", 16))
         self.approximate = self.manifest.get("index_type", "flat") != "flat"
         self._local = threading.local()
-        self._bands = None
+        self._memo: dict[Any, Any] = {}
         self._lock = threading.Lock()
         self.loaded_at = time.time()
 
@@ -284,7 +353,7 @@ class Snapshot:
     def count(self) -> int:
         return int(self.keys.shape[0])
 
-    def db(self) -> sqlite3.Connection:
+    def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             uri = f"file:{self.path / 'articles.sqlite'}?mode=ro&immutable=1"
@@ -293,6 +362,11 @@ class Snapshot:
             self._local.conn = conn
         return conn
 
+    def published(self, row: int) -> Published:
+        """A row's publication time, from the stored arrays (no text: `Published.text` is empty)."""
+        return Published(day=int(self.published_days[row]), days=float(self.time_days[row]),
+                         precise=bool(self.precise_time[row]))
+
     def row_of_key(self, key: int) -> int:
         row = int(np.searchsorted(self.keys, key))
         if row >= self.count or int(self.keys[row]) != key:
@@ -300,52 +374,74 @@ class Snapshot:
         return row
 
     def key_of_id(self, article_id: str) -> int:
-        found = self.db().execute("SELECT key FROM articles WHERE id = ?", (article_id,)).fetchone()
+        found = self._db().execute("SELECT key FROM articles WHERE id = ?", (article_id,)).fetchone()
         if found is None:
             raise ArticleNotFound(f"no article with id {article_id!r} in the index", field="id")
         return int(found[0])
 
     def key_of_url(self, url: str) -> int:
-        found = self.db().execute("SELECT key FROM articles WHERE url = ?", (url,)).fetchone()
+        found = self._db().execute("SELECT key FROM articles WHERE url = ?", (url,)).fetchone()
         if found is None:
             raise ArticleNotFound(f"no article with url {url!r} in the index", field="url")
         return int(found[0])
 
-    def articles(self, keys: Sequence[int], columns: Sequence[str] = ARTICLE_COLUMNS) -> dict[int, dict]:
-        if not len(keys):
-            return {}
-        cols = ", ".join(c for c in columns if c in ARTICLE_COLUMNS)
-        out: dict[int, dict] = {}
+    def keys_by_hash(self, body_hash: str) -> list[int]:
+        """Keys of the articles whose normalised body has this hash (exact copies)."""
+        return [int(r[0]) for r in self._db().execute("SELECT key FROM articles WHERE body_hash = ?", (body_hash,))]
+
+    def _select(self, columns: Sequence[str], keys: Sequence[int]) -> Iterator[sqlite3.Row]:
+        cols = ", ".join(columns)
         keys = [int(k) for k in keys]
         for i in range(0, len(keys), 900):
             chunk = keys[i : i + 900]
             marks = ",".join("?" * len(chunk))
-            for row in self.db().execute(f"SELECT {cols} FROM articles WHERE key IN ({marks})", chunk):
-                out[int(row["key"])] = dict(row)
-        return out
+            yield from self._db().execute(f"SELECT {cols} FROM articles WHERE key IN ({marks})", chunk)
 
-    def article(self, key: int) -> dict:
-        found = self.articles([key])
+    def meta(self, keys: Sequence[int]) -> dict[int, Meta]:
+        """What a listing shows of these articles, by key (absent keys are left out)."""
+        return {int(r[0]): Meta(*r) for r in self._select(META_COLUMNS, keys)}
+
+    def ids(self, keys: Sequence[int]) -> dict[int, str]:
+        """Article ids by key (absent keys are left out)."""
+        return {int(r[0]): r[1] for r in self._select(("key", "id"), keys)}
+
+    def records(self, keys: Sequence[int] | None = None) -> dict[int, Record]:
+        """Whole stored records by key; every article's when `keys` is None."""
+        keys = [int(k) for k in self.keys] if keys is None else keys
+        return {int(r["key"]): Record._from_row(r) for r in self._select(ARTICLE_COLUMNS, keys)}
+
+    def record(self, key: int) -> Record:
+        found = self.records([key])
         if key not in found:
             raise ArticleNotFound(f"no article with key {key}")
-        record = found[key]
-        record["also_read"] = json.loads(record["also_read"])
-        record["removed"] = json.loads(record["removed"])
-        return record
+        return found[key]
 
-    def links_of(self, key: int) -> list[dict]:
-        rows = self.db().execute(
+    def title_search(self, words: str, limit: int) -> list[Meta]:
+        """Articles whose title contains these words (as typed), newest first."""
+        like = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._db().execute(
+            f"SELECT {', '.join(META_COLUMNS)} FROM articles WHERE title LIKE ? ESCAPE '\\' "
+            "ORDER BY published DESC LIMIT ?", (like, limit)
+        ).fetchall()
+        return [Meta(*r) for r in rows]
+
+    def links_of(self, key: int) -> list[Link]:
+        rows = self._db().execute(
             "SELECT a, b, level, cosine, jaccard, containment FROM links WHERE a = ? OR b = ?", (key, key)
         ).fetchall()
-        return [dict(r) for r in rows]
+        return [Link(*r) for r in rows]
+
+    def links(self) -> list[Link]:
+        """Every stored link."""
+        return [Link(*r) for r in self._db().execute("SELECT a, b, level, cosine, jaccard, containment FROM links")]
 
     def group_members(self, column: str, group: int) -> list[int]:
         assert column in ("dup_group", "story_group")
-        return [int(r[0]) for r in self.db().execute(f"SELECT key FROM articles WHERE {column} = ? ORDER BY key", (group,))]
+        return [int(r[0]) for r in self._db().execute(f"SELECT key FROM articles WHERE {column} = ? ORDER BY key", (group,))]
 
     def iter_groups(self, column: str, min_size: int = 2) -> list[tuple[int, list[int]]]:
         assert column in ("dup_group", "story_group")
-        rows = self.db().execute(
+        rows = self._db().execute(
             f"SELECT {column} AS g, GROUP_CONCAT(key) AS members, COUNT(*) AS n FROM articles "
             f"GROUP BY {column} HAVING n >= ? ORDER BY n DESC, g", (min_size,)
         ).fetchall()
@@ -358,7 +454,7 @@ class Snapshot:
         if self.count == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-        scores, keys = self.index.search(q, min(k, self.count))
+        scores, keys = self._faiss.search(q, min(k, self.count))
         valid = keys[0] >= 0
         found_keys = keys[0][valid]
         rows = np.searchsorted(self.keys, found_keys)
@@ -371,6 +467,12 @@ class Snapshot:
             rows, found_scores = rows[order], exact[order]
             found_keys = self.keys[rows]
         return [Hit(int(r), int(key), float(score)) for r, key, score in zip(rows, found_keys, found_scores)]
+
+    def search_many(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, keys) of the k nearest articles for each row of `vectors`, as the index gives them
+        (approximate scores on IVF indexes; keys -1 where fewer were found)."""
+        q = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1))
+        return self._faiss.search(q, min(k, max(self.count, 1)))
 
     def story_centroid(self, group: int) -> np.ndarray | None:
         """The centroid of a story group told more than once, or None."""
@@ -410,21 +512,21 @@ class Snapshot:
         present = self.keys[rows] == keys  # articles deleted since are skipped
         return [Hit(int(r), int(key), float(s)) for r, key, s in zip(rows[present], keys[present], sims[present])]
 
-    def bands(self, threshold: float):
-        """The LSH band table over this snapshot's MinHash signatures: the one written with the snapshot
-        (memory-mapped, shared by workers) when its threshold matches, else built once on first use."""
-        from .duplicates import BandTable
+    def stored_bands(self) -> StoredBands | None:
+        """The LSH band table written with the snapshot (memory-mapped, shared by workers), if any."""
+        if "band_threshold" not in self.manifest or not (self.path / "band_keys.npy").exists():
+            return None
+        return StoredBands(np.load(self.path / "band_keys.npy", mmap_mode=self._mode),
+                           np.load(self.path / "band_rows.npy", mmap_mode=self._mode),
+                           int(self.manifest["bands"]), int(self.manifest["band_rows"]),
+                           float(self.manifest["band_threshold"]))
 
+    def memo(self, name: Any, make) -> Any:
+        """A value derived from this snapshot, made once (under a lock) and kept as long as the snapshot."""
         with self._lock:
-            if self._bands is None or self._bands[0] != threshold:
-                if self.manifest.get("band_threshold") == threshold and (self.path / "band_keys.npy").exists():
-                    table = BandTable(np.load(self.path / "band_keys.npy", mmap_mode=self._mode),
-                                      np.load(self.path / "band_rows.npy", mmap_mode=self._mode),
-                                      int(self.manifest["bands"]), int(self.manifest["band_rows"]))
-                else:
-                    table = BandTable.build(np.asarray(self.minhash), threshold)
-                self._bands = (threshold, table)
-            return self._bands[1]
+            if name not in self._memo:
+                self._memo[name] = make()
+            return self._memo[name]
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -433,78 +535,55 @@ class Snapshot:
             self._local.conn = None
 
 
-class SnapshotWriter:
-    """Writes the files of one snapshot into a temporary directory."""
+def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
+    """Write every file of one snapshot into the temporary directory `tmp` (not yet published)."""
+    import faiss
 
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.conn = sqlite3.connect(tmp / "articles.sqlite")
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.executescript(_SCHEMA)
-
-    def write_articles(self, records: Iterable[dict]) -> None:
-        cols = ARTICLE_COLUMNS
-        sql = f"INSERT INTO articles ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        self.conn.executemany(sql, ([r.get(c) for c in cols] for r in records))
-
-    def write_links(self, links: Iterable[tuple]) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO links (a, b, level, cosine, jaccard, containment) VALUES (?, ?, ?, ?, ?, ?)", links
-        )
-
-    def finish(
-        self,
-        *,
-        keys: np.ndarray,
-        vectors: np.ndarray,
-        minhash: np.ndarray,
-        published: Sequence[str],
-        body_len: np.ndarray,
-        dup_group: np.ndarray,
-        story_group: np.ndarray,
-        manifest: dict,
-        neighbours: np.ndarray | None = None,
-        neighbour_scores: np.ndarray | None = None,
-        band_threshold: float | None = None,
-    ) -> None:
-        import faiss
-
-        from .duplicates import BandTable
-
-        self.conn.commit()
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.conn.execute("PRAGMA journal_mode=DELETE")
-        self.conn.close()
-        np.save(self.tmp / "keys.npy", np.asarray(keys, dtype=np.int64))
-        np.save(self.tmp / "vectors.npy", np.asarray(vectors, dtype=np.float32))
-        np.save(self.tmp / "minhash.npy", np.asarray(minhash, dtype=np.uint32))
-        if neighbours is not None and len(neighbours) == len(keys):
-            np.save(self.tmp / "neighbours.npy", np.asarray(neighbours, dtype=np.int64))
-            np.save(self.tmp / "neighbour_scores.npy", np.asarray(neighbour_scores, dtype=np.float32))
-        np.savez(
-            self.tmp / "rows.npz",
-            published_days=np.asarray([_date_days(p) for p in published], dtype=np.int32),
-            dup_group=np.asarray(dup_group, dtype=np.int64),
-            story_group=np.asarray(story_group, dtype=np.int64),
-            body_len=np.asarray(body_len, dtype=np.int32),
-            time_days=np.asarray([_time_days(p) for p in published], dtype=np.float64),
-            precise_time=np.asarray([len(p or "") > 10 for p in published], dtype=bool),
-        )
-        extra_manifest: dict[str, Any] = {}
-        if band_threshold is not None:
-            # The LSH band table, sorted once here and memory-mapped by every server worker.
-            bands = BandTable.build(np.asarray(minhash, dtype=np.uint32), band_threshold)
-            np.save(self.tmp / "band_keys.npy", bands.keys)
-            np.save(self.tmp / "band_rows.npy", bands.rows_of)
-            extra_manifest = {"band_threshold": band_threshold, "bands": bands.bands, "band_rows": bands.rows}
-        # Centroids of the stories told more than once (a story of one is its own vector).
-        ids, centroids, _ = group_centroids(np.asarray(vectors, dtype=np.float32), story_group, min_size=2)
-        np.save(self.tmp / "story_ids.npy", ids)
-        np.save(self.tmp / "story_centroids.npy", centroids)
-        index, index_type, extra = build_faiss(np.asarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
-        faiss.write_index(index, str(self.tmp / "faiss.index"))
-        manifest = {**manifest, "index_type": index_type, **extra, **extra_manifest, "format": FORMAT_VERSION}
-        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    conn = sqlite3.connect(tmp / "articles.sqlite")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        conn.executemany(f"INSERT INTO articles ({', '.join(ARTICLE_COLUMNS)}) VALUES ({', '.join('?' * len(ARTICLE_COLUMNS))})",
+                         (r._row() for r in parts.records))
+        conn.executemany("INSERT OR REPLACE INTO links (a, b, level, cosine, jaccard, containment) VALUES (?, ?, ?, ?, ?, ?)",
+                         (tuple(link) for link in parts.links))
+        conn.commit()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
+    records = parts.records
+    keys = np.asarray([r.key for r in records], dtype=np.int64)
+    vectors = np.asarray(parts.vectors, dtype=np.float32).reshape(len(records), -1)
+    np.save(tmp / "keys.npy", keys)
+    np.save(tmp / "vectors.npy", vectors)
+    np.save(tmp / "minhash.npy", np.asarray(parts.minhash, dtype=np.uint32))
+    if parts.neighbours is not None and len(parts.neighbours) == len(keys):
+        np.save(tmp / "neighbours.npy", np.asarray(parts.neighbours, dtype=np.int64))
+        np.save(tmp / "neighbour_scores.npy", np.asarray(parts.neighbour_scores, dtype=np.float32))
+    day, days, precise = published_arrays(r.when for r in records)
+    np.savez(
+        tmp / "rows.npz",
+        published_days=day,
+        dup_group=np.asarray([r.dup_group for r in records], dtype=np.int64),
+        story_group=np.asarray([r.story_group for r in records], dtype=np.int64),
+        body_len=np.asarray([len(r.body) for r in records], dtype=np.int32),
+        time_days=days,
+        precise_time=precise,
+    )
+    extra_manifest: dict[str, Any] = dict(parts.extra)
+    if parts.bands is not None:
+        # The LSH band table, sorted once by the indexer and memory-mapped by every server worker.
+        np.save(tmp / "band_keys.npy", parts.bands.keys)
+        np.save(tmp / "band_rows.npy", parts.bands.rows)
+        extra_manifest.update(band_threshold=parts.bands.threshold, bands=parts.bands.bands,
+                              band_rows=parts.bands.rows_per_band)
+    np.save(tmp / "story_ids.npy", np.asarray(parts.story_ids, dtype=np.int64))
+    np.save(tmp / "story_centroids.npy", np.asarray(parts.story_centroids, dtype=np.float32))
+    index, index_type, extra = build_faiss(vectors, keys)
+    faiss.write_index(index, str(tmp / "faiss.index"))
+    manifest = {**parts.manifest, "index_type": index_type, **extra, **extra_manifest, "format": FORMAT_VERSION}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | None = None):

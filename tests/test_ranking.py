@@ -1,10 +1,14 @@
 """Ranking maths on hand-made vectors: filters, decay, collapsing, MMR, minimum score, score parts."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from recommender.ranking import Candidate, RankParams, mmr_select, rank, recency_weights
+from recommender.dates import UNKNOWN, Published
+from recommender.ranking import (Candidate, CandidateVectors, Query, RankParams, mix_story, mmr_select, rank,
+                                  recency_weights, story_context)
 
 
 def unit(*xs: float) -> np.ndarray:
@@ -12,10 +16,17 @@ def unit(*xs: float) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def on_day(day: int) -> Published:
+    """A published value known to the day (-1: unknown)."""
+    return UNKNOWN if day < 0 else Published(day=day, days=float(day))
+
+
 def cands(sims, **fields):
     out = []
     for i, s in enumerate(sims, start=1):
         extra = {k: v[i - 1] for k, v in fields.items()}
+        if "published_days" in extra:
+            extra["when"] = on_day(extra.pop("published_days"))
         out.append(Candidate(key=i, id=f"a{i}", similarity=s, story_group=extra.pop("story_group", i), **extra))
     return out
 
@@ -23,8 +34,18 @@ def cands(sims, **fields):
 VECS = np.stack([unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 1, 0), unit(0, 0, 1), unit(0.5, 0.5, 0)])
 
 
+def query(day: int = -1, **fields) -> Query:
+    """A query not in the index (or, with key/dup_group/story_group, one that is)."""
+    q = Query.unindexed(vector=unit(1, 1, 1), when=on_day(day), has_body=False)
+    return dataclasses.replace(q, **fields)
+
+
+def ranked(c, vecs, params, q=None, story=None):
+    return rank(c, CandidateVectors(vecs, story), q or query(), params)
+
+
 def test_orders_by_similarity_and_reports_parts():
-    out = rank(cands([0.5, 0.9, 0.7, 0.3, 0.6]), VECS, RankParams(k=3, mmr_lambda=1.0, min_score=0))
+    out = ranked(cands([0.5, 0.9, 0.7, 0.3, 0.6]), VECS, RankParams(k=3, mmr_lambda=1.0, min_score=0))
     assert [r.candidate.id for r in out] == ["a2", "a3", "a5"]
     for r in out:
         assert r.score == pytest.approx(r.similarity * r.recency)
@@ -32,31 +53,28 @@ def test_orders_by_similarity_and_reports_parts():
 
 
 def test_drops_query_its_duplicates_and_its_story():
-    c = cands([0.99, 0.9, 0.8, 0.7, 0.6], story_group=[1, 7, 7, 4, 5])
-    for cc, dg in zip(c, [1, 2, 3, 9, 5]):
-        cc.dup_group = dg
-    out = rank(c, VECS, RankParams(k=5, mmr_lambda=1.0, min_score=0), query_key=1, query_dup_group=9,
-               query_story_group=7)
+    c = cands([0.99, 0.9, 0.8, 0.7, 0.6], story_group=[1, 7, 7, 4, 5], dup_group=[1, 2, 3, 9, 5])
+    out = ranked(c, VECS, RankParams(k=5, mmr_lambda=1.0, min_score=0), query(key=1, dup_group=9, story_group=7))
     assert [r.candidate.id for r in out] == ["a5"]
 
 
 def test_collapses_story_groups_to_canonical_or_freshest():
     c = cands([0.9, 0.8, 0.7], story_group=[2, 2, 2], published_days=[100, 300, 200])
-    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="canonical"))
+    out = ranked(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="canonical"))
     assert [r.candidate.id for r in out] == ["a2"] and out[0].group_size == 3
-    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="freshest"))
+    out = ranked(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="freshest"))
     assert [r.candidate.id for r in out] == ["a2"]
-    c[1].published_days = 50
-    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="freshest"))
+    c[1] = dataclasses.replace(c[1], when=on_day(50))
+    out = ranked(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="freshest"))
     assert [r.candidate.id for r in out] == ["a3"]
-    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="none"))
+    out = ranked(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0, collapse="none"))
     assert len(out) == 3
 
 
 def test_filters():
     c = cands([0.9, 0.8, 0.7, 0.6, 0.5], source=["x", "y", "x", "z", "x"], section=["s", "s", "t", "s", "s"],
               published_days=[10, 20, 30, -1, 50], lang=["en", "en", "fr", "en", ""])
-    ids = lambda p: [r.candidate.id for r in rank(c, VECS, p)]
+    ids = lambda p: [r.candidate.id for r in ranked(c, VECS, p)]
     base = dict(k=5, mmr_lambda=1.0, min_score=0)
     assert ids(RankParams(**base, sources=frozenset({"x"}))) == ["a1", "a3", "a5"]
     assert ids(RankParams(**base, exclude_sources=frozenset({"x"}))) == ["a2", "a4"]
@@ -67,7 +85,7 @@ def test_filters():
 
 
 def test_minimum_score_gives_an_empty_list_rather_than_a_bad_one():
-    assert rank(cands([0.2, 0.1]), VECS[:2], RankParams(k=5, min_score=0.25)) == []
+    assert ranked(cands([0.2, 0.1]), VECS[:2], RankParams(k=5, min_score=0.25)) == []
 
 
 def test_recency_decay_is_smooth_relative_to_the_query_date():
@@ -80,7 +98,7 @@ def test_recency_decay_is_smooth_relative_to_the_query_date():
 
 def test_decay_reorders_old_stories():
     c = cands([0.8, 0.75], published_days=[100, 1000])
-    fresh_first = rank(c, VECS[:2], RankParams(k=2, mmr_lambda=1.0, min_score=0, half_life_days=7), query_days=1000)
+    fresh_first = ranked(c, VECS[:2], RankParams(k=2, mmr_lambda=1.0, min_score=0, half_life_days=7), query(1000))
     assert [r.candidate.id for r in fresh_first] == ["a2", "a1"]
     assert fresh_first[1].recency < 1.0
 
@@ -93,32 +111,51 @@ def test_mmr_prefers_diverse_items():
 
 
 def test_story_similarity_drives_relevance_and_is_reported():
-    # a1 is nearer the query article, but a3's story is nearer the query's story
+    # a1 is nearer the query article, but a3's story (its centroid) is nearer the query's story
+    own = np.stack([unit(0.8, 0.6, 0), unit(0.6, 0.8, 0), unit(0.5, 0, 0.75 ** 0.5)])
+    story = np.stack([unit(0, 0, 1), unit(0, 1, 0), unit(1, 0, 0)])
+    q = query(vector=unit(1, 0, 0))
     c = cands([0.8, 0.6, 0.5])
-    for cc, ss in zip(c, [0.4, 0.55, 0.7]):
-        cc.story_similarity = ss
-    out = rank(c, VECS[:3], RankParams(k=3, mmr_lambda=1.0, min_score=0), context_vectors=VECS[:3])
-    assert [r.candidate.id for r in out] == ["a3", "a2", "a1"]
-    assert [r.story_similarity for r in out] == [0.7, 0.55, 0.4]
-    assert [r.similarity for r in out] == [0.5, 0.6, 0.8]  # the articles' own cosine stays reported
+    out = ranked(c, own, RankParams(k=3, mmr_lambda=1.0, min_score=0, story_context=0.5), q, story)
+    # half the weight on the centroid: a3 = unit(1.5, 0, .87), a1 = unit(.8, .6, 1), a2 = unit(.6, 1.8, 0)
+    assert [r.candidate.id for r in out] == ["a3", "a1", "a2"]
+    assert [r.story_similarity for r in out] == pytest.approx([1.5 / np.sqrt(3), 0.8 / np.sqrt(2), 0.6 / np.sqrt(3.6)],
+                                                              abs=1e-4)
+    assert [r.similarity for r in out] == [0.5, 0.8, 0.6]  # the articles' own cosine stays reported
     assert all(r.score == pytest.approx(r.story_similarity * r.recency) for r in out)
+    # story_context 0: the articles alone, and no story similarity is reported
+    alone = ranked(c, own, RankParams(k=3, mmr_lambda=1.0, min_score=0, story_context=0.0), q, story)
+    assert [r.candidate.id for r in alone] == ["a1", "a2", "a3"] and alone[0].story_similarity is None
+
+
+def test_story_context_mixes_centroids_and_raises_story_scores_toward_the_querys_story():
+    own = np.stack([unit(1, 0), unit(0, 1)])
+    story = np.stack([unit(0, 1), unit(0, 1)])
+    q = query(vector=unit(1, 0), story_centroid=unit(0, 1))
+    ctx, sims, scores = story_context(q, CandidateVectors(own, story), np.array([1.0, 0.0]),
+                                      np.array([0.9, -0.1]), 0.5)
+    assert np.allclose(ctx[0], unit(1, 1)) and np.allclose(ctx[1], unit(0, 1))
+    assert np.allclose(mix_story(unit(1, 0), unit(0, 1), 0.25), unit(0.75, 0.25))
+    assert sims == pytest.approx([1.0, 1 / np.sqrt(2)], abs=1e-6)  # against the query's mixed story vector
+    # a2 shares nothing with the query but is its story's centroid: its score rises to 1 less its time penalty
+    assert scores == pytest.approx([0.9, 0.9], abs=1e-6)
 
 
 def test_a_list_blocks_the_same_story_by_story_score_not_by_story_similarity():
-    # story_similarity high but the candidate's own story score is under its bar: shown
-    c = cands([0.5, 0.45])
-    c[0].story_score, c[0].story_bar, c[0].story_similarity = 0.5, 0.7, 0.95
-    c[1].story_score, c[1].story_bar, c[1].story_similarity = 0.75, 0.7, 0.5  # over its bar: blocked
-    out = rank(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, same_story_threshold=0.35))
-    assert [r.candidate.id for r in out] == ["a1"]
+    # a1's story is close to the query's, but its own story score is under its bar: shown
+    c = cands([0.5, 0.45], story_score=[0.5, 0.75], story_bar=[0.7, 0.7])  # a2 is over its bar: blocked
+    story = np.stack([unit(1, 1, 1), unit(0, 0, 1)])
+    out = ranked(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, story_group_threshold=0.35, story_context=0.9),
+                 query(vector=unit(1, 1, 1)), story)
+    assert [r.candidate.id for r in out] == ["a1"] and out[0].story_similarity > 0.9
 
 
 def test_two_candidates_of_one_story_are_not_both_shown_when_one_is_close_to_the_others_centroid():
     # a1 and a2 share little (cosine 0), but a2 is as close to a1's story centroid as a member would be
     vecs = np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)])
     centroids = np.stack([unit(1, 1, 0), unit(0, 1, 0), unit(0, 0, 1)])
-    params = RankParams(k=3, mmr_lambda=1.0, min_score=0, same_story_threshold=0.6)
-    shown = rank(cands([0.5, 0.45, 0.4]), vecs, params, story_centroids=centroids)
+    params = RankParams(k=3, mmr_lambda=1.0, min_score=0, story_group_threshold=0.6)
+    shown = ranked(cands([0.5, 0.45, 0.4]), vecs, params, story=centroids)
     assert [r.candidate.id for r in shown] == ["a1", "a3"]
     # without centroids only the articles' own cosine counts: all three are shown
-    assert len(rank(cands([0.5, 0.45, 0.4]), vecs, params)) == 3
+    assert len(ranked(cands([0.5, 0.45, 0.4]), vecs, params)) == 3

@@ -25,9 +25,9 @@ def test_snapshot_layout_and_manifest(hash_index, hash_embedder):
     assert np.all(np.diff(snap.keys) > 0)
     norms = np.linalg.norm(np.asarray(snap.vectors), axis=1)
     assert np.allclose(norms, 1.0, atol=1e-4)
-    rec = snap.article(snap.key_of_id("sample-sheinbaum"))
-    assert len(rec["also_read"]) == 3 and rec["removed"]
-    assert rec["title"].startswith("Mexican President Claudia Sheinbaum")
+    rec = snap.record(snap.key_of_id("sample-sheinbaum"))
+    assert len(rec.also_read) == 3 and rec.removed
+    assert rec.title.startswith("Mexican President Claudia Sheinbaum")
 
 
 def test_refuses_an_index_built_with_another_model(hash_index):
@@ -67,7 +67,7 @@ def test_add_replace_and_delete_in_place(writable_index, hash_config, hash_embed
     add_articles(writable_index, [parse_article(changed)], hash_embedder, hash_config)
     snap = d.open()
     assert snap.count == 71
-    assert snap.article(snap.key_of_id(changed["id"]))["body"].endswith("An update was added later.")
+    assert snap.record(snap.key_of_id(changed["id"])).body.endswith("An update was added later.")
     report = delete_articles(writable_index, [changed["id"], "no-such-id"], hash_embedder, hash_config)
     assert report.deleted == 1 and report.skipped == ["no-such-id"]
     assert d.open().count == 70
@@ -84,7 +84,7 @@ def test_groups_update_when_a_copy_is_added_and_deleted(writable_index, hash_con
     a, b = snap.key_of_id(original["id"]), snap.key_of_id("copy-1")
     ra, rb = snap.row_of_key(a), snap.row_of_key(b)
     assert snap.dup_group[ra] == snap.dup_group[rb] == a  # the earlier original is canonical
-    levels = {l["level"] for l in snap.links_of(b)}
+    levels = {link.level for link in snap.links_of(b)}
     assert levels & {"near", "exact"}
     # the precomputed neighbour lists were updated in place: the copy is the original's nearest article
     assert int(snap.neighbours[ra][0]) == b and int(snap.neighbours[rb][0]) == a
@@ -127,6 +127,7 @@ def test_empty_build_and_title_only_articles(tmp_path, hash_config):
 
 def _write_snapshot(path, vectors, minhash, band_threshold=None, exact_limit=None, monkeypatch=None):
     from recommender import store
+    from recommender.indexing import snapshot_parts
 
     if exact_limit is not None:
         monkeypatch.setattr(store, "EXACT_LIMIT", exact_limit)
@@ -134,13 +135,11 @@ def _write_snapshot(path, vectors, minhash, band_threshold=None, exact_limit=Non
     keys = np.arange(1, n + 1, dtype=np.int64) * 3  # keys are not rows
     d = IndexDir(path)
     tmp = d.new_temp()
-    writer = store.SnapshotWriter(tmp)
-    writer.write_articles({"key": int(k), "id": f"a{k}", "title": f"t{k}", "url": "", "published": "", "source": "",
-                           "section": "", "lang": "", "image": "", "body": "", "body_hash": f"h{k}",
-                           "also_read": "[]", "removed": "[]", "dup_group": int(k), "story_group": int(k)} for k in keys)
-    writer.finish(keys=keys, vectors=vectors, minhash=minhash, published=[""] * n, body_len=np.zeros(n),
-                  dup_group=keys, story_group=keys, manifest={"model": "m", "dim": vectors.shape[1], "count": n},
-                  band_threshold=band_threshold)
+    records = [store.Record(key=int(k), id=f"a{k}", title=f"t{k}", body="", body_hash=f"h{k}", dup_group=int(k),
+                            story_group=int(k)) for k in keys]
+    store.write_snapshot(tmp, snapshot_parts(records, vectors, minhash, [],
+                                             {"model": "m", "dim": vectors.shape[1], "count": n},
+                                             band_threshold=band_threshold))
     d.publish(tmp)
     return d.open()
 
@@ -181,17 +180,18 @@ def test_band_table_is_written_with_the_snapshot_and_memory_mapped(tmp_path):
     sigs = minhash_signatures(texts)
     snap = _write_snapshot(tmp_path / "b", _clustered(40), sigs, band_threshold=0.5)
     assert (snap.path / "band_keys.npy").exists() and snap.manifest["band_threshold"] == 0.5
-    table = snap.bands(0.5)
+    table = BandTable.from_stored(snap.stored_bands(), snap.minhash, 0.5)
     assert isinstance(table.keys, np.memmap)
     fresh = BandTable.build(sigs, 0.5)
     for i in range(40):
         assert table.query(sigs[i]) == fresh.query(sigs[i]) and i in table.query(sigs[i])
-    other = snap.bands(0.8)  # another threshold than the snapshot's: built in memory
+    other = BandTable.from_stored(snap.stored_bands(), snap.minhash, 0.8)  # another threshold than the snapshot's: built in memory
     assert not isinstance(other.keys, np.memmap) and other.query(sigs[3]) == BandTable.build(sigs, 0.8).query(sigs[3])
 
 
 def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
-    from recommender.store import SnapshotWriter
+    from recommender.indexing import snapshot_parts
+    from recommender.store import Record, write_snapshot
     from recommender.stories import group_centroids
 
     vectors = _clustered(6)
@@ -202,14 +202,11 @@ def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
     assert np.allclose(cents[1], want / np.linalg.norm(want), atol=1e-6)
     d = IndexDir(tmp_path / "s")
     tmp = d.new_temp()
-    writer = SnapshotWriter(tmp)
     keys = np.arange(3, 19, 3, dtype=np.int64)
-    writer.write_articles({"key": int(k), "id": f"a{k}", "title": "t", "url": "", "published": "", "source": "",
-                           "section": "", "lang": "", "image": "", "body": "", "body_hash": f"h{k}", "also_read": "[]",
-                           "removed": "[]", "dup_group": int(k), "story_group": int(g)} for k, g in zip(keys, groups))
-    writer.finish(keys=keys, vectors=vectors, minhash=np.zeros((6, 128), np.uint32), published=[""] * 6,
-                  body_len=np.zeros(6), dup_group=keys, story_group=groups,
-                  manifest={"model": "m", "dim": vectors.shape[1], "count": 6})
+    records = [Record(key=int(k), id=f"a{k}", title="t", body="", body_hash=f"h{k}", dup_group=int(k), story_group=int(g))
+               for k, g in zip(keys, groups)]
+    write_snapshot(tmp, snapshot_parts(records, vectors, np.zeros((6, 128), np.uint32), [],
+                                       {"model": "m", "dim": vectors.shape[1], "count": 6}))
     d.publish(tmp)
     snap = d.open()
     got = snap.story_vectors(np.arange(6))

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from recommender.indexing import classify_pair, pair_story_score
-from recommender.stories import LIST_DATE_GRACE_DAYS, attach_stragglers, group_stories
+from recommender.dates import Published
+from recommender.duplicates import classify_pair
+from recommender.store import Record
+from recommender.stories import LIST_DATE_GRACE_DAYS, attach_stragglers, group_stories, pair_story_score
 
 
 def _unit(v):
@@ -57,19 +59,19 @@ def test_group_stories_with_stragglers_end_to_end():
 
 
 def test_lists_give_date_only_pairs_no_grace_but_the_verdict_does():
-    monday = {"published": "2005-06-24", "body": "x", "body_hash": "a", "title": "Iranians vote in runoff"}
-    tuesday = {"published": "2005-06-25", "body": "y", "body_hash": "b", "title": "Hardliner wins runoff"}
+    monday = Record(key=1, id="m", title="Iranians vote in runoff", body="x", body_hash="a", published="2005-06-24")
+    tuesday = Record(key=2, id="t", title="Hardliner wins runoff", body="y", body_hash="b", published="2005-06-25")
 
     class Config:
         near_containment = 0.45
         same_story_threshold = 0.55
 
     # the same-story verdict gives consecutive dates a day's grace...
-    assert classify_pair(monday, tuesday, None, None, 0.8, Config)[0] == "same-story"
+    assert classify_pair(monday, tuesday, None, pair_story_score(monday.when, tuesday.when, 0.8), Config)[0] == "same-story"
     # ...related lists do not: the next day's development is another item
     assert LIST_DATE_GRACE_DAYS == 0.0
-    assert pair_story_score(monday, tuesday, 0.8, LIST_DATE_GRACE_DAYS) < 0.5
-    assert pair_story_score(monday, dict(tuesday, published="2005-06-24"), 0.8, LIST_DATE_GRACE_DAYS) == 0.8
+    assert pair_story_score(monday.when, tuesday.when, 0.8, LIST_DATE_GRACE_DAYS) < 0.5
+    assert pair_story_score(monday.when, Published.of("2005-06-24"), 0.8, LIST_DATE_GRACE_DAYS) == 0.8
 
 
 def test_the_one_pair_fast_path_agrees_with_the_vectorised_penalty():

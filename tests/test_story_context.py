@@ -6,6 +6,7 @@ import pytest
 
 from recommender.articles import parse_article
 from recommender.indexing import build_index
+from recommender.ranking import mix_story
 from recommender.service import Recommender
 
 # Four tellings of one story: the same two-word phrases in other orders (cosine ~0.72 with the
@@ -35,11 +36,6 @@ def story_index(tmp_path, hash_embedder, hash_config):
     return rec
 
 
-def _mix(own, centroid, w):
-    v = (1 - w) * np.asarray(own) + w * np.asarray(centroid)
-    return v / np.linalg.norm(v)
-
-
 def test_the_three_versions_form_one_story_with_a_centroid(story_index):
     snap = story_index.snapshot
     rows = [snap.row_of_key(snap.key_of_id(f"s{i}")) for i in range(3)]
@@ -57,11 +53,11 @@ def test_an_unindexed_page_takes_the_story_of_its_same_story_candidate(story_ind
     assert ids and not any(i.startswith("s") for i in ids)  # its own story is not related to it
     rows = [snap.row_of_key(snap.key_of_id(f"s{i}")) for i in range(3)]
     centroid = snap.story_vectors(np.asarray(rows[:1]))[0]
-    q = _mix(story_index.embed(story_index.parse(page)), centroid, params.story_context)
+    q = mix_story(story_index.embed(story_index.parse(page)), centroid, params.story_context)
     for item in out["items"]:
         row = snap.row_of_key(snap.key_of_id(item["id"]))
         own = np.asarray(snap.vectors[row])
-        want = float(_mix(own, snap.story_vectors(np.asarray([row]))[0], params.story_context) @ q)
+        want = float(mix_story(own, snap.story_vectors(np.asarray([row]))[0], params.story_context) @ q)
         assert item["story_similarity"] == pytest.approx(want, abs=1e-3)  # judged against the story's centroid
         assert item["score"] == pytest.approx(item["story_similarity"] * item["recency"], abs=1e-3)
 

@@ -8,9 +8,9 @@ from typing import Any, Mapping
 
 from flask import Blueprint, current_app, jsonify, request
 
-from recommender.articles import parse_date
 from recommender.errors import BadInput
-from recommender.ranking import RankParams, date_ordinal
+from recommender.dates import Published
+from recommender.ranking import RankParams
 from recommender.service import Recommender
 
 from .errors import ApiError
@@ -153,7 +153,7 @@ def rank_params(source: Mapping[str, Any]) -> RankParams:
     for name in ("date_from", "date_to"):
         value = _get(source, name)
         try:
-            dates[name] = date_ordinal(parse_date(value, name)) if value is not None else None
+            dates[name] = Published.parse(value, name).day if value is not None else None
         except BadInput as exc:
             raise ApiError(400, exc.message, field=name) from None
     return rec().params(
@@ -257,13 +257,7 @@ def search():
     limit = int_param(request.args, "limit", 10, 1, 50)
     if not q:
         raise ApiError(400, "give 'q', words of a title", field="q")
-    snap = rec().snapshot
-    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = snap.db().execute(
-        "SELECT id, title, published, source FROM articles WHERE title LIKE ? ESCAPE '\\' "
-        "ORDER BY published DESC LIMIT ?", (like, limit)
-    ).fetchall()
-    return jsonify({"query": q, "items": [dict(r) for r in rows]})
+    return jsonify({"query": q, "items": rec().search_titles(q, limit)})
 
 
 @bp.route("/api/groups", methods=["GET"])

@@ -98,26 +98,8 @@ def admin():
     stats = r.stats()
     groups = r.groups("duplicate", limit=30)
     story_groups = r.groups("story", limit=30)
-    hist = _similarity_histogram(r)
+    hist = r.nearest_histogram()
     return render_template("admin.html", stats=stats, groups=groups, story_groups=story_groups, hist=hist)
-
-
-def _similarity_histogram(r, bins: int = 20) -> dict:
-    """Histogram of each article's nearest-neighbour cosine (a sample of up to 500 articles)."""
-    import numpy as np
-
-    snap = r.snapshot
-    n = snap.count
-    if n < 2:
-        return {"bins": [], "max": 0}
-    rows = np.random.default_rng(0).choice(n, size=min(n, 500), replace=False)
-    q = np.ascontiguousarray(np.asarray(snap.vectors[np.sort(rows)], dtype=np.float32))
-    scores, _ = snap.index.search(q, 2)
-    nearest = np.clip(scores[:, 1], 0, 1)
-    counts, edges = np.histogram(nearest, bins=bins, range=(0, 1))
-    top = int(counts.max()) or 1
-    return {"bins": [{"lo": float(edges[i]), "count": int(c), "height": 100.0 * c / top} for i, c in enumerate(counts)],
-            "max": top}
 
 
 @bp.route("/widget.js")
