@@ -1,18 +1,23 @@
-"""newsrec core: cleaning, embedding, index storage, duplicates and ranking. No web framework here."""
+"""newsrec core: cleaning, embedding, index storage, duplicates and ranking. No web framework here.
+
+The names below are the public API; `web/` imports nothing else from this package (a test checks).
+"""
 from .articles import Article, parse_article, read_articles
-from .cleaning import AlsoRead, Cleaned, CleaningProfile, Removed, clean, clean_html
+from .cleaning import AlsoRead, Cleaned, CleaningProfile, Removed, clean, clean_html, related_link
 from .config import SETTINGS, Config
+from .dates import Published, parse_published
 from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, load_embedder
 from .errors import ArticleNotFound, BadInput, ConfigError, IndexMismatch, IndexNotReady, NewsrecError
-from .indexing import add_articles, build_index, delete_articles
-from .ranking import Candidate, RankParams, rank
-from .service import Recommender
-from .store import IndexDir, Snapshot
+from .facade import Recommender
+from .indexing import BuildReport, add_articles, build_index, delete_articles
+from .ranking import Candidate, Query, RankParams, rank
+from .service import QueryService
+from .store import IndexDir, Link, Record, Snapshot
 
 __all__ = [
-    "AlsoRead", "Article", "ArticleNotFound", "BadInput", "Candidate", "Cleaned", "CleaningProfile", "Config",
-    "ConfigError", "Embedder", "HashingEmbedder", "IndexDir", "IndexMismatch", "IndexNotReady", "NewsrecError",
-    "RankParams", "Recommender", "Removed", "SETTINGS", "SentenceTransformerEmbedder", "Snapshot",
-    "add_articles", "build_index", "clean", "clean_html", "delete_articles", "load_embedder",
-    "parse_article", "rank", "read_articles",
+    "AlsoRead", "Article", "ArticleNotFound", "BadInput", "BuildReport", "Candidate", "Cleaned", "CleaningProfile",
+    "Config", "ConfigError", "Embedder", "HashingEmbedder", "IndexDir", "IndexMismatch", "IndexNotReady", "Link",
+    "NewsrecError", "Published", "Query", "QueryService", "RankParams", "Recommender", "Record", "Removed",
+    "SETTINGS", "SentenceTransformerEmbedder", "Snapshot", "add_articles", "build_index", "clean", "clean_html",
+    "delete_articles", "load_embedder", "parse_article", "parse_published", "rank", "read_articles", "related_link",
 ]

@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .config import Config
 from .errors import NewsrecError
@@ -33,18 +33,22 @@ def _print_json(data) -> None:
     sys.stdout.write("\n")
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from .articles import read_articles
-    from .cleaning import load_profile
-    from .indexing import build_index
+def _recommender(config: Config, *, read_only: bool = False):
+    from .facade import Recommender
 
-    config = _config(args)
-    profile = load_profile(config.site_patterns)
-    embedder = _embedder(config)
-    articles = (a for path in args.input for a in read_articles(path, profile=profile))
-    report = build_index(articles, config.index, embedder, config, progress=not args.quiet,
-                         log=lambda m: print(m, file=sys.stderr))
-    print(f"built {report.count} articles into {config.index} (snapshot {report.snapshot}) "
+    return Recommender(config, read_only=read_only)
+
+
+def _read(args: argparse.Namespace, rec) -> Iterator:
+    from .articles import read_articles
+
+    return (a for path in args.input for a in read_articles(path, profile=rec.profile))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    rec = _recommender(_config(args))
+    report = rec.build(_read(args, rec), progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
+    print(f"built {report.count} articles into {rec.index_dir.path} (snapshot {report.snapshot}) "
           f"in {report.seconds:.1f}s: {report.docs_per_second:.1f} docs/s end to end "
           f"({report.added / report.embed_seconds if report.embed_seconds else 0:.1f} docs/s embedding)",
           file=sys.stderr)
@@ -53,23 +57,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from .articles import read_articles
-    from .cleaning import load_profile
-    from .indexing import add_articles
-
-    config = _config(args)
-    profile = load_profile(config.site_patterns)
-    articles = (a for path in args.input for a in read_articles(path, profile=profile))
-    report = add_articles(config.index, articles, _embedder(config), config, progress=not args.quiet)
-    _print_json(report.to_dict())
+    rec = _recommender(_config(args))
+    _print_json(rec.add(_read(args, rec), progress=not args.quiet).to_dict())
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from .indexing import delete_articles
-
-    config = _config(args)
-    report = delete_articles(config.index, args.id, _embedder(config), config)
+    report = _recommender(_config(args)).delete(args.id)
     out = report.to_dict()
     out["not_found"] = report.skipped
     _print_json(out)
@@ -129,10 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_dups(args: argparse.Namespace) -> int:
-    from .service import Recommender
-
-    config = _config(args)
-    rec = Recommender(config, _embedder(config) if args.load_model else _ManifestEmbedder(config))
+    rec = _recommender(_config(args), read_only=True)
     rec.load()
     groups = rec.groups(args.kind, min_size=args.min_size, limit=args.limit)
     if args.format == "json":
@@ -145,27 +136,8 @@ def cmd_dups(args: argparse.Namespace) -> int:
     return 0
 
 
-class _ManifestEmbedder:
-    """Stands in for the embedder when a command only reads an index (no text is embedded)."""
-
-    backend = "none"
-
-    def __init__(self, config: Config):
-        from .store import IndexDir
-
-        snap = IndexDir(config.index).open()
-        self.name, self.dim = snap.manifest["model"], int(snap.manifest["dim"])
-        snap.close()
-
-    def encode(self, texts, **_):  # pragma: no cover - never called by read-only commands
-        raise NewsrecError("this command does not embed text")
-
-
 def cmd_info(args: argparse.Namespace) -> int:
-    from .service import Recommender
-
-    config = _config(args)
-    rec = Recommender(config, _ManifestEmbedder(config))
+    rec = _recommender(_config(args), read_only=True)
     rec.load()
     _print_json({**rec.stats(), "manifest": rec.snapshot.manifest})
     return 0
@@ -244,7 +216,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--min-size", dest="min_size", type=int, default=2)
     p.add_argument("--limit", type=int, default=100)
-    p.add_argument("--load-model", action="store_true", help=argparse.SUPPRESS)
     _add_common(p, model=False)
     p.set_defaults(func=cmd_dups)
 

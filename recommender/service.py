@@ -1,7 +1,9 @@
-"""The service layer: an embedder, an index directory and the live snapshot, behind plain methods.
+"""The query side: an embedder, an index directory and the live snapshot, behind plain methods.
 
-The web app holds one `Recommender`; a request reads `recommender.snapshot` once and uses that
-snapshot throughout, so a swap to a new snapshot never changes an answer half-way.
+`QueryService` answers questions (related lists, duplicates, comparisons, listings) and never writes;
+`facade.Recommender` adds the writes on top of it, so this module does not import the build step.
+A request reads `service.snapshot` once and uses that snapshot throughout, so a swap to a new
+snapshot never changes an answer half-way.
 """
 from __future__ import annotations
 
@@ -17,22 +19,30 @@ from .config import Config
 from .dates import Published
 from .duplicates import NEAR_COSINE, BandTable, classify_pair, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
-from .errors import BadInput, IndexNotReady
+from .errors import BadInput, ConfigError, IndexNotReady
 from .ranking import Candidate, CandidateVectors, Query, RankParams, rank
 from .store import STORED_NEIGHBOURS, IndexDir, Meta, Record, Snapshot
 from .stories import LIST_DATE_GRACE_DAYS, bar_for, grace_for, pair_story_score, story_score
 
-__all__ = ["Recommender"]
+__all__ = ["QueryService"]
 
 LEVEL_ORDER = {"exact": 0, "near": 1, "same-story": 2}
 MAX_CANDIDATES = 1000  # the widest candidate pool a related query examines
 PUBLIC_COLUMNS = ("id", "title", "url", "published", "source", "section", "lang", "image")
 
 
-class Recommender:
-    def __init__(self, config: Config, embedder: Embedder | None = None, *, index_path: str | None = None):
+class QueryService:
+    """Answers queries against the index's live snapshot.
+
+    `read_only=True` opens the index without a model (nothing is embedded: listings, groups, stats,
+    related-by-id): the snapshot's own model is trusted and anything that must embed text says so.
+    """
+
+    def __init__(self, config: Config, embedder: Embedder | None = None, *, index_path: str | None = None,
+                 read_only: bool = False):
         self.config = config
-        self.embedder = embedder if embedder is not None else load_embedder(config)
+        self.read_only = read_only
+        self.embedder = embedder if embedder is not None or read_only else load_embedder(config)
         self.index_dir = IndexDir(index_path or config.index)
         self.profile: CleaningProfile | None = load_profile(config.site_patterns)
         self._snapshot: Snapshot | None = None
@@ -41,14 +51,26 @@ class Recommender:
 
     # --- snapshots --------------------------------------------------------------------------
 
+    def _open(self) -> Snapshot:
+        if self.embedder is None:
+            return self.index_dir.open()
+        return self.index_dir.open(model=self.embedder.name, dim=self.embedder.dim)
+
     def load(self) -> Snapshot:
         """Open the index's current snapshot and make it live (raises IndexNotReady / IndexMismatch)."""
         with self._swap_lock:
-            with self.index_dir.write_lock():
-                self.index_dir.clean_leftovers()
-            snap = self.index_dir.open(model=self.embedder.name, dim=self.embedder.dim)
+            if not self.read_only:
+                with self.index_dir.write_lock():
+                    self.index_dir.clean_leftovers()
+            snap = self._open()
             self._snapshot = snap
             return snap
+
+    def _model(self) -> Embedder:
+        if self.embedder is None:
+            raise ConfigError("this index was opened read-only, without a model: open it with an embedder to "
+                              "embed text (drop --read-only, or construct the Recommender with one)")
+        return self.embedder
 
     @property
     def current(self) -> Snapshot | None:
@@ -79,7 +101,7 @@ class Recommender:
         with self._swap_lock:
             if self._snapshot is not None and self._snapshot.name == name:
                 return False
-            snap = self.index_dir.open(model=self.embedder.name, dim=self.embedder.dim)
+            snap = self._open()
             self._snapshot = snap  # one reference swap; requests holding the old one finish on it
         return True
 
@@ -90,7 +112,7 @@ class Recommender:
 
     def embed(self, article: Article) -> np.ndarray:
         text = article_text(article.title, article.body, self.config.max_tokens)
-        return self.embedder.encode([text])[0]
+        return self._model().encode([text])[0]
 
     def resolve(self, snap: Snapshot, *, id: str | None = None, url: str | None = None) -> int:
         if id:
@@ -272,7 +294,7 @@ class Recommender:
                 arts.append(self.parse(rec))
             except BadInput as exc:
                 raise BadInput(f"{name}: {exc.message}", field=f"{name}.{exc.field}" if exc.field else name) from None
-        vecs = self.embedder.encode([article_text(x.title, x.body, self.config.max_tokens) for x in arts])
+        vecs = self._model().encode([article_text(x.title, x.body, self.config.max_tokens) for x in arts])
         cos = float(np.dot(vecs[0], vecs[1]))
         ra, rb = (x.to_record() for x in arts)
         ov = overlap(shingles(ra.body), shingles(rb.body))

@@ -81,7 +81,7 @@ def writable_index(tmp_path, corpus_records, hash_config, hash_embedder) -> Path
 
 def make_app(index: Path, embedder, **overrides):
     from recommender.config import Config
-    from recommender.service import Recommender
+    from recommender import Recommender
     from web import create_app
 
     settings = {"index": str(index), "backend": "hash", "reload_interval": 0, **overrides}

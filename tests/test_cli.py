@@ -41,7 +41,8 @@ def test_build_from_csv_and_a_folder(tmp_path, capsys):
         for r in rows:
             w.writerow({k: r.get(k, "") for k in w.fieldnames})
     code, out, err = run(capsys, "build", "--input", str(tmp_path / "a.csv"), "--index", str(tmp_path / "i"), "--backend", "hash", "--quiet")
-    assert code == 0, err and json.loads(out)["count"] == 5
+    assert code == 0, err
+    assert json.loads(out)["count"] == 5
     folder = tmp_path / "pages"
     folder.mkdir()
     (folder / "one.txt").write_text((SAMPLE_DIR / "sample-sheinbaum.txt").read_text(encoding="utf-8"), encoding="utf-8")

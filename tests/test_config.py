@@ -1,11 +1,12 @@
 """Settings: the one table, environment overrides, and the README listing every setting."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 
-from recommender.config import SETTINGS, Config
+from recommender.config import SETTINGS, Config, settings_table
 from recommender.errors import ConfigError
 from tests.conftest import ROOT
 
@@ -29,6 +30,17 @@ def test_readme_documents_every_setting():
     names = {s.name.upper() for s in SETTINGS}
     assert names - documented == set(), "settings missing from the README"
     assert documented - names == set(), "README documents settings that do not exist"
+    table = re.search(r"<!-- settings:start[^\n]*-->\n(.*?)\n<!-- settings:end -->", readme, re.S)
+    assert table and table.group(1) == settings_table(), "README's settings table is stale: python -m recommender.config"
+
+
+def test_config_is_typed_and_frozen():
+    c = Config.load(environ={})
+    assert isinstance(c.min_score, float) and isinstance(c.max_k, int) and isinstance(c.index, str)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.max_k = 3
+    assert c.replace(max_k=7).max_k == 7 and c.max_k == 50
+    assert [s.name for s in SETTINGS] == [f.name for f in dataclasses.fields(Config)]
 
 
 def test_core_does_not_import_flask():

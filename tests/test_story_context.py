@@ -7,7 +7,7 @@ import pytest
 from recommender.articles import parse_article
 from recommender.indexing import build_index
 from recommender.ranking import mix_story
-from recommender.service import Recommender
+from recommender import Recommender
 
 # Four tellings of one story: the same two-word phrases in other orders (cosine ~0.72 with the
 # stand-in embedder, above the article bar of 0.7; no shared 5-word runs, so not near-duplicates).

@@ -12,9 +12,7 @@ from typing import Any, Mapping
 
 from flask import Flask, g, request
 
-from recommender.config import Config
-from recommender.errors import IndexNotReady, NewsrecError
-from recommender.service import Recommender
+from recommender import Config, IndexNotReady, NewsrecError, Recommender
 
 from .errors import register_error_handlers
 from .security import apply_headers, RateLimiter

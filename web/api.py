@@ -8,10 +8,7 @@ from typing import Any, Mapping
 
 from flask import Blueprint, current_app, jsonify, request
 
-from recommender.errors import BadInput
-from recommender.dates import Published
-from recommender.ranking import RankParams
-from recommender.service import Recommender
+from recommender import BadInput, Published, RankParams, Recommender
 
 from .errors import ApiError
 from .security import check_token
@@ -276,8 +273,6 @@ def add_articles():
         raise ApiError(400, "'articles' must be a non-empty list of article objects", field="articles")
     if len(items) > 1000:
         raise ApiError(400, "at most 1000 articles per request", field="articles")
-    from recommender.indexing import add_articles as add
-
     r = rec()
     parsed = []
     for i, item in enumerate(items):
@@ -285,20 +280,16 @@ def add_articles():
             parsed.append(r.parse(item, require_id=True))
         except BadInput as exc:
             raise ApiError(400, f"articles[{i}]: {exc.message}", field=f"articles[{i}].{exc.field or 'id'}") from None
-    report = add(r.index_dir.path, parsed, r.embedder, r.config)
-    r.maybe_reload(force=True)
+    report = r.add(parsed)
     return jsonify(report.to_dict()), 201
 
 
 @bp.route("/api/articles/<path:article_id>", methods=["DELETE"])
 def delete_article(article_id: str):
     _require_token()
-    from recommender.indexing import delete_articles
-
     r = rec()
     r.snapshot.key_of_id(article_id)  # 404 when unknown
-    report = delete_articles(r.index_dir.path, [article_id], r.embedder, r.config)
-    r.maybe_reload(force=True)
+    report = r.delete([article_id])
     return jsonify(report.to_dict())
 
 

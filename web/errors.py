@@ -9,7 +9,7 @@ import logging
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from recommender.errors import NewsrecError
+from recommender import NewsrecError
 
 __all__ = ["error_response", "register_error_handlers", "ApiError"]
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 
-from recommender.cleaning import related_link
-from recommender.errors import ArticleNotFound, IndexNotReady
+from recommender import ArticleNotFound, IndexNotReady, related_link
 
 from .api import cfg, rank_params, rec
 from .errors import ApiError

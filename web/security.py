@@ -7,7 +7,7 @@ import time
 
 from flask import request
 
-from recommender.config import Config
+from recommender import Config
 
 __all__ = ["apply_headers", "allowed_origin", "check_token", "RateLimiter"]
 
