@@ -95,6 +95,10 @@ def parse_article(
     else:
         cleaned = clean(texts["body"] or texts["text"], profile)
     meta = {name: _str_field(record, name, limit=2048) for name in _META_FIELDS}
+    if not meta["lang"].strip():
+        # The language the cleaned text is written in, when the input does not say.
+        detected = cleaned.language.lang
+        meta["lang"] = "" if detected == "und" else detected
     meta["published"] = parse_published(meta["published"] or record.get("date") or "", "published")
     return Article(
         id=art_id,

@@ -26,6 +26,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
+from .language import Language, detect_language
+
 __all__ = [
     "AlsoRead",
     "Cleaned",
@@ -62,12 +64,17 @@ def _decode_entity(match: re.Match[str]) -> str:
     return decoded
 
 
+# Zero-width joiners shape Indic, Arabic-script and emoji text: they stay in the kept text (keys drop them).
+_INVISIBLE_IN_TEXT = re.compile(r"[\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
+
+
 def tidy(line: str) -> str:
     """Surface clean-up kept in the output: entities, invisible characters, folded spaces."""
     line = _ENTITY.sub(_decode_entity, line)
-    line = _INVISIBLE.sub("", line)
+    line = _INVISIBLE_IN_TEXT.sub("", line)
     line = _CONTROL.sub("", line)
-    return _SPACES.sub(" ", line).strip()
+    # NFC: one encoding for canonically equal text (Bengali's composed "য়" and its parts, say).
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", line)).strip()
 
 
 def normalise(line: str) -> str:
@@ -103,10 +110,18 @@ class Cleaned:
     also_read: list[AlsoRead] = field(default_factory=list)
     removed: list[Removed] = field(default_factory=list)
 
+    @property
+    def language(self) -> Language:
+        """The detected language of the title and body (`und` when there is too little text to tell)."""
+        return detect_language(f"{self.title}\n{self.body}")
+
     def to_dict(self) -> dict:
+        language = self.language
         return {
             "title": self.title,
             "body": self.body,
+            "lang": language.lang,
+            "lang_confidence": language.confidence,
             "also_read": [asdict(a) for a in self.also_read],
             "removed": [asdict(r) for r in self.removed],
         }
@@ -149,7 +164,21 @@ _ALSO_READ_WORDS = (
     r"further\s+reading|more\s+from\s+[\w .]{1,30}|more\s+on\s+this(?:\s+story)?|"
     r"suggested(?:\s+reading)?|trending(?:\s+now)?|popular\s+now|most\s+read|top\s+stories|"
     r"lee\s+también|lea\s+también|lire\s+aussi|à\s+lire\s+aussi|lesen\s+sie\s+auch|leggi\s+anche|"
-    r"leia\s+também|veja\s+também"
+    r"leia\s+também|veja\s+também|"
+    # Other languages' labels for a link to another story (cut only: no rule keeps text by its words).
+    r"lea(?:\s+más)?|lee\s+más|vea\s+también|ver\s+también|mire|mira|puedes\s+ver|te\s+puede\s+interesar|"
+    r"le\s+puede\s+interesar|(?:contenido|notas?|noticias?|artículos?)\s+relacionad[oa]s?|"
+    r"también\s+(?:te\s+puede\s+interesar|puedes\s+leer)|"
+    r"lire\s+également|voir\s+aussi|à\s+voir\s+aussi|sur\s+le\s+même\s+sujet|"
+    r"auch\s+lesen|lesen\s+sie\s+(?:auch|mehr|weiter)(?:\s+die\s+folgenden\s+beiträge)?|zum\s+weiterlesen|"
+    r"weiterlesen|mehr\s+zum\s+thema(?:\s+\S+){0,3}|mehr\s+themen|weitere\s+(?:themen|artikel|beiträge|"
+    r"nachrichten|meldungen)(?:\s+\S+){0,4}|das\s+könnte\s+sie\s+(?:auch\s+)?interessieren|"
+    r"leggi\s+(?:anche|pure)|potrebbe\s+interessarti|leia\s+mais|saiba\s+mais|"
+    r"lees\s+(?:ook|meer)|czytaj\s+(?:też|także|również|więcej)|zobacz\s+(?:też|także|również)|"
+    r"читайте\s+(?:также|еще|ещё)|смотрите\s+также|см\.\s+также|читать\s+также|"
+    r"baca\s+juga|ayrıca\s+(?:okuyun|bakınız)|i̇lgili\s+haberler|ilgili\s+haberler|"
+    r"xem\s+thêm|đọc\s+thêm|اقرأ\s+أيضا|اقرأ\s+أيضاً|اقرأ\s+ايضا|यह\s+भी\s+पढ़ें|ये\s+भी\s+पढ़ें|"
+    r"関連記事|あわせて読みたい|相关阅读|延伸阅读|相關閱讀|延伸閱讀|관련\s*기사"
 )
 _ALSO_READ_LINE = re.compile(rf"^[\W_]*(?:{_ALSO_READ_WORDS}){_SEP}(?P<rest>\S.*)$", re.IGNORECASE)
 _ALSO_READ_HEADER = re.compile(rf"^[\W_]*(?:{_ALSO_READ_WORDS})[\s:|\-\u2013\u2014»>.…!]*$", re.IGNORECASE)
@@ -159,7 +188,8 @@ _MD_LINK = re.compile(r"\[(?P<text>[^\]]{1,300})\]\((?P<url>https?://[^\s)]+)\)"
 _SHARE = re.compile(
     r"^[\W_]*(?:(?:kindly|please|do)\s+)?(?:share|sharing|forward)\b.{0,40}\b(?:story|article|post|news|page|link|this|it|with)\b"
     r"|^[\W_]*share\s*(?:this|on|via|now|:|$)|^[\W_]*(?:tweet|email|e-mail|print|pin|whatsapp)\s+(?:this|it)\b"
-    r"|^[\W_]*(?:compartir|comparte|compartilhe|partager|partagez|teilen|condividi|deel|udostępnij)\b"
+    r"|^[\W_]*(?:compartir|comparte|compartilhe|partager|partagez|teilen|condividi|deel|udostępnij|"
+    r"поделиться|paylaş|bagikan|chia\s+sẻ|شارك|شاركوا)\b|^[\W_]*(?:分享|共有する|공유하기)"
     r"|^[\W_]*click\s+(?:here\s+)?to\s+(?:share|print|email|tweet)",
     re.IGNORECASE,
 )
@@ -175,14 +205,23 @@ _FOLLOW = re.compile(
 )
 _FOLLOW_ANY = re.compile(
     r"^[\W_]*(?:follow\s+us|join\s+us|subscribe\s+(?:to|now|for|here)|sign\s+up\s+(?:for|to|now)|"
-    r"get\s+the\s+latest|never\s+miss|stay\s+(?:updated|informed)|s[ií]guenos|suivez-nous|folgen\s+sie\s+uns|seguici)",
+    r"get\s+the\s+latest|never\s+miss|stay\s+(?:updated|informed)|s[ií]guenos|suivez-nous|folgen\s+sie\s+uns|seguici|"
+    r"(?:zum|für\s+den|unseren?)\s+newsletter\s+(?:anmelden|abonnieren)|newsletter\s+(?:abonnieren|bestellen)|"
+    r"jetzt\s+(?:abonnieren|anmelden)|inscr[ií]bete|suscr[ií]bete|abonnez-vous|inscrivez-vous|"
+    r"подписывайтесь|подпишитесь|ikuti\s+kami|takip\s+edin|theo\s+dõi|obserwuj\s+nas|volg\s+ons|"
+    r"关注我们|關注我們|フォローして|تابعونا|تابعنا|फॉलो\s+करें)"
+    # Verb-final languages name the network first ("Bizi Instagram'da takip edin").
+    r"|^.{0,40}?(?:instagram|facebook|twitter|telegram|youtube|tiktok|whatsapp)\S*\s+(?:takip\s+edin|をフォロー)",
     re.IGNORECASE,
 )
 _AD = re.compile(
     r"^[\W_]*(?:advertisements?|advertising|advertisement\s*[-–]\s*continue\s+reading\s+below|ad|ads|sponsored(?:\s+content)?|"
     r"promoted(?:\s+content)?|story\s+continues\s+(?:below|after\s+(?:this\s+)?advertisement)|"
     r"continue\s+reading\s+(?:below|the\s+main\s+story)|scroll\s+(?:down\s+)?to\s+continue(?:\s+reading)?|"
-    r"publicidad|anzeige|publicité|pubblicità)[\W_]*$",
+    r"publicidad|anzeige|werbung|publicité|pubblicità|publicidade|reklama|reklam|реклама|advertorial|iklan|"
+    r"广告|廣告|広告|광고|إعلان|اعلان|विज्ञापन|"
+    r"wird\s+geladen|loading|cargando|chargement|caricamento|carregando|ładowanie|загрузка)[\W_]*$"
+    r"|^[\W_]*(?:anzeige|werbung)\s*[-–—,:|]",
     re.IGNORECASE,
 )
 _PHOTO = re.compile(
@@ -197,7 +236,11 @@ _PHOTO = re.compile(
 _COOKIE = re.compile(
     r"\b(?:we\s+use\s+cookies|this\s+(?:web)?site\s+uses\s+cookies|cookie\s+(?:policy|settings|preferences|consent)|"
     r"accept\s+(?:all\s+)?cookies|by\s+continuing\s+to\s+(?:use|browse)\s+this\s+(?:web)?site|"
-    r"privacy\s+policy\s+and\s+terms|all\s+rights\s+reserved|terms\s+of\s+(?:use|service))\b",
+    r"privacy\s+policy\s+and\s+terms|all\s+rights\s+reserved|terms\s+of\s+(?:use|service)|"
+    r"copyrighted\s+property\s+of|written\s+permission\s+must\s+be\s+obtained|"
+    r"alle\s+rechte\s+vorbehalten|todos\s+los\s+derechos\s+reservados|tous\s+droits\s+réservés|"
+    r"tutti\s+i\s+diritti\s+riservati|todos\s+os\s+direitos\s+reservados|wszelkie\s+prawa\s+zastrzeżone|"
+    r"materiał\s+chroniony\s+prawem\s+autorskim|все\s+права\s+защищены)\b",
     re.IGNORECASE,
 )
 _COMMENTS_HEADER = re.compile(
@@ -206,7 +249,9 @@ _COMMENTS_HEADER = re.compile(
     r"join\s+the\s+(?:discussion|conversation)|show\s+comments|view\s+(?:all\s+)?comments|"
     r"comments\s+are\s+closed|discuss\s+this\s+(?:story|article)|have\s+your\s+say|"
     r"what\s+do\s+you\s+think\??|talkback|readers'?\s+(?:comments|views|opinions)|"
-    r"comentarios|kommentare|commentaires)[\W_]*(?:\(\d+\))?[\W_]*$",
+    r"comentarios|kommentare|kommentieren(?:\s+sie)?|commentaires|commenti|comentários|komentarze|"
+    r"комментарии|yorumlar|komentar|bình\s+luận|评论|評論|コメント|تعليقات|التعليقات|टिप्पणियाँ)"
+    r"[\W_]*(?:\(\d+\))?[\W_]*$",
     re.IGNORECASE,
 )
 _COMMENT_LINE = re.compile(
@@ -222,43 +267,63 @@ _BYLINE_STUB = re.compile(
 _BYLINE = re.compile(r"^[\W_]*(?:by|written\s+by|reporting\s+by|por|par|von)\s+[^.!?]{2,60}$", re.IGNORECASE)
 
 _WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
-_SENTENCE_END = re.compile(r"[.!?…:;\"”’»)\]]\s*$")
+_SENTENCE_END = re.compile(r"[.!?…:;\"”’»)\]。！？．｡।॥؟۔።」』]\s*$")
+
+
+# Scripts written without spaces between words: a run of their letters counts one word per
+# _UNSPACED_CHARS characters (Chinese words average under two characters, Japanese and Thai a few more).
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f\u0e80-\u0eff"
+                       r"\u1000-\u109f\u1780-\u17ff]+")
+_UNSPACED_CHARS = 2.0
 
 
 def _words(key: str) -> int:
-    return len(_WORD.findall(key))
+    """Words in a line, in any script (unspaced scripts count by characters)."""
+    unspaced = _UNSPACED.findall(key)
+    if not unspaced:
+        return len(_WORD.findall(key))
+    rest = _UNSPACED.sub(" ", key)
+    return len(_WORD.findall(rest)) + int(round(sum(len(u) for u in unspaced) / _UNSPACED_CHARS))
 
 
-# Function words of the languages news sites most often publish in. Prose is full of them;
-# menus, headline lists and link clouds are not.
-_FUNCTION_WORDS = frozenset(
-    """a an the of to in on at for from by with and or but as is are was were be been has have had
-    it its that this which who not said says will would can could after before over than into about
-    de la el los las en y que del por con para una un es se al lo le les des du et est dans pour
-    sur une il qui der die das und ist den dem ein eine zu mit von nicht sich im il di che e per
-    non una da do das os um uma em não""".split()
-)
-_TRAILING_FUNCTION = frozenset("a an the of to in on at for from by with and or but as is are was were that".split())
+def _capital_share(key: str) -> float | None:
+    """Share of a line's words that start with a capital letter, or None when its script has no case.
+
+    Prose in every cased script starts most words in lower case (German, which capitalises nouns,
+    about a third); menus, link clouds and lists of names or headlines start most in capitals."""
+    words = _WORD.findall(key)
+    lettered = [w for w in words if not w.isdigit()]
+    if len(lettered) < len(words) / 2:
+        return 1.0  # mostly numbers (a calendar, a score table): not prose in any script
+    cased = [w for w in lettered if w[0].lower() != w[0].upper()]
+    if len(cased) < max(3, len(lettered) / 2):
+        return None
+    return sum(w[0].isupper() for w in cased) / len(cased)
 
 
-def _function_share(key: str) -> float:
-    words = _WORD.findall(key.casefold())
-    return sum(w in _FUNCTION_WORDS for w in words) / len(words) if words else 0.0
+# Prose judged by shape, not vocabulary. L3S-GN1 dev, split by site into two folds (README "Cleaning"):
+# a sentence-length line is prose unless nearly all its words are capitalised (0.9 best on both folds)...
+_CAPS_SENTENCE = 0.9
+# ...and a long line without a sentence end (a paragraph cut mid-way, a caption, a link cloud) only when
+# few are (chosen 0.2 on one fold, 0.4 on the other; 0.3 is within 0.002 of the best on each).
+_CAPS_RUN = 0.3
 
 
 def _is_paragraph(key: str, n_words: int) -> bool:
-    """Body-like: a sentence of some length, or a long run of words that reads as prose."""
+    """Body-like: a sentence of some length, or a long run of words that reads as prose (by shape:
+    sentence ends and capitalisation, in any script)."""
     if n_words >= 7 and _SENTENCE_END.search(key):
-        return n_words < 25 or _function_share(key) >= 0.12
-    return n_words >= 25 and _function_share(key) >= 0.2
+        caps = _capital_share(key)
+        return n_words < 25 or caps is None or caps <= _CAPS_SENTENCE
+    if n_words < 25:
+        return False
+    caps = _capital_share(key)
+    return caps is None or caps <= _CAPS_RUN
 
 
 def _is_headline(key: str, n_words: int) -> bool:
-    """Headline-like: a short line of words that does not end a sentence (nor stop mid-phrase)."""
-    if not 3 <= n_words <= 25 or _SENTENCE_END.search(key.rstrip("!?")) or key.endswith(","):
-        return False
-    last = _WORD.findall(key.casefold())
-    return not last or last[-1] not in _TRAILING_FUNCTION
+    """Headline-like: a short line of words that does not end a sentence (nor a clause)."""
+    return 3 <= n_words <= 25 and not _SENTENCE_END.search(key.rstrip("!?")) and not key.endswith((",", "，", "、"))
 
 
 # Lines that end the article: section headers of other content, comment furniture, timestamps.
@@ -341,7 +406,7 @@ def _line_rule(key: str, n_words: int, profile: CleaningProfile | None) -> str |
 
 # --- span selection ------------------------------------------------------------------------
 
-_SHORT_COST = 5.0  # what a non-paragraph line costs inside the article run (F1 flat for 4-6 on L3S-GN1 dev)
+_SHORT_COST = 6.0  # what a non-paragraph line costs inside the article run (best 6 on both L3S-GN1 dev site folds)
 _TITLE_WINDOW = 6  # how far before the article a title may stand
 _BREAK_COST = -1e6  # the article never runs across a section break
 
@@ -390,7 +455,9 @@ def _split(text: str) -> list[_Line]:
     return lines
 
 
-def _clean_once(text: str, profile: CleaningProfile | None) -> Cleaned:
+def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True) -> Cleaned:
+    """One pass of the rules. `select` False keeps every line no rule cuts (the extractor already chose
+    the article: only furniture a rule is sure of goes, and no title is taken from the lines)."""
     lines = _split(text)
     removed: list[Removed] = []
     also_read: list[AlsoRead] = []
@@ -432,11 +499,12 @@ def _clean_once(text: str, profile: CleaningProfile | None) -> Cleaned:
         reason = _line_rule(key, n, profile)
         if reason is None and n >= 3 and folded in seen:
             reason = "duplicate-line"
-        if reason is None and candidates and n <= 8 and _COMMENTS_HEADER.match(key):
-            # A comment-section header after some story text ends the article (in a menu before
-            # the story, "Readers' Comments" is just a link).
+        if reason is None and n <= 8 and _COMMENTS_HEADER.match(key):
+            # A comment-section header is furniture; after some story text it also ends the article
+            # (in a menu before the story, "Readers' Comments" is just a link).
+            reason = "comments"
             if sum(c.words for c in candidates if _is_paragraph(c.key, c.words)) >= 50:
-                removed.append(Removed(line.text, "comments", line.index))
+                removed.append(Removed(line.text, reason, line.index))
                 comment_cut = True
                 continue
         if reason is None and _COMMENT_LINE.match(key) and n <= 12:
@@ -463,19 +531,19 @@ def _clean_once(text: str, profile: CleaningProfile | None) -> Cleaned:
             scores.append(float(candidates[j].words))
         else:
             scores.append(-_SHORT_COST)
-    span = _best_span(scores)
+    span = _best_span(scores) if select else None
     if span is None:
         span = (0, len(candidates))
     start, end = span
 
     title = ""
     title_at = -1
-    for j in range(start - 1, max(-1, start - 1 - _TITLE_WINDOW), -1):
+    for j in range(start - 1, max(-1, start - 1 - _TITLE_WINDOW), -1) if select else ():
         c = candidates[j]
         if _is_headline(c.key, c.words) and not _BYLINE.match(c.key):
             title, title_at = c.text, j
             break
-    if not title:
+    if not title and select:
         for j in range(0, start):
             c = candidates[j]
             if _is_headline(c.key, c.words) and not _BYLINE.match(c.key):
@@ -505,17 +573,20 @@ def _clean_once(text: str, profile: CleaningProfile | None) -> Cleaned:
     return Cleaned(title=title, body="".join(parts), also_read=also_read, removed=removed)
 
 
-def clean(text: str, profile: CleaningProfile | None = None) -> Cleaned:
-    """Clean scraped article text: the story body, its title, the cut related links and every cut piece."""
+def clean(text: str, profile: CleaningProfile | None = None, *, select: bool = True) -> Cleaned:
+    """Clean scraped article text: the story body, its title, the cut related links and every cut piece.
+
+    `select=False` is for text an extractor has already narrowed to the article: only lines a rule is
+    sure of (related links, share/follow prompts, ads, cookie and comment furniture) are cut."""
     if not isinstance(text, str):
         raise TypeError(f"clean() takes a str, got {type(text).__name__}; decode bytes first")
-    result = _clean_once(text, profile)
+    result = _clean_once(text, profile, select)
     if result.body == text:
         return result  # nothing changed: a second pass would see the same input and decide the same
     # A second pass over the body normally changes nothing; where it would (a line that only became
     # furniture once its neighbours were cut), take its verdict so that clean() is idempotent.
     for _ in range(3):
-        again = _clean_once(result.body, profile)
+        again = _clean_once(result.body, profile, select)
         if again.body == result.body:
             break
         result.removed.extend(Removed(r.text, r.reason, -1) for r in again.removed)
@@ -536,10 +607,18 @@ _BLOCK_TAGS = {
 def _html_tree(markup: str):
     from lxml import html as lxml_html
 
-    try:
-        return lxml_html.document_fromstring(markup)
-    except Exception:  # lxml raises several types on broken markup; the text path is the fallback
-        return None
+    for source in (markup, markup.encode("utf-8", "replace")):
+        # A str with an XML encoding declaration is refused by lxml; the same page as UTF-8 bytes is not.
+        try:
+            return lxml_html.document_fromstring(source)
+        except Exception:  # lxml raises several types on broken markup; the text path is the fallback
+            continue
+    return None
+
+
+def _has_related_label(text: str) -> bool:
+    """Whether any line of a page's text starts with a related-link label (then the markup is searched)."""
+    return any(_ALSO_READ_LINE.match(normalise(line)) for line in text.split("\n") if 0 < len(line) <= 300)
 
 
 def _html_also_read(tree) -> list[AlsoRead]:
@@ -583,35 +662,57 @@ def _html_to_text(tree) -> str:
     return "".join(out)
 
 
+# Link text below this share of a page's words: no menus or lists of other stories in the markup. Real
+# pages of the trafilatura benchmark (dev): 1% of them have less than 2% link text, none under 0.4%.
+UNLINKED_SHARE = 0.01
+
+
+def _html_title(tree) -> str:
+    """The page's headline: its Open Graph title, else its first <h1>, else its <title>."""
+    og = tree.xpath("//meta[@property='og:title']/@content")
+    if og and og[0].strip():
+        return tidy(og[0])
+    heads = tree.xpath("//h1") or tree.xpath("//title")
+    return tidy(heads[0].text_content()) if heads else ""
+
+
 def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
-    """Clean an article page: trafilatura extracts the main text, then the text rules run on it."""
+    """Clean an article page: trafilatura extracts the main text, then only the rules that are sure cut
+    (see `clean(select=False)`); related-link blocks in the markup are kept as `also_read`."""
     if not isinstance(markup, str):
         raise TypeError(f"clean_html() takes a str, got {type(markup).__name__}; decode bytes first")
     tree = _html_tree(markup) if markup.strip() else None
     if tree is None:
         return clean(markup, profile)
-    html_also_read = _html_also_read(tree)
-    title = ""
+    title = _html_title(tree)
+    link_words = sum(len((a.text_content() or "").split()) for a in tree.iter("a"))
+    page_text = _html_to_text(tree)  # drops scripts and styles from the tree, which trafilatura would too
+    html_also_read = _html_also_read(tree) if _has_related_label(page_text) else []
     text = None
-    try:
-        import trafilatura
+    # A page with no navigation in its markup (almost no link text: a text dump wrapped in blocks, as
+    # scrapers store pages) gives an extractor nothing to separate the story from the rest; there the
+    # text rules choose the article from the page's own blocks, as they do for scraped text. So do they
+    # when nothing is extracted.
+    select = link_words < UNLINKED_SHARE * len(page_text.split())
+    if not select:
+        try:
+            import trafilatura
 
-        doc = trafilatura.bare_extraction(
-            markup, include_comments=False, include_tables=False, favor_precision=False, with_metadata=True
-        )
-        if doc is not None:
-            text = doc.text if hasattr(doc, "text") else doc.get("text")
-            title = (doc.title if hasattr(doc, "title") else doc.get("title")) or ""
-    except Exception:  # trafilatura fails on some pages; the plain-text fallback below still cleans them
-        text = None
-    if not text:
-        text = _html_to_text(tree)
-        if not title:
-            heads = tree.xpath("//h1") or tree.xpath("//title")
-            title = tidy(heads[0].text_content()) if heads else ""
-    result = clean(text, profile)
+            # The markup, not our tree: trafilatura's own parse extracts more (measured: recall 0.946 vs 0.942).
+            doc = trafilatura.bare_extraction(markup, include_comments=False, include_tables=True,
+                                              favor_precision=False, with_metadata=False)
+            text = (doc.text if hasattr(doc, "text") else doc.get("text")) if doc is not None else None
+        except Exception:  # trafilatura fails on some pages; the page's own blocks below still clean
+            text = None
+        select = not text
+    result = clean(page_text if select else text, profile, select=select)
     if title:
-        result.title = tidy(title)
+        result.title = title
+        first, _, rest = result.body.partition("\n")
+        if normalise(first).casefold() == normalise(title).casefold():
+            # The extracted text repeats the page's headline as its first line.
+            result.body = rest.lstrip("\n")
+            result.removed.insert(0, Removed(first, "title", -1))
     seen = {a.title.casefold() for a in result.also_read}
     for item in html_also_read:
         if item.title.casefold() in seen:

@@ -25,13 +25,16 @@ def token_prf(predicted: str, gold: str) -> tuple[float, float, float]:
 
 
 def _rows(path: str | Path, limit: int | None) -> list[dict]:
-    """Rows of a JSONL file, or of a JSON file holding one object or a list."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Rows of a JSONL file (optionally .gz), or of a JSON file holding one object or a list."""
+    import gzip
+
+    path = Path(path)
+    text = gzip.open(path, "rt", encoding="utf-8").read() if path.suffix == ".gz" else path.read_text(encoding="utf-8")
     try:
         data = json.loads(text)
         rows = data if isinstance(data, list) else [data]
     except json.JSONDecodeError:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = [json.loads(line) for line in text.split("\n") if line.strip()]
     return rows[:limit] if limit else rows
 
 
@@ -65,8 +68,11 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
     """
     import trafilatura
 
+    rows = _rows(path, limit)
+    if rows and "with" in rows[0] and "html" in rows[0]:
+        return {"task": "cleaning", "data": str(path), **eval_html_snippets(rows)}
     ours, base, ours_html, traf = [], [], [], []
-    for row in _rows(path, limit):
+    for row in rows:
         gold = row["clean_text"]
         raw = row.get("raw_text") or ""
         if raw:
@@ -92,6 +98,69 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
         out["newsrec_html"] = _summary(ours_html)
         out["trafilatura_alone"] = _summary(traf)
     return out
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _snippet_counts(output: str, keep: list[str], cut: list[str]) -> tuple[int, int, int, int]:
+    """(tp, fn, fp, tn) of the trafilatura benchmark: a `with` snippet found in the output (whitespace
+    normalised, exact substring) is a true positive, a `without` snippet found a false positive."""
+    out = _squash(output)
+    tp = sum(_squash(s) in out for s in keep)
+    fp = sum(_squash(s) in out for s in cut)
+    return tp, len(keep) - tp, fp, len(cut) - fp
+
+
+def _snippet_scores(counts) -> dict:
+    tp, fn, fp, tn = (sum(c[i] for c in counts) for i in range(4))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4),
+            "accuracy": round((tp + tn) / max(1, tp + fn + fp + tn), 4), "f_score": round(f, 4), "pages": len(counts)}
+
+
+def site_fold(url: str, folds: int = 2) -> int:
+    """The fold of a page, by its site (host name): pages of one site always land in one fold."""
+    import hashlib
+    from urllib.parse import urlparse
+
+    host = urlparse(url).netloc or url.split("::")[-1].split("-")[0]
+    return int(hashlib.blake2b(host.lower().encode(), digest_size=4).hexdigest(), 16) % folds
+
+
+def eval_html_snippets(rows: list[dict]) -> dict:
+    """The trafilatura benchmark (fields html, with, without): clean_html() and trafilatura's own
+    extract() on the same pages in the same run, overall, per site fold and per language (the language
+    of the page's kept snippets, as detected)."""
+    import trafilatura
+
+    from .language import detect_language
+
+    ours, theirs, langs, folds = [], [], [], []
+    for row in rows:
+        keep, cut = row.get("with") or [], row.get("without") or []
+        ours.append(_snippet_counts(clean_html(row["html"]).body, keep, cut))
+        try:
+            alone = trafilatura.extract(row["html"]) or ""
+        except Exception:  # scored as an empty extraction, as a user of trafilatura would get
+            alone = ""
+        theirs.append(_snippet_counts(alone, keep, cut))
+        langs.append(detect_language(" ".join(keep)).lang or "und")
+        folds.append(site_fold(row.get("url", "")))
+
+    def table(pick) -> dict:
+        chosen = [i for i in range(len(rows)) if pick(i)]
+        return {"newsrec": _snippet_scores([ours[i] for i in chosen]),
+                "trafilatura_alone": _snippet_scores([theirs[i] for i in chosen])}
+
+    per_language = {lang: table(lambda i, lang=lang: langs[i] == lang)
+                    for lang, _ in Counter(langs).most_common()}
+    return {"kind": "html-snippets", **table(lambda i: True),
+            "folds": {str(f): table(lambda i, f=f: folds[i] == f) for f in sorted(set(folds))},
+            "per_language": per_language}
 
 
 # --- same story -------------------------------------------------------------------------------

@@ -75,7 +75,8 @@ def test_clean_command(tmp_path, capsys):
     assert [r["id"] for r in rows] == ["s", "h"]
     assert len(rows[0]["also_read"]) == 3 and rows[0]["removed"][0]["reason"]
     assert rows[1]["also_read"] == [{"title": "Other", "url": "https://x.example/a"}]
-    assert set(rows[0]) == {"id", "title", "body", "also_read", "removed"}
+    assert set(rows[0]) == {"id", "title", "body", "lang", "lang_confidence", "also_read", "removed"}
+    assert rows[0]["lang"] == "en" and rows[0]["lang_confidence"] > 0.9
 
 
 def test_demo_corpus_is_shipped():

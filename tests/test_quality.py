@@ -41,10 +41,11 @@ def check(name: str, result: dict) -> None:
     assert not failures, f"{name}: " + "; ".join(failures) + "\n" + json.dumps(result, indent=1)
 
 
-def test_cleaning_gate():
+@pytest.mark.parametrize("name", ["cleaning", "cleaning_html"])
+def test_cleaning_gate(name):
     from recommender.evaluation import eval_cleaning
 
-    check("cleaning", eval_cleaning(shared_file(PINS["cleaning"]["data"])))
+    check(name, eval_cleaning(shared_file(PINS[name]["data"])))
 
 
 def test_seed_sample_cleans_exactly():

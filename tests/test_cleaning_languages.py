@@ -1,0 +1,79 @@
+"""Property tests: an article in any of twelve languages, with its site's furniture around and inside it,
+keeps every paragraph and loses the furniture, as scraped text and as an HTML page; its language is
+detected. No rule that keeps prose reads English words, so the same properties hold in every script."""
+from __future__ import annotations
+
+import html
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recommender.cleaning import clean, clean_html
+from recommender.language import detect_language
+from tests.multilingual_pages import FURNITURE, LANGUAGES, PARAGRAPHS
+
+MENU = ["Home", "News", "Sport", "Business", "Culture", "Opinion", "Weather"]
+
+
+@st.composite
+def pages(draw):
+    lang = draw(st.sampled_from(LANGUAGES))
+    paras = draw(st.lists(st.sampled_from(PARAGRAPHS[lang]), min_size=2, max_size=4, unique=True))
+    related, share, ad, follow, comments = FURNITURE[lang]
+    inside = draw(st.lists(st.sampled_from([related, share, ad]), min_size=1, max_size=2, unique=True))
+    before = draw(st.lists(st.sampled_from([share, follow, ad]), max_size=2, unique=True))
+    after = draw(st.lists(st.sampled_from([related, share, follow]), max_size=2, unique=True))
+    at = draw(st.integers(1, len(paras) - 1))
+    body = paras[:at] + inside + paras[at:]
+    return lang, paras, before, body, after + [comments]
+
+
+def _text(before, body, after) -> str:
+    return "\n\n".join(MENU + ["A headline for the story"] + before + body + after)
+
+
+def _html(before, body, after) -> str:
+    menu = "".join(f'<li><a href="/section/{m.lower()}">{html.escape(m)}</a></li>' for m in MENU)
+    more = "".join(f'<li><a href="/story/{i}">Another story number {i} from the site</a></li>' for i in range(8))
+    para = lambda t: f"<p>{html.escape(t)}</p>"  # noqa: E731
+    return (f"<html><head><title>A headline for the story</title></head><body><nav><ul>{menu}</ul></nav>"
+            f"<article><h1>A headline for the story</h1>{''.join(map(para, before + body + after))}</article>"
+            f"<aside><h3>More stories</h3><ul>{more}</ul></aside><footer><a href='/about'>About us</a></footer>"
+            f"</body></html>")
+
+
+def _check(result, paras, furniture) -> None:
+    for p in paras:
+        assert p in result.body, f"paragraph lost: {p[:60]!r}\n--- body:\n{result.body}"
+    for f in furniture:
+        assert f not in result.body, f"furniture kept: {f!r}\n--- body:\n{result.body}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pages())
+def test_scraped_text_keeps_every_paragraph_and_cuts_the_furniture(page):
+    lang, paras, before, body, after = page
+    result = clean(_text(before, body, after))
+    _check(result, paras, [*before, *(b for b in body if b not in paras), *after, *MENU])
+    assert result.language.lang == lang
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pages())
+def test_html_keeps_every_paragraph_and_cuts_the_furniture(page):
+    lang, paras, before, body, after = page
+    result = clean_html(_html(before, body, after))
+    _check(result, paras, [*before, *(b for b in body if b not in paras), *after, *MENU])
+    assert "Another story number" not in result.body
+    assert result.language.lang == lang
+
+
+def test_every_language_is_detected_from_one_paragraph():
+    for lang, paras in PARAGRAPHS.items():
+        for p in paras:
+            found = detect_language(p)
+            assert found.lang == lang and found.confidence > 0.5, (lang, p[:40], found)
+
+
+def test_too_little_text_is_undetermined():
+    assert detect_language("OK 12").lang == "und" and detect_language("").confidence == 0.0
