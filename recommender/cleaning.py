@@ -36,6 +36,7 @@ __all__ = [
     "clean",
     "clean_html",
     "load_profile",
+    "count_words",
     "normalise",
     "related_link",
 ]
@@ -286,6 +287,11 @@ def _words(key: str) -> int:
     return len(_WORD.findall(rest)) + int(round(sum(len(u) for u in unspaced) / _UNSPACED_CHARS))
 
 
+def count_words(text: str) -> int:
+    """Words in a text, in any script (runs of unspaced scripts count by characters)."""
+    return _words(text)
+
+
 def _capital_share(key: str) -> float | None:
     """Share of a line's words that start with a capital letter, or None when its script has no case.
 
@@ -534,6 +540,9 @@ def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True)
     span = _best_span(scores) if select else None
     if span is None:
         span = (0, len(candidates))
+        if select and len(candidates) > 1 and kinds[0] == "head":
+            # No line reads as prose: everything stays, but a leading headline is still the title.
+            span = (1, len(candidates))
     start, end = span
 
     title = ""

@@ -37,11 +37,24 @@ def parse_published(value: Any, field_name: str = "published") -> str:
         if len(text) == _DATE_LENGTH:
             return dt.date.fromisoformat(text).isoformat()
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return moment.isoformat(timespec="seconds")
     except ValueError:
-        raise BadInput(f"'{field_name}' is not an ISO date: {text[:40]!r} (use YYYY-MM-DD)", field=field_name) from None
+        moment = _rfc2822(text)
+        if moment is None:
+            raise BadInput(f"'{field_name}' is not an ISO date: {text[:40]!r} (use YYYY-MM-DD, or an RSS date "
+                           f"like 'Tue, 22 Aug 2017 14:39:05 +0530')", field=field_name) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds")
+
+
+def _rfc2822(text: str) -> dt.datetime | None:
+    """An RSS / e-mail date ('Tue, 22 Aug 2017 14:39:05 +0530'), as feeds and sitemaps write them."""
+    import email.utils
+
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,18 @@ def _minhash_jaccard(a_texts: list[str], b_texts: list[str]) -> list[float]:
     return [float((x == y).mean()) for x, y in zip(sa, sb)]
 
 
+def _first_row(path: str | Path) -> dict:
+    """The first row of a JSONL file (optionally .gz), read alone."""
+    import gzip
+
+    path = Path(path)
+    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")) as fh:
+        for line in fh:
+            if line.strip():
+                return json.loads(line)
+    return {}
+
+
 def _read_any(path: str | Path) -> list[dict]:
     path = Path(path)
     if path.suffix == ".csv":
@@ -488,50 +500,105 @@ def _top_by(sim, k: int):
     return np.argsort(-s, axis=1)[:, :k]
 
 
-def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
-    """UCI headlines: with the project's own groups collapsing, how much of the top 5 is the story
-    being read, how many distinct stories it shows, and same-category precision; against raw cosine
-    and TF-IDF without collapsing, in the same run."""
+def story_fold(story: str, folds: int = 2) -> int:
+    """The fold of a story: every telling of one story lands in one fold (stories, not rows, are split)."""
+    import hashlib
+
+    return int(hashlib.blake2b(str(story).encode(), digest_size=4).hexdigest(), 16) % folds
+
+
+def _list_scores(lists: dict[str, list[str]], story: dict[str, str], category: dict[str, str] | None,
+                 k: int, short: dict[str, bool] | None = None) -> dict:
+    """Own-story share, distinct stories and (with categories) same-category P@k of related lists; the
+    share of lists shorter than k (the minimum score left too few)."""
+    own, distinct, cat, sizes = [], [], [], []
+    for qid, items in lists.items():
+        sizes.append(len(items))
+        if not items:
+            continue
+        own.append(sum(story.get(i) == story[qid] for i in items) / len(items))
+        distinct.append(len({story.get(i, i) for i in items}))
+        if category is not None:
+            cat.append(sum(category[i] == category[qid] for i in items) / len(items))
+    out = {"own_story_share": _mean(own), "distinct_stories": _mean(distinct), "mean_items": _mean(sizes),
+           "short_lists": _mean([float(n < k) for n in sizes])}
+    if category is not None:
+        out["category_p_at_5"] = _mean(cat)
+    if short is not None:
+        out["flagged_short"] = _mean([float(short[q]) for q in lists])
+    return out
+
+
+def _related_lists(records: list[dict], embedder, config, k: int, queries: list[str] | None = None):
+    """(newsrec lists, flagged-short by query, ids in row order, vectors) over an index of these records."""
     import tempfile
 
     import numpy as np
 
-    from .lexical import TfIdf
-
-    records = _uci_records(rows)
-    story = {r["ID"]: r["STORY"] for r in rows}
-    category = {r["ID"]: r["CATEGORY"] for r in rows}
-
-    def score(lists: dict[str, list[str]]) -> dict:
-        own, distinct, cat, sizes = [], [], [], []
-        for qid, items in lists.items():
-            sizes.append(len(items))
-            if not items:
-                continue
-            own.append(sum(story[i] == story[qid] for i in items) / len(items))
-            distinct.append(len({story[i] for i in items}))
-            cat.append(sum(category[i] == category[qid] for i in items) / len(items))
-        return {"own_story_share": _mean(own), "distinct_stories": _mean(distinct),
-                "category_p_at_5": _mean(cat), "mean_items": _mean(sizes)}
-
     with tempfile.TemporaryDirectory() as tmp:
         rec = _build_eval_index(records, embedder, config, Path(tmp))
         params = rec.params(k=k)
-        ours = {r["id"]: [i["id"] for i in rec.related(params, id=r["id"])["items"]] for r in records}
+        lists, short = {}, {}
+        for qid in queries if queries is not None else [r["id"] for r in records]:
+            answer = rec.related(params, id=qid)
+            lists[qid] = [i["id"] for i in answer["items"]]
+            short[qid] = bool(answer.get("short"))
         snap = rec.snapshot
-        ids_by_row = {row: rid for rid, row in ((r["id"], snap.row_of_key(snap.key_of_id(r["id"]))) for r in records)}
-        order = [ids_by_row[i] for i in range(snap.count)]
+        ids = snap.ids(snap.keys)
+        order = [ids[int(key)] for key in snap.keys]
         vectors = np.asarray(snap.vectors)
-        groups = {"count": int(len(set(snap.story_group.tolist())))}
         snap.close()
-    top = _top_by(vectors @ vectors.T, k)
-    raw = {order[i]: [order[j] for j in top[i]] for i in range(len(order))}
-    tf = TfIdf.fit([r["title"] for r in records])
-    m = tf.matrix([r["title"] for r in records])
-    ttop = _top_by((m @ m.T).toarray(), k)
-    tfidf = {records[i]["id"]: [records[j]["id"] for j in ttop[i]] for i in range(len(records))}
-    return {"kind": "uci", "headlines": len(records), "story_groups": groups["count"],
-            "newsrec": score(ours), "cosine_no_collapse": score(raw), "tfidf_no_collapse": score(tfidf)}
+    return lists, short, order, vectors
+
+
+def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
+    """UCI headlines in two text shapes (the headline alone; the headline with a one-line body, here
+    the headline repeated, as feeds store it): with the project's own groups collapsing, how much of
+    the top 5 is the story being read, how many distinct stories it shows, same-category precision,
+    overall and per story fold; against raw cosine and TF-IDF without collapsing, in the same run."""
+    from .lexical import TfIdf
+
+    story = {r["ID"]: r["STORY"] for r in rows}
+    category = {r["ID"]: r["CATEGORY"] for r in rows}
+    fold = {r["ID"]: story_fold(r["STORY"]) for r in rows}
+    out: dict = {"kind": "uci", "headlines": len(rows), "stories": len(set(story.values())), "shapes": {}}
+    for shape in ("headline", "headline_body"):
+        records = _uci_records(rows)
+        if shape == "headline_body":
+            records = [{**r, "body": r["title"]} for r in records]
+        ours, short, order, vectors = _related_lists(records, embedder, config, k)
+        out["shapes"][shape] = {
+            "newsrec": _list_scores(ours, story, category, k, short),
+            "folds": {str(f): _list_scores({q: v for q, v in ours.items() if fold[q] == f}, story, category, k)
+                      for f in (0, 1)},
+        }
+        if shape == "headline":
+            top = _top_by(vectors @ vectors.T, k)
+            raw = {order[i]: [order[j] for j in top[i]] for i in range(len(order))}
+            titles = [r["title"] for r in records]
+            m = TfIdf.fit(titles).matrix(titles)
+            ttop = _top_by((m @ m.T).toarray(), k)
+            tfidf = {records[i]["id"]: [records[j]["id"] for j in ttop[i]] for i in range(len(records))}
+            out["cosine_no_collapse"] = _list_scores(raw, story, category, k)
+            out["tfidf_no_collapse"] = _list_scores(tfidf, story, category, k)
+    out["newsrec"] = out["shapes"]["headline"]["newsrec"]  # the headline shape, as pinned before
+    return out
+
+
+def eval_related_msvcode(rows: list[dict], embedder, config, k: int = 5) -> dict:
+    """MSVCode news search results (title + description, 17 topics): how much of each related list is
+    the story being read, by the fine-grained human groups (`gold1`), overall and per topic fold."""
+    records = [{"id": r["doc_id"], "title": r.get("meta_title") or r["title"], "body": r.get("description") or "",
+                "published": r.get("date") or "", "url": r.get("url") or "", "source": r.get("topic", "")}
+               for r in rows]
+    story = {r["doc_id"]: r["gold1"] for r in rows if r.get("gold1")}
+    queries = sorted(story)
+    ours, short, _, _ = _related_lists(records, embedder, config, k, queries)
+    fold = {r["doc_id"]: story_fold(r.get("topic", "")) for r in rows}
+    return {"kind": "msvcode", "documents": len(records), "queries": len(queries),
+            "newsrec": _list_scores(ours, story, None, k, short),
+            "folds": {str(f): _list_scores({q: v for q, v in ours.items() if fold[q] == f}, story, None, k)
+                      for f in (0, 1)}}
 
 
 def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, config, k: int = 5) -> dict:
@@ -603,6 +670,8 @@ def eval_related(path: str | Path, embedder, config, *, related: str | None = No
     path = Path(path)
     if path.suffix == ".csv":
         out = eval_related_uci(_read_any(path), embedder, config)
+    elif "gold1" in _first_row(path):
+        out = eval_related_msvcode(_read_any(path), embedder, config)
     else:
         related = related or str(path.parent / "wikinews_en_related.jsonl")
         out = eval_related_wikinews(path, related, embedder, config)

@@ -20,8 +20,8 @@ from .duplicates import (NEAR_COSINE, NUM_PERM, BandTable, UnionFind, classify_p
                          overlap, shingles)
 from .embedding import Embedder, article_text
 from .store import STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands, write_snapshot
-from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, grace_for, group_centroids, group_stories,
-                      pair_story_score, story_bar)
+from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
+                      group_stories, pair_story_score)
 
 __all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
 
@@ -67,6 +67,14 @@ class _Rows:
     # Each row's nearest articles (keys, -1 padded) and cosines, kept so related-by-id needs no search.
     neighbours: np.ndarray | None = None
     neighbour_scores: np.ndarray | None = None
+    # Words of each article the model read, by key (stories.embedded_words), counted once.
+    words: dict[int, int] = field(default_factory=dict)
+
+    def text_words(self, config) -> list[int]:
+        for r in self.records:
+            if r.key not in self.words:
+                self.words[r.key] = embedded_words(r.title, r.body, config.max_tokens)
+        return [self.words[r.key] for r in self.records]
 
     def ensure_neighbours(self) -> None:
         n = len(self.records)
@@ -108,6 +116,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
     new = list(new)
     scores, nbrs = index.search(np.ascontiguousarray(rows.vectors[new]), k)
     _store_neighbours(rows, new, scores, nbrs)
+    bars = [bar_for(w, config) for w in rows.text_words(config)]
     shingle_cache: dict[int, set[str]] = {}
 
     def sh(i: int) -> set[str]:
@@ -121,7 +130,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
         ri = rows.records[i]
         candidates.update(by_hash.get(ri.body_hash, []))
         candidates.discard(i)
-        bar_i = story_bar(ri, config)
+        bar_i = bars[i]
         # A link needs the story bar of the pair (at least this row's) or the same-story verdict's bar;
         # the time penalty only lowers scores, so nearer neighbours are all that can pass.
         reach = min(bar_i, config.same_story_threshold)
@@ -132,8 +141,9 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
             rj = rows.records[j]
             ov = overlap(sh(i), sh(j)) if j in candidates else None
             level, jac, cont = classify_pair(ri, rj, ov, pair_story_score(ri.when, rj.when, cos), config)
-            bar = max(bar_i, story_bar(rj, config))
-            if level is None and pair_story_score(ri.when, rj.when, cos, LIST_DATE_GRACE_DAYS) >= bar:
+            bar = max(bar_i, bars[j])
+            if level is None and pair_story_score(ri.when, rj.when, cos, LIST_DATE_GRACE_DAYS,
+                                                  weight=config.list_time_weight) >= bar:
                 level = "story"  # not the same story by the API's bar, but one story in related lists
             if level is None:
                 continue
@@ -195,14 +205,15 @@ def assign_groups(rows: _Rows, config) -> None:
             candidates.append((ia, ib, 1.0))
         else:
             candidates.append((ia, ib, pair_story_score(rows.records[ia].when, rows.records[ib].when,
-                                                        float(link.cosine), LIST_DATE_GRACE_DAYS)))
+                                                        float(link.cosine), LIST_DATE_GRACE_DAYS,
+                                                        weight=config.list_time_weight)))
     when = [r.when for r in rows.records]
     days = [p.days for p in when]
     precise = all(p.precise for p in when)
-    bars = [story_bar(r, config) for r in rows.records]
+    bars = [bar_for(w, config) for w in rows.text_words(config)]
     story_labels = group_stories(rows.vectors, days, candidates, bars,
                                  grace_days=float(grace_for(precise, precise, LIST_DATE_GRACE_DAYS)),
-                                 straggler_size=STRAGGLER_SIZE)
+                                 straggler_size=STRAGGLER_SIZE, time_weight=config.list_time_weight)
     story: dict[int, list[int]] = {}
     for i, label in enumerate(story_labels):
         story.setdefault(label, []).append(i)
@@ -263,12 +274,12 @@ def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, start
     write_snapshot(tmp, snapshot_parts(rows.records, rows.vectors, rows.minhash, rows.links.values(),
                                        _manifest(embedder, len(rows.records), config, started),
                                        neighbours=(rows.neighbours, rows.neighbour_scores),
-                                       band_threshold=config.near_threshold))
+                                       band_threshold=config.near_threshold, text_words=rows.text_words(config)))
     return index_dir.publish(tmp)
 
 
 def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbours=(None, None),
-                   band_threshold: float | None = None) -> SnapshotParts:
+                   band_threshold: float | None = None, text_words=None) -> SnapshotParts:
     """What the writer stores, from grouped records: the story centroids (stories told more than once; a
     story of one is its own vector) and the LSH band table (sorted once here, memory-mapped by workers)."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -279,7 +290,8 @@ def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbou
         bands = StoredBands(table.keys, table.rows_of, table.bands, table.rows, band_threshold)
     return SnapshotParts(records=list(records), vectors=vectors, minhash=minhash, links=list(links),
                          manifest=manifest, story_ids=ids, story_centroids=centroids, bands=bands,
-                         neighbours=neighbours[0], neighbour_scores=neighbours[1])
+                         neighbours=neighbours[0], neighbour_scores=neighbours[1],
+                         text_words=None if text_words is None else np.asarray(text_words, dtype=np.int32))
 
 
 def _embed(records: list[Record], embedder: Embedder, config, progress: bool) -> np.ndarray:
@@ -381,8 +393,9 @@ def _load_rows(snap: Snapshot) -> _Rows:
     records = [found[int(k)] for k in snap.keys]
     links = {(link.a, link.b): link for link in snap.links()}
     nb, nbs = (np.array(snap.neighbours), np.array(snap.neighbour_scores)) if snap.neighbours is not None else (None, None)
+    words = {int(k): int(w) for k, w in zip(snap.keys, snap.text_words)} if snap.has_text_words else {}
     return _Rows(records, np.array(snap.vectors, dtype=np.float32), np.array(snap.minhash, dtype=np.uint32), links,
-                 nb, nbs)
+                 nb, nbs, words)
 
 
 def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
@@ -390,7 +403,7 @@ def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
     links = {ab: l for ab, l in rows.links.items() if ab[0] not in drop_keys and ab[1] not in drop_keys}
     nb = rows.neighbours[keep] if rows.neighbours is not None else None
     nbs = rows.neighbour_scores[keep] if rows.neighbour_scores is not None else None
-    return _Rows([rows.records[i] for i in keep], rows.vectors[keep], rows.minhash[keep], links, nb, nbs)
+    return _Rows([rows.records[i] for i in keep], rows.vectors[keep], rows.minhash[keep], links, nb, nbs, rows.words)
 
 
 def add_articles(
@@ -423,6 +436,7 @@ def add_articles(
             rows.links,
             rows.neighbours,
             rows.neighbour_scores,
+            rows.words,
         )
         link_rows(rows, range(start, len(rows.records)), config)
         name = _publish(index_dir, rows, embedder, config, started)

@@ -45,7 +45,7 @@ class Query:
 
     vector: np.ndarray
     when: Published
-    has_body: bool
+    words: int  # words of the query article the model read (its story bar follows them)
     key: int | None = None  # None: not in the index
     dup_group: int | None = None
     story_group: int | None = None
@@ -55,12 +55,12 @@ class Query:
 
     @classmethod
     def indexed(cls, *, key: int, vector: np.ndarray, dup_group: int, story_group: int, when: Published,
-                has_body: bool, story_centroid: np.ndarray | None = None) -> "Query":
-        return cls(np.asarray(vector, dtype=np.float32), when, has_body, key, dup_group, story_group, story_centroid)
+                words: int, story_centroid: np.ndarray | None = None) -> "Query":
+        return cls(np.asarray(vector, dtype=np.float32), when, words, key, dup_group, story_group, story_centroid)
 
     @classmethod
-    def unindexed(cls, *, vector: np.ndarray, when: Published, has_body: bool) -> "Query":
-        return cls(np.asarray(vector, dtype=np.float32), when, has_body)
+    def unindexed(cls, *, vector: np.ndarray, when: Published, words: int) -> "Query":
+        return cls(np.asarray(vector, dtype=np.float32), when, words)
 
     def with_story(self, centroid: np.ndarray | None) -> "Query":
         return dataclasses.replace(self, story_centroid=centroid)
@@ -93,6 +93,8 @@ class RankParams:
     story_group_threshold: float = 1.01
     # Weight of story centroids against the articles themselves in relevance and diversity (0: articles alone).
     story_context: float = 0.0
+    # Cosine a list's same-story score loses per three hours between two items (stories.time_penalty).
+    list_time_weight: float = 0.2
 
 
 @dataclass
@@ -266,8 +268,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     blocked = None
     if params.collapse != "none" and params.story_group_threshold <= 1.0:
         centroids = None if vectors.story is None else np.asarray(vectors.story)[keep][survivors]
-        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params.story_group_threshold,
-                                    centroids)
+        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params, centroids)
     picked = mmr_select(scores[survivors], ctx[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
@@ -289,7 +290,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     return out
 
 
-def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: float,
+def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, params: RankParams,
                       centroids: np.ndarray | None = None) -> np.ndarray:
     """Pairs of candidates that tell one story: story score at or above the bar, where with
     `centroids` (each candidate's story centroid, row-aligned) a candidate as close to the other's
@@ -303,7 +304,9 @@ def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, threshold: f
     if centroids is not None:
         to_story = vecs @ np.asarray(centroids, dtype=np.float32).T
         cos = np.maximum(cos, np.maximum(to_story, to_story.T))
-    score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :], LIST_DATE_GRACE_DAYS))
+    score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :], LIST_DATE_GRACE_DAYS),
+                        weight=params.list_time_weight)
+    threshold = params.story_group_threshold
     bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
     same = score >= np.maximum(bars[:, None], bars[None, :])
     np.fill_diagonal(same, False)

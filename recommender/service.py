@@ -22,7 +22,7 @@ from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, ConfigError, IndexNotReady
 from .ranking import Candidate, CandidateVectors, Query, RankParams, rank
 from .store import STORED_NEIGHBOURS, IndexDir, Meta, Record, Snapshot
-from .stories import LIST_DATE_GRACE_DAYS, bar_for, grace_for, pair_story_score, story_score
+from .stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, pair_story_score, story_score
 
 __all__ = ["QueryService"]
 
@@ -126,6 +126,7 @@ class QueryService:
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
             collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
+            list_time_weight=c.list_time_weight,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RankParams(**base)
@@ -146,7 +147,8 @@ class QueryService:
         info: dict[str, Any]
         if article is not None:
             art = self.parse(article)
-            query = Query.unindexed(vector=self.embed(art), when=art.when, has_body=bool(art.body.strip()))
+            query = Query.unindexed(vector=self.embed(art), when=art.when,
+                                    words=embedded_words(art.title, art.body, self.config.max_tokens))
             info = {"id": art.id or None, "title": art.title, "indexed": False}
             if explain:
                 info.update(also_read=list(art.also_read), removed=art.removed)
@@ -167,6 +169,9 @@ class QueryService:
             if len(ranked) >= params.k or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
                 break
             n_cand = min(snap.count, MAX_CANDIDATES, n_cand * 4)
+        answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
+        if len(ranked) < params.k:
+            answer_extra["short_reason"] = _short_reason(snap, params, n_cand, floor, len(ranked))
         items = []
         for r in ranked:
             items.append({
@@ -178,7 +183,7 @@ class QueryService:
                 "reason": r.reason,
                 "group_size": r.group_size,
             })
-        return {"query": info, "items": items, "snapshot": snap.name, "params": _public_params(params)}
+        return {"query": info, "items": items, "snapshot": snap.name, "params": _public_params(params), **answer_extra}
 
     @staticmethod
     def _indexed_query(snap: Snapshot, key: int) -> Query:
@@ -186,7 +191,7 @@ class QueryService:
         story = int(snap.story_group[row])
         return Query.indexed(key=key, vector=np.asarray(snap.vectors[row]), dup_group=int(snap.dup_group[row]),
                              story_group=story, when=snap.published(row),
-                             has_body=bool(snap.body_len[row]), story_centroid=snap.story_centroid(story))
+                             words=int(snap.words_read([row])[0]), story_centroid=snap.story_centroid(story))
 
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams):
         """(ranked, metadata by key, lowest candidate cosine) for the query's n_cand nearest articles."""
@@ -200,8 +205,10 @@ class QueryService:
         # Story scores against the query, vectorised: cosine less the time penalty (list rules: no
         # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
         grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
-        stories = story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace) if len(rows) else sims
-        query_bar = bar_for(query.has_body, self.config)
+        stories = (story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace,
+                               weight=params.list_time_weight) if len(rows) else sims)
+        query_bar = bar_for(query.words, self.config)
+        words = snap.words_read(rows)
         cands = []
         for n, h in enumerate(hits):
             m = meta[h.key]
@@ -209,7 +216,7 @@ class QueryService:
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
                 dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
                 source=m.source, section=m.section, lang=m.lang, story_score=float(stories[n]),
-                story_bar=max(query_bar, bar_for(bool(snap.body_len[h.row]), self.config)),
+                story_bar=max(query_bar, bar_for(int(words[n]), self.config)),
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
@@ -391,6 +398,20 @@ class QueryService:
             "duplicate_groups": int(dup_sizes[2:].sum()) if len(dup_sizes) > 2 else 0,
             "story_groups": int((story_sizes >= 2).sum()),
         }
+
+
+def _short_reason(snap: Snapshot, params: RankParams, examined: int, floor: float, found: int) -> str:
+    """Why a related list holds fewer than k items, in words a site's developer can act on."""
+    filtered = any((params.sources, params.exclude_sources, params.sections, params.langs, params.exclude_ids,
+                    params.date_from is not None, params.date_to is not None))
+    if snap.count - 1 < params.k:
+        return f"the index holds {snap.count} articles"
+    if floor < params.min_score:
+        return (f"only {found} other stories score at or above min_score {params.min_score} "
+                f"(the rest are the same story, filtered out, or too far from this article)")
+    if filtered:
+        return f"the filters left {found} of the {examined} nearest articles"
+    return f"the {examined} nearest articles hold only {found} other stories"
 
 
 def _group_ids(snap: Snapshot, keys) -> dict[int, str]:

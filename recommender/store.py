@@ -175,6 +175,7 @@ class SnapshotParts:
     bands: StoredBands | None = None
     neighbours: np.ndarray | None = None  # each row's nearest keys (-1 padded)
     neighbour_scores: np.ndarray | None = None
+    text_words: np.ndarray | None = None  # words of each article the model read (story bars follow them)
     extra: dict = field(default_factory=dict)
 
 
@@ -307,6 +308,10 @@ class Snapshot:
         self.dup_group: np.ndarray = arrays["dup_group"]
         self.story_group: np.ndarray = arrays["story_group"]
         self.body_len: np.ndarray = arrays["body_len"]
+        # Words of each article the model read; -1 (or absent, in snapshots written before) when not counted.
+        self.text_words: np.ndarray = (arrays["text_words"] if "text_words" in arrays.files
+                                       else np.full(self.count, -1, dtype=np.int32))
+        self.has_text_words = bool(len(self.text_words)) and bool((self.text_words >= 0).all())
         self.time_days: np.ndarray = arrays["time_days"]  # fractional days, NaN unknown
         has_nb = (self.path / "neighbours.npy").exists()
         self.neighbours = np.load(self.path / "neighbours.npy", mmap_mode=mode) if has_nb else None
@@ -361,6 +366,14 @@ class Snapshot:
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
         return conn
+
+    def words_read(self, rows) -> np.ndarray:
+        """Words of these rows' articles the model read. A snapshot written before they were counted
+        answers by whether a body was stored: none (a headline) or all (an article)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.has_text_words:
+            return np.asarray(self.text_words[rows], dtype=np.int64)
+        return np.where(self.body_len[rows] > 0, 1 << 20, 0)
 
     def published(self, row: int) -> Published:
         """A row's publication time, from the stored arrays (no text: `Published.text` is empty)."""
@@ -568,6 +581,8 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
         dup_group=np.asarray([r.dup_group for r in records], dtype=np.int64),
         story_group=np.asarray([r.story_group for r in records], dtype=np.int64),
         body_len=np.asarray([len(r.body) for r in records], dtype=np.int32),
+        text_words=(np.asarray(parts.text_words, dtype=np.int32) if parts.text_words is not None
+                    else np.full(len(records), -1, dtype=np.int32)),
         time_days=days,
         precise_time=precise,
     )

@@ -12,10 +12,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .cleaning import count_words
 from .dates import Published
 from .duplicates import UnionFind
+from .embedding import article_text
 
-__all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "story_bar", "group_stories",
+__all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "story_bar", "embedded_words", "group_stories",
            "attach_stragglers", "group_centroids", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT",
            "TIME_SCALE_DAYS", "TIME_GRACE_DAYS", "DATE_GRACE_DAYS", "STRAGGLER_SIZE"]
 
@@ -44,46 +46,65 @@ def grace_for(precise_a, precise_b, date_grace: float = DATE_GRACE_DAYS):
     return np.where(np.asarray(precise_a, dtype=bool) & np.asarray(precise_b, dtype=bool), 0.0, date_grace)
 
 
-def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS):
-    """Cosine to subtract for two articles this many days apart (NaN, i.e. unknown, costs nothing).
+def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS, weight: float = TIME_WEIGHT):
+    """Cosine to subtract for two articles this many days apart (NaN, i.e. unknown, costs nothing):
+    `weight` per three hours past the grace, at most TIME_CAP steps.
 
     `grace_days` may be an array (one grace per pair). One pair in plain floats takes a fast path
     (the build scores hundreds of thousands of pairs one at a time)."""
     if isinstance(delta_days, float) and isinstance(grace_days, float):
         if delta_days != delta_days:  # NaN: a date is unknown
             return 0.0
-        return TIME_WEIGHT * min(max((abs(delta_days) - grace_days) / TIME_SCALE_DAYS, 0.0), TIME_CAP)
+        return weight * min(max((abs(delta_days) - grace_days) / TIME_SCALE_DAYS, 0.0), TIME_CAP)
     d = np.abs(np.asarray(delta_days, dtype=np.float64))
     steps = np.clip((d - grace_days) / TIME_SCALE_DAYS, 0.0, TIME_CAP)
-    return np.where(np.isnan(d), 0.0, TIME_WEIGHT * steps)
+    return np.where(np.isnan(d), 0.0, weight * steps)
 
 
-def story_score(cosine, delta_days, *, grace_days: float = TIME_GRACE_DAYS):
-    """The same-story score: cosine minus the time penalty."""
+def story_score(cosine, delta_days, *, grace_days: float = TIME_GRACE_DAYS, weight: float = TIME_WEIGHT):
+    """The same-story score: cosine minus the time penalty (`weight`: the verdict's, or a list's)."""
     if isinstance(cosine, float) and isinstance(delta_days, float) and isinstance(grace_days, float):
-        return cosine - time_penalty(delta_days, grace_days=grace_days)
-    return np.asarray(cosine, dtype=np.float64) - time_penalty(delta_days, grace_days=grace_days)
+        return cosine - time_penalty(delta_days, grace_days=grace_days, weight=float(weight))
+    return np.asarray(cosine, dtype=np.float64) - time_penalty(delta_days, grace_days=grace_days, weight=weight)
 
 
-def pair_story_score(a: Published, b: Published, cos: float, date_grace: float = DATE_GRACE_DAYS) -> float:
+def pair_story_score(a: Published, b: Published, cos: float, date_grace: float = DATE_GRACE_DAYS, *,
+                     weight: float = TIME_WEIGHT) -> float:
     """Cosine minus the time penalty for two publication times (nothing when one is unknown).
 
     Dates without a time get `date_grace` days of grace: for the same-story verdict a day (a story
-    told on consecutive days is still one story); related lists use LIST_DATE_GRACE_DAYS.
+    told on consecutive days is still one story); related lists use LIST_DATE_GRACE_DAYS and their own
+    `weight` (config.list_time_weight).
     """
     grace = grace_for(a.precise, b.precise, date_grace)
-    return float(story_score(float(cos), a.days - b.days, grace_days=grace))
+    return float(story_score(float(cos), a.days - b.days, grace_days=grace, weight=weight))
 
 
-def bar_for(has_body: bool, config) -> float:
-    """The story-group bar: headline-only texts embed with lower cosines than title + lead (same-story
-    cut on UCI headlines ~0.35, on SemEval articles ~0.52), so each kind has its own bar."""
-    return config.story_group_threshold_articles if has_body else config.story_group_threshold
+WORDS_PER_TOKEN = 0.75  # English news: about 4 words to 3 word-piece tokens; the model reads max_tokens
+
+
+def embedded_words(title: str, body: str, max_tokens: int) -> int:
+    """How many words of an article the model reads: its embedded text (title and lead), in words of
+    any script, at most what `max_tokens` tokens hold."""
+    return min(count_words(article_text(title, body, max_tokens)), int(max_tokens * WORDS_PER_TOKEN))
+
+
+def bar_for(words: int, config) -> float:
+    """The story-group bar for a text the model read this many words of.
+
+    Short texts embed with lower cosines between tellings of one story than title + lead do (same-story
+    cut on UCI headlines ~0.35, on Wikinews leads ~0.7), so the bar follows the length of what was
+    embedded, not whether a body field is filled: up to `story_bar_short_words` words (a headline, a
+    headline with a one-line description) the headline bar, from `story_bar_long_words` the article bar,
+    and in between a straight line."""
+    lo, hi = config.story_bar_short_words, config.story_bar_long_words
+    t = min(max((words - lo) / max(hi - lo, 1), 0.0), 1.0)
+    return config.story_group_threshold + t * (config.story_group_threshold_articles - config.story_group_threshold)
 
 
 def story_bar(text, config) -> float:
-    """The story-group bar for a text (anything with a `body`; see bar_for)."""
-    return bar_for(bool((text.body or "").strip()), config)
+    """The story-group bar for a text (anything with `title` and `body`; see bar_for)."""
+    return bar_for(embedded_words(text.title, text.body, config.max_tokens), config)
 
 
 def group_stories(
@@ -95,6 +116,7 @@ def group_stories(
     grace_days: float = TIME_GRACE_DAYS,
     max_group: int = 500,
     straggler_size: int = 0,
+    time_weight: float = TIME_WEIGHT,
 ) -> list[int]:
     """Group labels (the smallest row of each group) by average linkage over candidate links.
 
@@ -119,7 +141,7 @@ def group_stories(
             continue
         cos = vectors[ma] @ vectors[mb].T
         delta = day_arr[ma][:, None] - day_arr[mb][None, :]
-        if float(story_score(cos, delta, grace_days=grace_days).mean()) < max(bars[ma].max(), bars[mb].max()):
+        if float(story_score(cos, delta, grace_days=grace_days, weight=time_weight).mean()) < max(bars[ma].max(), bars[mb].max()):
             continue
         uf.union(ra, rb)
         root = uf.find(ra)
@@ -129,7 +151,8 @@ def group_stories(
                 members.pop(other, None)
     labels = [uf.find(i) for i in range(n)]
     if straggler_size:
-        labels = attach_stragglers(vectors, day_arr, labels, bars, grace_days=grace_days, small=straggler_size)
+        labels = attach_stragglers(vectors, day_arr, labels, bars, grace_days=grace_days, small=straggler_size,
+                                   time_weight=time_weight)
     return labels
 
 
@@ -141,6 +164,7 @@ def attach_stragglers(
     *,
     grace_days: float = TIME_GRACE_DAYS,
     small: int = STRAGGLER_SIZE,
+    time_weight: float = TIME_WEIGHT,
 ) -> list[int]:
     """Attach each small group (fewer than `small` members) to the larger group whose centroid it is
     closest to, when the story score against that centroid (cosine to the normalised centroid, less
@@ -180,7 +204,7 @@ def attach_stragglers(
     small_days = median_days(stragglers)
     for n, pos in enumerate(stragglers):
         members = groups[int(ids[pos])]
-        score = story_score(cos[n], big_days[nearest[n]] - small_days[n], grace_days=grace_days)
+        score = story_score(cos[n], big_days[nearest[n]] - small_days[n], grace_days=grace_days, weight=time_weight)
         bar = np.maximum(big_bar[nearest[n]], bars[members].max())
         ok = np.flatnonzero(score >= bar)
         if len(ok):

@@ -36,7 +36,7 @@ VECS = np.stack([unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 1, 0), unit(0, 0, 1),
 
 def query(day: int = -1, **fields) -> Query:
     """A query not in the index (or, with key/dup_group/story_group, one that is)."""
-    q = Query.unindexed(vector=unit(1, 1, 1), when=on_day(day), has_body=False)
+    q = Query.unindexed(vector=unit(1, 1, 1), when=on_day(day), words=10)
     return dataclasses.replace(q, **fields)
 
 

@@ -84,3 +84,22 @@ def test_the_one_pair_fast_path_agrees_with_the_vectorised_penalty():
             assert time_penalty(d, grace_days=grace) == np.float64(v)
             assert story_score(0.8, d, grace_days=grace) == float(story_score(np.asarray([0.8]), np.asarray([d]),
                                                                               grace_days=grace)[0])
+
+
+def test_the_story_bar_follows_what_the_model_read_not_whether_a_body_is_filled():
+    from recommender.config import Config
+    from recommender.stories import bar_for, embedded_words
+
+    config = Config.load(environ={})
+    headline = "Fed holds rates steady as inflation cools"
+    one_line = "The central bank kept its benchmark rate unchanged on Wednesday."
+    lead = " ".join(["The central bank kept its benchmark rate unchanged on Wednesday, officials said."] * 12)
+    assert bar_for(embedded_words(headline, "", 128), config) == config.story_group_threshold
+    # a headline with a one-line description (or repeated as its body) is judged like a headline
+    assert bar_for(embedded_words(headline, one_line, 128), config) == config.story_group_threshold
+    assert bar_for(embedded_words(headline, headline, 128), config) == config.story_group_threshold
+    assert bar_for(embedded_words(headline, lead, 128), config) == config.story_group_threshold_articles
+    middle = bar_for((config.story_bar_short_words + config.story_bar_long_words) // 2, config)
+    assert config.story_group_threshold < middle < config.story_group_threshold_articles
+    # words of scripts written without spaces count too
+    assert embedded_words("央行维持利率不变", "中国人民银行周三宣布维持基准利率不变，市场反应平稳。" * 10, 128) > 40

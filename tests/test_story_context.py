@@ -66,3 +66,13 @@ def test_story_context_zero_ranks_by_the_articles_alone(story_index):
     out = story_index.related(story_index.params(k=5, min_score=-1, story_context=0.0), id="o0")
     assert out["items"] and all(i["story_similarity"] is None for i in out["items"])
     assert all(i["score"] == pytest.approx(i["similarity"] * i["recency"], abs=1e-4) for i in out["items"])
+
+
+def test_a_list_shorter_than_k_says_so_and_why(story_index):
+    full = story_index.related(story_index.params(k=2, min_score=-1), id="o0")
+    assert len(full["items"]) == 2 and full["short"] is False and "short_reason" not in full
+    strict = story_index.related(story_index.params(k=5, min_score=0.99), id="o0")
+    assert strict["short"] is True and len(strict["items"]) < 5
+    assert "min_score 0.99" in strict["short_reason"]
+    filtered = story_index.related(story_index.params(k=5, min_score=-1, sources=frozenset({"nowhere"})), id="o0")
+    assert filtered["items"] == [] and filtered["short"] is True and "filters" in filtered["short_reason"]

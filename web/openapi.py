@@ -100,7 +100,9 @@ def document() -> dict:
     related = {
         "type": "object", "required": ["query", "items", "snapshot"],
         "properties": {"query": {"type": "object"}, "items": {"type": "array", "items": related_item},
-                       "snapshot": {"type": "string"}, "params": {"type": "object"}},
+                       "snapshot": {"type": "string"}, "params": {"type": "object"},
+                       "short": {"type": "boolean", "description": "fewer than k items: see short_reason"},
+                       "short_reason": {"type": "string"}},
     }
     scores = {"type": "object", "properties": {"cosine": {"type": "number"}, "jaccard": {"type": ["number", "null"]},
                                                 "containment": {"type": ["number", "null"]}}}
