@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,20 +50,13 @@ def _check(result, paras, furniture) -> None:
         assert f not in result.body, f"furniture kept: {f!r}\n--- body:\n{result.body}"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pages())
-def test_scraped_text_keeps_every_paragraph_and_cuts_the_furniture(page):
+@pytest.mark.parametrize("shape", ["text", "html"])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(page=pages())
+def test_keeps_every_paragraph_and_cuts_the_furniture(shape, page):
     lang, paras, before, body, after = page
-    result = clean(_text(before, body, after))
-    _check(result, paras, [*before, *(b for b in body if b not in paras), *after, *MENU])
-    assert result.language.lang == lang
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pages())
-def test_html_keeps_every_paragraph_and_cuts_the_furniture(page):
-    lang, paras, before, body, after = page
-    result = clean_html(_html(before, body, after))
+    result = clean(_text(before, body, after)) if shape == "text" else clean_html(_html(before, body, after))
     _check(result, paras, [*before, *(b for b in body if b not in paras), *after, *MENU])
     assert "Another story number" not in result.body
     assert result.language.lang == lang
