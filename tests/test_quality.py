@@ -82,7 +82,7 @@ def test_syndicated_copies_gate(real_embedder, real_config):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("name", ["related_uci", "related_wikinews"])
+@pytest.mark.parametrize("name", ["related_uci", "related_wikinews", "related_msvcode"])
 def test_related_gates(name, real_embedder, real_config):
     from recommender.evaluation import eval_related
 
