@@ -522,6 +522,8 @@ def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True)
             seen.add(folded)
         candidates.append(line)
 
+    if not select:  # the extractor chose the article: every line the rules left stays, no title is taken
+        return _cleaned(candidates, 0, len(candidates), removed=removed, also_read=also_read)
     kinds = [
         "break" if _is_break(c.key, c.words) else "para" if _is_paragraph(c.key, c.words)
         else "head" if _is_headline(c.key, c.words) else "short"
@@ -537,28 +539,34 @@ def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True)
             scores.append(float(candidates[j].words))
         else:
             scores.append(-_SHORT_COST)
-    span = _best_span(scores) if select else None
+    span = _best_span(scores)
     if span is None:
         span = (0, len(candidates))
-        if select and len(candidates) > 1 and kinds[0] == "head":
+        if len(candidates) > 1 and kinds[0] == "head":
             # No line reads as prose: everything stays, but a leading headline is still the title.
             span = (1, len(candidates))
     start, end = span
 
     title = ""
     title_at = -1
-    for j in range(start - 1, max(-1, start - 1 - _TITLE_WINDOW), -1) if select else ():
+    for j in range(start - 1, max(-1, start - 1 - _TITLE_WINDOW), -1):
         c = candidates[j]
         if _is_headline(c.key, c.words) and not _BYLINE.match(c.key):
             title, title_at = c.text, j
             break
-    if not title and select:
+    if not title:
         for j in range(0, start):
             c = candidates[j]
             if _is_headline(c.key, c.words) and not _BYLINE.match(c.key):
                 title, title_at = c.text, j
                 break
 
+    return _cleaned(candidates, start, end, removed=removed, also_read=also_read, title=title, title_at=title_at)
+
+
+def _cleaned(candidates: list[_Line], start: int, end: int, *, removed: list[Removed], also_read: list[AlsoRead],
+             title: str = "", title_at: int = -1) -> Cleaned:
+    """The result of one pass: lines [start, end) kept with their paragraph breaks, the rest cut with why."""
     for j in range(0, start):
         c = candidates[j]
         if j == title_at:
@@ -626,8 +634,9 @@ def _html_tree(markup: str):
 
 
 def _has_related_label(text: str) -> bool:
-    """Whether any line of a page's text starts with a related-link label (then the markup is searched)."""
-    return any(_ALSO_READ_LINE.match(normalise(line)) for line in text.split("\n") if 0 < len(line) <= 300)
+    """Whether any line of a page's text starts with a related-link label (then the markup is searched).
+    The whole text is normalised at once (one call instead of one a line), then matched line by line."""
+    return any(_ALSO_READ_LINE.match(line) for line in normalise(text).split("\n") if 0 < len(line) <= 300)
 
 
 def _html_also_read(tree) -> list[AlsoRead]:
@@ -648,10 +657,15 @@ def _html_also_read(tree) -> list[AlsoRead]:
     return found
 
 
-def _html_to_text(tree) -> str:
-    """Plain text of a page with one line per block element (fallback when extraction finds nothing)."""
+def _drop_code(tree) -> None:
+    """Remove what is not text from a parsed page: scripts, styles, templates."""
     for bad in tree.xpath("//script|//style|//noscript|//template"):
         bad.drop_tree()
+
+
+def _html_to_text(tree) -> str:
+    """Plain text of a page with one line per block element (fallback when extraction finds nothing)."""
+    _drop_code(tree)
     out: list[str] = []
 
     def walk(el) -> None:
@@ -694,15 +708,16 @@ def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
     if tree is None:
         return clean(markup, profile)
     title = _html_title(tree)
-    link_words = sum(len((a.text_content() or "").split()) for a in tree.iter("a"))
-    page_text = _html_to_text(tree)  # drops scripts and styles from the tree, which trafilatura would too
-    html_also_read = _html_also_read(tree) if _has_related_label(page_text) else []
+    link_words = len(" ".join(tree.xpath("//a//text()")).split())
+    _drop_code(tree)
+    all_text = tree.text_content()
+    html_also_read = _html_also_read(tree) if _has_related_label(all_text) else []
     text = None
     # A page with no navigation in its markup (almost no link text: a text dump wrapped in blocks, as
     # scrapers store pages) gives an extractor nothing to separate the story from the rest; there the
     # text rules choose the article from the page's own blocks, as they do for scraped text. So do they
     # when nothing is extracted.
-    select = link_words < UNLINKED_SHARE * len(page_text.split())
+    select = link_words < UNLINKED_SHARE * len(all_text.split())
     if not select:
         try:
             import trafilatura
@@ -714,7 +729,7 @@ def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
         except Exception:  # trafilatura fails on some pages; the page's own blocks below still clean
             text = None
         select = not text
-    result = clean(page_text if select else text, profile, select=select)
+    result = clean(_html_to_text(tree) if select else text, profile, select=select)
     if title:
         result.title = title
         first, _, rest = result.body.partition("\n")
