@@ -633,10 +633,11 @@ def _html_tree(markup: str):
     return None
 
 
-def _has_related_label(text: str) -> bool:
-    """Whether any line of a page's text starts with a related-link label (then the markup is searched).
-    The whole text is normalised at once (one call instead of one a line), then matched line by line."""
-    return any(_ALSO_READ_LINE.match(line) for line in normalise(text).split("\n") if 0 < len(line) <= 300)
+def _has_related_label(tree) -> bool:
+    """Whether any text node of a page starts with a related-link label, alone or with its headline
+    (then the markup is searched for the elements that carry one). One normalisation for the page."""
+    lines = normalise("\n".join(tree.itertext())).split("\n")
+    return any(_ALSO_READ_LINE.match(line) or _ALSO_READ_HEADER.match(line) for line in lines if 0 < len(line) <= 300)
 
 
 def _html_also_read(tree) -> list[AlsoRead]:
@@ -711,7 +712,7 @@ def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
     link_words = len(" ".join(tree.xpath("//a//text()")).split())
     _drop_code(tree)
     all_text = tree.text_content()
-    html_also_read = _html_also_read(tree) if _has_related_label(all_text) else []
+    html_also_read = _html_also_read(tree) if _has_related_label(tree) else []
     text = None
     # A page with no navigation in its markup (almost no link text: a text dump wrapped in blocks, as
     # scrapers store pages) gives an extractor nothing to separate the story from the rest; there the
