@@ -110,14 +110,16 @@ def parse_article(
     )
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_text(path: str | os.PathLike) -> io.TextIOBase:
+    """A text file opened for reading as UTF-8, gunzipped when its name ends in .gz."""
+    path = Path(path)
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
     return open(path, encoding="utf-8", newline="")
 
 
 def _records_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -129,7 +131,7 @@ def _records_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
 
 def _records_csv(path: Path) -> Iterator[tuple[str, Any]]:
     csv.field_size_limit(50_000_000)
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for n, row in enumerate(csv.DictReader(fh), start=2):
             yield f"{path.name}:{n}", {k: v for k, v in row.items() if k is not None}
 

@@ -278,18 +278,13 @@ _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u
 _UNSPACED_CHARS = 2.0
 
 
-def _words(key: str) -> int:
-    """Words in a line, in any script (unspaced scripts count by characters)."""
+def count_words(key: str) -> int:
+    """Words in a text, in any script (runs of unspaced scripts count by characters)."""
     unspaced = _UNSPACED.findall(key)
     if not unspaced:
         return len(_WORD.findall(key))
     rest = _UNSPACED.sub(" ", key)
     return len(_WORD.findall(rest)) + int(round(sum(len(u) for u in unspaced) / _UNSPACED_CHARS))
-
-
-def count_words(text: str) -> int:
-    """Words in a text, in any script (runs of unspaced scripts count by characters)."""
-    return _words(text)
 
 
 def _capital_share(key: str) -> float | None:
@@ -456,7 +451,7 @@ def _split(text: str) -> list[_Line]:
             blank_since_last = True
             continue
         key = normalise(raw)
-        lines.append(_Line(i, raw, text_, key, _words(key), "\n\n" if blank_since_last else "\n"))
+        lines.append(_Line(i, raw, text_, key, count_words(key), "\n\n" if blank_since_last else "\n"))
         blank_since_last = False
     return lines
 

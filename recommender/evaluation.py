@@ -26,10 +26,10 @@ def token_prf(predicted: str, gold: str) -> tuple[float, float, float]:
 
 def _rows(path: str | Path, limit: int | None) -> list[dict]:
     """Rows of a JSONL file (optionally .gz), or of a JSON file holding one object or a list."""
-    import gzip
+    from .articles import open_text
 
-    path = Path(path)
-    text = gzip.open(path, "rt", encoding="utf-8").read() if path.suffix == ".gz" else path.read_text(encoding="utf-8")
+    with open_text(path) as fh:
+        text = fh.read()
     try:
         data = json.loads(text)
         rows = data if isinstance(data, list) else [data]
@@ -208,10 +208,9 @@ def _minhash_jaccard(a_texts: list[str], b_texts: list[str]) -> list[float]:
 
 def _first_row(path: str | Path) -> dict:
     """The first row of a JSONL file (optionally .gz), read alone."""
-    import gzip
+    from .articles import open_text
 
-    path = Path(path)
-    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")) as fh:
+    with open_text(path) as fh:
         for line in fh:
             if line.strip():
                 return json.loads(line)

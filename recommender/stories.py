@@ -17,7 +17,7 @@ from .dates import Published
 from .duplicates import UnionFind
 from .embedding import article_text
 
-__all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "story_bar", "embedded_words", "group_stories",
+__all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "embedded_words", "group_stories",
            "attach_stragglers", "group_centroids", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT",
            "TIME_SCALE_DAYS", "TIME_GRACE_DAYS", "DATE_GRACE_DAYS", "STRAGGLER_SIZE"]
 
@@ -100,11 +100,6 @@ def bar_for(words: int, config) -> float:
     lo, hi = config.story_bar_short_words, config.story_bar_long_words
     t = min(max((words - lo) / max(hi - lo, 1), 0.0), 1.0)
     return config.story_group_threshold + t * (config.story_group_threshold_articles - config.story_group_threshold)
-
-
-def story_bar(text, config) -> float:
-    """The story-group bar for a text (anything with `title` and `body`; see bar_for)."""
-    return bar_for(embedded_words(text.title, text.body, config.max_tokens), config)
 
 
 def group_stories(
