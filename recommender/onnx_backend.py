@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .models import default_model_path, normalise_rows
+from .models import center_of, centred_rows, prompt_of, resolve_model
 from .errors import ConfigError
 
 __all__ = ["OnnxEmbedder", "export_onnx", "pooling_mode"]
@@ -127,8 +127,11 @@ class OnnxEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        model_dir = Path(model or default_model_path())
-        self.name = model or "all-MiniLM-L6-v2"
+        folder, self.name = resolve_model(model, cache_dir)
+        model_dir = Path(folder)
+        # The e5 family reads `passage: ` before each text; other models want nothing.
+        self.prompt = prompt_of(model_dir)
+        self.center = center_of(model_dir)
         self.max_tokens = max_tokens
         self.quantized = quantize
         path = export_onnx(model_dir, cache_dir, quantize=quantize)
@@ -160,7 +163,7 @@ class OnnxEmbedder:
             # query-time vectors identical, at the same speed here (121 vs 126 docs/s at batch 8).
             batch_size = 1
         with self._lock:  # the Tokenizer object is not shared across threads
-            encodings = self._tokenizer.encode_batch([t or " " for t in texts])
+            encodings = self._tokenizer.encode_batch([self.prompt + (t or " ") for t in texts])
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # sort by length: little padding
         chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         bar = None
@@ -206,4 +209,4 @@ class OnnxEmbedder:
         if bar is not None:
             bar.close()
         out = np.stack([results[i] for i in range(len(texts))])
-        return normalise_rows(out)
+        return centred_rows(out, self.center)
