@@ -15,6 +15,7 @@ from .dates import UNKNOWN, Published, parse_published
 from .duplicates import body_hash
 from .store import Record
 from .errors import BadInput
+from .language import CONFIDENT
 
 __all__ = ["Article", "parse_article", "read_articles"]
 
@@ -96,9 +97,10 @@ def parse_article(
         cleaned = clean(texts["body"] or texts["text"], profile)
     meta = {name: _str_field(record, name, limit=2048) for name in _META_FIELDS}
     if not meta["lang"].strip():
-        # The language the cleaned text is written in, when the input does not say.
-        detected = cleaned.language.lang
-        meta["lang"] = "" if detected == "und" else detected
+        # The language the cleaned text is written in, when the input does not say and the
+        # detector is sure (language.CONFIDENT): a stored language filters related lists.
+        detected = cleaned.language
+        meta["lang"] = detected.lang if detected.confidence >= CONFIDENT else ""
     meta["published"] = parse_published(meta["published"] or record.get("date") or "", "published")
     return Article(
         id=art_id,

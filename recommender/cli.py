@@ -52,6 +52,8 @@ def cmd_build(args: argparse.Namespace) -> int:
           f"in {report.seconds:.1f}s: {report.docs_per_second:.1f} docs/s end to end "
           f"({report.added / report.embed_seconds if report.embed_seconds else 0:.1f} docs/s embedding)",
           file=sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     _print_json(report.to_dict())
     return 0
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from .articles import Article
 from .duplicates import (NEAR_COSINE, NUM_PERM, BandTable, UnionFind, classify_pair, minhash_signatures,
                          overlap, shingles)
 from .embedding import Embedder, article_text
+from .models import MULTILINGUAL, model_covers
 from .store import STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands, write_snapshot
 from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
                       group_stories, pair_story_score)
@@ -39,6 +41,8 @@ class BuildReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    languages: dict[str, int] = field(default_factory=dict)  # articles per stored language ("" unknown)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def docs_per_second(self) -> float:
@@ -53,7 +57,24 @@ class BuildReport:
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "docs_per_second": round(self.docs_per_second, 1),
+            "languages": dict(sorted(self.languages.items(), key=lambda kv: -kv[1])),
+            "warnings": self.warnings,
         }
+
+
+def language_warnings(languages: Mapping[str, int], model_name: str) -> list[str]:
+    """What to tell whoever built an index whose articles are mostly in languages the model was not
+    trained on (articles of unknown language are not counted either way)."""
+    known = {lang: n for lang, n in languages.items() if lang}
+    total = sum(known.values())
+    uncovered = sum(n for lang, n in known.items() if not model_covers(model_name, lang))
+    if not total or uncovered * 2 <= total:
+        return []
+    top = ", ".join(f"{lang} {n}" for lang, n in sorted(known.items(), key=lambda kv: -kv[1])[:5])
+    hint = (" Set NEWSREC_MODEL=multilingual (or --model multilingual) and rebuild."
+            if model_name != MULTILINGUAL and all(model_covers(MULTILINGUAL, lang) for lang in known) else "")
+    return [f"{uncovered} of {total} articles are in languages model {model_name!r} was not trained on "
+            f"({top}): related lists and duplicate verdicts will be poor for them.{hint}"]
 
 
 @dataclass
@@ -385,7 +406,9 @@ def build_index(
     with index_dir.write_lock():
         index_dir.clean_leftovers()
         name = _publish(index_dir, rows, embedder, config, started)
-    return BuildReport(name, len(records), added=len(records), seconds=time.time() - started, embed_seconds=embed_seconds)
+    languages = dict(Counter(r.lang for r in records))
+    return BuildReport(name, len(records), added=len(records), seconds=time.time() - started, embed_seconds=embed_seconds,
+                       languages=languages, warnings=language_warnings(languages, embedder.name))
 
 
 def _load_rows(snap: Snapshot) -> _Rows:

@@ -14,10 +14,19 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["ENGLISH", "MULTILINGUAL", "default_model_path", "center_of", "centred_rows", "normalise_rows", "prompt_of", "resolve_model"]
+__all__ = ["ENGLISH", "MULTILINGUAL", "default_model_path", "LANGUAGES", "center_of", "centred_rows", "model_covers", "normalise_rows", "prompt_of", "resolve_model"]
 
 ENGLISH = "all-MiniLM-L6-v2"
 MULTILINGUAL = "multilingual-e5-small"
+# What each named model was trained on (ISO 639-1). all-MiniLM-L6-v2: English sentence pairs.
+# multilingual-e5-small: XLM-RoBERTa's 100 languages (CC-100), the ones with a two-letter code.
+LANGUAGES = {
+    ENGLISH: frozenset({"en"}),
+    MULTILINGUAL: frozenset(
+        "af am ar as az be bg bn br bs ca cs cy da de el en eo es et eu fa fi fr fy ga gd gl gu ha he hi hr "
+        "hu hy id is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk ml mn mr ms my ne nl no om or pa pl ps "
+        "pt ro ru sa sd si sk sl so sq sr su sv sw ta te th tl tr ug uk ur uz vi xh yi zh".split()),
+}
 _ALIASES = {"": ENGLISH, "english": ENGLISH, ENGLISH.lower(): ENGLISH,
             "multilingual": MULTILINGUAL, MULTILINGUAL: MULTILINGUAL}
 
@@ -84,3 +93,12 @@ def centred_rows(vectors: np.ndarray, center: np.ndarray | None) -> np.ndarray:
     """Normalised rows after taking away the model's centre (if it has one)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     return normalise_rows(normalise_rows(vectors) - center if center is not None else vectors)
+
+
+def model_covers(model_name: str, lang: str) -> bool:
+    """Whether a model was trained on a language; unknown languages never are, and a model of
+    one's own (a path) is taken to cover every known language."""
+    if not lang or lang == "und":
+        return False
+    known = LANGUAGES.get(model_name)
+    return True if known is None else lang in known

@@ -86,6 +86,8 @@ class RankParams:
     exclude_sources: frozenset[str] = frozenset()
     sections: frozenset[str] = frozenset()
     langs: frozenset[str] = frozenset()
+    # Related lists keep to the query's language unless asked for all (langs, when given, decide).
+    cross_lang: bool = False
     date_from: int | None = None  # date ordinals, inclusive
     date_to: int | None = None
     exclude_ids: frozenset[str] = frozenset()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -20,6 +21,7 @@ from .dates import Published
 from .duplicates import NEAR_COSINE, BandTable, classify_pair, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
 from .errors import BadInput, ConfigError, IndexNotReady
+from .models import model_covers
 from .ranking import Candidate, CandidateVectors, Query, RankParams, rank
 from .store import STORED_NEIGHBOURS, IndexDir, Meta, Record, Snapshot
 from .stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, pair_story_score, story_score
@@ -114,6 +116,10 @@ class QueryService:
         text = article_text(article.title, article.body, self.config.max_tokens)
         return self._model().encode([text])[0]
 
+    def low_confidence(self, lang: str) -> bool:
+        """True when the model was not trained on this language (or it is unknown): scores mean less."""
+        return not model_covers(self.snapshot.manifest.get("model") or "", lang)
+
     def resolve(self, snap: Snapshot, *, id: str | None = None, url: str | None = None) -> int:
         if id:
             return snap.key_of_id(id)
@@ -145,8 +151,10 @@ class QueryService:
         """Related stories for an indexed article (id/url) or for an article given in full."""
         snap = self.snapshot
         info: dict[str, Any]
+        query_lang = ""
         if article is not None:
             art = self.parse(article)
+            query_lang = art.lang
             query = Query.unindexed(vector=self.embed(art), when=art.when,
                                     words=embedded_words(art.title, art.body, self.config.max_tokens))
             info = {"id": art.id or None, "title": art.title, "indexed": False}
@@ -156,10 +164,16 @@ class QueryService:
             key = self.resolve(snap, id=id, url=url)
             query = self._indexed_query(snap, key)
             meta = snap.meta([key])[key]
+            query_lang = meta.lang
             info = {"id": meta.id, "title": meta.title, "indexed": True}
             if explain:  # the cut furniture is read (and decoded) only when asked for
                 full = snap.record(key)
                 info.update(also_read=list(full.also_read), removed=list(full.removed))
+        info["lang"] = query_lang or None
+        info["low_confidence"] = self.low_confidence(query_lang)
+        if not params.langs and not params.cross_lang and query_lang:
+            # A reader of a German page is shown German stories; cross_lang=1 (or lang=...) widens it.
+            params = replace(params, langs=frozenset({query_lang}))
         # Widen the candidate pool while too few survive: a big story (hundreds of copies) or strict
         # filters can use up the nearest candidates.
         n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
@@ -284,8 +298,11 @@ class QueryService:
         for m in matches:
             m["dup_group"], m["story_group"] = names[m["dup_group"]], names[m["story_group"]]
         matches.sort(key=lambda m: (LEVEL_ORDER[m["level"]], -m["scores"]["cosine"]))
+        for m in matches:  # the same story told in another language says so
+            m["cross_lang"] = bool(art.lang and m["lang"] and m["lang"] != art.lang)
         verdict = matches[0]["level"] if matches else "unique"
         return {"verdict": verdict, "matches": matches[:k], "snapshot": snap.name,
+                "lang": art.lang or None, "low_confidence": self.low_confidence(art.lang),
                 "thresholds": self._thresholds()}
 
     def _bands(self, snap: Snapshot) -> BandTable:
@@ -311,6 +328,9 @@ class QueryService:
             "duplicate": level in ("exact", "near"),
             "same_story": level is not None,
             "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4), "containment": round(ov.containment, 4)},
+            "langs": {"a": arts[0].lang or None, "b": arts[1].lang or None},
+            "cross_lang": bool(arts[0].lang and arts[1].lang and arts[0].lang != arts[1].lang),
+            "low_confidence": not all(self.low_confidence(x.lang) is False for x in arts),
             "thresholds": self._thresholds(),
         }
 
@@ -429,5 +449,5 @@ def _public_params(p: RankParams) -> dict:
     return {
         "k": p.k, "half_life_days": p.half_life_days, "mmr_lambda": p.mmr_lambda,
         "story_context": p.story_context, "min_score": p.min_score,
-        "collapse": p.collapse,
+        "collapse": p.collapse, "lang": sorted(p.langs) or None, "cross_lang": p.cross_lang,
     }

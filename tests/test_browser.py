@@ -93,6 +93,17 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+# A German site's page about an indexed story (it names the article's id), with its related-link
+# blocks labelled in German: the widget must find them and label its stories the same way.
+GERMAN_PAGE = """<!doctype html><html lang="de-DE"><head><meta charset="utf-8"><title>Nachrichten</title></head>
+<body data-article-id="sample-sheinbaum"><article><h1>Sheinbaum: Keine ausländischen Truppen in Mexiko</h1>
+<p>Mexikos Präsidentin wies Berichte über einen geplanten Einsatz der Vereinigten Staaten gegen Drogenkartelle zurück.</p>
+<p class="rel">Lesen Sie auch: <a href="/a">Lottozahlen vom Freitag</a></p>
+<p>Die Zusammenarbeit in Sicherheitsfragen gehe nur auf diplomatischem Weg weiter, sagte sie.</p>
+<div class="rel">» Lesen Sie auch » <a href="/b">Promi-Klatsch der Woche</a></div>
+</article><script src="WIDGET" async data-timeout="8000"></script></body></html>"""
+
+
 @pytest.fixture(scope="module")
 def other_origin(tmp_path_factory, live_server):
     """A second site on another origin with its own markup, served by the test."""
@@ -111,6 +122,7 @@ def other_origin(tmp_path_factory, live_server):
     (root / "index.html").write_text(page, encoding="utf-8")
     (root / "down.html").write_text(page.replace(live_server.url, f"http://127.0.0.1:{free_port()}"), encoding="utf-8")
     (root / "evil.html").write_text(page, encoding="utf-8")
+    (root / "de.html").write_text(GERMAN_PAGE.replace("WIDGET", f"{live_server.url}/widget.js"), encoding="utf-8")
     (root / "slow.html").write_text(page.replace('data-timeout="8000"', 'data-timeout="1000"'), encoding="utf-8")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -127,6 +139,20 @@ def test_widget_on_another_origin_with_other_markup(page, live_server, other_ori
     titles = shadow_titles(page)
     assert len(titles) == 2 and "Unrelated celebrity gossip" not in titles
     page.screenshot(path=str(ARTIFACTS / "other-origin.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_widget_finds_and_labels_a_german_pages_blocks(page, live_server, other_origin):
+    page.goto(other_origin + "/de.html")
+    page.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    blocks = page.locator(".rel")
+    assert blocks.count() == 2 and not blocks.nth(0).is_visible() and not blocks.nth(1).is_visible()
+    titles = shadow_titles(page)
+    assert len(titles) == 2 and not {"Lottozahlen vom Freitag", "Promi-Klatsch der Woche"} & set(titles)
+    labels = page.evaluate("""() => Array.from(document.querySelectorAll('[data-newsrec-widget]'))
+        .map(h => h.shadowRoot.querySelector('.nr-h').textContent)""")
+    assert labels == ["Lesen Sie auch", "Lesen Sie auch"]
+    page.screenshot(path=str(ARTIFACTS / "german-page.png"), full_page=True)
     assert page.errors == []
 
 

@@ -164,6 +164,7 @@ def rank_params(source: Mapping[str, Any]) -> RankParams:
         exclude_sources=list_param(source, "exclude_source"),
         sections=list_param(source, "section"),
         langs=list_param(source, "lang"),
+        cross_lang=bool_param(source, "cross_lang"),
         exclude_ids=list_param(source, "exclude"),
         date_from=dates["date_from"],
         date_to=dates["date_to"],

