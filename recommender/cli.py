@@ -139,9 +139,49 @@ def cmd_dups(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     rec = _recommender(_config(args), read_only=True)
     rec.load()
-    _print_json({**rec.stats(), "manifest": rec.snapshot.manifest})
+    out = {**rec.stats(), "manifest": rec.snapshot.manifest}
+    if (Path(rec.index_dir.path) / "ingest.sqlite").exists():
+        from .ingest import IngestState
+
+        state = IngestState(rec.index_dir.path)
+        try:
+            out["ingest"] = state.summary()
+        finally:
+            state.close()
+    _print_json(out)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .ingest import Politeness, Source, run_forever, run_ingest
+
+    sources = ([Source("feed", u) for u in args.feed or []] + [Source("sitemap", u) for u in args.sitemap or []]
+               + [Source("wordpress", u) for u in args.wordpress or []] + [Source("site", u) for u in args.site or []])
+    if not sources:
+        raise NewsrecError("ingest needs at least one source: --feed, --sitemap, --wordpress or --site URL")
+    politeness = Politeness(rate=args.rate, timeout=args.timeout, max_bytes=args.max_bytes, workers=args.workers,
+                            robots=not args.ignore_robots)
+    rec = _recommender(_config(args))
+    quiet = args.quiet or not sys.stderr.isatty()
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+
+    def once():
+        report = run_ingest(rec, sources, politeness=politeness, prune=args.prune, allowed_hosts=args.allow_host or (),
+                            progress=not quiet, log=log)
+        print(report.line(), file=sys.stderr)
+        if args.json:
+            _print_json(report.to_dict())
+        return report
+
+    if not args.every:
+        report = once()
+        return 1 if report.source_errors and not report.listed else 0
+    for _ in run_forever(args.every, once, log):
+        sys.stdout.flush()
     return 0
 
 
@@ -224,6 +264,26 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show an index's manifest and counts")
     _add_common(p, model=False)
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("ingest", help="fetch new and changed articles from feeds, sitemaps or the WordPress API")
+    p.add_argument("--feed", action="append", help="an RSS or Atom feed URL (repeatable)")
+    p.add_argument("--sitemap", action="append", help="a sitemap or sitemap index URL; news sitemaps' dates are read")
+    p.add_argument("--wordpress", action="append", help="a WordPress site's base URL (its /wp-json/wp/v2/posts)")
+    p.add_argument("--site", action="append", help="a homepage: its feeds, sitemaps and WordPress API are found")
+    p.add_argument("--prune", action="store_true",
+                   help="remove articles a sitemap or WordPress no longer lists and whose page answers 404/410")
+    p.add_argument("--every", type=float, default=0, help="keep running: one ingest every SECONDS")
+    p.add_argument("--rate", type=float, default=1.0, help="requests per second per host (default 1; 0: no limit)")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds before a request gives up (default 15)")
+    p.add_argument("--max-bytes", dest="max_bytes", type=int, default=5_000_000, help="largest page read (default 5 MB)")
+    p.add_argument("--workers", type=int, default=4, help="pages fetched and cleaned at once (default 4)")
+    p.add_argument("--allow-host", dest="allow_host", action="append",
+                   help="another host articles and redirects may be on (the sources' hosts always are)")
+    p.add_argument("--ignore-robots", dest="ignore_robots", action="store_true", help="do not read robots.txt (your own site only)")
+    p.add_argument("--json", action="store_true", help="print each run's report as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (none is shown when stderr is not a terminal)")
+    _add_common(p)
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("eval", help="score quality on labelled data; prints JSON")
     p.add_argument("task", choices=["cleaning", "same-story", "dups", "related", "site-links"])

@@ -274,8 +274,16 @@ def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
 
     same = [1 if float(r["Overall"]) <= 2.0 else 0 for r in rows]
     acc, thr = _best_threshold_accuracy([cos[i] for i in english], [same[i] for i in english]) if english else (0, 0)
+    # Every language pair with 20 or more pairs (fewer say little), and all cross-language pairs.
+    pairs: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        pairs.setdefault(f"{r.get('lang1', '?')}-{r.get('lang2', '?')}", []).append(i)
+    cross = [i for i, r in enumerate(rows) if r.get("lang1") != r.get("lang2")]
+    by_language = {name: scores(idx) for name, idx in sorted(pairs.items()) if len(idx) >= 20}
+    if cross:
+        by_language["cross-language"] = scores(cross)
     return {"kind": "semeval", "english": scores(english), "all": scores(list(range(len(rows)))),
-            "same_story_threshold_en": {"cosine": thr, "accuracy": acc}}
+            "by_language": by_language, "same_story_threshold_en": {"cosine": thr, "accuracy": acc}}
 
 
 def eval_msrp(rows: list[dict], embedder, max_tokens: int = 128) -> dict:

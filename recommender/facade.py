@@ -31,9 +31,11 @@ class Recommender(QueryService):
         self._swap_in()
         return report
 
-    def add(self, articles: Iterable[Article], *, progress: bool = False) -> BuildReport:
-        """Add or replace (by id) articles: a new snapshot, nothing already indexed is re-embedded."""
-        report = add_articles(self.index_dir.path, articles, self._writer(), self.config, progress=progress)
+    def add(self, articles: Iterable[Article], *, progress: bool = False, remove: Sequence[str] = ()) -> BuildReport:
+        """Add or replace (by id) articles and remove the ids in `remove`: one new snapshot, nothing
+        already indexed is re-embedded."""
+        report = add_articles(self.index_dir.path, articles, self._writer(), self.config, progress=progress,
+                              remove=remove)
         self._swap_in()
         return report
 

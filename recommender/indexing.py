@@ -430,9 +430,11 @@ def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
 
 
 def add_articles(
-    index_path, articles: Iterable[Article], embedder: Embedder, config, *, progress: bool = False
+    index_path, articles: Iterable[Article], embedder: Embedder, config, *, progress: bool = False,
+    remove: Sequence[str] = (),
 ) -> BuildReport:
-    """Add or replace (by id) articles in place: a new snapshot; existing articles are not re-embedded."""
+    """Add or replace (by id) articles in place, and drop the ids in `remove`: one new snapshot;
+    existing articles are not re-embedded."""
     started = time.time()
     index_dir = IndexDir(index_path)
     items = _dedupe_ids(articles)
@@ -443,7 +445,8 @@ def add_articles(
             rows = _load_rows(snap)
         finally:
             snap.close()
-        replaced = {r.key for r in rows.records if r.id in {a.id for a in items}}
+        gone = {a.id for a in items} | set(remove)
+        replaced = {r.key for r in rows.records if r.id in gone}
         rows = _drop(rows, replaced)
         next_key = int(snap.keys.max()) + 1 if snap.count else 1
         new_records = [a.to_record(next_key + i) for i, a in enumerate(items)]
