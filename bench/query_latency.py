@@ -1,7 +1,7 @@
 """Query latency over HTTP (2 gunicorn workers) at several index sizes, memory of the serving
 processes, and exact FAISS against a plain numpy scan in the same run. Prints JSON.
 
-    python bench/query_latency.py --sizes 10000,100000 [--queries 300]
+    python bench/query_latency.py --sizes 10000,100000 [--queries 300] [--model english|multilingual]
 """
 from __future__ import annotations
 
@@ -52,19 +52,23 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--memory-limit-mb", type=int, default=0,
                     help="run the server in a memory cgroup with this hard limit (needs root and cgroup v1)")
+    ap.add_argument("--model", default="english", help="english (default) or multilingual: the model the server runs")
     args = ap.parse_args()
-    results = {"bench": "query_latency", **machine(), "sizes": []}
+    from recommender.models import resolve_model
+
+    model_name = resolve_model(args.model, "~/.cache/newsrec")[1]
+    results = {"bench": "query_latency", **machine(), "model": model_name, "sizes": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             t0 = time.time()
-            index = synthetic_index(Path(tmp) / f"i{n}", n)
+            index = synthetic_index(Path(tmp) / f"i{n}", n, model=model_name)
             built = time.time() - t0
             entry = {"articles": n, "build_seconds": round(built, 1), "in_process": scan_compare(index)}
             cgroup = None
             if args.memory_limit_mb:
                 evict_from_page_cache(index)
                 cgroup = MemoryCgroup(args.memory_limit_mb)
-            server = Server(index, free_port(), workers=2, cgroup=cgroup)
+            server = Server(index, free_port(), workers=2, cgroup=cgroup, env={"NEWSREC_MODEL": args.model})
             try:
                 rng = np.random.default_rng(2)
                 ids = [f"a{k}" for k in rng.integers(1, n + 1, args.queries)]

