@@ -6,6 +6,7 @@ from .articles import Article, parse_article, read_articles
 from .cleaning import AlsoRead, Cleaned, CleaningProfile, Removed, clean, clean_html, related_link
 from .config import SETTINGS, Config
 from .dates import Published, parse_published
+from .duplicates import shared_passages
 from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, load_embedder
 from .errors import ArticleNotFound, BadInput, ConfigError, IndexMismatch, IndexNotReady, NewsrecError
 from .facade import Recommender
@@ -20,4 +21,5 @@ __all__ = [
     "NewsrecError", "Published", "Query", "QueryService", "RankParams", "Recommender", "Record", "Removed",
     "SETTINGS", "SentenceTransformerEmbedder", "Snapshot", "add_articles", "build_index", "clean", "clean_html",
     "delete_articles", "load_embedder", "parse_article", "parse_published", "rank", "read_articles", "related_link",
+    "shared_passages",
 ]

@@ -58,6 +58,37 @@ def shingles(text: str, size: int = SHINGLE) -> set[str]:
     return {" ".join(w[i : i + size]) for i in range(len(w) - size + 1)}
 
 
+def shared_passages(text: str, other: str, size: int = SHINGLE) -> list[tuple[str, bool]]:
+    """`text` cut into (piece, shared) runs: shared where its words belong to a shingle of `size`
+    words that `other` also has (the evidence of a near-duplicate, for showing side by side).
+    Joining the pieces gives `text` back exactly."""
+    theirs = shingles(other, size)
+    spans = [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group()).casefold())
+             for m in _WORD.finditer(text)]
+    marked = [False] * len(spans)
+    for i in range(len(spans) - size + 1):
+        if " ".join(w for _, _, w in spans[i : i + size]) in theirs:
+            for j in range(i, i + size):
+                marked[j] = True
+    pieces: list[tuple[str, bool]] = []
+
+    def add(piece: str, shared: bool) -> None:
+        if not piece:
+            return
+        if pieces and pieces[-1][1] == shared:
+            pieces[-1] = (pieces[-1][0] + piece, shared)
+        else:
+            pieces.append((piece, shared))
+
+    at, before = 0, False
+    for (start, end, _), shared in zip(spans, marked):
+        add(text[at:start], shared and before)  # the gap between two shared words is shared too
+        add(text[start:end], shared)
+        at, before = end, shared
+    add(text[at:], False)
+    return pieces
+
+
 @dataclass(frozen=True)
 class Overlap:
     jaccard: float

@@ -219,3 +219,50 @@ def test_click_beacon_is_counted(page, live_server):
         time.sleep(0.2)
         after = json.load(urllib.request.urlopen(live_server.url + "/api/stats"))["clicks"]["total"]
     assert after == before + 1
+
+
+@pytest.fixture(scope="module")
+def admin_server(real_index):
+    from tests.conftest import Server
+
+    server = Server(real_index, env={"NEWSREC_TOKEN": "editor-secret"})
+    yield server
+    server.stop()
+
+
+def test_an_editor_checks_a_syndicated_copy_and_a_fresh_story(browser, admin_server):
+    from tests.conftest import demo_records
+    from tests.test_check import syndicated
+
+    context = browser.new_context(viewport={"width": 1100, "height": 1400},
+                                  http_credentials={"username": "editor", "password": "editor-secret"})
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    original = demo_records(300)[10]
+    draft = syndicated(original)
+    pg.goto(admin_server.url + "/admin/check")
+    pg.fill("#headline", draft["headline"])
+    pg.fill("#text", draft["text"])
+    pg.click("#check-form button[type=submit]")
+    pg.wait_for_selector("#verdict")
+    assert pg.locator("[data-verdict]").get_attribute("data-verdict") == "near"
+    first = pg.locator("section.match").first
+    assert first.get_attribute("data-level") == "near"
+    assert first.locator(".match-title").inner_text() == original["title"]
+    assert first.locator("mark").count() >= 2 and len(first.locator("mark").first.inner_text()) > 40
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "admin-check-near.png"), full_page=False)
+    pg.fill("#headline", "Llamas elect a village mayor in the Andes")
+    pg.fill("#text", "In a village high in the Andes, a herd of llamas chose a mayor by standing together in one field "
+                     "for an afternoon, a tradition the villagers say is older than the church.")
+    pg.click("#check-form button[type=submit]")
+    pg.wait_for_selector("#verdict")
+    assert pg.locator("[data-verdict]").get_attribute("data-verdict") == "new"
+    pg.set_viewport_size({"width": 390, "height": 844})  # a phone
+    pg.fill("#headline", "")
+    pg.fill("#text", "")
+    pg.click("#check-form button[type=submit]")
+    assert "Paste a headline" in pg.locator("#check-error").inner_text()
+    assert errors == []
+    context.close()

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import re
+import secrets
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 
-from recommender import ArticleNotFound, IndexNotReady, related_link
+from recommender import ArticleNotFound, BadInput, IndexNotReady, related_link, shared_passages
 
 from .api import cfg, rank_params, rec
 from .errors import ApiError
@@ -79,18 +81,24 @@ def embed():
     return response
 
 
-@bp.route("/admin")
-def admin():
+def _admin_refusal() -> Response | None:
+    """None when the request carries the admin token (bearer, or basic auth with it as password)."""
     ok, why = check_token(cfg())
     if not ok and request.authorization and request.authorization.password:
-        import hmac
-
         ok = bool(cfg().token) and hmac.compare_digest(request.authorization.password.encode(), cfg().token.encode())
-    if not ok:
-        response = Response(f"admin needs the token: {why}\n", status=401 if cfg().token else 403, mimetype="text/plain")
-        if cfg().token:
-            response.headers["WWW-Authenticate"] = 'Basic realm="newsrec admin"'
-        return response
+    if ok:
+        return None
+    response = Response(f"admin needs the token: {why}\n", status=401 if cfg().token else 403, mimetype="text/plain")
+    if cfg().token:
+        response.headers["WWW-Authenticate"] = 'Basic realm="newsrec admin"'
+    return response
+
+
+@bp.route("/admin")
+def admin():
+    refusal = _admin_refusal()
+    if refusal is not None:
+        return refusal
     if not _index_ready():
         raise IndexNotReady("no index loaded")
     r = rec()
@@ -99,6 +107,76 @@ def admin():
     story_groups = r.groups("story", limit=30)
     hist = r.nearest_histogram()
     return render_template("admin.html", stats=stats, groups=groups, story_groups=story_groups, hist=hist)
+
+
+CSRF_COOKIE = "newsrec_csrf"
+MAX_DRAFT_CHARS = 200_000
+VERDICTS = {"exact": "exact", "near": "near", "same-story": "same-story", "unique": "new"}
+
+
+def _looks_like_html(text: str) -> bool:
+    return bool(re.search(r"<(p|div|article|body|html|h[1-6]|br|span|section)\b", text[:5000], re.IGNORECASE))
+
+
+def _check_page(status: int = 200, **context) -> Response:
+    """The check page with a fresh CSRF token, in the form and in a same-site cookie (double submit)."""
+    token = secrets.token_urlsafe(24)
+    response = Response(render_template("check.html", csrf=token, stats=rec().stats() if _index_ready() else None,
+                                        max_chars=MAX_DRAFT_CHARS, **context), status=status)
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/admin",
+                        secure=request.is_secure)
+    response.headers["Cache-Control"] = "no-store"  # nothing pasted stays in a cache either
+    return response
+
+
+@bp.route("/admin/check", methods=["GET", "POST"])
+def admin_check():
+    """Check a draft for copies before publishing: verdict, matches side by side, what to link."""
+    refusal = _admin_refusal()
+    if refusal is not None:
+        return refusal
+    if request.method == "GET":
+        return _check_page()
+    wants_json = request.accept_mimetypes.best == "application/json"
+    sent, kept = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
+    if not sent or not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
+        if wants_json:
+            raise ApiError(403, "the form's CSRF token is missing or does not match: reload the page", field="csrf")
+        return _check_page(403, error="This form had expired or came from another page. It has been reloaded: paste again.")
+    headline = request.form.get("headline", "").strip()
+    text = request.form.get("text", "")
+    problem, status, field = None, 200, None
+    if not headline and not text.strip():
+        problem, status, field = "Paste a headline and the draft's text or HTML.", 400, "text"
+    elif len(text) + len(headline) > MAX_DRAFT_CHARS:
+        problem, status, field = (f"The paste is {len(text) + len(headline):,} characters; the check reads at most "
+                                  f"{MAX_DRAFT_CHARS:,}."), 413, "text"
+    if problem:
+        if wants_json:
+            raise ApiError(status, problem, field=field)
+        return _check_page(status, error=problem, headline=headline, text=text)
+    if not _index_ready():
+        raise IndexNotReady("no index loaded")
+    article = {"title": headline, "html" if _looks_like_html(text) else "body": text}
+    r = rec()
+    try:
+        parsed = r.parse(article)
+        found = r.duplicates(article, k=10)
+        related = r.related(r.params(k=5), article=article)
+    except BadInput as exc:
+        if wants_json:
+            raise ApiError(400, exc.message, field=exc.field) from None
+        return _check_page(400, error=exc.message, headline=headline, text=text)
+    matches = []
+    for m in found["matches"]:
+        body = r.article_info(m["id"])["body"]
+        matches.append({**m, "draft": shared_passages(parsed.body, body), "original": shared_passages(body, parsed.body)})
+    result = {"verdict": VERDICTS.get(found["verdict"], found["verdict"]), "matches": matches,
+              "also_read": list(parsed.also_read), "related": related["items"], "lang": found.get("lang")}
+    if wants_json:
+        return jsonify({**result, "matches": [{k: v for k, v in m.items() if k not in ("draft", "original")}
+                                              for m in matches]})
+    return _check_page(headline=headline, text=text, result=result, draft=parsed)
 
 
 @bp.route("/widget.js")
