@@ -50,6 +50,7 @@ class Config:
     story_bar_long_words: int = setting(80, "From this many embedded words a text is judged by the article bar (story_group_threshold_articles); in between the bar rises in a straight line.")
     rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.")
     reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.")
+    reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.")
     site_patterns: str = setting("", "Path to a JSON site profile with extra cleaning patterns (see README).")
 
     @classmethod

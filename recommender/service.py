@@ -20,7 +20,7 @@ from .config import Config
 from .dates import Published
 from .duplicates import NEAR_COSINE, BandTable, classify_pair, minhash_signatures, overlap, shingles
 from .embedding import Embedder, article_text, load_embedder
-from .errors import BadInput, ConfigError, IndexNotReady
+from .errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from .models import model_covers
 from .ranking import Candidate, CandidateVectors, Query, RankParams, rank
 from .store import STORED_NEIGHBOURS, IndexDir, Meta, Record, Snapshot
@@ -343,6 +343,17 @@ class QueryService:
         }
 
     # --- articles and stats -----------------------------------------------------------------
+
+    def titles(self, article_ids: list[str]) -> dict[str, str]:
+        """Titles of those ids that are in the index (the rest are left out)."""
+        snap = self.snapshot
+        keys = {}
+        for article_id in dict.fromkeys(article_ids):
+            try:
+                keys[snap.key_of_id(article_id)] = article_id
+            except ArticleNotFound:
+                continue
+        return {keys[k]: m.title for k, m in snap.meta(list(keys)).items()}
 
     def article_info(self, article_id: str) -> dict:
         snap = self.snapshot

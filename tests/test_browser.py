@@ -221,13 +221,66 @@ def test_click_beacon_is_counted(page, live_server):
     assert after == before + 1
 
 
+ADMIN_ENV = {"NEWSREC_TOKEN": "editor-secret"}
+
+
 @pytest.fixture(scope="module")
 def admin_server(real_index):
     from tests.conftest import Server
 
-    server = Server(real_index, env={"NEWSREC_TOKEN": "editor-secret"})
-    yield server
-    server.stop()
+    holder = {"server": Server(real_index, env=ADMIN_ENV)}
+
+    class Handle:
+        @property
+        def url(self):
+            return holder["server"].url
+
+        def restart(self):
+            port = holder["server"].port
+            holder["server"].stop()
+            holder["server"] = Server(real_index, port=port, env=ADMIN_ENV)
+
+    yield Handle()
+    holder["server"].stop()
+
+
+def _readers_row(url: str, selector: str) -> str:
+    import base64
+
+    req = urllib.request.Request(url + "/admin/readers?days=7",
+                                 headers={"Authorization": "Basic " + base64.b64encode(b"e:editor-secret").decode()})
+    html = urllib.request.urlopen(req).read().decode()
+    import re
+
+    match = re.search(selector + r'.*?<td class="clicks">(\d+)</td>', html, re.S)
+    return match.group(1) if match else ""
+
+
+def test_a_click_shows_in_the_readers_numbers_after_a_restart(browser, admin_server):
+    from datetime import datetime, timezone
+
+    context = browser.new_context(viewport={"width": 1100, "height": 1400},
+                                  http_credentials={"username": "editor", "password": "editor-secret"})
+    pg = context.new_page()
+    pg.route("https://en.wikinews.org/**", lambda route: route.fulfill(status=200, body="ok", content_type="text/plain"))
+    pg.goto(admin_server.url + "/")
+    pg.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    second = pg.locator("[data-newsrec-widget] >> nth=1").locator("a").first  # the second ALSO READ block: position 2
+    second.scroll_into_view_if_needed()
+    second.click()
+    today = datetime.now(timezone.utc).date().isoformat()
+    deadline = time.time() + 15
+    while time.time() < deadline and _readers_row(admin_server.url, 'data-position="2"') in ("", "0"):
+        time.sleep(0.3)
+    admin_server.restart()
+    assert int(_readers_row(admin_server.url, 'data-position="2"') or 0) >= 1
+    assert int(_readers_row(admin_server.url, f'data-day="{today}"') or 0) >= 1
+    page = context.new_page()
+    page.goto(admin_server.url + "/admin/readers?days=7")
+    seen = page.locator("#by-position tr[data-position='1'] td").nth(1).inner_text()
+    assert int(seen) >= 1  # the list was seen: the view beacon counted its positions
+    page.screenshot(path=str(ARTIFACTS / "admin-readers.png"), full_page=True)
+    context.close()
 
 
 def test_an_editor_checks_a_syndicated_copy_and_a_fresh_story(browser, admin_server):

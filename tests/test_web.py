@@ -188,7 +188,12 @@ def test_click_beacon_is_counted(client):
     r = client.post("/api/click", data=json.dumps({"from": "sample-sheinbaum", "to": "wn1", "position": 2}), content_type="text/plain;charset=UTF-8")
     assert r.status_code == 204
     stats = client.get("/api/stats").get_json()["clicks"]
-    assert stats["total"] >= 1 and stats["by_position"]["2"] >= 1
+    assert stats["total"] >= 1 and any(p["position"] == 2 and p["clicks"] >= 1 for p in stats["by_position"])
+    assert client.post("/api/view", json={"from": "sample-sheinbaum", "items": ["wn1", "wn2"]}).status_code == 204
+    stats = client.get("/api/stats?days=1").get_json()["clicks"]
+    second = next(p for p in stats["by_position"] if p["position"] == 2)
+    assert second["views"] >= 1 and second["ctr"] is not None
+    assert client.post("/api/view", json={"from": "x", "items": []}).status_code == 400
 
 
 def test_widget_and_admin(client, hash_index, hash_embedder):

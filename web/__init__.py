@@ -38,7 +38,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, recommender: Rec
     except IndexNotReady as exc:  # the app still starts: /healthz and the API say what to run
         log.warning("%s", exc.message)
     app.extensions["newsrec"] = rec
-    app.extensions["newsrec.clicks"] = ClickLog(os.path.join(rec.index_dir.path, "clicks.sqlite"))
+    app.extensions["newsrec.clicks"] = ClickLog(os.path.join(rec.index_dir.path, "clicks.sqlite"),
+                                                retention_days=rec.config.reader_retention_days)
     app.extensions["newsrec.ratelimit"] = RateLimiter(config.rate_limit)
 
     @app.before_request

@@ -316,9 +316,25 @@ def click():
     return "", 204
 
 
+@bp.route("/api/view", methods=["POST"])
+def view():
+    """A reader saw a related list (the widget's beacon when the list scrolls into view)."""
+    data = json_body(allow_text_plain=True)
+    from_id = data.get("from") or ""
+    items = data.get("items")
+    if not isinstance(from_id, str) or len(from_id) > 512:
+        raise ApiError(400, "'from' must be a string", field="from")
+    if (not isinstance(items, list) or not items or len(items) > cfg().max_k
+            or not all(isinstance(i, str) and 0 < len(i) <= 512 for i in items)):
+        raise ApiError(400, f"'items' must be the shown articles' ids, 1 to {cfg().max_k} of them", field="items")
+    current_app.extensions["newsrec.clicks"].viewed(from_id, items)
+    return "", 204
+
+
 @bp.route("/api/stats", methods=["GET"])
 def stats():
-    return jsonify({"index": rec().stats(), "clicks": current_app.extensions["newsrec.clicks"].stats()})
+    days = int_param(request.args, "days", 30, 1, 3660)
+    return jsonify({"index": rec().stats(), "clicks": current_app.extensions["newsrec.clicks"].stats(days=days)})
 
 
 @bp.route("/api/<path:_rest>", methods=["OPTIONS"])

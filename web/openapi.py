@@ -196,6 +196,14 @@ def document() -> dict:
                         "position": {"type": "integer", "minimum": 0, "maximum": 1000}}},
                         "example": {"from": "sample-sheinbaum", "to": "wn736", "position": 1}}}},
                 "responses": {"204": {"description": "Counted"}, **ERRORS}}},
+            "/api/view": {"post": {
+                "summary": "Count a related list seen by a reader (the widget's beacon, text/plain like clicks)",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["items"], "properties": {
+                        "from": {"type": "string"}, "items": {"type": "array", "minItems": 1, "maxItems": 50,
+                                                              "items": {"type": "string", "minLength": 1}}}},
+                        "example": {"from": "sample-sheinbaum", "items": ["wn736", "wn740", "wn12"]}}}},
+                "responses": {"204": {"description": "Counted"}, **ERRORS}}},
             "/api/stats": {"get": {"summary": "Index stats and click counts", "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _ok({"type": "object"})}}},
         },

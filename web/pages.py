@@ -109,6 +109,35 @@ def admin():
     return render_template("admin.html", stats=stats, groups=groups, story_groups=story_groups, hist=hist)
 
 
+def _bars(values: list[float], height: int = 100) -> list[dict]:
+    """Bar heights (0-height) for an inline SVG bar chart of these values."""
+    top = max((v for v in values if v), default=0) or 1
+    return [{"value": v, "height": round(height * (v or 0) / top, 1)} for v in values]
+
+
+@bp.route("/admin/readers")
+def admin_readers():
+    """Readers' numbers: click-through by position and by day, most clicked, shown but never clicked."""
+    refusal = _admin_refusal()
+    if refusal is not None:
+        return refusal
+    try:
+        days = int(request.args.get("days", "30"))
+    except ValueError:
+        raise ApiError(400, "'days' must be a whole number of days", field="days") from None
+    if not 1 <= days <= 3660:
+        raise ApiError(400, "'days' must be from 1 to 3660", field="days")
+    stats = current_app.extensions["newsrec.clicks"].stats(days=days)
+    titles = {}
+    if _index_ready():
+        ids = [a["id"] for a in stats["top_articles"]] + [a["id"] for a in stats["shown_never_clicked"]]
+        titles = rec().titles(ids)
+    pos_bars = _bars([p["ctr"] or 0 for p in stats["by_position"]])
+    day_bars = _bars([d["ctr"] or 0 for d in stats["by_day"]])
+    return render_template("readers.html", readers=stats, titles=titles, pos_bars=pos_bars, day_bars=day_bars,
+                           stats=rec().stats() if _index_ready() else None)
+
+
 CSRF_COOKIE = "newsrec_csrf"
 MAX_DRAFT_CHARS = 200_000
 VERDICTS = {"exact": "exact", "near": "near", "same-story": "same-story", "unique": "new"}

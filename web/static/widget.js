@@ -11,9 +11,8 @@
  *   data-label       the label shown before each story (default: the label the page's own block
  *                    carried, e.g. "Lesen Sie auch", else the page's language's, else "ALSO READ")
  *   data-heading     the heading of a container list (default: "Related stories" in the page's language)
- * Style: override the CSS variables --newsrec-font, --newsrec-color, --newsrec-link,
- * --newsrec-muted, --newsrec-bg, --newsrec-border, --newsrec-radius on the host page.
- * Nothing from the answer is inserted as HTML; any failure leaves the page as it was.
+ * Style: the CSS variables --newsrec-* (see the README). Nothing from the answer is inserted as
+ * HTML; any failure leaves the page as it was.
  */
 (function () {
   "use strict";
@@ -27,8 +26,7 @@
   };
   var api = opt("api", new URL(script.src, location.href).origin).replace(/\/+$/, "");
   var timeout = parseInt(opt("timeout", "3000"), 10) || 3000;
-  // The page's language (<html lang="de-AT"> -> "de"): labels are written in it, and a by-text
-  // request says it so the list keeps to that language.
+  // The page's language (<html lang="de-AT"> -> "de"), for labels and by-text requests.
   var pageLang = ((document.documentElement.getAttribute("lang") || "").toLowerCase().split(/[-_]/)[0]) || "";
   // Words a site puts before a link to another of its stories, in the languages the service covers.
   // JavaScript's \b only knows ASCII letters, so a label ends at a separator, a space or the end.
@@ -148,6 +146,24 @@
     } catch (e) { /* counting a click must never break the link */ }
   }
 
+  // One "seen" beacon per page view, when half a list is on screen (click-through's denominator).
+  function watchSeen(hosts, fromId, items) {
+    var sent = false;
+    var send = function () {
+      if (sent) return;
+      sent = true;
+      try {
+        var data = JSON.stringify({ from: fromId || "", items: items.map(function (i) { return i.id; }) });
+        if (navigator.sendBeacon) navigator.sendBeacon(api + "/api/view", new Blob([data], { type: "text/plain;charset=UTF-8" }));
+      } catch (e) { /* counting must never break the page */ }
+    };
+    if (typeof IntersectionObserver === "undefined") { send(); return; }
+    var io = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { send(); io.disconnect(); }
+    }, { threshold: 0.5 });
+    hosts.forEach(function (h) { io.observe(h); });
+  }
+
   // A constructed stylesheet is not inline style, so a host page's strict CSP (style-src) allows it.
   var sheet = null;
   function applyStyle(root) {
@@ -208,19 +224,25 @@
     var fromId = data.query && data.query.id;
     if (container) {
       container.textContent = "";
-      container.appendChild(render(items, opt("heading", HEADING_BY_LANG[pageLang] || "Related stories"), fromId, 0));
+      var host = render(items, opt("heading", HEADING_BY_LANG[pageLang] || "Related stories"), fromId, 0);
+      container.appendChild(host);
       blocks.forEach(function (b) { b.hidden = true; b.setAttribute("data-newsrec-replaced", ""); });
+      watchSeen([host], fromId, items);
       return true;
     }
     // One story in the place of each ALSO READ block; extra stories go after the last one.
     var per = Math.max(1, Math.floor(items.length / blocks.length));
+    var hosts = [];
     blocks.forEach(function (b, i) {
       var chunk = i === blocks.length - 1 ? items.slice(i * per) : items.slice(i * per, (i + 1) * per);
       if (!chunk.length) return;
-      b.parentNode.insertBefore(render(chunk, fixedLabel || ownLabel(b) || label, fromId, i * per), b);
+      var host = render(chunk, fixedLabel || ownLabel(b) || label, fromId, i * per);
+      b.parentNode.insertBefore(host, b);
+      hosts.push(host);
       b.hidden = true;
       b.setAttribute("data-newsrec-replaced", "");
     });
+    watchSeen(hosts, fromId, items);
     return true;
   }
 
