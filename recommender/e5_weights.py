@@ -175,7 +175,7 @@ def _char_class(chars: list[str]) -> str:
     return "[" + "".join(chars) + "]"
 
 
-def _tokenizer_json(packed: dict, max_tokens: int = 512) -> dict:
+def _tokenizer_json(packed: dict) -> dict:
     """A `tokenizers` file reproducing the packed tokenizer: normalise, metaspace, unigram, specials."""
     mapping = packed["normalisation"]
     import unicodedata

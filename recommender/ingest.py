@@ -150,11 +150,11 @@ class Fetcher:
         try:
             resp = self._request(f"{scheme}://{host}/robots.txt", {}, check_robots=False)
             parser.parse(resp.body.decode("utf-8", "replace").splitlines())
-        except (Skip, Failure) as exc:
-            if isinstance(exc, Failure) and exc.reason.startswith("http-4"):
+        except Skip:  # a robots.txt too big or not modified: nothing to obey
+            parser = None
+        except Failure as exc:
+            if exc.reason.startswith("http-4"):
                 parser = None  # no robots.txt: everything allowed
-            elif isinstance(exc, Skip):
-                parser = None
             else:  # a server error on robots.txt: stay away, as the robots convention asks
                 parser.parse(["User-agent: *", "Disallow: /"])
         with self._lock:
@@ -446,12 +446,7 @@ def discover_site(fetcher: Fetcher, url: str) -> list[Source]:
         found.append(Source("sitemap", sitemap))
     if not any(s.kind == "sitemap" for s in found):
         found.append(Source("sitemap", urlunsplit((parts.scheme, parts.netloc, "/sitemap.xml", "", ""))))
-    seen, out = set(), []
-    for s in found:
-        if s.key not in seen:
-            seen.add(s.key)
-            out.append(s)
-    return out
+    return list(dict.fromkeys(found))  # once each, in the order found
 
 
 def discover(fetcher: Fetcher, source: Source, *, modified_after: str = "") -> list[Entry]:

@@ -70,8 +70,9 @@ def resolve_model(model: str, cache_dir: str) -> tuple[str, str]:
 def prompt_of(model_dir: Path) -> str:
     """The text a model wants before each passage (sentence-transformers' default prompt), or ''.
 
-    The e5 family was trained with `passage: ` before documents and `query: ` before queries;
-    articles compared with articles are passages on both sides (measured: README, model table)."""
+    The e5 family was trained with `passage: ` before documents and `query: ` before queries; the
+    e5 folder written here sets no default (no prefix measured as good for article against
+    article: README, "Languages and the multilingual model")."""
     cfg = Path(model_dir) / "config_sentence_transformers.json"
     if not cfg.is_file():
         return ""

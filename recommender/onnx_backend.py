@@ -129,7 +129,7 @@ class OnnxEmbedder:
 
         folder, self.name = resolve_model(model, cache_dir)
         model_dir = Path(folder)
-        # The e5 family reads `passage: ` before each text; other models want nothing.
+        # A model's default prompt (sentence-transformers' config), put before each text; none for ours.
         self.prompt = prompt_of(model_dir)
         self.center = center_of(model_dir)
         self.max_tokens = max_tokens

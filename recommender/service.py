@@ -117,8 +117,12 @@ class QueryService:
         return self._model().encode([text])[0]
 
     def low_confidence(self, lang: str) -> bool:
-        """True when the model was not trained on this language (or it is unknown): scores mean less."""
-        return not model_covers(self.snapshot.manifest.get("model") or "", lang)
+        """True when the model was not trained on this language (or it is unknown): scores mean less.
+
+        The model is the one loaded (an index serves only with the model it was built with), else,
+        read-only, the one the index names: comparing two texts needs no index."""
+        name = self.embedder.name if self.embedder is not None else self.snapshot.manifest.get("model") or ""
+        return not model_covers(name, lang)
 
     def resolve(self, snap: Snapshot, *, id: str | None = None, url: str | None = None) -> int:
         if id:
@@ -330,7 +334,7 @@ class QueryService:
             "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4), "containment": round(ov.containment, 4)},
             "langs": {"a": arts[0].lang or None, "b": arts[1].lang or None},
             "cross_lang": bool(arts[0].lang and arts[1].lang and arts[0].lang != arts[1].lang),
-            "low_confidence": not all(self.low_confidence(x.lang) is False for x in arts),
+            "low_confidence": any(self.low_confidence(x.lang) for x in arts),
             "thresholds": self._thresholds(),
         }
 

@@ -150,3 +150,10 @@ def test_the_build_report_counts_languages(mixed_index):
 
     snap = IndexDir(mixed_index).open()
     assert {"de", "es", "fr", "en"} <= {m.lang for m in snap.meta(list(map(int, snap.keys))).values()}
+
+
+def test_compare_needs_no_index(tmp_path, hash_embedder):
+    # Comparing two texts reads the model only; its languages come from the loaded model.
+    client = make_app(tmp_path / "none", hash_embedder).test_client()
+    answer = client.post("/api/compare", json={"a": bus_story("de"), "b": bus_story("en")})
+    assert answer.status_code == 200 and answer.get_json()["langs"] == {"a": "de", "b": "en"}
