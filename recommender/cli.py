@@ -171,7 +171,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     def once():
         report = run_ingest(rec, sources, politeness=politeness, prune=args.prune, allowed_hosts=args.allow_host or (),
-                            progress=not quiet, log=log)
+                            progress=not quiet)
         print(report.line(), file=sys.stderr)
         if args.json:
             _print_json(report.to_dict())

@@ -663,6 +663,11 @@ class IngestReport:
     def count(self, table: dict[str, int], reason: str) -> None:
         table[reason] = table.get(reason, 0) + 1
 
+    def source_failed(self, source: Source, exc: Skip | Failure) -> None:
+        """A source that could not be listed: named in source_errors, counted as failed."""
+        self.source_errors.append(f"{source.key} {exc}")
+        self.count(self.failed, f"source-{exc.reason}")
+
     def to_dict(self) -> dict:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "started"}
         out["started"] = _utc(self.started)
@@ -703,10 +708,8 @@ def run_ingest(
     prune: bool = False,
     allowed_hosts: Iterable[str] = (),
     progress: bool = False,
-    log: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """One ingest run into `rec`'s index (a facade.Recommender with a model)."""
-    log = log or (lambda msg: None)
     report = IngestReport(started=time.time())
     index_path = rec.index_dir.path
     with IngestLock(index_path):
@@ -721,8 +724,7 @@ def run_ingest(
                 try:
                     expanded.extend(discover_site(fetcher, s.url))
                 except (Failure, Skip) as exc:
-                    report.source_errors.append(f"{s.key} {exc}")
-                    report.count(report.failed, f"source-{getattr(exc, 'reason', 'error')}")
+                    report.source_failed(s, exc)
             entries: dict[str, Entry] = {}
             complete: dict[str, set[str]] = {}  # sources whose listing is whole (for pruning) -> urls listed
             for s in expanded:
@@ -731,10 +733,9 @@ def run_ingest(
                 # unless pruning, which needs the whole listing.
                 after = _utc(last_ok - 3600) if (s.kind == "wordpress" and last_ok and not prune) else ""
                 try:
-                    found = discover(fetcher, s, modified_after=after or "")
+                    found = discover(fetcher, s, modified_after=after)
                 except (Failure, Skip) as exc:
-                    report.source_errors.append(f"{s.key} {exc}")
-                    report.count(report.failed, f"source-{getattr(exc, 'reason', 'error')}")
+                    report.source_failed(s, exc)
                     continue
                 report.per_source[s.key] = {"listed": len(found)}
                 if s.kind in ("sitemap", "wordpress") and not after:

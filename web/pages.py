@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from recommender import ArticleNotFound, BadInput, IndexNotReady, related_link, shared_passages
 
-from .api import cfg, rank_params, rec
+from .api import cfg, int_param, rank_params, rec
 from .errors import ApiError
 from .security import check_token
 
@@ -121,12 +121,7 @@ def admin_readers():
     refusal = _admin_refusal()
     if refusal is not None:
         return refusal
-    try:
-        days = int(request.args.get("days", "30"))
-    except ValueError:
-        raise ApiError(400, "'days' must be a whole number of days", field="days") from None
-    if not 1 <= days <= 3660:
-        raise ApiError(400, "'days' must be from 1 to 3660", field="days")
+    days = int_param(request.args, "days", 30, 1, 3660)  # as GET /api/stats reads it
     stats = current_app.extensions["newsrec.clicks"].stats(days=days)
     titles = {}
     if _index_ready():
