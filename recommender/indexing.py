@@ -25,7 +25,8 @@ from .store import STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, Snapshot
 from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
                       group_stories, pair_story_score)
 
-__all__ = ["BuildReport", "build_index", "add_articles", "delete_articles", "link_rows"]
+__all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
+           "prepare_articles"]
 
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
 BUILD_CHUNK = 1024  # articles per pipelined build step (larger chunks sort by length better: less padding)
@@ -315,9 +316,42 @@ def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbou
                          text_words=None if text_words is None else np.asarray(text_words, dtype=np.int32))
 
 
-def _embed(records: list[Record], embedder: Embedder, config, progress: bool) -> np.ndarray:
+def embed_records(records: Sequence[Record], embedder: Embedder, config, progress: bool = False) -> np.ndarray:
+    """The vectors of these records: what the model reads of each (title + lead), L2-normalised."""
     texts = [_text(r, config.max_tokens) for r in records]
     return embedder.encode(texts, batch_size=config.batch_size, progress=progress)
+
+
+@dataclass
+class Prepared:
+    """Cleaned records (key 0) with their vectors and MinHash signatures, in input order: the output of
+    the per-article steps (clean, embed, MinHash), made here or on a Ray cluster (distributed.py), and
+    what index assembly consumes."""
+
+    records: list[Record]
+    vectors: np.ndarray
+    minhash: np.ndarray
+    embed_seconds: float = 0.0
+
+    @classmethod
+    def concat(cls, parts: Sequence["Prepared"], dim: int) -> "Prepared":
+        records = [r for p in parts for r in p.records]
+        vectors = np.vstack([p.vectors for p in parts]) if records else np.zeros((0, dim), dtype=np.float32)
+        minhash = (np.vstack([p.minhash for p in parts]) if records
+                   else np.zeros((0, NUM_PERM), dtype=np.uint32))
+        return cls(records, np.asarray(vectors, dtype=np.float32), np.asarray(minhash, dtype=np.uint32),
+                   sum(p.embed_seconds for p in parts))
+
+    def last_per_id(self) -> "Prepared":
+        """One row per id, the last one given (a re-scraped article replaces the old copy), in input order."""
+        last = {r.id: i for i, r in enumerate(self.records)}
+        keep = sorted(last.values())
+        if len(keep) == len(self.records):
+            return self
+        return Prepared([self.records[i] for i in keep], self.vectors[keep], self.minhash[keep], self.embed_seconds)
+
+    def keyed(self, first_key: int) -> list[Record]:
+        return [dataclasses.replace(r, key=first_key + i) for i, r in enumerate(self.records)]
 
 
 def _dedupe_ids(articles: Iterable[Article]) -> list[Article]:
@@ -329,8 +363,59 @@ def _dedupe_ids(articles: Iterable[Article]) -> list[Article]:
     return list(by_id.values())
 
 
+def prepare_articles(articles: Iterable[Article] | Prepared, embedder: Embedder, config, *,
+                     progress: bool = False) -> Prepared:
+    """Clean, embed and MinHash articles on this machine.
+
+    Cleaning and MinHash (Python, in this thread) overlap with embedding (native code, in a worker
+    thread that releases the GIL), chunk by chunk. Already prepared input is returned as it is.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(articles, Prepared):
+        return articles
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="doc", desc="embedding")
+
+    def prepare_chunk(chunk: list[Record]) -> Prepared:
+        t0 = time.time()
+        vectors = embed_records(chunk, embedder, config)
+        if bar is not None:
+            bar.update(len(chunk))  # counts embedded articles, the slow part
+        return Prepared(chunk, vectors, np.zeros((0, NUM_PERM), dtype=np.uint32), time.time() - t0)
+
+    futures, minhash_parts = [], []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+
+        def flush(chunk: list[Record]) -> None:
+            futures.append(pool.submit(prepare_chunk, chunk))  # embeds while this thread cleans the next chunk
+            minhash_parts.append(minhash_signatures([r.body for r in chunk]))
+
+        chunk: list[Record] = []
+        # Small chunks first, so the model starts while the rest is still being cleaned, then
+        # BUILD_CHUNK-sized ones (sorted by length inside: less padding for batching backends).
+        size = FIRST_CHUNK
+        for article in articles:
+            chunk.append(article.to_record())
+            if len(chunk) == size:
+                flush(chunk)
+                chunk = []
+                size = min(BUILD_CHUNK, size * 2)
+        if chunk:
+            flush(chunk)
+        parts = [f.result() for f in futures]
+    if bar is not None:
+        bar.close()
+    for part, minhash in zip(parts, minhash_parts):
+        part.minhash = minhash
+    return Prepared.concat(parts, embedder.dim)
+
+
 def build_index(
-    articles: Iterable[Article],
+    articles: Iterable[Article] | Prepared,
     index_path,
     embedder: Embedder,
     config,
@@ -338,77 +423,23 @@ def build_index(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """A new snapshot from these articles alone; the previous one stays until this one is published.
-
-    Cleaning and MinHash (Python, in this thread) overlap with embedding (native code, in a worker
-    thread that releases the GIL), chunk by chunk.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
+    """A new snapshot from these articles alone (or their prepared rows); the previous one stays
+    until this one is published."""
     log = log or (lambda msg: None)
     started = time.time()
     index_dir = IndexDir(index_path)
-    records: list[Record] = []
-    futures = []
-    minhash_parts = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="doc", desc="embedding")
-    embed_seconds = 0.0
-
-    def embed_chunk(chunk: list[Record]) -> tuple[np.ndarray, float]:
-        t0 = time.time()
-        out = _embed(chunk, embedder, config, False)
-        if bar is not None:
-            bar.update(len(chunk))  # counts embedded articles, the slow part
-        return out, time.time() - t0
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-
-        def flush(chunk: list[Record]) -> None:
-            futures.append(pool.submit(embed_chunk, chunk))  # embeds while this thread cleans the next chunk
-            minhash_parts.append(minhash_signatures([r.body for r in chunk]))
-            records.extend(chunk)
-
-        chunk: list[Record] = []
-        # Small chunks first, so the model starts while the rest is still being cleaned, then
-        # BUILD_CHUNK-sized ones (sorted by length inside: less padding for batching backends).
-        size = FIRST_CHUNK
-        for article in articles:
-            chunk.append(article.to_record(len(records) + len(chunk) + 1))
-            if len(chunk) == size:
-                flush(chunk)
-                chunk = []
-                size = min(BUILD_CHUNK, size * 2)
-        if chunk:
-            flush(chunk)
-        parts = []
-        for f in futures:
-            vecs, seconds = f.result()
-            parts.append(vecs)
-            embed_seconds += seconds
-    if bar is not None:
-        bar.close()
-    dim = embedder.dim
-    vectors = np.vstack(parts) if parts else np.zeros((0, dim), dtype=np.float32)
-    minhash = np.vstack(minhash_parts) if minhash_parts else np.zeros((0, NUM_PERM), dtype=np.uint32)
-    # A repeated id: the last record wins (a re-scraped article replaces the old copy).
-    last = {r.id: i for i, r in enumerate(records)}
-    keep = sorted(last.values())
-    if len(keep) != len(records):
-        records = [dataclasses.replace(records[i], key=key) for key, i in enumerate(keep, start=1)]
-        vectors, minhash = vectors[keep], minhash[keep]
+    prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
+    records = prepared.keyed(1)
     log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
-    rows = _Rows(records, vectors, minhash, {})
+    rows = _Rows(records, prepared.vectors, prepared.minhash, {})
     link_rows(rows, range(len(records)), config)
     with index_dir.write_lock():
         index_dir.clean_leftovers()
         name = _publish(index_dir, rows, embedder, config, started)
     languages = dict(Counter(r.lang for r in records))
-    return BuildReport(name, len(records), added=len(records), seconds=time.time() - started, embed_seconds=embed_seconds,
-                       languages=languages, warnings=language_warnings(languages, embedder.name))
+    return BuildReport(name, len(records), added=len(records), seconds=time.time() - started,
+                       embed_seconds=prepared.embed_seconds, languages=languages,
+                       warnings=language_warnings(languages, embedder.name))
 
 
 def _load_rows(snap: Snapshot) -> _Rows:
@@ -430,14 +461,16 @@ def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
 
 
 def add_articles(
-    index_path, articles: Iterable[Article], embedder: Embedder, config, *, progress: bool = False,
+    index_path, articles: Iterable[Article] | Prepared, embedder: Embedder, config, *, progress: bool = False,
     remove: Sequence[str] = (),
 ) -> BuildReport:
     """Add or replace (by id) articles in place, and drop the ids in `remove`: one new snapshot;
-    existing articles are not re-embedded."""
+    existing articles are not re-embedded. The articles may come prepared (e.g. by a Ray cluster)."""
     started = time.time()
     index_dir = IndexDir(index_path)
-    items = _dedupe_ids(articles)
+    if not isinstance(articles, Prepared):
+        articles = _dedupe_ids(articles)  # the last copy of an id is the only one embedded
+    prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
     with index_dir.write_lock():
         index_dir.clean_leftovers()
         snap = index_dir.open(model=embedder.name, dim=embedder.dim, mmap=False)
@@ -445,20 +478,15 @@ def add_articles(
             rows = _load_rows(snap)
         finally:
             snap.close()
-        gone = {a.id for a in items} | set(remove)
+        gone = {r.id for r in prepared.records} | set(remove)
         replaced = {r.key for r in rows.records if r.id in gone}
         rows = _drop(rows, replaced)
-        next_key = int(snap.keys.max()) + 1 if snap.count else 1
-        new_records = [a.to_record(next_key + i) for i, a in enumerate(items)]
-        t0 = time.time()
-        new_vectors = _embed(new_records, embedder, config, progress)
-        embed_seconds = time.time() - t0
-        new_minhash = minhash_signatures([r.body for r in new_records])
+        new_records = prepared.keyed(int(snap.keys.max()) + 1 if snap.count else 1)
         start = len(rows.records)
         rows = _Rows(
             rows.records + new_records,
-            np.vstack([rows.vectors, new_vectors]) if len(new_records) else rows.vectors,
-            np.vstack([rows.minhash, new_minhash]) if len(new_records) else rows.minhash,
+            np.vstack([rows.vectors, prepared.vectors]) if new_records else rows.vectors,
+            np.vstack([rows.minhash, prepared.minhash]) if new_records else rows.minhash,
             rows.links,
             rows.neighbours,
             rows.neighbour_scores,
@@ -467,7 +495,7 @@ def add_articles(
         link_rows(rows, range(start, len(rows.records)), config)
         name = _publish(index_dir, rows, embedder, config, started)
     return BuildReport(name, len(rows.records), added=len(new_records), deleted=len(replaced),
-                       seconds=time.time() - started, embed_seconds=embed_seconds)
+                       seconds=time.time() - started, embed_seconds=prepared.embed_seconds)
 
 
 def delete_articles(index_path, ids: Sequence[str], embedder: Embedder, config) -> BuildReport:
