@@ -45,12 +45,27 @@ def _read(args: argparse.Namespace, rec) -> Iterator:
     return (a for path in args.input for a in read_articles(path, profile=rec.profile))
 
 
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _articles(args: argparse.Namespace, rec):
+    """The input articles, cleaned here as they are read, or prepared on a Ray cluster (--engine ray)."""
+    if args.engine == "ray":
+        from .distributed import prepare_on_ray
+
+        return prepare_on_ray(args.input, rec.config, rec.embedder.dim, address=args.ray_address,
+                              actors=args.actors, progress=not args.quiet, log=_log)
+    return _read(args, rec)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     rec = _recommender(_config(args))
-    report = rec.build(_read(args, rec), progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
+    report = rec.build(_articles(args, rec), progress=not args.quiet, log=_log)
     print(f"built {report.count} articles into {rec.index_dir.path} (snapshot {report.snapshot}) "
           f"in {report.seconds:.1f}s: {report.docs_per_second:.1f} docs/s end to end "
-          f"({report.added / report.embed_seconds if report.embed_seconds else 0:.1f} docs/s embedding)",
+          f"({report.added / report.embed_seconds if report.embed_seconds else 0:.1f} docs/s "
+          f"{'through Ray: read, clean, embed, MinHash' if args.engine == 'ray' else 'embedding'})",
           file=sys.stderr)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -60,7 +75,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     rec = _recommender(_config(args))
-    _print_json(rec.add(_read(args, rec), progress=not args.quiet).to_dict())
+    _print_json(rec.add(_articles(args, rec), progress=not args.quiet).to_dict())
     return 0
 
 
@@ -167,7 +182,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                             robots=not args.ignore_robots)
     rec = _recommender(_config(args))
     quiet = args.quiet or not sys.stderr.isatty()
-    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    log = _log
 
     def once():
         report = run_ingest(rec, sources, politeness=politeness, prune=args.prune, allowed_hosts=args.allow_host or (),
@@ -207,6 +222,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where articles are cleaned, embedded and MinHashed: this process (default) or a Ray "
+                        "cluster (needs the ray extra; reads JSONL and folders)")
+    p.add_argument("--ray-address", dest="ray_address",
+                   help="the Ray cluster's head (host:port, 'auto' or ray://...); default: Ray on this machine alone")
+    p.add_argument("--actors", type=int, help="Ray actors cleaning and embedding (default: one per CPU of the cluster)")
+
+
 def _add_common(p: argparse.ArgumentParser, *, index: bool = True, model: bool = True) -> None:
     if index:
         p.add_argument("--index", help="index directory (default: $NEWSREC_INDEX or index/demo)")
@@ -225,12 +249,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, action="append",
                    help="articles: .jsonl / .csv (optionally .gz) or a folder; repeat to combine several")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_engine(p)
     _add_common(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("add", help="add or replace articles in an index (new snapshot, nothing re-embedded)")
     p.add_argument("--input", required=True, action="append", help="articles to add (repeatable)")
     p.add_argument("--quiet", action="store_true")
+    _add_engine(p)
     _add_common(p)
     p.set_defaults(func=cmd_add)
 

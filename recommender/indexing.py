@@ -426,7 +426,8 @@ def build_index(
     """A new snapshot from these articles alone (or their prepared rows); the previous one stays
     until this one is published."""
     log = log or (lambda msg: None)
-    started = time.time()
+    # Rows prepared elsewhere (a Ray cluster) bring the time they took.
+    started = time.time() - (articles.embed_seconds if isinstance(articles, Prepared) else 0.0)
     index_dir = IndexDir(index_path)
     prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
     records = prepared.keyed(1)

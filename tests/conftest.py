@@ -39,6 +39,29 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+def index_summary(index: Path) -> dict:
+    """An index's ids (sorted), vectors by id and duplicate and story groups (as sets of ids), to compare
+    two builds of one input."""
+    import numpy as np
+
+    from recommender.store import IndexDir
+
+    snap = IndexDir(index).open()
+    try:
+        keys = list(map(int, snap.keys))
+        ids = snap.ids(keys)
+        records = snap.records(keys)
+        groups: dict[str, dict[int, set]] = {"dup_groups": {}, "story_groups": {}}
+        for k in keys:
+            groups["dup_groups"].setdefault(records[k].dup_group, set()).add(ids[k])
+            groups["story_groups"].setdefault(records[k].story_group, set()).add(ids[k])
+        return {"ids": sorted(ids.values()),
+                "vectors": {ids[k]: np.array(snap.vectors[i]) for i, k in enumerate(keys)},
+                **{name: {frozenset(m) for m in found.values()} for name, found in groups.items()}}
+    finally:
+        snap.close()
+
+
 @pytest.fixture(scope="session")
 def corpus_records() -> list[dict]:
     return demo_records(300)

@@ -1,0 +1,208 @@
+"""The per-article steps of a build (clean, embed, MinHash) on a Ray cluster.
+
+Ray Data reads the inputs in blocks on the cluster (JSONL lines, or the files of a folder), a pool of
+actors cleans, embeds and MinHashes them (the model loaded once per actor, one ONNX thread each),
+and the rows come back to this process in input order as a `Prepared`, which the usual index
+assembly (indexing.build_index / add_articles) links, groups and publishes. Nothing is published
+before every row is back, so an interrupted build leaves the live snapshot as it was.
+
+Ray is an optional extra (`pip install 'newsrec[ray]'`); nothing else in the project imports this.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .articles import Article, parse_article
+from .config import Config
+from .duplicates import NUM_PERM, minhash_signatures
+from .errors import BadInput, ConfigError
+from .indexing import Prepared, embed_records
+
+__all__ = ["RAY_FIX", "prepare_on_ray"]
+
+RAY_FIX = "install it with: pip install 'newsrec[ray]' (or scripts/setup --ray)"
+# Actors and readers ask for fractions of a CPU: on one-CPU nodes an actor (or a reader) asking for a
+# whole CPU leaves none for the other, and the build hangs with every actor waiting for input.
+ACTOR_CPUS = 0.5
+READ_CPUS = 0.25
+BATCH = 64  # articles per actor call: small enough to spread a few thousand articles over every actor
+# Every Ray worker runs single-threaded native code: two BLAS/ONNX threads per process on a
+# two-core node ran 5x slower.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "TOKENIZERS_PARALLELISM": "false", "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
+_JSONL = (".jsonl", ".json", ".ndjson")
+_FOLDER_FILES = (".txt", ".html", ".htm")
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the Data library is part of the extra)
+    except ImportError:
+        raise ConfigError(f"--engine ray needs Ray Data, which is not installed: {RAY_FIX}") from None
+    return ray
+
+
+def _inputs(paths: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Consecutive inputs of one kind as (kind, files), in the order given: 'jsonl' or 'folder'."""
+    runs: list[tuple[str, list[str]]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            kind = "folder"
+            files = [str(f.resolve()) for f in sorted(path.iterdir())
+                     if f.is_file() and f.suffix.lower() in _FOLDER_FILES]
+        elif not path.exists():
+            raise BadInput(f"input {raw!r} does not exist", field="input")
+        elif path.name.lower().removesuffix(".gz").endswith(_JSONL):
+            kind, files = "jsonl", [str(path.resolve())]
+        else:
+            raise BadInput(f"--engine ray reads JSONL (.jsonl, optionally .gz) and folders of .txt/.html; "
+                           f"build {path.name} with the local engine or convert it to JSONL", field="input")
+        if runs and runs[-1][0] == kind:
+            runs[-1][1].extend(files)
+        elif files:
+            runs.append((kind, files))
+    return runs
+
+
+def _connect(ray, address: str | None, progress: bool) -> None:
+    """Join the cluster at `address` ('host:port' of its head, 'auto', 'ray://...'), or start Ray on
+    this machine alone when there is none. An address nobody answers at fails at once."""
+    if address and address != "auto" and not address.startswith("ray://"):
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"no Ray cluster answers at {address!r} ({exc}): start its head there with "
+                              f"`ray start --head --port {port or 6379}`, or leave out --ray-address to run "
+                              "Ray on this machine alone") from None
+    # The driver's core worker logs an error line for every actor whose constructor arguments sit in the
+    # object store (all of Ray Data's); real failures still arrive as Python exceptions.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    if not progress:
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+    try:
+        ray.init(address=address or None, runtime_env={"env_vars": WORKER_ENV}, log_to_driver=False,
+                 logging_level="ERROR", configure_logging=True)
+    except ConnectionError as exc:
+        raise ConfigError(f"cannot join the Ray cluster at {address!r}: {exc}; start one with `ray start "
+                          "--head`, or leave out --ray-address to run Ray on this machine alone") from None
+
+
+class PrepareActor:
+    """Cleans, embeds and MinHashes a batch of raw inputs; one per Ray actor, holding the model."""
+
+    def __init__(self, config: Config):
+        for name, value in WORKER_ENV.items():
+            os.environ.setdefault(name, value)
+        from .cleaning import load_profile
+        from .embedding import load_embedder
+
+        self.config = config
+        self.profile = load_profile(config.site_patterns)
+        self.embedder = load_embedder(config)
+
+    def _article(self, kind: str, raw, path: str) -> Article:
+        name = Path(path).name
+        try:
+            if kind == "jsonl":
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise BadInput(f"a line is not JSON: {exc.msg}: {raw[:80]!r}", field="input") from None
+            else:
+                text = bytes(raw).decode("utf-8", errors="replace")
+                field = "text" if name.lower().endswith(".txt") else "html"
+                record = {"id": Path(path).stem, field: text}
+            return parse_article(record, profile=self.profile)
+        except BadInput as exc:
+            raise BadInput(f"{name}: {exc.message}", field=exc.field) from None
+
+    def __call__(self, batch: dict) -> dict:
+        kind = "jsonl" if "text" in batch else "folder"
+        raws = batch["text"] if kind == "jsonl" else batch["bytes"]
+        rows, errors = [], []
+        for raw, path in zip(raws, batch["path"]):
+            try:
+                rows.append(self._article(kind, raw, str(path)).to_record())
+                errors.append("")
+            except BadInput as exc:
+                rows.append(None)
+                errors.append(exc.message)
+        good = [r for r in rows if r is not None]
+        vectors = embed_records(good, self.embedder, self.config)
+        minhash = minhash_signatures([r.body for r in good])
+        out_v = np.zeros((len(rows), self.embedder.dim), dtype=np.float32)
+        out_m = np.zeros((len(rows), NUM_PERM), dtype=np.uint32)
+        at = [i for i, r in enumerate(rows) if r is not None]
+        out_v[at], out_m[at] = vectors, minhash
+        return {
+            "article": np.array(["" if r is None else json.dumps(_record_fields(r)) for r in rows], dtype=object),
+            "error": np.array(errors, dtype=object),
+            "vector": out_v,
+            "minhash": out_m,
+        }
+
+
+def _record_fields(record) -> dict:
+    return {"id": record.id, "title": record.title, "body": record.body, "url": record.url,
+            "published": record.published, "source": record.source, "section": record.section,
+            "lang": record.lang, "image": record.image, "also_read": list(record.also_read),
+            "removed": list(record.removed)}
+
+
+def _dataset(ray, kind: str, files: list[str]):
+    if kind == "jsonl":  # .gz is decompressed by Arrow, detected from the name
+        return ray.data.read_text(files, include_paths=True, num_cpus=READ_CPUS)
+    return ray.data.read_binary_files(files, include_paths=True, num_cpus=READ_CPUS)
+
+
+def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: str | None = None,
+                   actors: int | None = None, progress: bool = False,
+                   log: Callable[[str], None] | None = None) -> Prepared:
+    """Cleaned, embedded and MinHashed articles from these input files, computed on a Ray cluster,
+    in input order (the local engine's order: keys and groups come out the same). Its embed_seconds
+    is the wall time of the whole cluster stage (read, clean, embed, MinHash, transfer).
+
+    `actors`: size of the actor pool (default: one per CPU the cluster has). A bad record raises
+    BadInput naming its file, as the local reader does."""
+    log = log or (lambda msg: None)
+    ray = _import_ray()
+    runs = _inputs(inputs)
+    _connect(ray, address, progress)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # rows come back in input order
+        ctx.enable_progress_bars = progress
+        ctx.print_on_execution_start = False
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        pool = actors or max(1, int(cpus))
+        log(f"ray: {cpus:g} CPUs on {len(ray.nodes())} node(s); {pool} actors of {ACTOR_CPUS} CPU each")
+        started = time.time()
+        parts: list[Prepared] = []
+        for kind, files in runs:
+            ds = _dataset(ray, kind, files).map_batches(
+                PrepareActor, fn_constructor_kwargs={"config": config}, batch_size=BATCH,
+                compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=ACTOR_CPUS, batch_format="numpy")
+            # (Ray Data restarts a lost actor and retries its batch: max_restarts=-1, max_task_retries=-1.)
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                bad = next((e for e in batch["error"] if e), None)
+                if bad:
+                    raise BadInput(bad, field="input")
+                records = [Article(**json.loads(a)).to_record() for a in batch["article"]]
+                parts.append(Prepared(records, np.asarray(batch["vector"], dtype=np.float32),
+                                      np.asarray(batch["minhash"], dtype=np.uint32)))
+        prepared = Prepared.concat(parts, dim)
+        prepared.embed_seconds = time.time() - started
+        return prepared
+    finally:
+        ray.shutdown()

@@ -1,0 +1,169 @@
+"""`newsrec build --engine ray` on a real local Ray cluster (a head and a second node on 127.0.0.1, one
+CPU each), with the real model: the same index as the local build, a killed actor retried, a driver
+interrupted without touching the live snapshot, and the faults that must fail at once.
+
+The cluster runs inside its own PID namespace (`unshare --pid --fork --mount-proc`), so ending the
+namespace ends every process of it and no other Ray on the machine is touched (`ray stop` would).
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, demo_records, free_port, index_summary, write_jsonl
+
+pytestmark = [pytest.mark.ray, pytest.mark.model, pytest.mark.slow]
+ARTICLES = 2000
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+ACTOR = "MapWorker(MapBatches(PrepareActor))"
+
+
+def _ray_bin() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "recommender.cli", *args]
+
+
+def _can_unshare() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup --test installs it)")
+    if not _can_unshare():
+        pytest.skip("needs `unshare --pid` (root or user namespaces) to run a Ray cluster of its own")
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="nrray", dir="/tmp")  # Ray's socket paths must stay short
+    common = f"--node-ip-address 127.0.0.1 --num-cpus 1 --disable-usage-stats"
+    script = (f"set -e; {_ray_bin()} start --head --port {port} {common} --include-dashboard false "
+              f"--temp-dir {temp} >{temp}/head.log 2>&1; "
+              f"{_ray_bin()} start --address 127.0.0.1:{port} {common} >{temp}/node.log 2>&1; "
+              "echo ready; exec sleep infinity")
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "bash", "-c", script],
+                              env=ENV, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = holder.stdout.readline()
+        if line.strip() != "ready":
+            logs = "".join(p.read_text()[-2000:] for p in Path(temp).glob("*.log"))
+            pytest.fail(f"the Ray cluster did not start: {logs}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # unshare --kill-child: the namespace and all in it end
+        holder.wait(30)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def articles(tmp_path_factory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("ray") / "articles.jsonl", demo_records(ARTICLES, seed=7))
+
+
+def _actor_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", ACTOR.replace("(", r"\(").replace(")", r"\)")],
+                           capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def _related_lists(index: Path, ids: list[str]) -> dict[str, list[str]]:
+    from recommender.config import Config
+    from recommender.facade import Recommender
+
+    rec = Recommender(Config.load({"index": str(index), "reload_interval": 0}), read_only=True)
+    rec.load()
+    return {i: [item["id"] for item in rec.related(rec.params(), id=i)["items"]] for i in ids}
+
+
+def test_the_ray_build_is_the_local_build_even_with_an_actor_killed(cluster, articles, tmp_path):
+    local = subprocess.run(_cli("build", "--input", str(articles), "--index", str(tmp_path / "local"), "--quiet"),
+                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert local.returncode == 0, local.stderr
+    driver = subprocess.Popen(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(articles),
+                                   "--index", str(tmp_path / "ray"), "--quiet"),
+                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Kill one actor once both are at work (their model loaded): Ray restarts it and retries its batch.
+    deadline = time.time() + 120
+    while len(_actor_pids()) < 2 and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    time.sleep(6)
+    victims = _actor_pids()
+    assert victims and driver.poll() is None, "the build ended before an actor could be killed"
+    os.kill(victims[0], signal.SIGKILL)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    assert "2 node(s)" in err, err
+    a, b = index_summary(tmp_path / "local"), index_summary(tmp_path / "ray")
+    assert a["ids"] == b["ids"] and len(a["ids"]) == ARTICLES
+    assert a["dup_groups"] == b["dup_groups"] and a["story_groups"] == b["story_groups"]
+    assert min(float(a["vectors"][i] @ b["vectors"][i]) for i in a["ids"]) >= 0.9999
+    sample = random.Random(5).sample(a["ids"], 100)
+    assert _related_lists(tmp_path / "local", sample) == _related_lists(tmp_path / "ray", sample)
+
+
+def test_a_driver_interrupted_mid_build_leaves_the_live_snapshot(cluster, articles, tmp_path):
+    index = tmp_path / "index"
+    small = write_jsonl(tmp_path / "small.jsonl", demo_records(50, seed=1))
+    first = subprocess.run(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(small),
+                                "--index", str(index), "--quiet"), cwd=ROOT, env=ENV, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr
+    live = (index / "CURRENT").read_text()
+    before = sorted(p.name for p in (index / "snapshots").iterdir())
+    driver = subprocess.Popen(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(articles),
+                                   "--index", str(index), "--quiet"),
+                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not _actor_pids() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
+    driver.send_signal(signal.SIGINT)
+    driver.communicate(timeout=120)
+    assert driver.returncode != 0
+    assert (index / "CURRENT").read_text() == live
+    assert sorted(p.name for p in (index / "snapshots").iterdir()) == before
+    assert index_summary(index)["ids"] == sorted(r["id"] for r in demo_records(50, seed=1))
+    # The job's actors end with its driver.
+    deadline = time.time() + 60
+    while _actor_pids() and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _actor_pids()
+
+
+def test_faults_that_fail_at_once(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup --test installs it)")
+    articles = write_jsonl(tmp_path / "a.jsonl", demo_records(5))
+    port = free_port()  # nobody listens there
+    t0 = time.time()
+    unreachable = subprocess.run(_cli("build", "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "--input",
+                                      str(articles), "--index", str(tmp_path / "i"), "--quiet"),
+                                 cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert unreachable.returncode != 0 and time.time() - t0 < 30
+    assert f"no Ray cluster answers at '127.0.0.1:{port}'" in unreachable.stderr
+    assert "ray start --head" in unreachable.stderr
+    csv = tmp_path / "a.csv"
+    csv.write_text("id,title,body\n1,A,B\n")
+    wrong = subprocess.run(_cli("build", "--engine", "ray", "--input", str(csv), "--index", str(tmp_path / "i")),
+                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0 and "--engine ray reads JSONL" in wrong.stderr
+    # Without the extra: a clear message naming the fix, before anything is read.
+    no_ray = ("import sys; sys.modules['ray'] = None; from recommender.cli import main; "
+              f"sys.exit(main(['build', '--engine', 'ray', '--input', {str(articles)!r}, '--index', "
+              f"{str(tmp_path / 'i')!r}]))")
+    missing = subprocess.run([sys.executable, "-c", no_ray], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode != 0 and "pip install 'newsrec[ray]'" in missing.stderr
+    assert not (tmp_path / "i").exists() or not any((tmp_path / "i").glob("snapshots/*"))
