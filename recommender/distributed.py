@@ -33,6 +33,7 @@ RAY_FIX = "install it with: pip install 'newsrec[ray]' (or scripts/setup --ray)"
 # whole CPU leaves none for the other, and the build hangs with every actor waiting for input.
 ACTOR_CPUS = 0.5
 READ_CPUS = 0.25
+BLOCK_BYTES = 4 << 20
 BATCH = 64  # articles per actor call: small enough to spread a few thousand articles over every actor
 # Every Ray worker runs single-threaded native code: two BLAS/ONNX threads per process on a
 # two-core node ran 5x slower.
@@ -178,12 +179,17 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
     log = log or (lambda msg: None)
     ray = _import_ray()
     runs = _inputs(inputs)
+    t0 = time.time()
     _connect(ray, address, progress)
+    log(f"ray: connected in {time.time() - t0:.1f}s")
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # rows come back in input order
         ctx.enable_progress_bars = progress
         ctx.print_on_execution_start = False
+        # Readers hand on blocks of about a thousand articles rather than a whole file: rows flow to the
+        # actors (and back) while the file is still being read, and a lost actor redoes little.
+        ctx.target_max_block_size = BLOCK_BYTES
         cpus = float(ray.cluster_resources().get("CPU", 1))
         pool = actors or max(1, int(cpus))
         log(f"ray: {cpus:g} CPUs on {len(ray.nodes())} node(s); {pool} actors of {ACTOR_CPUS} CPU each")
@@ -195,6 +201,8 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
                 compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=ACTOR_CPUS, batch_format="numpy")
             # (Ray Data restarts a lost actor and retries its batch: max_restarts=-1, max_task_retries=-1.)
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                if not parts:
+                    log(f"ray: first rows back {time.time() - started:.1f}s after the start (actors load the model)")
                 bad = next((e for e in batch["error"] if e), None)
                 if bad:
                     raise BadInput(bad, field="input")

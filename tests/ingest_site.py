@@ -74,7 +74,7 @@ class Site:
                       "a careful client retries after a pause instead of giving up on the first error it sees.")
         self.set_page("/news/slow.html", "A very slow page", "This page takes longer to answer than the client waits.")
         self.flaky_failures = 1
-        self.slow_seconds = 3.0
+        self.slow_seconds = 4.0
         self.delay = 0.0  # added to every article page (the crash test)
         self.requests: Counter = Counter()  # (path, status)
         self.wp_queries: list[dict] = []

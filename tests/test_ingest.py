@@ -17,7 +17,8 @@ from recommender.ingest import Politeness, Source, run_ingest
 from tests.conftest import ROOT, free_port, index_summary
 from tests.ingest_site import Site, SiteServer
 
-FAST = Politeness(rate=0, timeout=1.0, retries=1, backoff=0.05, workers=4)
+# A timeout well under the slow page's delay, and well over any other answer on a loaded machine.
+FAST = Politeness(rate=0, timeout=2.0, retries=1, backoff=0.05, workers=4)
 
 
 @pytest.fixture()

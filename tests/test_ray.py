@@ -1,71 +1,38 @@
 """`newsrec build --engine ray` on a real local Ray cluster (a head and a second node on 127.0.0.1, one
 CPU each), with the real model: the same index as the local build, a killed actor retried, a driver
 interrupted without touching the live snapshot, and the faults that must fail at once.
-
-The cluster runs inside its own PID namespace (`unshare --pid --fork --mount-proc`), so ending the
-namespace ends every process of it and no other Ray on the machine is touched (`ray stop` would).
-"""
+The cluster is tests/ray_cluster.py's: its own PID namespace, ended with everything in it."""
 from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, demo_records, free_port, index_summary, write_jsonl
+from tests.ray_cluster import ENV as RAY_ENV, LocalRayCluster, can_unshare
 
 pytestmark = [pytest.mark.ray, pytest.mark.model, pytest.mark.slow]
 ARTICLES = 2000
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+ENV = {**RAY_ENV, "PYTHONPATH": str(ROOT)}
 ACTOR = "MapWorker(MapBatches(PrepareActor))"
-
-
-def _ray_bin() -> str:
-    return str(Path(sys.executable).with_name("ray"))
 
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "recommender.cli", *args]
 
 
-def _can_unshare() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
-    return probe.returncode == 0
-
-
 @pytest.fixture(scope="module")
 def cluster():
     pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup --test installs it)")
-    if not _can_unshare():
+    if not can_unshare():
         pytest.skip("needs `unshare --pid` (root or user namespaces) to run a Ray cluster of its own")
-    port = free_port()
-    temp = tempfile.mkdtemp(prefix="nrray", dir="/tmp")  # Ray's socket paths must stay short
-    common = f"--node-ip-address 127.0.0.1 --num-cpus 1 --disable-usage-stats"
-    script = (f"set -e; {_ray_bin()} start --head --port {port} {common} --include-dashboard false "
-              f"--temp-dir {temp} >{temp}/head.log 2>&1; "
-              f"{_ray_bin()} start --address 127.0.0.1:{port} {common} >{temp}/node.log 2>&1; "
-              "echo ready; exec sleep infinity")
-    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "bash", "-c", script],
-                              env=ENV, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        line = holder.stdout.readline()
-        if line.strip() != "ready":
-            logs = "".join(p.read_text()[-2000:] for p in Path(temp).glob("*.log"))
-            pytest.fail(f"the Ray cluster did not start: {logs}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.killpg(holder.pid, signal.SIGKILL)  # unshare --kill-child: the namespace and all in it end
-        holder.wait(30)
-        shutil.rmtree(temp, ignore_errors=True)
+    with LocalRayCluster(nodes=2, cpus=1) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
