@@ -8,7 +8,7 @@
         vectors.npy            raw float32 vectors, row order = keys.npy (for retraining without re-embedding)
         keys.npy               stable int64 article keys, ascending (the FAISS IDMap ids)
         minhash.npy            uint32 MinHash signatures (near-duplicate LSH)
-        faiss.index            exact inner product (IDMap) up to ~200k articles, IVF-SQ8 above
+        faiss.index            exact inner product (IDMap) up to 200k articles, IVF-SQ8 up to 10M, IVF-PQ above
       .tmp-*/                  a snapshot being written; never opened, removed at start-up
 
 A writer builds a complete snapshot in a temporary directory, fsyncs it, renames it into
@@ -45,6 +45,9 @@ EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
 # recall@10 vs exact 0.952 probing 4.7% of lists, 0.976 at 9.4%, 0.991 at 18.8%; synthetic 1M: 0.945 at 10%
 # (4.5 ms a query, one thread). A tenth keeps real recall above 0.95 with room to spare.
 PROBE_SHARE = 0.1
+PQ_LIMIT = 10_000_000  # above this many articles the IVF lists hold product-quantised codes
+PQ_DIMS_PER_BYTE = 8  # PQ code size: a byte per 8 dimensions (384 -> 48 bytes a vector)
+RESCORE_PQ = 4  # an IVF-PQ search takes 4x the hits asked for and re-scores them exactly
 STORED_NEIGHBOURS = 64  # nearest articles kept per article: related-by-id reads them instead of searching
 KEEP_SNAPSHOTS = 3  # the live one and two before it, so a server mid-swap never loses its files
 
@@ -327,6 +330,7 @@ class Snapshot:
         if self.manifest.get("index_type", "flat") != "flat":
             faiss.extract_index_ivf(self._faiss).nprobe = int(self.manifest.get("nprobe", 16))
         self.approximate = self.manifest.get("index_type", "flat") != "flat"
+        self.rescore = int(self.manifest.get("rescore", 1))  # hits fetched per hit asked (IVF-PQ)
         self._local = threading.local()
         self._memo: dict[Any, Any] = {}
         self._lock = threading.Lock()
@@ -467,7 +471,7 @@ class Snapshot:
         if self.count == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-        scores, keys = self._faiss.search(q, min(k, self.count))
+        scores, keys = self._faiss.search(q, min(k * self.rescore, self.count))
         valid = keys[0] >= 0
         found_keys = keys[0][valid]
         rows = np.searchsorted(self.keys, found_keys)
@@ -477,7 +481,7 @@ class Snapshot:
             rows = np.sort(rows)
             exact = np.asarray(self.vectors[rows], dtype=np.float32) @ q[0]
             order = np.argsort(-exact, kind="stable")
-            rows, found_scores = rows[order], exact[order]
+            rows, found_scores = rows[order][:k], exact[order][:k]
             found_keys = self.keys[rows]
         return [Hit(int(r), int(key), float(score)) for r, key, score in zip(rows, found_keys, found_scores)]
 
@@ -601,9 +605,11 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | None = None):
-    """Exact inner product up to `exact_limit` (default EXACT_LIMIT) articles, IVF above; both behind an
-    IDMap of stable keys."""
+def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | None = None,
+                pq_limit: int | None = None):
+    """Exact inner product up to `exact_limit` (default EXACT_LIMIT) articles, IVF-SQ8 up to `pq_limit`
+    (default PQ_LIMIT), IVF-PQ above; all keyed by the stable article keys. Returns (index, type,
+    manifest entries)."""
     import faiss
 
     exact_limit = EXACT_LIMIT if exact_limit is None else exact_limit
@@ -614,15 +620,52 @@ def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | Non
         if n:
             index.add_with_ids(vectors, keys)
         return index, "flat", {}
-    nlist = int(min(65536, max(256, 4 * np.sqrt(n))))
-    quantizer = faiss.IndexFlatIP(dim)
-    # 8-bit scalar-quantised residuals: a quarter of float32's memory (1M articles: ~390 MB instead of
-    # 1.5 GB); Snapshot.search re-scores the hits with the raw vectors, so callers see exact cosines.
-    ivf = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                        faiss.METRIC_INNER_PRODUCT)
-    sample = vectors[np.random.default_rng(0).choice(n, size=min(n, nlist * 40), replace=False)]
-    ivf.train(sample)
-    index = faiss.IndexIDMap2(ivf)
+    sample = vectors[np.random.default_rng(0).choice(n, size=min(n, train_size(n)), replace=False)]
+    index, kind, extra = new_ivf(sample, n, pq_limit=pq_limit)
     for start in range(0, n, 100_000):
         index.add_with_ids(vectors[start:start + 100_000], keys[start:start + 100_000])
-    return index, "ivf-sq8", {"nlist": nlist, "nprobe": max(32, int(np.ceil(nlist * PROBE_SHARE)))}
+    return index, kind, extra
+
+
+def _lists(n: int) -> int:
+    return int(min(65536, max(256, 4 * np.sqrt(n))))
+
+
+def train_size(n: int) -> int:
+    """Vectors an IVF index of n articles is trained on (40 per list; PQ codebooks need 10k+)."""
+    return max(_lists(n) * 40, 16_384)
+
+
+def new_ivf(sample: np.ndarray, n: int, *, pq_limit: int | None = None):
+    """A trained, empty IVF index for n articles (vectors added with add_with_ids): (index, type,
+    manifest entries). The build adds every vector; bench/ann_scale.py adds them in chunks."""
+    import faiss
+
+    pq_limit = PQ_LIMIT if pq_limit is None else pq_limit
+    dim = sample.shape[1]
+    nlist = _lists(n)
+    quantizer = faiss.IndexFlatIP(dim)
+    extra = {"nlist": nlist, "nprobe": max(32, int(np.ceil(nlist * PROBE_SHARE)))}
+    if n > pq_limit:
+        # Product-quantised residuals, PQ_BYTES a vector (10M articles: 480 MB of codes instead of 3.8 GB
+        # for SQ8): scores are rougher, so searches take RESCORE_PQ times the hits asked for and keep
+        # the best by exact cosine from the raw vectors.
+        m = _pq_parts(dim)
+        ivf = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+        kind, extra = "ivf-pq", {**extra, "pq_bytes": m, "rescore": RESCORE_PQ}
+    else:
+        # 8-bit scalar-quantised residuals: a quarter of float32's memory (1M articles: ~390 MB instead of
+        # 1.5 GB); Snapshot.search re-scores the hits with the raw vectors, so callers see exact cosines.
+        ivf = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                            faiss.METRIC_INNER_PRODUCT)
+        kind = "ivf-sq8"
+    ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
+    # The inverted lists store the article keys themselves: no IDMap (whose reverse map alone would
+    # take ~0.5 GB at 10M articles).
+    return ivf, kind, extra
+
+
+def _pq_parts(dim: int) -> int:
+    """Sub-vectors per PQ code: one byte for every PQ_DIMS_PER_BYTE dimensions (48 for 384), a divisor of dim."""
+    want = max(1, dim // PQ_DIMS_PER_BYTE)
+    return max(m for m in range(1, want + 1) if dim % m == 0)

@@ -144,6 +144,65 @@ def test_rebuild_and_update_swap_in_under_load(tmp_path, corpora):
         server.stop()
 
 
+def test_two_servers_on_one_directory_swap_to_a_new_snapshot_together(tmp_path, corpora):
+    """Read replicas: two servers (think two hosts on shared storage) serve one index directory; a new
+    snapshot published by a writer elsewhere is picked up by both within the reload interval of each
+    other, no request fails, and once a server answers from the new snapshot it never goes back."""
+    index = tmp_path / "idx"
+    build(index, corpora["small"])
+    interval = 0.5
+    servers = [Server(index, env={**HASH_ENV, "NEWSREC_RELOAD_INTERVAL": str(interval)}, workers=1) for _ in range(2)]
+    old = IndexDir(index).current_name()
+    seen: list[list[tuple[float, str]]] = [[], []]
+    failed: list[str] = []
+    stop = threading.Event()
+    ids = [json.loads(l)["id"] for l in open(corpora["small"], encoding="utf-8")][:20]
+
+    def poll(n: int) -> None:
+        i = 0
+        deadline = time.time() + 60
+        while not stop.is_set() and time.time() < deadline:
+            i += 1
+            try:
+                with urllib.request.urlopen(f"{servers[n].url}/api/related?id={ids[i % len(ids)]}&k=3", timeout=10) as r:
+                    seen[n].append((time.time(), r.headers["X-Newsrec-Snapshot"]))
+            except (urllib.error.URLError, OSError) as exc:
+                failed.append(repr(exc)[:200])
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=poll, args=(n,)) for n in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
+        assert proc.wait(120) == 0, proc.stderr.read().decode()
+        new = IndexDir(index).current_name()
+        published = time.time()
+        deadline = published + 10
+        while time.time() < deadline and not all(s and s[-1][1] == new for s in seen):
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        for server in servers:
+            server.stop()
+    assert failed == []
+    assert new != old
+    firsts = []
+    for answers in seen:
+        names = [name for _, name in answers]
+        assert set(names) == {old, new}
+        switch = names.index(new)
+        assert all(name == new for name in names[switch:])  # never back to the old snapshot
+        firsts.append(answers[switch][0])
+    # Both swapped within the reload interval (plus a request's time) of each other and of publication.
+    assert abs(firsts[0] - firsts[1]) <= interval + 0.5, firsts
+    assert max(firsts) - published <= interval + 1.0
+
+
 def test_access_log_is_structured_and_sigterm_shuts_down_gracefully(tmp_path, corpora):
     index = tmp_path / "idx"
     build(index, corpora["small"])

@@ -53,6 +53,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, recommender: Rec
     @app.after_request
     def _after(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        if rec.current is not None:  # replicas behind one balancer: which snapshot answered
+            response.headers["X-Newsrec-Snapshot"] = rec.current.name
         return apply_headers(response, config)
 
     from .api import bp as api_bp
