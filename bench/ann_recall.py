@@ -98,13 +98,13 @@ def main() -> None:
     for nprobe in sorted({int(x) for x in args.nprobe.split(",")} | {int(extra["nprobe"])}):
         ivf.nprobe = nprobe
         t0 = time.perf_counter()
-        _, found = approx.search(queries, 64)
+        _, found = approx.search(queries, max(64, served))
         ms = (time.perf_counter() - t0) * 1000 / len(queries)
         recall = np.mean([len(set(t) & set(f[:10])) / 10 for t, f in zip(truth, found)])
         # What Snapshot.search serves: the 64 found re-scored with the raw vectors, then the top 10.
         rescored = []
         for q, f in zip(queries, found):
-            f = f[f >= 0]
+            f = f[:64][f[:64] >= 0]
             exact_scores = base[f - 1] @ q
             rescored.append(f[np.argsort(-exact_scores)[:10]])
         recall_rescored = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, rescored)])
