@@ -125,12 +125,14 @@ def test_empty_build_and_title_only_articles(tmp_path, hash_config):
     assert json.loads((snap.path / "manifest.json").read_text())["count"] == 2
 
 
-def _write_snapshot(path, vectors, minhash, band_threshold=None, exact_limit=None, monkeypatch=None):
+def _write_snapshot(path, vectors, minhash, band_threshold=None, exact_limit=None, monkeypatch=None, pq_limit=None):
     from recommender import store
     from recommender.indexing import snapshot_parts
 
     if exact_limit is not None:
         monkeypatch.setattr(store, "EXACT_LIMIT", exact_limit)
+    if pq_limit is not None:
+        monkeypatch.setattr(store, "PQ_LIMIT", pq_limit)
     n = len(vectors)
     keys = np.arange(1, n + 1, dtype=np.int64) * 3  # keys are not rows
     d = IndexDir(path)
@@ -151,18 +153,22 @@ def _clustered(n, dim=32, seed=0):
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_large_index_is_quantised_ivf_and_serves_exact_cosines(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["ivf-sq8", "ivf-pq"])
+def test_large_index_is_quantised_ivf_and_serves_exact_cosines(tmp_path, monkeypatch, kind):
     vectors = _clustered(3000)
+    # Above EXACT_LIMIT the index is IVF-SQ8, above PQ_LIMIT IVF-PQ (both lowered here).
     snap = _write_snapshot(tmp_path / "ivf", vectors, np.zeros((3000, 128), np.uint32), exact_limit=1000,
-                           monkeypatch=monkeypatch)
+                           monkeypatch=monkeypatch, pq_limit=2000 if kind == "ivf-pq" else None)
     m = snap.manifest
-    assert m["index_type"] == "ivf-sq8" and m["nprobe"] >= 32 and m["nlist"] >= 256
+    assert m["index_type"] == kind and m["nprobe"] >= 32 and m["nlist"] >= 256
+    assert snap.rescore == (4 if kind == "ivf-pq" else 1)
     rng = np.random.default_rng(1)
     found = 0
     for row in rng.integers(0, 3000, 50):
         q = vectors[row] + 0.05 * rng.standard_normal(32).astype(np.float32)
         q /= np.linalg.norm(q)
         hits = snap.search(q, 10)
+        assert len(hits) == 10
         scores = np.asarray([h.score for h in hits])
         # re-scored with the raw vectors: exact cosines, best first, rows and keys consistent
         assert np.allclose(scores, vectors[[h.row for h in hits]] @ q, atol=1e-5)
