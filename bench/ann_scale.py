@@ -46,7 +46,7 @@ def build(n: int, path: Path) -> dict:
 
     centres = _centres(n)
     t0 = time.time()
-    sample = chunk(n + 7, train_size(n), centres)  # rows from the same distribution, not in the index
+    sample = chunk(n + 7, train_size(n, pq_limit=0), centres)  # rows from the same distribution, not in the index
     index, kind, extra = new_ivf(sample, n, pq_limit=0)
     trained = time.time() - t0
     for start in range(0, n, CHUNK):

@@ -620,20 +620,24 @@ def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | Non
         if n:
             index.add_with_ids(vectors, keys)
         return index, "flat", {}
-    sample = vectors[np.random.default_rng(0).choice(n, size=min(n, train_size(n)), replace=False)]
+    sample = vectors[np.random.default_rng(0).choice(n, size=min(n, train_size(n, pq_limit)), replace=False)]
     index, kind, extra = new_ivf(sample, n, pq_limit=pq_limit)
     for start in range(0, n, 100_000):
         index.add_with_ids(vectors[start:start + 100_000], keys[start:start + 100_000])
     return index, kind, extra
 
 
-def _lists(n: int) -> int:
-    return int(min(65536, max(256, 4 * np.sqrt(n))))
+def _lists(n: int, pq: bool = False) -> int:
+    """Inverted lists for n articles: 4 sqrt(n) for IVF-SQ8; sqrt(n) for IVF-PQ, whose sizes make
+    training and assigning the dominant build cost (k-means over 12,649 lists at 10M did not finish
+    in 3 minutes on 2 cores; 3,162 lists train in ~1). Queries scan the same share of codes either way."""
+    return int(min(65536, max(256, (1 if pq else 4) * np.sqrt(n))))
 
 
-def train_size(n: int) -> int:
+def train_size(n: int, pq_limit: int | None = None) -> int:
     """Vectors an IVF index of n articles is trained on (40 per list; PQ codebooks need 10k+)."""
-    return max(_lists(n) * 40, 16_384)
+    pq = n > (PQ_LIMIT if pq_limit is None else pq_limit)
+    return max(_lists(n, pq) * 40, 16_384)
 
 
 def new_ivf(sample: np.ndarray, n: int, *, pq_limit: int | None = None):
@@ -641,17 +645,18 @@ def new_ivf(sample: np.ndarray, n: int, *, pq_limit: int | None = None):
     manifest entries). The build adds every vector; bench/ann_scale.py adds them in chunks."""
     import faiss
 
-    pq_limit = PQ_LIMIT if pq_limit is None else pq_limit
+    pq = n > (PQ_LIMIT if pq_limit is None else pq_limit)
     dim = sample.shape[1]
-    nlist = _lists(n)
+    nlist = _lists(n, pq)
     quantizer = faiss.IndexFlatIP(dim)
     extra = {"nlist": nlist, "nprobe": max(32, int(np.ceil(nlist * PROBE_SHARE)))}
-    if n > pq_limit:
+    if pq:
         # Product-quantised residuals, a byte per PQ_DIMS_PER_BYTE dimensions (10M articles: 960 MB of
         # codes instead of 3.8 GB for SQ8). Real MiniLM embeddings (bench/ann_recall.py --index ivf-pq,
-        # a tenth of the lists): recall@10 0.857 from the codes, 0.978 with 4x the hits re-scored; 48-byte
-        # codes gave 0.727 and 0.948. So searches take RESCORE_PQ times the hits asked for and keep the
-        # best by exact cosine from the raw vectors.
+        # 29k texts, 256 lists): recall@10 0.846 from the codes, 0.965 with 4x the hits re-scored probing
+        # 10.2% of the lists, 0.972 at the 32 probed there (12.5%); 48-byte codes gave 0.727 and 0.948
+        # (682 lists, 10%). So searches take RESCORE_PQ times the hits asked for and keep the best by
+        # exact cosine from the raw vectors.
         m = _pq_parts(dim)
         ivf = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
         kind, extra = "ivf-pq", {**extra, "pq_bytes": m, "rescore": RESCORE_PQ}
