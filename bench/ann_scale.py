@@ -71,7 +71,7 @@ def serve(n: int, path: Path, queries: int) -> dict:
     rng = np.random.default_rng(5)
     q_rows = np.sort(rng.choice(n, size=queries, replace=False))
     # Queries: indexed rows perturbed (an article's rewrite), and their exact top 10 by a full scan.
-    q = np.vstack([chunk(int(r) - int(r) % CHUNK, CHUNK, centres)[int(r) % CHUNK] for r in q_rows])
+    q = np.vstack([chunk(int(r) - int(r) % CHUNK, CHUNK, centres)[int(r) % CHUNK].copy() for r in q_rows])  # copy: a view keeps its chunk
     q = q + 0.3 * rng.standard_normal(q.shape).astype(np.float32)
     q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
     best = np.full((queries, 10), -np.inf, dtype=np.float32)
