@@ -23,8 +23,10 @@ def machine() -> dict:
 
 
 def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",
-                    backend: str = "onnx") -> Path:
-    """An index of n synthetic articles: clustered unit vectors (like topics), short metadata."""
+                    backend: str = "onnx", grouped: bool = False) -> Path:
+    """An index of n synthetic articles: clustered unit vectors (like topics), short metadata.
+    `grouped`: a quarter of the articles in stories of three, the first two of each copies of one
+    another (for pages that list groups); otherwise every article is its own group."""
     from recommender.config import Config
     from recommender.duplicates import NUM_PERM
     from recommender.indexing import snapshot_parts
@@ -53,8 +55,16 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
             neighbour_scores[start:start + 4096] = s_[:, 1:]
     index_dir = IndexDir(path)
     tmp = index_dir.new_temp()
+    def groups(k: int) -> tuple[int, int]:
+        first = (k - 1) // 3 * 3 + 1
+        if not grouped or (k - 1) // 3 % 4 or first + 2 > n:
+            return k, k
+        return (first if k - first < 2 else k), first
+
     records = [Record(key=int(k), id=f"a{k}", title=f"Synthetic article {k}", body=f"Body of synthetic article {k}.",
-                      body_hash=f"h{k}", published="2024-01-01", source="bench", dup_group=int(k), story_group=int(k))
+                      body_hash=f"h{k}", published=f"2024-01-{1 + k % 28:02d}" if grouped else "2024-01-01",
+                      source=f"bench{k % 5}" if grouped else "bench",
+                      dup_group=groups(int(k))[0], story_group=groups(int(k))[1])
                for k in keys]
     # Random signatures: every article its own text, so LSH buckets are as sparse as real distinct articles'.
     minhash = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint32)

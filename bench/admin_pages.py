@@ -68,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     auth = {"Authorization": "Basic " + base64.b64encode(f"admin:{TOKEN}".encode()).decode()}
     with tempfile.TemporaryDirectory() as tmp:
-        index = synthetic_index(Path(tmp) / "idx", args.articles)
+        index = synthetic_index(Path(tmp) / "idx", args.articles, grouped=True)
         stored = fill_clicks(index / "clicks.sqlite", args.articles, args.clicks)
         server = Server(index, free_port(), workers=2, env={"NEWSREC_TOKEN": TOKEN})
         out = {"bench": "admin_pages", **machine(), "articles": args.articles, "clicks_stored": stored}
@@ -80,7 +80,8 @@ def main() -> None:
                         r.read()
                 return one
 
-            for path in ("/admin", "/admin/readers?days=30", "/admin/readers?days=90", "/admin/check"):
+            for path in ("/admin", "/admin?kind=story&sort=title", "/admin?kind=duplicate&sort=newest&page=3",
+                         "/admin/readers?days=30", "/admin/readers?days=90", "/admin/check"):
                 get(path)(0)  # warm: the first call per worker fills caches
                 get(path)(0)
                 out[path] = latencies(get(path), args.requests)

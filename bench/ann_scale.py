@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -57,14 +56,19 @@ def build(n: int, path: Path) -> dict:
             "build_seconds": round(time.time() - t0, 1), "file_mb": round(path.stat().st_size / 2**20, 1)}
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+
+
 def serve(n: int, path: Path, queries: int) -> dict:
     """In a fresh process: load the index as a server would (and fully, to count it), search one thread."""
     import faiss
 
     faiss.omp_set_num_threads(1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _rss_mb()
     index = faiss.read_index(str(path))
-    loaded_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    loaded_mb = _rss_mb() - before
     manifest_probe = json.loads(os.environ["ANN_EXTRA"])
     ivf = faiss.extract_index_ivf(index)
     centres = _centres(n)

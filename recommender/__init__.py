@@ -11,6 +11,7 @@ from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, l
 from .errors import ArticleNotFound, BadInput, ConfigError, IndexMismatch, IndexNotReady, NewsrecError
 from .facade import Recommender
 from .indexing import BuildReport, add_articles, build_index, delete_articles
+from .ingest import ingest_runs
 from .ranking import Candidate, Query, RankParams, rank
 from .service import QueryService
 from .store import IndexDir, Link, Record, Snapshot
@@ -20,6 +21,6 @@ __all__ = [
     "Config", "ConfigError", "Embedder", "HashingEmbedder", "IndexDir", "IndexMismatch", "IndexNotReady", "Link",
     "NewsrecError", "Published", "Query", "QueryService", "RankParams", "Recommender", "Record", "Removed",
     "SETTINGS", "SentenceTransformerEmbedder", "Snapshot", "add_articles", "build_index", "clean", "clean_html",
-    "delete_articles", "load_embedder", "parse_article", "parse_published", "rank", "read_articles", "related_link",
+    "delete_articles", "ingest_runs", "load_embedder", "parse_article", "parse_published", "rank", "read_articles", "related_link",
     "shared_passages",
 ]

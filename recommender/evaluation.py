@@ -693,25 +693,9 @@ def eval_site_links(index_path: str | Path, embedder, config, k: int = 5) -> dic
 
     rec = Recommender(config, embedder, index_path=str(index_path))
     snap = rec.load()
-    rows = list(snap.records().values())
-    by_url = {r.url: r.id for r in rows if r.url}
-    by_title = {r.title.strip().casefold(): r.id for r in rows if r.title.strip()}
-    per_source: dict[str, list[float]] = {}
-    params = rec.params(k=k)
-    for r in rows:
-        targets = set()
-        for link in r.also_read:
-            target = by_url.get(link.get("url") or "") or by_title.get((link.get("title") or "").strip().casefold())
-            if target and target != r.id:
-                targets.add(target)
-        if not targets:
-            continue
-        got = {i["id"] for i in rec.related(params, id=r.id)["items"]}
-        per_source.setdefault(r.source or "(none)", []).append(len(got & targets) / len(targets))
-    snap.close()
-    return {
-        "task": "site-links", "index": str(index_path), "k": k,
-        "sources": {s: {"articles_with_links": len(v), "recall_at_k": _mean(v)} for s, v in sorted(per_source.items())},
-        "articles_with_links": sum(len(v) for v in per_source.values()),
-        "recall_at_k": _mean([x for v in per_source.values() for x in v]),
-    }
+    try:
+        found = rec.site_link_agreement(k)
+    finally:
+        snap.close()
+    return {"task": "site-links", "index": str(index_path), "k": k, "sources": found["sources"],
+            "articles_with_links": found["articles_with_links"], "recall_at_k": found["recall_at_k"]}

@@ -21,7 +21,8 @@ from .duplicates import (NEAR_COSINE, NUM_PERM, BandTable, UnionFind, classify_p
                          overlap, shingles)
 from .embedding import Embedder, article_text
 from .models import MULTILINGUAL, model_covers
-from .store import STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands, write_snapshot
+from .store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
+                    build_faiss, write_snapshot)
 from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
                       group_stories, pair_story_score)
 
@@ -31,6 +32,9 @@ __all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_art
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
 BUILD_CHUNK = 1024  # articles per pipelined build step (larger chunks sort by length better: less padding)
 FIRST_CHUNK = 32  # the first step's size; steps double up to BUILD_CHUNK
+# Row pairs (searched x indexed) above which linking finds neighbours with an IVF index instead of a
+# flat scan (with store.EXACT_LIMIT rows or more): 4e10 pairs is ~2 hours of exact scan on 2 cores.
+APPROX_PAIRS = 4e10
 
 
 @dataclass
@@ -131,12 +135,9 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
     for i, r in enumerate(rows.records):
         by_hash.setdefault(r.body_hash, []).append(i)
     bands = BandTable.build(rows.minhash, config.near_threshold)
-    if index is None:
-        index = faiss.IndexFlatIP(rows.vectors.shape[1])
-        index.add(rows.vectors)
-    k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     new = list(new)
-    scores, nbrs = index.search(np.ascontiguousarray(rows.vectors[new]), k)
+    k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
+    scores, nbrs = _neighbours(rows.vectors, new, k, index)
     _store_neighbours(rows, new, scores, nbrs)
     bars = [bar_for(w, config) for w in rows.text_words(config)]
     shingle_cache: dict[int, set[str]] = {}
@@ -171,6 +172,38 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
                 continue
             a, b = sorted((int(keys[i]), int(keys[j])))
             rows.links[(a, b)] = Link(a, b, level, round(cos, 4), jac, cont)
+
+
+def _neighbours(vectors: np.ndarray, new: list[int], k: int, index=None) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, rows) of each new row's k nearest rows, best first.
+
+    Exact (a flat scan) while the scan is small; when many rows are searched against many (a build or
+    a large add above store.EXACT_LIMIT: n^2 grows past hours), an IVF index of the rows, made by the
+    serving index's own rule, finds them, and their cosines are recomputed exactly, so link verdicts
+    never rest on quantised scores."""
+    import faiss
+
+    n = len(vectors)
+    queries = np.ascontiguousarray(vectors[new])
+    if index is not None or n <= EXACT_LIMIT or len(new) * n <= APPROX_PAIRS:
+        if index is None:
+            index = faiss.IndexFlatIP(vectors.shape[1])
+            index.add(vectors)
+        return index.search(queries, k)
+    approx, _, extra = build_faiss(vectors, np.arange(n, dtype=np.int64))
+    fetch = min(n, k * int(extra.get("rescore", 1)))
+    out_s = np.empty((len(new), k), dtype=np.float32)
+    out_i = np.empty((len(new), k), dtype=np.int64)
+    for start in range(0, len(new), 8192):  # bounded memory: 8192 x fetch x dim gathered at a time
+        q = queries[start:start + 8192]
+        _, nbrs = approx.search(q, fetch)
+        exact = np.einsum("qkd,qd->qk", vectors[np.maximum(nbrs, 0)], q)
+        exact[nbrs < 0] = -np.inf
+        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        out_s[start:start + 8192] = np.take_along_axis(exact, order, 1)
+        out_i[start:start + 8192] = np.where(np.isfinite(out_s[start:start + 8192]),
+                                             np.take_along_axis(nbrs, order, 1), -1)
+    return out_s, out_i
 
 
 def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray) -> None:

@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 from .articles import Article, parse_article
 from .errors import BadInput, NewsrecError
 
-__all__ = ["Fetcher", "IngestReport", "IngestState", "Politeness", "Source", "discover", "run_ingest"]
+__all__ = ["Fetcher", "IngestReport", "IngestState", "Politeness", "Source", "discover", "ingest_runs", "run_ingest"]
 
 USER_AGENT = "newsrec-ingest/0.1 (+related stories for this site)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -606,6 +606,23 @@ class IngestState:
         return {"sources": sources, "seen_urls": self.db.execute("SELECT COUNT(*) FROM seen").fetchone()[0],
                 "staged": self.db.execute("SELECT COUNT(*) FROM staged").fetchone()[0],
                 "last_run": json.loads(last[0]) if last else None}
+
+
+def ingest_runs(index_path: str | os.PathLike, limit: int = 20) -> list[dict]:
+    """The last `limit` ingest runs of an index, newest first (empty when it was never ingested into);
+    read-only, so a server can show them while an ingest runs."""
+    path = Path(index_path) / "ingest.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = db.execute("SELECT started, finished, report FROM runs ORDER BY started DESC LIMIT ?", (limit,)).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+    return [{"started": _utc(started), "finished": _utc(finished), **json.loads(report or "{}")}
+            for started, finished, report in rows]
 
 
 def _utc(ts: float | None) -> str | None:

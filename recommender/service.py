@@ -31,6 +31,7 @@ __all__ = ["QueryService"]
 LEVEL_ORDER = {"exact": 0, "near": 1, "same-story": 2}
 MAX_CANDIDATES = 1000  # the widest candidate pool a related query examines
 PUBLIC_COLUMNS = ("id", "title", "url", "published", "source", "section", "lang", "image")
+GROUP_SORTS = ("size", "newest", "title")
 
 
 class QueryService:
@@ -404,19 +405,102 @@ class QueryService:
         return [{"id": m.id, "title": m.title, "published": m.published, "source": m.source}
                 for m in self.snapshot.title_search(words, limit)]
 
-    def nearest_histogram(self, bins: int = 20, sample: int = 500) -> dict:
-        """Histogram of each article's nearest-neighbour cosine (a sample of up to `sample` articles)."""
+    def group_listing(self, kind: str = "duplicate", *, sort: str = "size", offset: int = 0, limit: int = 50) -> dict:
+        """Groups of two or more (duplicate or story), each named by its canonical member's title, with
+        their members (title, source, date); sorted by size, newest or title. The listing is made once
+        per snapshot; a page costs only its members' metadata."""
+        if sort not in GROUP_SORTS:
+            raise BadInput(f"sort must be one of {', '.join(GROUP_SORTS)}", field="sort")
         snap = self.snapshot
-        n = snap.count
-        if n < 2:
-            return {"bins": [], "max": 0}
-        rows = np.sort(np.random.default_rng(0).choice(n, size=min(n, sample), replace=False))
-        scores, _ = snap.search_many(np.asarray(snap.vectors[rows]), 2)
-        nearest = np.clip(scores[:, 1], 0, 1)
-        counts, edges = np.histogram(nearest, bins=bins, range=(0, 1))
-        top = int(counts.max()) or 1
-        return {"bins": [{"lo": float(edges[i]), "count": int(c), "height": 100.0 * c / top}
-                         for i, c in enumerate(counts)], "max": top}
+        column = {"duplicate": "dup_group", "story": "story_group"}.get(kind)
+        if column is None:
+            raise BadInput("kind must be 'duplicate' or 'story'", field="kind")
+
+        def listing() -> dict[str, list[tuple[int, list[int], str, str]]]:
+            groups = snap.iter_groups(column, 2)
+            meta = snap.meta([g for g, _ in groups])
+            rows = [(g, members, meta[g].title if g in meta else "", meta[g].published if g in meta else "")
+                    for g, members in groups]
+            return {"size": rows,  # iter_groups: largest first
+                    "newest": sorted(rows, key=lambda r: r[3], reverse=True),
+                    "title": sorted(rows, key=lambda r: r[2].casefold())}
+
+        rows = snap.memo(("group-listing", column), listing)[sort]
+        page = rows[offset:offset + limit]
+        found = snap.meta([m for _, members, _, _ in page for m in members])
+        return {
+            "kind": kind, "sort": sort, "total": len(rows), "offset": offset,
+            "groups": [{"canonical": found[g].id if g in found else str(g), "title": title, "size": len(members),
+                        "members": [{"id": found[m].id, "title": found[m].title, "source": found[m].source,
+                                     "published": found[m].published} for m in members if m in found]}
+                       for g, members, title, _ in page],
+        }
+
+    def score_histograms(self, bins: int = 40) -> dict:
+        """Histograms of each article's nearest-neighbour cosine and of the stored links' cosines by
+        verdict, with the configured bars to draw on them (made once per snapshot)."""
+        snap = self.snapshot
+        c = self.config
+
+        def make() -> dict:
+            edges = np.linspace(0, 1, bins + 1)
+            if snap.neighbour_scores is not None and snap.count > 1:
+                nearest = np.asarray(snap.neighbour_scores[:, 0], dtype=np.float32)
+                nearest = np.clip(nearest[np.isfinite(nearest)], 0, 1)
+            else:
+                nearest = np.zeros(0)
+            by_level: dict[str, list[float]] = {}
+            for link in snap.links():
+                by_level.setdefault(link.level, []).append(float(link.cosine))
+            return {
+                "edges": edges.tolist(),
+                "nearest": np.histogram(nearest, bins=edges)[0].tolist(),
+                "links": {level: np.histogram(np.clip(v, 0, 1), bins=edges)[0].tolist()
+                          for level, v in sorted(by_level.items())},
+                "bars": {"near-duplicate cosine candidate": NEAR_COSINE,
+                         "same story (API verdict)": c.same_story_threshold,
+                         "one story in lists, headlines": c.story_group_threshold,
+                         "one story in lists, articles": c.story_group_threshold_articles},
+            }
+
+        return snap.memo(("score-histograms", bins), make)
+
+    def site_link_agreement(self, k: int = 5, sample: int | None = None) -> dict:
+        """How often the top k related items hold the articles a site's own ALSO READ links pointed at
+        (matched by URL, else exact title), per source: the site's editors as free relevance labels.
+        `sample`: score at most this many of the articles that carry such links (evenly spread)."""
+        snap = self.snapshot
+        rows = list(snap.records().values())
+        by_url = {r.url: r.id for r in rows if r.url}
+        by_title = {r.title.strip().casefold(): r.id for r in rows if r.title.strip()}
+        labelled = []
+        for r in rows:
+            targets = set()
+            for link in r.also_read:
+                target = by_url.get(link.get("url") or "") or by_title.get((link.get("title") or "").strip().casefold())
+                if target and target != r.id:
+                    targets.add(target)
+            if targets:
+                labelled.append((r, targets))
+        sampled = sample is not None and len(labelled) > sample
+        if sampled:
+            step = len(labelled) / sample
+            labelled = [labelled[int(i * step)] for i in range(sample)]
+        params = self.params(k=k)
+        per_source: dict[str, list[float]] = {}
+        for r, targets in labelled:
+            got = {i["id"] for i in self.related(params, id=r.id)["items"]}
+            per_source.setdefault(r.source or "(none)", []).append(len(got & targets) / len(targets))
+
+        def mean(v: list[float]) -> float | None:
+            return round(sum(v) / len(v), 4) if v else None
+
+        return {
+            "k": k, "sampled": sampled,
+            "sources": {s: {"articles_with_links": len(v), "recall_at_k": mean(v)} for s, v in sorted(per_source.items())},
+            "articles_with_links": sum(len(v) for v in per_source.values()),
+            "recall_at_k": mean([x for v in per_source.values() for x in v]),
+        }
 
     def stats(self) -> dict:
         snap = self.snapshot

@@ -49,6 +49,7 @@ PQ_LIMIT = 10_000_000  # above this many articles the IVF lists hold product-qua
 PQ_DIMS_PER_BYTE = 4  # PQ code size: a byte per 4 dimensions (384 -> 96 bytes a vector)
 RESCORE_PQ = 4  # an IVF-PQ search takes 4x the hits asked for and re-scores them exactly
 STORED_NEIGHBOURS = 64  # nearest articles kept per article: related-by-id reads them instead of searching
+HISTORY_FIELDS = ("built_at", "count", "build_seconds", "model", "index_type")
 KEEP_SNAPSHOTS = 3  # the live one and two before it, so a server mid-swap never loses its files
 
 _SCHEMA = """
@@ -263,8 +264,33 @@ class IndexDir:
             os.fsync(fh.fileno())
         os.replace(pointer, self.path / "CURRENT")
         _fsync_dir(self.path)
+        self._record_history(name)
         self._prune(keep=name)
         return name
+
+    def _record_history(self, name: str) -> None:
+        """One line per published snapshot in history.jsonl (snapshots themselves are pruned)."""
+        try:
+            manifest = json.loads((self.snapshots / name / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = {}
+        line = {"snapshot": name, **{k: manifest.get(k) for k in HISTORY_FIELDS}}
+        with open(self.path / "history.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+    def history(self, limit: int = 20) -> list[dict]:
+        """The last `limit` published snapshots, newest first (what each build or update left)."""
+        try:
+            lines = (self.path / "history.jsonl").read_text(encoding="utf-8").splitlines()[-limit:]
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in reversed(lines):
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # a line cut by a crash mid-write
+                continue
+        return out
 
     def _prune(self, keep: str) -> None:
         names = sorted(p.name for p in self.snapshots.iterdir() if p.is_dir())

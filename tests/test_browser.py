@@ -319,3 +319,27 @@ def test_an_editor_checks_a_syndicated_copy_and_a_fresh_story(browser, admin_ser
     assert "Paste a headline" in pg.locator("#check-error").inner_text()
     assert errors == []
     context.close()
+
+
+def test_the_admin_index_page_on_a_phone(browser, admin_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844},
+                                  http_credentials={"username": "editor", "password": "editor-secret"})
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(admin_server.url + "/admin?kind=story&sort=newest")
+    assert "stories told more than once" in pg.locator("#group-count").inner_text()
+    first = pg.locator("details.group").first
+    first.locator("summary").click()
+    assert first.locator("table.members tr").count() >= 3  # a header and two members at least
+    assert pg.locator("svg.hist line").count() >= 4  # the configured bars drawn on the histogram
+    # usable on a phone: nothing wider than the screen but the tables' own scroll boxes
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 390 + 2
+    deadline = time.time() + 30
+    while pg.locator("#agreement-pending").count() and time.time() < deadline:
+        time.sleep(0.5)
+        pg.reload()
+    assert pg.locator("#builds tr").count() >= 2
+    pg.screenshot(path=str(ARTIFACTS / "admin-index.png"), full_page=True)
+    assert errors == []
+    context.close()

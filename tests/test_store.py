@@ -217,3 +217,20 @@ def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
     snap = d.open()
     got = snap.story_vectors(np.arange(6))
     assert np.allclose(got[2], vectors[2]) and np.allclose(got[4], cents[1]) and np.allclose(got[0], cents[0])
+
+
+def test_linking_many_rows_finds_neighbours_through_ivf_with_exact_cosines(monkeypatch):
+    """A build above store.EXACT_LIMIT finds each row's neighbours with an IVF index (a flat scan of
+    n^2 pairs would take hours) and recomputes their cosines exactly."""
+    from recommender import indexing
+
+    vectors = _clustered(3000)
+    exact_scores, exact_rows = indexing._neighbours(vectors, list(range(3000)), 11)
+    monkeypatch.setattr(indexing, "EXACT_LIMIT", 1000)
+    monkeypatch.setattr(indexing, "APPROX_PAIRS", 0)
+    scores, rows = indexing._neighbours(vectors, list(range(3000)), 11)
+    assert rows.shape == (3000, 11) and np.all(rows >= 0)
+    assert np.allclose(scores, np.einsum("qkd,qd->qk", vectors[rows], vectors), atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    recall = np.mean([len(set(a) & set(b)) / 11 for a, b in zip(rows, exact_rows)])
+    assert recall >= 0.9

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import build_hash_index, make_app
 from web import create_app
 
 
@@ -204,6 +204,40 @@ def test_widget_and_admin(client, hash_index, hash_embedder):
     assert c.get("/admin").status_code == 401
     r = c.get("/admin", headers={"Authorization": "Bearer t"})
     assert r.status_code == 200 and b"<svg" in r.data
+
+
+def test_admin_index_page_lists_groups_by_title_histograms_agreement_and_history(tmp_path, corpus_records,
+                                                                                  hash_config, hash_embedder):
+    import re as _re
+    import time as _time
+
+    records = corpus_records[:60]
+    copies = [dict(r, id=r["id"] + "-wire", source="wire") for r in records[:5]]  # syndicated copies
+    index = build_hash_index(tmp_path / "idx", records + copies, hash_config, hash_embedder)
+    c = make_app(index, hash_embedder, token="t").test_client()
+    auth = {"Authorization": "Bearer t"}
+    r = c.get("/admin?kind=duplicate&sort=title", headers=auth)
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    titles = _re.findall(r'<span class="gtitle">(.*?)</span>', page)
+    assert len(titles) >= 2 and titles == sorted(titles, key=str.casefold)  # by title, and titled
+    assert "<th>source</th>" in page and "(canonical)" in page and "<td>wire</td>" in page
+    # histograms carry the configured bars as lines
+    assert page.count("<svg") >= 1 and "same story (API verdict): 0.55" in page and "<line" in page
+    # build history starts with the build that made this index
+    builds = page.split('id="builds"')[1].split("</table>")[0]
+    assert _re.search(r"<td>\d{8}T\d+Z-[0-9a-f]+</td>", builds)
+    # the agreement is computed in the background, then shown
+    deadline = _time.time() + 30
+    while "agreement-pending" in c.get("/admin", headers=auth).get_data(as_text=True) and _time.time() < deadline:
+        _time.sleep(0.2)
+    assert 'id="agreement"' in c.get("/admin", headers=auth).get_data(as_text=True)
+    # bad parameters get the one error shape
+    bad = c.get("/admin?sort=colour", headers=auth)
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "sort"
+    by_size = c.get("/admin?kind=duplicate&sort=size", headers=auth).get_data(as_text=True)
+    sizes = [int(n) for n in _re.findall(r"</span> · (\d+) copies", by_size)]
+    assert sizes == sorted(sizes, reverse=True)
 
 
 def test_real_create_app_signature():

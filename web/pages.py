@@ -5,11 +5,13 @@ import functools
 import hmac
 import re
 import secrets
+import threading
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 
-from recommender import ArticleNotFound, BadInput, IndexNotReady, related_link, shared_passages
+from recommender import (ArticleNotFound, BadInput, IndexNotReady, NewsrecError, ingest_runs, related_link,
+                         shared_passages)
 
 from .api import cfg, int_param, rank_params, rec
 from .errors import ApiError
@@ -94,6 +96,42 @@ def _admin_refusal() -> Response | None:
     return response
 
 
+GROUPS_PER_PAGE = 50
+AGREEMENT_SAMPLE = 300  # articles with ALSO READ links scored for the per-source agreement
+
+
+def _site_agreement(r) -> dict:
+    """Per-source agreement with the site's own ALSO READ links for the live snapshot. It runs a related
+    query per sampled article, so it is computed once per snapshot in a background thread and the
+    page says so until it is ready (the page itself stays fast)."""
+
+    def start() -> dict:
+        box: dict = {"result": None, "error": None}
+
+        def run() -> None:
+            try:
+                box["result"] = r.site_link_agreement(5, sample=AGREEMENT_SAMPLE)
+            except NewsrecError as exc:
+                box["error"] = exc.message
+
+        threading.Thread(target=run, name="site-agreement", daemon=True).start()
+        return box
+
+    return r.snapshot.memo("site-agreement", start)
+
+
+def _histogram_svg(counts: list[int], edges: list[float], bars: dict[str, float]) -> dict:
+    """Bar geometry (400 x 100 units) for a histogram, and where each configured bar falls on it."""
+    top = max(counts, default=0) or 1
+    width = 400 / max(1, len(counts))
+    return {
+        "rects": [{"x": round(i * width, 2), "w": round(width - 1, 2), "h": round(100 * c / top, 1), "count": c,
+                   "lo": edges[i], "hi": edges[i + 1]} for i, c in enumerate(counts)],
+        "lines": [{"x": round(400 * value, 1), "label": name, "value": value} for name, value in bars.items()],
+        "total": sum(counts),
+    }
+
+
 @bp.route("/admin")
 def admin():
     refusal = _admin_refusal()
@@ -102,11 +140,18 @@ def admin():
     if not _index_ready():
         raise IndexNotReady("no index loaded")
     r = rec()
-    stats = r.stats()
-    groups = r.groups("duplicate", limit=30)
-    story_groups = r.groups("story", limit=30)
-    hist = r.nearest_histogram()
-    return render_template("admin.html", stats=stats, groups=groups, story_groups=story_groups, hist=hist)
+    kind = request.args.get("kind", "duplicate")
+    sort = request.args.get("sort", "size")
+    page = int_param(request.args, "page", 1, 1, 100_000)
+    groups = r.group_listing(kind, sort=sort, offset=(page - 1) * GROUPS_PER_PAGE, limit=GROUPS_PER_PAGE)
+    hist = r.score_histograms()
+    charts = [("Each article's nearest neighbour", _histogram_svg(hist["nearest"], hist["edges"], hist["bars"]))]
+    charts += [(f"Stored links: {level}", _histogram_svg(counts, hist["edges"], hist["bars"]))
+               for level, counts in hist["links"].items()]
+    return render_template("admin.html", stats=r.stats(), groups=groups, charts=charts, bars=hist["bars"],
+                           agreement=_site_agreement(r), builds=r.index_dir.history(20),
+                           ingests=ingest_runs(r.index_dir.path, 20), pages=-(-groups["total"] // GROUPS_PER_PAGE),
+                           page=page)
 
 
 def _bars(values: list[float], height: int = 100) -> list[dict]:
