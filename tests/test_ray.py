@@ -84,9 +84,8 @@ def test_the_ray_build_is_the_local_build_even_with_an_actor_killed(cluster, art
 def test_a_driver_interrupted_mid_build_leaves_the_live_snapshot(cluster, articles, tmp_path):
     index = tmp_path / "index"
     small = write_jsonl(tmp_path / "small.jsonl", demo_records(50, seed=1))
-    first = subprocess.run(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(small),
-                                "--index", str(index), "--quiet"), cwd=ROOT, env=ENV, capture_output=True, text=True,
-                           timeout=300)
+    first = subprocess.run(_cli("build", "--input", str(small), "--index", str(index), "--quiet"), cwd=ROOT, env=ENV,
+                           capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     live = (index / "CURRENT").read_text()
     before = sorted(p.name for p in (index / "snapshots").iterdir())
