@@ -25,7 +25,25 @@ CREATE TABLE IF NOT EXISTS events (
     count INTEGER NOT NULL, PRIMARY KEY (day, kind, from_id, to_id, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_kind_day ON events (kind, day);
+CREATE TABLE IF NOT EXISTS daily_positions (
+    day TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (day, kind, position)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily_targets (
+    day TEXT NOT NULL, to_id TEXT NOT NULL, clicks INTEGER NOT NULL, PRIMARY KEY (day, to_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily_lists (
+    day TEXT NOT NULL, from_id TEXT NOT NULL, views INTEGER NOT NULL, clicks INTEGER NOT NULL,
+    PRIMARY KEY (day, from_id)) WITHOUT ROWID;
 """
+# The readers' page reads only the daily summaries (kept with the events, in the same transaction):
+# a period's numbers sum a few rows a day instead of every (list, item, position) row.
+SUMMARIES_VERSION = 1
+_SUMMARISE = (
+    "INSERT INTO daily_positions SELECT day, kind, position, SUM(count) FROM events GROUP BY day, kind, position",
+    "INSERT INTO daily_targets SELECT day, to_id, SUM(count) FROM events WHERE kind = 'click' GROUP BY day, to_id",
+    "INSERT INTO daily_lists SELECT day, from_id, SUM(CASE WHEN kind = 'view' AND position = 1 THEN count ELSE 0 END), "
+    "SUM(CASE WHEN kind = 'click' THEN count ELSE 0 END) FROM events GROUP BY day, from_id",
+)
+_TABLES = ("events", "daily_positions", "daily_targets", "daily_lists")
 
 
 def today() -> str:
@@ -56,6 +74,14 @@ class ClickLog:
                     conn.execute("INSERT OR IGNORE INTO events SELECT ?, 'click', from_id, to_id, position, count FROM clicks",
                                  (today(),))
                     conn.execute("DROP TABLE clicks")
+            if conn.execute("PRAGMA user_version").fetchone()[0] < SUMMARIES_VERSION:
+                # Events stored before the summaries existed (or by another tool): summarise them once.
+                with conn:
+                    for table in _TABLES[1:]:
+                        conn.execute(f"DELETE FROM {table}")
+                    for sql in _SUMMARISE:
+                        conn.execute(sql)
+                    conn.execute(f"PRAGMA user_version = {SUMMARIES_VERSION}")
             self._local.conn = conn
         return conn
 
@@ -82,15 +108,34 @@ class ClickLog:
             self._timer = None
         if not pending:
             return
+        positions: Counter = Counter()
+        targets: Counter = Counter()
+        list_views: Counter = Counter()
+        list_clicks: Counter = Counter()
+        for (day, kind, from_id, to_id, position), n in pending.items():
+            positions[(day, kind, position)] += n
+            if kind == "click":
+                targets[(day, to_id)] += n
+                list_clicks[(day, from_id)] += n
+            elif position == 1:  # a list seen counts its first position once
+                list_views[(day, from_id)] += n
         db = self._db()
         with db:
             db.executemany(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, kind, from_id, to_id, position) "
                 "DO UPDATE SET count = count + excluded.count",
                 [(*key, n) for key, n in pending.items()])
+            db.executemany("INSERT INTO daily_positions VALUES (?, ?, ?, ?) ON CONFLICT (day, kind, position) "
+                           "DO UPDATE SET count = count + excluded.count", [(*k, n) for k, n in positions.items()])
+            db.executemany("INSERT INTO daily_targets VALUES (?, ?, ?) ON CONFLICT (day, to_id) "
+                           "DO UPDATE SET clicks = clicks + excluded.clicks", [(*k, n) for k, n in targets.items()])
+            db.executemany("INSERT INTO daily_lists VALUES (?, ?, ?, ?) ON CONFLICT (day, from_id) "
+                           "DO UPDATE SET views = views + excluded.views, clicks = clicks + excluded.clicks",
+                           [(*k, list_views[k], list_clicks[k]) for k in set(list_views) | set(list_clicks)])
             if self.retention_days and time.time() - self._last_prune > 3600:
                 cutoff = (date.fromisoformat(today()) - timedelta(days=self.retention_days)).isoformat()
-                db.execute("DELETE FROM events WHERE day < ?", (cutoff,))
+                for table in _TABLES:
+                    db.execute(f"DELETE FROM {table} WHERE day < ?", (cutoff,))
                 self._last_prune = time.time()
 
     def stats(self, *, days: int = 30, limit: int = 20) -> dict:
@@ -99,21 +144,22 @@ class ClickLog:
         db = self._db()
         since = (date.fromisoformat(today()) - timedelta(days=days - 1)).isoformat()
         q = lambda sql, *args: db.execute(sql, (since, *args)).fetchall()  # noqa: E731
-        totals = dict(q("SELECT kind, SUM(count) FROM events WHERE day >= ? GROUP BY kind"))
-        views_at = dict(q("SELECT position, SUM(count) FROM events WHERE day >= ? AND kind = 'view' GROUP BY position"))
-        clicks_at = dict(q("SELECT position, SUM(count) FROM events WHERE day >= ? AND kind = 'click' GROUP BY position"))
+        totals = dict(q("SELECT kind, SUM(count) FROM daily_positions WHERE day >= ? GROUP BY kind"))
+        views_at = dict(q("SELECT position, SUM(count) FROM daily_positions WHERE day >= ? AND kind = 'view' GROUP BY position"))
+        clicks_at = dict(q("SELECT position, SUM(count) FROM daily_positions WHERE day >= ? AND kind = 'click' GROUP BY position"))
         by_position = [{"position": p, "views": int(views_at.get(p, 0)), "clicks": int(clicks_at.get(p, 0)),
                         "ctr": round(clicks_at.get(p, 0) / views_at[p], 4) if views_at.get(p) else None}
                        for p in sorted(set(views_at) | set(clicks_at)) if p > 0]
         per_day: dict[str, dict] = {}
-        for day, kind, n in q("SELECT day, kind, SUM(count) FROM events WHERE day >= ? GROUP BY day, kind"):
+        for day, kind, n in q("SELECT day, kind, SUM(count) FROM daily_positions WHERE day >= ? GROUP BY day, kind"):
             per_day.setdefault(day, {"day": day, "views": 0, "clicks": 0})[kind + "s"] = int(n)
         by_day = [{**d, "ctr": round(d["clicks"] / d["views"], 4) if d["views"] else None} for _, d in sorted(per_day.items())]
         top = [{"id": t, "clicks": int(n)} for t, n in q(
-            "SELECT to_id, SUM(count) AS n FROM events WHERE day >= ? AND kind = 'click' GROUP BY to_id ORDER BY n DESC, to_id LIMIT ?", limit)]
-        never = [{"id": f, "views": int(n)} for f, n in q(
-            "SELECT from_id, SUM(count) / COUNT(DISTINCT position) AS n FROM events WHERE day >= ? AND kind = 'view' AND from_id NOT IN "
-            "(SELECT from_id FROM events WHERE day >= ? AND kind = 'click') GROUP BY from_id ORDER BY n DESC, from_id LIMIT ?", since, limit)]
+            "SELECT to_id, SUM(clicks) AS n FROM daily_targets WHERE day >= ? GROUP BY to_id ORDER BY n DESC, to_id LIMIT ?",
+            limit)]
+        never = [{"id": f, "views": int(v)} for f, v in q(
+            "SELECT from_id, SUM(views) AS v FROM daily_lists WHERE day >= ? GROUP BY from_id "
+            "HAVING SUM(clicks) = 0 AND v > 0 ORDER BY v DESC, from_id LIMIT ?", limit)]
         return {"days": days, "since": since, "views": int(totals.get("view", 0)), "clicks": int(totals.get("click", 0)),
                 "total": int(totals.get("click", 0)), "by_position": by_position, "by_day": by_day,
                 "top_articles": top, "shown_never_clicked": never}
