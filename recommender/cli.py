@@ -55,7 +55,7 @@ def _articles(args: argparse.Namespace, rec):
         from .distributed import prepare_on_ray
 
         return prepare_on_ray(args.input, rec.config, rec.embedder.dim, address=args.ray_address,
-                              actors=args.actors, progress=not args.quiet, log=_log)
+                              actors=args.actors, actor_gpus=args.actor_gpus, progress=not args.quiet, log=_log)
     return _read(args, rec)
 
 
@@ -229,6 +229,8 @@ def _add_engine(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-address", dest="ray_address",
                    help="the Ray cluster's head (host:port, 'auto' or ray://...); default: Ray on this machine alone")
     p.add_argument("--actors", type=int, help="Ray actors cleaning and embedding (default: one per CPU of the cluster)")
+    p.add_argument("--actor-gpus", dest="actor_gpus", type=float, default=0.0,
+                   help="GPUs each Ray actor asks for (with NEWSREC_BACKEND=torch NEWSREC_DEVICE=cuda)")
 
 
 def _add_common(p: argparse.ArgumentParser, *, index: bool = True, model: bool = True) -> None:

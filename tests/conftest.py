@@ -129,11 +129,38 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    """The default backend (ONNX int8 of all-MiniLM-L6-v2, exported locally on first use)."""
+    """The default backend (ONNX int8 of all-MiniLM-L6-v2, exported locally on first use), remembering
+    the vector of every text it has embedded in this run: the quality gates embed the same headlines
+    and articles several times (UCI same-story and related lists; Wikinews related lists and planted
+    copies), and int8 ONNX embeds one text at a time, so a text's vector never depends on what else
+    is embedded and a remembered one is the one the model would give again."""
     from recommender.config import Config
     from recommender.embedding import load_embedder
 
-    return load_embedder(Config.load({}, environ={}))
+    return RememberingEmbedder(load_embedder(Config.load({}, environ={})))
+
+
+class RememberingEmbedder:
+    """An embedder that embeds each distinct text once per test run (see real_embedder)."""
+
+    def __init__(self, inner):
+        assert getattr(inner, "quantized", False), "only batch-independent embedders may be remembered"
+        self.inner = inner
+        self._known: dict[str, "np.ndarray"] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode(self, texts, *, batch_size: int = 32, progress: bool = False):
+        import numpy as np
+
+        todo = list(dict.fromkeys(t for t in texts if t not in self._known))
+        if todo:
+            for text, vector in zip(todo, self.inner.encode(todo, batch_size=batch_size, progress=progress)):
+                self._known[text] = vector
+        if not len(texts):
+            return np.zeros((0, self.inner.dim), dtype=np.float32)
+        return np.stack([self._known[t] for t in texts]).astype(np.float32)
 
 
 @pytest.fixture(scope="session")

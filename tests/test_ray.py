@@ -125,6 +125,9 @@ def test_faults_that_fail_at_once(tmp_path):
     wrong = subprocess.run(_cli("build", "--engine", "ray", "--input", str(csv), "--index", str(tmp_path / "i")),
                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
     assert wrong.returncode != 0 and "--engine ray reads JSONL" in wrong.stderr
+    gpu = subprocess.run(_cli("build", "--engine", "ray", "--actor-gpus", "1", "--input", str(articles), "--index",
+                              str(tmp_path / "i")), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert gpu.returncode != 0 and "NEWSREC_BACKEND=torch and NEWSREC_DEVICE=cuda" in gpu.stderr
     # Without the extra: a clear message naming the fix, before anything is read.
     no_ray = ("import sys; sys.modules['ray'] = None; from recommender.cli import main; "
               f"sys.exit(main(['build', '--engine', 'ray', '--input', {str(articles)!r}, '--index', "
