@@ -50,6 +50,7 @@ PQ_DIMS_PER_BYTE = 4  # PQ code size: a byte per 4 dimensions (384 -> 96 bytes a
 RESCORE_PQ = 4  # an IVF-PQ search takes 4x the hits asked for and re-scores them exactly
 STORED_NEIGHBOURS = 64  # nearest articles kept per article: related-by-id reads them instead of searching
 HISTORY_FIELDS = ("built_at", "count", "build_seconds", "model", "index_type")
+META_CACHE = 50_000  # listing metadata kept per open snapshot (~25 MB), see Snapshot.meta
 KEEP_SNAPSHOTS = 3  # the live one and two before it, so a server mid-swap never loses its files
 
 _SCHEMA = """
@@ -359,6 +360,7 @@ class Snapshot:
         self.rescore = int(self.manifest.get("rescore", 1))  # hits fetched per hit asked (IVF-PQ)
         self._local = threading.local()
         self._memo: dict[Any, Any] = {}
+        self._meta_cache: dict[int, Meta] = {}
         self._lock = threading.Lock()
         self.loaded_at = time.time()
 
@@ -441,8 +443,18 @@ class Snapshot:
             yield from self._db().execute(f"SELECT {cols} FROM articles WHERE key IN ({marks})", chunk)
 
     def meta(self, keys: Sequence[int]) -> dict[int, Meta]:
-        """What a listing shows of these articles, by key (absent keys are left out)."""
-        return {int(r[0]): Meta(*r) for r in self._select(META_COLUMNS, keys)}
+        """What a listing shows of these articles, by key in key order (absent keys are left out).
+        A snapshot never changes, so what was read is kept (up to META_CACHE articles): related
+        queries read the same neighbourhoods again and again."""
+        cache = self._meta_cache
+        wanted = sorted({int(k) for k in keys})
+        missing = [k for k in wanted if k not in cache]
+        if missing:
+            if len(cache) + len(missing) > META_CACHE:
+                cache.clear()
+            for r in self._select(META_COLUMNS, missing):
+                cache[int(r[0])] = Meta(*r)
+        return {k: cache[k] for k in wanted if k in cache}
 
     def ids(self, keys: Sequence[int]) -> dict[int, str]:
         """Article ids by key (absent keys are left out)."""
