@@ -131,34 +131,27 @@ class PrepareActor:
     def __call__(self, batch: dict) -> dict:
         kind = "jsonl" if "text" in batch else "folder"
         raws = batch["text"] if kind == "jsonl" else batch["bytes"]
-        rows, errors = [], []
+        articles: list[Article | None] = []
+        errors = []
         for raw, path in zip(raws, batch["path"]):
             try:
-                rows.append(self._article(kind, raw, str(path)).to_record())
+                articles.append(self._article(kind, raw, str(path)))
                 errors.append("")
             except BadInput as exc:
-                rows.append(None)
+                articles.append(None)
                 errors.append(exc.message)
-        good = [r for r in rows if r is not None]
-        vectors = embed_records(good, self.embedder, self.config)
-        minhash = minhash_signatures([r.body for r in good])
-        out_v = np.zeros((len(rows), self.embedder.dim), dtype=np.float32)
-        out_m = np.zeros((len(rows), NUM_PERM), dtype=np.uint32)
-        at = [i for i, r in enumerate(rows) if r is not None]
-        out_v[at], out_m[at] = vectors, minhash
+        at = [i for i, a in enumerate(articles) if a is not None]
+        records = [articles[i].to_record() for i in at]
+        vectors = np.zeros((len(articles), self.embedder.dim), dtype=np.float32)
+        minhash = np.zeros((len(articles), NUM_PERM), dtype=np.uint32)
+        vectors[at] = embed_records(records, self.embedder, self.config)
+        minhash[at] = minhash_signatures([r.body for r in records])
         return {
-            "article": np.array(["" if r is None else json.dumps(_record_fields(r)) for r in rows], dtype=object),
+            "article": np.array(["" if a is None else json.dumps(a.to_dict()) for a in articles], dtype=object),
             "error": np.array(errors, dtype=object),
-            "vector": out_v,
-            "minhash": out_m,
+            "vector": vectors,
+            "minhash": minhash,
         }
-
-
-def _record_fields(record) -> dict:
-    return {"id": record.id, "title": record.title, "body": record.body, "url": record.url,
-            "published": record.published, "source": record.source, "section": record.section,
-            "lang": record.lang, "image": record.image, "also_read": list(record.also_read),
-            "removed": list(record.removed)}
 
 
 def _dataset(ray, kind: str, files: list[str]):
