@@ -125,7 +125,7 @@ def _text(record: Record, max_tokens: int) -> str:
     return article_text(record.title, record.body, max_tokens)
 
 
-def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
+def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
     """Add duplicate links between each new row and every other row (exact, near, same-story)."""
     import faiss
 
@@ -139,7 +139,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
     bands = BandTable.build(rows.minhash, config.near_threshold)
     new = list(new)
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
-    scores, nbrs = _neighbours(rows.vectors, new, k, index)
+    scores, nbrs = _neighbours(rows.vectors, new, k)
     _store_neighbours(rows, new, scores, nbrs)
     bars = [bar_for(w, config) for w in rows.text_words(config)]
     shingle_cache: dict[int, set[str]] = {}
@@ -176,7 +176,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config, index=None) -> None:
             rows.links[(a, b)] = Link(a, b, level, round(cos, 4), jac, cont)
 
 
-def _neighbours(vectors: np.ndarray, new: list[int], k: int, index=None) -> tuple[np.ndarray, np.ndarray]:
+def _neighbours(vectors: np.ndarray, new: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
     """(cosines, rows) of each new row's k nearest rows, best first.
 
     Exact (a flat scan) while the scan is small; when many rows are searched against many (a build or
@@ -187,10 +187,9 @@ def _neighbours(vectors: np.ndarray, new: list[int], k: int, index=None) -> tupl
 
     n = len(vectors)
     queries = np.ascontiguousarray(vectors[new])
-    if index is not None or n <= EXACT_LIMIT or len(new) * n <= APPROX_PAIRS:
-        if index is None:
-            index = faiss.IndexFlatIP(vectors.shape[1])
-            index.add(vectors)
+    if n <= EXACT_LIMIT or len(new) * n <= APPROX_PAIRS:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
         return index.search(queries, k)
     approx, _, extra = build_faiss(vectors, np.arange(n, dtype=np.int64))
     fetch = min(n, k * int(extra.get("rescore", 1)))

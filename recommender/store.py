@@ -672,10 +672,14 @@ def _lists(n: int, pq: bool = False) -> int:
     return int(min(65536, max(256, (1 if pq else 4) * np.sqrt(n))))
 
 
+def _is_pq(n: int, pq_limit: int | None) -> bool:
+    """Whether an index of n articles holds product-quantised codes (above PQ_LIMIT, or `pq_limit`)."""
+    return n > (PQ_LIMIT if pq_limit is None else pq_limit)
+
+
 def train_size(n: int, pq_limit: int | None = None) -> int:
     """Vectors an IVF index of n articles is trained on (40 per list; PQ codebooks need 10k+)."""
-    pq = n > (PQ_LIMIT if pq_limit is None else pq_limit)
-    return max(_lists(n, pq) * 40, 16_384)
+    return max(_lists(n, _is_pq(n, pq_limit)) * 40, 16_384)
 
 
 def new_ivf(sample: np.ndarray, n: int, *, pq_limit: int | None = None):
@@ -683,7 +687,7 @@ def new_ivf(sample: np.ndarray, n: int, *, pq_limit: int | None = None):
     manifest entries). The build adds every vector; bench/ann_scale.py adds them in chunks."""
     import faiss
 
-    pq = n > (PQ_LIMIT if pq_limit is None else pq_limit)
+    pq = _is_pq(n, pq_limit)
     dim = sample.shape[1]
     nlist = _lists(n, pq)
     quantizer = faiss.IndexFlatIP(dim)

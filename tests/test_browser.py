@@ -244,6 +244,16 @@ def admin_server(real_index):
     holder["server"].stop()
 
 
+def _editor_page(browser, width: int, height: int):
+    """(context, page, page errors) of an editor signed in to the admin pages (HTTP basic, the token)."""
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  http_credentials={"username": "editor", "password": "editor-secret"})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return context, page, errors
+
+
 def _readers_row(url: str, selector: str) -> str:
     import base64
 
@@ -259,9 +269,7 @@ def _readers_row(url: str, selector: str) -> str:
 def test_a_click_shows_in_the_readers_numbers_after_a_restart(browser, admin_server):
     from datetime import datetime, timezone
 
-    context = browser.new_context(viewport={"width": 1100, "height": 1400},
-                                  http_credentials={"username": "editor", "password": "editor-secret"})
-    pg = context.new_page()
+    context, pg, _ = _editor_page(browser, 1100, 1400)
     pg.route("https://en.wikinews.org/**", lambda route: route.fulfill(status=200, body="ok", content_type="text/plain"))
     pg.goto(admin_server.url + "/")
     pg.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
@@ -287,11 +295,7 @@ def test_an_editor_checks_a_syndicated_copy_and_a_fresh_story(browser, admin_ser
     from tests.conftest import demo_records
     from tests.test_check import syndicated
 
-    context = browser.new_context(viewport={"width": 1100, "height": 1400},
-                                  http_credentials={"username": "editor", "password": "editor-secret"})
-    pg = context.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    context, pg, errors = _editor_page(browser, 1100, 1400)
     original = demo_records(300)[10]
     draft = syndicated(original)
     pg.goto(admin_server.url + "/admin/check")
@@ -322,11 +326,7 @@ def test_an_editor_checks_a_syndicated_copy_and_a_fresh_story(browser, admin_ser
 
 
 def test_the_admin_index_page_on_a_phone(browser, admin_server):
-    context = browser.new_context(viewport={"width": 390, "height": 844},
-                                  http_credentials={"username": "editor", "password": "editor-secret"})
-    pg = context.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    context, pg, errors = _editor_page(browser, 390, 844)
     pg.goto(admin_server.url + "/admin?kind=story&sort=newest")
     assert "stories told more than once" in pg.locator("#group-count").inner_text()
     first = pg.locator("details.group").first

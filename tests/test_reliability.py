@@ -35,6 +35,12 @@ def build(index: Path, corpus: Path) -> None:
     assert proc.returncode == 0, err.decode()
 
 
+def add_extra(index: Path, corpora: dict) -> None:
+    """`newsrec add` the extra articles to the index (a new snapshot), from another process."""
+    proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
+    assert proc.wait(120) == 0, proc.stderr.read().decode()
+
+
 def get(url: str, data: dict | None = None, timeout: float = 10.0):
     req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
                                  headers={"Content-Type": "application/json"} if data is not None else {})
@@ -114,13 +120,11 @@ def test_rebuild_and_update_swap_in_under_load(tmp_path, corpora):
         for t in threads:
             t.start()
         time.sleep(1.0)
-        proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
-        assert proc.wait(120) == 0, proc.stderr.read().decode()
+        add_extra(index, corpora)
         time.sleep(1.5)
         build(index, corpora["small"])  # a full rebuild swaps in too
         time.sleep(1.5)
-        proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
-        assert proc.wait(120) == 0, proc.stderr.read().decode()
+        add_extra(index, corpora)
         time.sleep(1.5)
     finally:
         stop.set()
@@ -175,8 +179,7 @@ def test_two_servers_on_one_directory_swap_to_a_new_snapshot_together(tmp_path, 
         for t in threads:
             t.start()
         time.sleep(1.0)
-        proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
-        assert proc.wait(120) == 0, proc.stderr.read().decode()
+        add_extra(index, corpora)
         new = IndexDir(index).current_name()
         published = time.time()
         deadline = published + 10
