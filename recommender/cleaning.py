@@ -19,6 +19,7 @@ Everything is linear in the input, never raises on any string, and is idempotent
 """
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
 import re
@@ -617,6 +618,16 @@ _BLOCK_TAGS = {
 
 
 def _html_tree(markup: str):
+    """The parsed page: trafilatura's loader (its repairs and parser, so that its extraction reads the same
+    tree), else lxml's own parse."""
+    try:
+        from trafilatura import load_html
+
+        tree = load_html(markup)
+        if tree is not None:
+            return tree
+    except Exception:  # a page trafilatura's loader refuses is still parsed below
+        pass
     from lxml import html as lxml_html
 
     for source in (markup, markup.encode("utf-8", "replace")):
@@ -628,23 +639,66 @@ def _html_tree(markup: str):
     return None
 
 
+@functools.cache
+def _page_text_xpath():
+    from lxml import etree
+
+    return etree.XPath("//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]",
+                       smart_strings=False)
+
+
+def _page_text(tree) -> str:
+    """The page's text outside scripts, styles and templates."""
+    return "".join(_page_text_xpath()(tree))
+
+
+_LABEL_START = re.compile(rf"^[\W_]*(?:{_ALSO_READ_WORDS})", re.IGNORECASE)
+_RELATED_TAGS = ("p", "div", "li", "span", "strong", "h3", "h4", "aside", "section")
+
+
+def _leading_text(el, enough: int = 120) -> str:
+    """The start of an element's text, at least `enough` characters that are not spaces (its text nodes in
+    order, pulled lazily: a page's outer blocks hold most of its text and are not read whole)."""
+    parts, size = [], 0
+    for piece in el.itertext():
+        parts.append(piece)
+        size += len(piece.strip())
+        if size >= enough:
+            break
+    return "".join(parts)
+
+
+@functools.cache
+def _text_nodes_xpath():
+    from lxml import etree
+
+    return etree.XPath("//text()", smart_strings=False)
+
+
+_ALSO_READ_ANY_LINE = re.compile(rf"{_ALSO_READ_LINE.pattern}|{_ALSO_READ_HEADER.pattern}", re.IGNORECASE | re.MULTILINE)
+
+
 def _has_related_label(tree) -> bool:
-    """Whether any text node of a page starts with a related-link label, alone or with its headline
-    (then the markup is searched for the elements that carry one). Stops at the first; on the trafilatura
-    benchmark pages it finds every page whose markup search finds a link (36 of 584)."""
-    for el in tree.iter():
-        for text in (el.text, el.tail):
-            if text and len(text) <= 300 and not text.isspace():
-                key = normalise(text)
-                if _ALSO_READ_LINE.match(key) or _ALSO_READ_HEADER.match(key):
-                    return True
-    return False
+    """Whether any short text node of a page starts with a related-link label, alone or with its headline
+    (only then are the page's elements searched for one): the nodes are read as one text, one per line,
+    normalised once."""
+    nodes = [t for t in _text_nodes_xpath()(tree) if len(t) <= 300 and not t.isspace()]
+    return bool(nodes) and _ALSO_READ_ANY_LINE.search(normalise("\n".join(nodes))) is not None
 
 
 def _html_also_read(tree) -> list[AlsoRead]:
-    """Related-link elements (text starting 'ALSO READ' and similar) with their link targets."""
+    """Related-link elements (text starting 'ALSO READ' and similar) with their link targets.
+
+    An element is read whole only when the start of its text can begin with a label (most blocks of a
+    page cannot: measured, this pass costs a tenth of reading every block whole)."""
     found: list[AlsoRead] = []
-    for el in tree.iter("p", "div", "li", "span", "strong", "h3", "h4", "aside", "section"):
+    if not _has_related_label(tree):
+        return found
+    for el in tree.iter(*_RELATED_TAGS):
+        lead = _leading_text(el)
+        # ASCII text reads the same normalised (the label patterns allow any spaces): skip the work.
+        if not lead or not _LABEL_START.match(lead if lead.isascii() else normalise(lead)):
+            continue
         text = normalise(el.text_content() or "")
         if not text or len(text) > 300:
             continue
@@ -701,6 +755,27 @@ def _html_title(tree) -> str:
     return tidy(heads[0].text_content()) if heads else ""
 
 
+# trafilatura's fast mode skips its second opinions (readability, justext), a third of its time; they
+# change a page's text only when the fast text is short. Below trafilatura's own "short" (its
+# min_extracted_size, 250 characters) or 2% of the page's text, the full cascade runs as well. Chosen on
+# one site fold of the trafilatura benchmark (dev) under a cost bound, checked on the other (README).
+SHORT_EXTRACTION_CHARS = 250
+SHORT_EXTRACTION_SHARE = 0.02
+
+
+def _extract(trafilatura, tree, page_chars: int) -> str | None:
+    """trafilatura's main text of a page: fast mode, then the full cascade when that text is short."""
+    text = None
+    for fast in (True, False):
+        doc = trafilatura.bare_extraction(tree, include_comments=False, include_tables=True,
+                                          favor_precision=False, with_metadata=False, fast=fast)
+        text = (doc.text if hasattr(doc, "text") else doc.get("text")) if doc is not None else None
+        n = len(text or "")
+        if n >= SHORT_EXTRACTION_CHARS and n >= SHORT_EXTRACTION_SHARE * page_chars:
+            break
+    return text
+
+
 def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
     """Clean an article page: trafilatura extracts the main text, then only the rules that are sure cut
     (see `clean(select=False)`); related-link blocks in the markup are kept as `also_read`."""
@@ -711,9 +786,7 @@ def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
         return clean(markup, profile)
     title = _html_title(tree)
     link_words = len(" ".join(tree.xpath("//a//text()")).split())
-    _drop_code(tree)
-    all_text = tree.text_content()
-    html_also_read = _html_also_read(tree) if _has_related_label(tree) else []
+    all_text = _page_text(tree)
     text = None
     # A page with no navigation in its markup (almost no link text: a text dump wrapped in blocks, as
     # scrapers store pages) gives an extractor nothing to separate the story from the rest; there the
@@ -724,13 +797,13 @@ def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
         try:
             import trafilatura
 
-            # The markup, not our tree: trafilatura's own parse extracts more (measured: recall 0.946 vs 0.942).
-            doc = trafilatura.bare_extraction(markup, include_comments=False, include_tables=True,
-                                              favor_precision=False, with_metadata=False)
-            text = (doc.text if hasattr(doc, "text") else doc.get("text")) if doc is not None else None
+            # Our tree as parsed by trafilatura's own loader: it works on a copy, and the page is read once.
+            text = _extract(trafilatura, tree, len(all_text))
         except Exception:  # trafilatura fails on some pages; the page's own blocks below still clean
             text = None
         select = not text
+    _drop_code(tree)
+    html_also_read = _html_also_read(tree)
     result = clean(_html_to_text(tree) if select else text, profile, select=select)
     if title:
         result.title = title

@@ -153,6 +153,32 @@ def test_clean_html_uses_trafilatura_and_keeps_related_links():
     assert [(a.title, a.url) for a in c.also_read] == [("Storm closes airport", "https://daily.example/storm")]
 
 
+class _Extractor:
+    """trafilatura's bare_extraction as the cleaner calls it: records the mode of each call and gives
+    the text chosen for that mode."""
+
+    def __init__(self, fast_text: str, full_text: str):
+        self.texts = {True: fast_text, False: full_text}
+        self.calls: list[bool] = []
+
+    def bare_extraction(self, tree, **kw):
+        self.calls.append(kw["fast"])
+        return type("Doc", (), {"text": self.texts[kw["fast"]]})()
+
+
+def test_extraction_runs_the_full_cascade_only_when_the_fast_text_is_short():
+    from recommender.cleaning import SHORT_EXTRACTION_CHARS, _extract
+
+    long_text, short_text = "word " * 200, "word " * 10
+    enough = _Extractor(long_text, "full")
+    assert _extract(enough, None, page_chars=len(long_text) * 2) == long_text and enough.calls == [True]
+    short = _Extractor(short_text, "the full cascade's text")
+    assert _extract(short, None, page_chars=5_000) == "the full cascade's text" and short.calls == [True, False]
+    # Long enough in characters but a sliver of a long page: the full cascade too.
+    sliver = _Extractor("x" * (SHORT_EXTRACTION_CHARS + 10), "full")
+    assert _extract(sliver, None, page_chars=1_000_000) == "full" and sliver.calls == [True, False]
+
+
 def test_short_or_empty_input():
     assert clean("").body == ""
     assert clean("Just one line").body == "Just one line"
