@@ -37,6 +37,7 @@ class Candidate:
     lang: str = ""
     story_score: float | None = None  # same-story score against the query (cosine less time penalty)
     story_bar: float | None = None  # the pair's same-story bar (None: the params' story_group_threshold)
+    time_weight: float | None = None  # the pair's list time weight (None: the params' list_time_weight)
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,8 +307,9 @@ def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, params: Rank
     if centroids is not None:
         to_story = vecs @ np.asarray(centroids, dtype=np.float32).T
         cos = np.maximum(cos, np.maximum(to_story, to_story.T))
+    weights = np.asarray([params.list_time_weight if c.time_weight is None else c.time_weight for c in cands])
     score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :], LIST_DATE_GRACE_DAYS),
-                        weight=params.list_time_weight)
+                        weight=np.maximum(weights[:, None], weights[None, :]))
     threshold = params.story_group_threshold
     bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
     same = score >= np.maximum(bars[:, None], bars[None, :])

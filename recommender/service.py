@@ -24,7 +24,8 @@ from .errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from .models import model_covers
 from .ranking import Candidate, CandidateVectors, Query, RankParams, rank
 from .store import STORED_NEIGHBOURS, IndexDir, Meta, Record, Snapshot
-from .stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, pair_story_score, story_score
+from .stories import (LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, pair_story_score,
+                      story_score)
 
 __all__ = ["QueryService"]
 
@@ -223,11 +224,14 @@ class QueryService:
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
         # Story scores against the query, vectorised: cosine less the time penalty (list rules: no
         # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
+        # The pair's time weight and bar: those of its longer text (stories.list_weight_for, bar_for).
+        words = snap.words_read(rows)
+        weights = np.asarray([max(list_weight_for(query.words, self.config), list_weight_for(int(w), self.config))
+                              for w in words], dtype=np.float64)
         grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
         stories = (story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace,
-                               weight=params.list_time_weight) if len(rows) else sims)
+                               weight=weights) if len(rows) else sims)
         query_bar = bar_for(query.words, self.config)
-        words = snap.words_read(rows)
         cands = []
         for n, h in enumerate(hits):
             m = meta[h.key]
@@ -235,7 +239,7 @@ class QueryService:
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
                 dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
                 source=m.source, section=m.section, lang=m.lang, story_score=float(stories[n]),
-                story_bar=max(query_bar, bar_for(int(words[n]), self.config)),
+                story_bar=max(query_bar, bar_for(int(words[n]), self.config)), time_weight=float(weights[n]),
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
