@@ -457,6 +457,39 @@ def _split(text: str) -> list[_Line]:
     return lines
 
 
+_FRAGMENT_WORDS = 4  # a name or title set apart by inline markup, between two parts of one sentence
+
+
+def _carries_on(key: str) -> bool:
+    """A line that carries on the sentence before it: it starts in lower case (cased scripts) or with
+    punctuation no sentence starts with."""
+    return bool(key) and (key[0].islower() or key[0] in ",.;:)]}%…，、。；：）")
+
+
+def _sentence_runs(lines: Sequence[_Line]) -> list[tuple[int, int]]:
+    """Runs [a, b) of two or more lines that are one sentence broken by inline markup: each line but the
+    last stops without a sentence end, with no blank line between, and the next carries on (starts in
+    lower case or with a comma, a closing bracket...), or is a short fragment (a name in italics) that
+    the line after it carries on from. Shape only: no words of any language."""
+    runs: list[tuple[int, int]] = []
+    a = 0
+    n = len(lines)
+    while a < n:
+        b = a + 1
+        while b < n and lines[b].gap_before == "\n" and not _SENTENCE_END.search(lines[b - 1].key):
+            if _carries_on(lines[b].key):
+                b += 1
+            elif (lines[b].words <= _FRAGMENT_WORDS and b + 1 < n and lines[b + 1].gap_before == "\n"
+                  and not _SENTENCE_END.search(lines[b].key) and _carries_on(lines[b + 1].key)):
+                b += 2
+            else:
+                break
+        if b - a > 1:
+            runs.append((a, b))
+        a = b
+    return runs
+
+
 def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True) -> Cleaned:
     """One pass of the rules. `select` False keeps every line no rule cuts (the extractor already chose
     the article: only furniture a rule is sure of goes, and no title is taken from the lines)."""
@@ -525,14 +558,25 @@ def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True)
         else "head" if _is_headline(c.key, c.words) else "short"
         for c in candidates
     ]
+    words = [float(c.words) for c in candidates]
+    for a, b in _sentence_runs(candidates):
+        # A sentence broken over lines by inline markup (a name in italics, a link) is judged whole:
+        # its first line carries the sentence, the rest go with it.
+        key = " ".join(c.key for c in candidates[a:b])
+        n = sum(c.words for c in candidates[a:b])
+        if _is_paragraph(key, n) and not any(kinds[j] == "break" for j in range(a, b)):
+            kinds[a:b] = ["para"] + ["cont"] * (b - a - 1)
+            words[a:b] = [float(n)] + [0.0] * (b - a - 1)
     scores = []
     for j, kind in enumerate(kinds):
         if kind == "break":
             scores.append(_BREAK_COST)
+        elif kind == "cont":
+            scores.append(0.0)
         elif kind == "para" and _is_teaser(kinds, j):
             scores.append(-_SHORT_COST)
         elif kind == "para":
-            scores.append(float(candidates[j].words))
+            scores.append(words[j])
         else:
             scores.append(-_SHORT_COST)
     span = _best_span(scores)

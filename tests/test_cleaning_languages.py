@@ -71,3 +71,26 @@ def test_every_language_is_detected_from_one_paragraph():
 
 def test_too_little_text_is_undetermined():
     assert detect_language("OK 12").lang == "und" and detect_language("").confidence == 0.0
+
+
+# Sentences broken over lines by inline markup (a name in italics, a link), as scrapers store them,
+# in four languages and two scripts; the menus around them are single short lines.
+BROKEN = {
+    "en": ["A new British TV soap starring former", "Neighbours", "heartthrob Jason Donovan has failed to impress the critics, who have branded it lame and even insulting.",
+           "He returns to the screen as the star of", "Echo Beach", ", a drama set in a seaside town where he finds his former girlfriend married."],
+    "de": ["Der neue Film des Regisseurs", "Christopher Nolan", "läuft ab Donnerstag in den deutschen Kinos und hat bereits zahlreiche Preise gewonnen.",
+           "Die Kritiker der Zeitung", "Die Zeit", "loben vor allem die Musik, die Bilder und die Darsteller der beiden Hauptrollen."],
+    "es": ["El nuevo disco de la banda", "Los Planetas", "salió a la venta este viernes y ya encabeza las listas de ventas en varias ciudades del país.",
+           "Según la revista", "Rolling Stone", ", se trata del mejor trabajo del grupo en más de una década de carrera musical."],
+    "ru": ["Новый фильм режиссёра", "Андрея Звягинцева", "выходит в прокат в четверг и уже получил несколько наград на международных фестивалях.",
+           "По словам критиков издания", "Коммерсантъ", ", картина стала лучшей работой режиссёра за последние десять лет его карьеры."],
+}
+MENU = ["Home", "News", "Sport", "Weather", "Contact us", "Sign in"]
+
+
+@pytest.mark.parametrize("lang", sorted(BROKEN))
+def test_a_sentence_broken_by_inline_markup_is_kept_whole_in_any_language(lang):
+    lines = BROKEN[lang]
+    result = clean("\n".join(MENU + lines + MENU[:3]))
+    body = result.body.split("\n")
+    assert body == lines, (lang, result.removed)
