@@ -24,7 +24,6 @@ from .models import MULTILINGUAL, model_covers
 from .store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
 from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
-                      list_weight_for,
                       group_stories, pair_story_score)
 
 __all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
@@ -142,9 +141,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     scores, nbrs = _neighbours(rows.vectors, new, k)
     _store_neighbours(rows, new, scores, nbrs)
-    words = rows.text_words(config)
-    bars = [bar_for(w, config) for w in words]
-    weights = [list_weight_for(w, config) for w in words]
+    bars = [bar_for(w, config) for w in rows.text_words(config)]
     shingle_cache: dict[int, set[str]] = {}
 
     def sh(i: int) -> set[str]:
@@ -171,7 +168,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
             level, jac, cont = classify_pair(ri, rj, ov, pair_story_score(ri.when, rj.when, cos), config)
             bar = max(bar_i, bars[j])
             if level is None and pair_story_score(ri.when, rj.when, cos, LIST_DATE_GRACE_DAYS,
-                                                  weight=max(weights[i], weights[j])) >= bar:
+                                                  weight=config.list_time_weight) >= bar:
                 level = "story"  # not the same story by the API's bar, but one story in related lists
             if level is None:
                 continue
@@ -253,8 +250,6 @@ def assign_groups(rows: _Rows, config) -> None:
     links (see stories.group_stories), so one busy topic does not chain into a single group.
     """
     row_of = {r.key: i for i, r in enumerate(rows.records)}
-    words = rows.text_words(config)
-    weights = [list_weight_for(w, config) for w in words]
     dup = UnionFind(range(len(rows.records)))
     candidates = []
     for (a, b), link in rows.links.items():
@@ -267,14 +262,14 @@ def assign_groups(rows: _Rows, config) -> None:
         else:
             candidates.append((ia, ib, pair_story_score(rows.records[ia].when, rows.records[ib].when,
                                                         float(link.cosine), LIST_DATE_GRACE_DAYS,
-                                                        weight=max(weights[ia], weights[ib]))))
+                                                        weight=config.list_time_weight)))
     when = [r.when for r in rows.records]
     days = [p.days for p in when]
     precise = all(p.precise for p in when)
-    bars = [bar_for(w, config) for w in words]
+    bars = [bar_for(w, config) for w in rows.text_words(config)]
     story_labels = group_stories(rows.vectors, days, candidates, bars,
                                  grace_days=float(grace_for(precise, precise, LIST_DATE_GRACE_DAYS)),
-                                 straggler_size=STRAGGLER_SIZE, time_weight=weights)
+                                 straggler_size=STRAGGLER_SIZE, time_weight=config.list_time_weight)
     story: dict[int, list[int]] = {}
     for i, label in enumerate(story_labels):
         story.setdefault(label, []).append(i)
