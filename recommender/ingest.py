@@ -223,6 +223,9 @@ class Fetcher:
                 url = urljoin(url, location)
                 continue
             if status == 304:
+                # Read the (empty) body before the connection goes back to the pool: an unread response
+                # left on it made the next request on that connection fail ("Request-sent").
+                resp.drain_conn()
                 resp.release_conn()
                 raise Skip("not-modified")
             if status >= 400:
