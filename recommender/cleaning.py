@@ -764,8 +764,8 @@ def _drop_code(tree) -> None:
 
 
 def _html_to_text(tree) -> str:
-    """Plain text of a page with one line per block element (fallback when extraction finds nothing)."""
-    _drop_code(tree)
+    """Plain text of a page (scripts and styles already dropped) with one line per block element
+    (fallback when extraction finds nothing)."""
     out: list[str] = []
 
     def walk(el) -> None:

@@ -226,8 +226,8 @@ class QueryService:
         # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
         # The pair's time weight and bar: those of its longer text (stories.list_weight_for, bar_for).
         words = snap.words_read(rows)
-        weights = np.asarray([max(list_weight_for(query.words, self.config), list_weight_for(int(w), self.config))
-                              for w in words], dtype=np.float64)
+        weights = np.maximum(list_weight_for(query.words, self.config),
+                             np.asarray([list_weight_for(int(w), self.config) for w in words], dtype=np.float64))
         grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
         stories = (story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace,
                                weight=weights) if len(rows) else sims)

@@ -2,6 +2,7 @@
 a bounded load generator hits a running server."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -39,6 +40,20 @@ def add_extra(index: Path, corpora: dict) -> None:
     """`newsrec add` the extra articles to the index (a new snapshot), from another process."""
     proc = newsrec("add", "--index", str(index), "--input", str(corpora["extra"]), "--quiet")
     assert proc.wait(120) == 0, proc.stderr.read().decode()
+
+
+@contextlib.contextmanager
+def in_threads(target, count: int, stop: threading.Event):
+    """Run target(n) for n in range(count), each in a thread; on leaving, set `stop` and wait for them."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    try:
+        for t in threads:
+            t.start()
+        yield
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
 
 
 def get(url: str, data: dict | None = None, timeout: float = 10.0):
@@ -115,10 +130,7 @@ def test_rebuild_and_update_swap_in_under_load(tmp_path, corpora):
                 with lock:
                     results["failed"].append(repr(exc)[:200])
 
-    threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
-    try:
-        for t in threads:
-            t.start()
+    with in_threads(load, 4, stop):
         time.sleep(1.0)
         add_extra(index, corpora)
         time.sleep(1.5)
@@ -126,10 +138,6 @@ def test_rebuild_and_update_swap_in_under_load(tmp_path, corpora):
         time.sleep(1.5)
         add_extra(index, corpora)
         time.sleep(1.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
     try:
         assert results["failed"] == [], results["failed"][:5]
         assert results["ok"] >= 1000, results
@@ -174,22 +182,17 @@ def test_two_servers_on_one_directory_swap_to_a_new_snapshot_together(tmp_path, 
                 failed.append(repr(exc)[:200])
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=poll, args=(n,)) for n in range(2)]
     try:
-        for t in threads:
-            t.start()
-        time.sleep(1.0)
-        add_extra(index, corpora)
-        new = IndexDir(index).current_name()
-        published = time.time()
-        deadline = published + 10
-        while time.time() < deadline and not all(s and s[-1][1] == new for s in seen):
-            time.sleep(0.1)
-        time.sleep(0.5)
+        with in_threads(poll, 2, stop):
+            time.sleep(1.0)
+            add_extra(index, corpora)
+            new = IndexDir(index).current_name()
+            published = time.time()
+            deadline = published + 10
+            while time.time() < deadline and not all(s and s[-1][1] == new for s in seen):
+                time.sleep(0.1)
+            time.sleep(0.5)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
         for server in servers:
             server.stop()
     assert failed == []
