@@ -29,7 +29,7 @@ class Config:
     backend: str = setting("onnx", "Embedding backend: 'onnx' (int8, exported locally on first use), 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests).")
     device: str = setting("cpu", "Where the torch backend runs the model: 'cpu', or 'cuda' (or 'cuda:N') on a machine or Ray actor with a GPU. The ONNX backends run on CPU only.")
     cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
-    max_tokens: int = setting(128, "Tokens of title + lead the model reads per article (128 measured better than 256 for same-story, and twice as fast).")
+    max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 160 for multilingual (chosen on SemEval story folds), 128 for a model of your own.")
     batch_size: int = setting(8, "Articles per embedding batch for the torch backend (ONNX int8 runs one text at a time so vectors do not depend on batch-mates).")
     token: str = setting("", "Bearer token for write endpoints and /admin; empty disables them.")
     cors_origins: str = setting("", "Comma-separated origins allowed to call the API from a browser ('*' for any); empty means same-origin only.")
@@ -43,7 +43,7 @@ class Config:
     collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.")
     near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).")
     near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).")
-    same_story_threshold: float = setting(0.55, "Story score (cosine less a time penalty) at or above which /api/duplicates and /api/compare call two different texts the same story (SemEval English pairs: best cut 0.52).")
+    same_story_threshold: float = setting(0.0, "Story score (cosine less a time penalty) at or above which /api/duplicates and /api/compare call two different texts the same story; 0 takes the model's own: 0.55 for english (SemEval English pairs: best cut 0.52), 0.5 for multilingual (SemEval story folds, all languages), 0.55 for a model of your own.")
     story_group_threshold: float = setting(0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.")
     story_group_threshold_articles: float = setting(0.7, "The same bar for texts the model read in full (title + lead embed with higher cosines); measured on Wikinews editors' links.")
     list_time_weight: float = setting(0.2, "Cosine a related list's same-story score loses per three hours between two items read in full (at most four times this); the same-story verdict of /api/duplicates uses 0.2. Measured on Wikinews editors' links (README, Related stories): lower weights block next-day developments editors link.")
@@ -68,6 +68,11 @@ class Config:
                 raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(_BY_NAME)}")
             if value is not None:
                 values[key] = _coerce(_BY_NAME[key], value)
+        from .models import MODEL_SETTINGS, model_setting
+
+        for name in MODEL_SETTINGS:  # 0: the model's own value
+            if values[name] <= 0:
+                values[name] = model_setting(name, values["model"])
         return cls(**values)
 
     @property

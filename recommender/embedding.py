@@ -18,7 +18,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .errors import ConfigError
-from .models import center_of, centred_rows, default_model_path, normalise_rows, prompt_of, resolve_model
+from .models import Centres, default_model_path, normalise_rows, prompt_of, resolve_model
 
 __all__ = [
     "Embedder",
@@ -75,7 +75,7 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"cannot load model {path!r} offline: {exc}; set NEWSREC_MODEL to a local model directory") from exc
         self._model.max_seq_length = max_tokens
         self.prompt = prompt_of(Path(path))  # sentence-transformers adds it itself (default_prompt_name)
-        self.center = center_of(Path(path))
+        self.centres = Centres.of(Path(path))
         self.max_tokens = max_tokens
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
         self.dim = int(dim or self._model.get_sentence_embedding_dimension())
@@ -90,7 +90,7 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
-        return centred_rows(vectors, self.center)
+        return self.centres.apply(vectors, texts)
 
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)

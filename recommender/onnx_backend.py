@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .models import center_of, centred_rows, prompt_of, resolve_model
+from .models import Centres, prompt_of, resolve_model
 from .errors import ConfigError
 
 __all__ = ["OnnxEmbedder", "export_onnx", "pooling_mode"]
@@ -131,7 +131,7 @@ class OnnxEmbedder:
         model_dir = Path(folder)
         # A model's default prompt (sentence-transformers' config), put before each text; none for ours.
         self.prompt = prompt_of(model_dir)
-        self.center = center_of(model_dir)
+        self.centres = Centres.of(model_dir)
         self.max_tokens = max_tokens
         self.quantized = quantize
         path = export_onnx(model_dir, cache_dir, quantize=quantize)
@@ -209,4 +209,4 @@ class OnnxEmbedder:
         if bar is not None:
             bar.close()
         out = np.stack([results[i] for i in range(len(texts))])
-        return centred_rows(out, self.center)
+        return self.centres.apply(out, texts)

