@@ -14,10 +14,9 @@ import time
 
 from _common import machine
 
-from language_centres import story_groups
 from recommender import Recommender
 from recommender.config import Config
-from recommender.evaluation import _rows, pearson, story_fold
+from recommender.evaluation import _rows, pair_story_groups, pearson, story_fold
 from web import create_app
 
 
@@ -47,7 +46,7 @@ def main() -> None:
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         groups.setdefault(f"{r['lang1']}-{r['lang2']}", []).append(i)
-    folds = [story_fold(g) for g in story_groups(rows)]
+    folds = [story_fold(g) for g in pair_story_groups(rows)]
     same = [i for i, r in enumerate(rows) if float(r["Overall"]) <= 2.0]
     print(json.dumps({
         "bench": "compare_semeval", **machine(), "model": args.model, "pairs_per_second": round(len(rows) / seconds, 1),

