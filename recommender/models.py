@@ -83,7 +83,7 @@ def resolve_model(model: str, cache_dir: str) -> tuple[str, str]:
     if name == MULTILINGUAL:
         from .e5_weights import e5_model_dir
 
-        return str(e5_model_dir(cache_dir)), MULTILINGUAL
+        return str(e5_model_dir(cache_dir, LANGUAGES[MULTILINGUAL])), MULTILINGUAL
     return key, key
 
 
