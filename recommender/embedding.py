@@ -80,6 +80,11 @@ class SentenceTransformerEmbedder:
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
         self.dim = int(dim or self._model.get_sentence_embedding_dimension())
 
+    @property
+    def vectors(self) -> str:
+        """How this embedder's vectors are centred (recorded in an index's manifest and checked)."""
+        return self.centres.fingerprint
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)

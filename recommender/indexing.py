@@ -295,6 +295,7 @@ def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
         "model": embedder.name,
         "backend": embedder.backend,
         "dim": embedder.dim,
+        "vectors": getattr(embedder, "vectors", ""),  # how the model's vectors are centred (models.Centres)
         "count": count,
         "max_tokens": config.max_tokens,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -508,7 +509,7 @@ def add_articles(
     prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
     with index_dir.write_lock():
         index_dir.clean_leftovers()
-        snap = index_dir.open(model=embedder.name, dim=embedder.dim, mmap=False)
+        snap = index_dir.open(model=embedder.name, dim=embedder.dim, vectors=getattr(embedder, "vectors", ""), mmap=False)
         try:
             rows = _load_rows(snap)
         finally:
@@ -539,7 +540,7 @@ def delete_articles(index_path, ids: Sequence[str], embedder: Embedder, config) 
     index_dir = IndexDir(index_path)
     with index_dir.write_lock():
         index_dir.clean_leftovers()
-        snap = index_dir.open(model=embedder.name, dim=embedder.dim, mmap=False)
+        snap = index_dir.open(model=embedder.name, dim=embedder.dim, vectors=getattr(embedder, "vectors", ""), mmap=False)
         try:
             rows = _load_rows(snap)
         finally:

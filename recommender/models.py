@@ -131,6 +131,20 @@ class Centres:
     languages: Mapping[str, np.ndarray] = field(default_factory=dict)
     weight: float = LANGUAGE_CENTRE_WEIGHT
 
+    @property
+    def fingerprint(self) -> str:
+        """Names how vectors are centred (empty when they are not): an index records it, and one
+        centred another way refuses to be served (its vectors and the queries' would not match)."""
+        if self.common is None and not self.languages:
+            return ""
+        import hashlib
+
+        h = hashlib.sha256(f"w{self.weight}".encode())
+        for name, vector in [("", self.common)] + sorted(self.languages.items()):
+            if vector is not None:
+                h.update(name.encode() + np.asarray(vector, dtype=np.float32).tobytes())
+        return "centres-" + h.hexdigest()[:12]
+
     @classmethod
     def of(cls, model_dir: Path) -> "Centres":
         path = Path(model_dir) / "language_centers.npz"

@@ -154,6 +154,11 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
         self.dim = int(self.encode(["dimension probe"]).shape[1])
 
+    @property
+    def vectors(self) -> str:
+        """How this embedder's vectors are centred (recorded in an index's manifest and checked)."""
+        return self.centres.fingerprint
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         if not len(texts):
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)

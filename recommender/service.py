@@ -58,7 +58,8 @@ class QueryService:
     def _open(self) -> Snapshot:
         if self.embedder is None:
             return self.index_dir.open()
-        return self.index_dir.open(model=self.embedder.name, dim=self.embedder.dim)
+        return self.index_dir.open(model=self.embedder.name, dim=self.embedder.dim,
+                                   vectors=getattr(self.embedder, "vectors", ""))
 
     def load(self) -> Snapshot:
         """Open the index's current snapshot and make it live (raises IndexNotReady / IndexMismatch)."""

@@ -299,14 +299,15 @@ class IndexDir:
         for n in old:
             shutil.rmtree(self.snapshots / n, ignore_errors=True)
 
-    def open(self, *, model: str | None = None, dim: int | None = None, mmap: bool = True) -> "Snapshot":
+    def open(self, *, model: str | None = None, dim: int | None = None, vectors: str | None = None,
+             mmap: bool = True) -> "Snapshot":
         name = self.current_name()
         if not name:
             raise IndexNotReady(
                 f"no index at {str(self.path)!r}: build one with `newsrec build --input FILE --index {self.path}`"
             )
         snap = Snapshot(self.snapshots / name, mmap=mmap)
-        snap.check(model=model, dim=dim, index_path=str(self.path))
+        snap.check(model=model, dim=dim, index_path=str(self.path), vectors=vectors)
         return snap
 
 
@@ -366,7 +367,7 @@ class Snapshot:
 
     # --- checks -----------------------------------------------------------------------------
 
-    def check(self, *, model: str | None, dim: int | None, index_path: str) -> None:
+    def check(self, *, model: str | None, dim: int | None, index_path: str, vectors: str | None = None) -> None:
         if self.manifest.get("format") != FORMAT_VERSION:
             raise IndexMismatch(
                 f"index format {self.manifest.get('format')} is not {FORMAT_VERSION}: "
@@ -382,6 +383,12 @@ class Snapshot:
             raise IndexMismatch(
                 f"index {index_path!r} was built with model {self.manifest.get('model')!r}, not {model!r}: "
                 f"rebuild with `newsrec build --input FILE --index {index_path}` or set NEWSREC_MODEL to match"
+            )
+        if vectors is not None and self.manifest.get("vectors", "") != vectors:
+            raise IndexMismatch(
+                f"index {index_path!r} was built with model {self.manifest.get('model')!r} centred another way "
+                f"(an older newsrec): its vectors and the queries' would not match; rebuild with "
+                f"`newsrec build --input FILE --index {index_path}`"
             )
 
     # --- metadata ---------------------------------------------------------------------------

@@ -206,3 +206,17 @@ def test_compare_needs_no_index(tmp_path, hash_embedder):
     client = make_app(tmp_path / "none", hash_embedder).test_client()
     answer = client.post("/api/compare", json={"a": bus_story("de"), "b": bus_story("en")})
     assert answer.status_code == 200 and answer.get_json()["langs"] == {"a": "de", "b": "en"}
+
+
+@pytest.mark.model
+def test_an_index_centred_another_way_refuses_to_serve(tmp_path, e5):
+    from recommender.config import Config
+    from recommender.errors import IndexMismatch
+    from recommender.store import IndexDir
+
+    config = Config.load({"model": "multilingual", "reload_interval": 0, "index": str(tmp_path / "idx")}, environ={})
+    build_hash_index(tmp_path / "idx", demo_records(5), config, e5)
+    assert IndexDir(tmp_path / "idx").open(model=e5.name, dim=e5.dim, vectors=e5.vectors)  # as built
+    assert e5.vectors.startswith("centres-")
+    with pytest.raises(IndexMismatch, match="centred another way"):
+        IndexDir(tmp_path / "idx").open(model=e5.name, dim=e5.dim, vectors="")  # e.g. built before the centres
