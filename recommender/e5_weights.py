@@ -264,32 +264,41 @@ LANGUAGE_VOCABULARY = 20_000
 _WORDFREQ_TO_LANGID = {"nb": "no", "fil": "tl", "sh": "hr"}
 
 
-def _mean_vectors(folder: Path, packed: dict, texts: list[str]) -> np.ndarray:
-    """Normalised mean-pooled vectors (fp32 torch) of these texts, one row each."""
-    import torch
-    from tokenizers import Tokenizer
-    from transformers import BertConfig, BertModel
-    from safetensors.torch import load_file
+class _Encoder:
+    """The unpacked model on fp32 torch (built once per unpack): normalised mean-pooled vectors."""
 
-    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tok.enable_truncation(max_length=128)
-    model = BertModel(BertConfig(**_bert_config(packed)), add_pooling_layer=False)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
-    model.eval()
-    rows = []
-    with torch.no_grad():
-        for start in range(0, len(texts), 64):
-            enc = tok.encode_batch(texts[start : start + 64])
-            width = max(len(e.ids) for e in enc)
-            ids = torch.tensor([e.ids + [packed["pad"]] * (width - len(e.ids)) for e in enc])
-            mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in enc])
-            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-            rows.append(torch.nn.functional.normalize(pooled, dim=1).double().numpy())
-    return np.vstack(rows)
+    def __init__(self, folder: Path, packed: dict):
+        import torch
+        from tokenizers import Tokenizer
+        from transformers import BertConfig, BertModel
+        from safetensors.torch import load_file
+
+        self.pad = packed["pad"]
+        self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tok.enable_truncation(max_length=128)
+        self.model = BertModel(BertConfig(**_bert_config(packed)), add_pooling_layer=False)
+        self.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
+        self.model.eval()
+
+    def mean(self, texts: list[str]) -> np.ndarray:
+        """The mean of the texts' normalised vectors."""
+        import torch
+
+        total = None
+        with torch.no_grad():
+            for start in range(0, len(texts), 64):
+                enc = self.tok.encode_batch(texts[start : start + 64])
+                width = max(len(e.ids) for e in enc)
+                ids = torch.tensor([e.ids + [self.pad] * (width - len(e.ids)) for e in enc])
+                mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in enc])
+                hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+                part = torch.nn.functional.normalize(pooled, dim=1).double().numpy().sum(axis=0)
+                total = part if total is None else total + part
+        return (total / len(texts)).astype(np.float32)
 
 
-def _center(folder: Path, packed: dict) -> np.ndarray:
+def _center(encoder: _Encoder, packed: dict) -> np.ndarray:
     """Mean vector of seeded strings of random vocabulary pieces: no corpus and no one language."""
     rng = np.random.default_rng(0)
     # Pieces of three or more characters among the 100,000 most likely (scores are log-probabilities).
@@ -297,22 +306,27 @@ def _center(folder: Path, packed: dict) -> np.ndarray:
     pool = [packed["pieces"][i].lstrip("\u2581") for i in ranked[:100_000]]
     pool = [p for p in pool if len(p) >= 3 and not p.startswith("<")]
     texts = [" ".join(pool[i] for i in rng.choice(len(pool), CENTER_PIECES)) for _ in range(CENTER_TEXTS)]
-    return _mean_vectors(folder, packed, texts).mean(axis=0).astype(np.float32)
+    return encoder.mean(texts)
 
 
 def language_texts(lang: str, count: int = LANGUAGE_TEXTS, seed: int = 0) -> list[str]:
     """Seeded strings of a language's words, drawn by (flattened) frequency from wordfreq's list."""
     import wordfreq
 
-    ranked = sorted(wordfreq.get_frequency_dict(lang).items(), key=lambda kv: -kv[1])[:LANGUAGE_VOCABULARY]
-    words = [w for w, _ in ranked]
-    p = np.sqrt(np.array([f for _, f in ranked], dtype=np.float64))
+    # The list comes most frequent first, in buckets of one centibel (bucket i: frequency 10^(-i/100)).
+    words, freqs = [], []
+    for i, bucket in enumerate(wordfreq.get_frequency_list(lang)):
+        words.extend(bucket)
+        freqs.extend([10.0 ** (-i / 100)] * len(bucket))
+        if len(words) >= LANGUAGE_VOCABULARY:
+            break
+    words, p = words[:LANGUAGE_VOCABULARY], np.sqrt(np.array(freqs[:LANGUAGE_VOCABULARY]))
     rng = np.random.default_rng(seed)
     sep = "" if lang in ("zh", "ja") else " "  # written without spaces
     return [sep.join(words[i] for i in rng.choice(len(words), LANGUAGE_WORDS, p=p / p.sum())) for _ in range(count)]
 
 
-def _language_centers(folder: Path, packed: dict, covered: frozenset[str]) -> dict[str, np.ndarray]:
+def _language_centers(encoder: _Encoder, covered: frozenset[str]) -> dict[str, np.ndarray]:
     """One centre per language that wordfreq lists and the model was trained on (`covered`), keyed
     by langid's code."""
     import wordfreq
@@ -321,7 +335,7 @@ def _language_centers(folder: Path, packed: dict, covered: frozenset[str]) -> di
     for code in sorted(wordfreq.available_languages()):
         lang = _WORDFREQ_TO_LANGID.get(code, code)
         if lang in covered:
-            out[lang] = _mean_vectors(folder, packed, language_texts(code)).mean(axis=0).astype(np.float32)
+            out[lang] = encoder.mean(language_texts(code))
     return out
 
 
@@ -357,8 +371,9 @@ def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
         "prompts": {"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT}, "default_prompt_name": None,
         "similarity_fn_name": "cosine",
     }))
-    np.save(tmp / "center.npy", _center(tmp, packed))
-    np.savez(tmp / "language_centers.npz", **_language_centers(tmp, packed, covered))
+    encoder = _Encoder(tmp, packed)
+    np.save(tmp / "center.npy", _center(encoder, packed))
+    np.savez(tmp / "language_centers.npz", **_language_centers(encoder, covered))
     (tmp / "source.json").write_text(json.dumps({"from": str(source), "model": E5_NAME}))
     (tmp / "modules.json").write_text(json.dumps([
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
