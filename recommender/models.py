@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["ENGLISH", "MULTILINGUAL", "default_model_path", "LANGUAGES", "Centres", "center_of", "centred_rows", "MODEL_SETTINGS", "model_covers", "model_setting", "normalise_rows", "prompt_of", "resolve_model"]
+__all__ = ["ENGLISH", "MULTILINGUAL", "default_model_path", "LANGUAGES", "Centres", "center_of", "MODEL_SETTINGS", "model_covers", "model_setting", "normalise_rows", "prompt_of", "resolve_model"]
 
 ENGLISH = "all-MiniLM-L6-v2"
 MULTILINGUAL = "multilingual-e5-small"
@@ -169,11 +169,6 @@ class Centres:
                 if centre is not None:
                     out[row] = vectors[row] - self.weight * centre
         return normalise_rows(out)
-
-
-def centred_rows(vectors: np.ndarray, center: np.ndarray | None) -> np.ndarray:
-    """Normalised rows after taking away one centre (if there is one)."""
-    return Centres(center).apply(vectors, ())
 
 
 def model_covers(model_name: str, lang: str) -> bool:
