@@ -9,7 +9,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["CONFIDENT", "Language", "detect_language", "MIN_LETTERS"]
+__all__ = ["CONFIDENT", "Language", "detect_language", "language_posterior", "MIN_LETTERS"]
 
 MIN_LETTERS = 12  # fewer letters than this say too little to name a language
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
@@ -45,3 +45,15 @@ def detect_language(text: str) -> Language:
         return UNDETERMINED
     lang, prob = _identifier().classify(sample)
     return Language(str(lang), round(float(prob), 4))
+
+
+POSTERIOR_FLOOR = 0.01  # languages the detector gives less than this are left out of a posterior
+
+
+def language_posterior(text: str) -> list[tuple[str, float]]:
+    """The detector's probability for each language it gives at least POSTERIOR_FLOOR, most likely
+    first; empty when there are too few letters to tell."""
+    sample = (text or "")[:_SAMPLE_CHARS]
+    if len(_LETTER.findall(sample)) < MIN_LETTERS:
+        return []
+    return [(str(lang), float(p)) for lang, p in _identifier().rank(sample) if p >= POSTERIOR_FLOOR]

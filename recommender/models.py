@@ -123,9 +123,11 @@ class Centres:
     A multilingual model's vectors carry their language: two unrelated German articles score
     higher than two unrelated English ones, and an article and its translation lower than two
     tellings in one language (Libovicky et al. 2020, "On the language neutrality of pre-trained
-    multilingual representations": taking away each language's mean helps). So a text whose
-    language is detected with confidence has its language's centre taken away instead of the
-    common one; any other text keeps the common centre."""
+    multilingual representations": taking away each language's mean helps). So a text loses the
+    centre the language detector expects: each language's centre weighted by the detector's
+    probability for it (a German article: the German centre), and the common centre for the
+    probability left over (languages without a centre, doubt); a text too short to tell keeps the
+    common centre."""
 
     common: np.ndarray | None = None
     languages: Mapping[str, np.ndarray] = field(default_factory=dict)
@@ -159,15 +161,22 @@ class Centres:
         vectors = normalise_rows(vectors)
         if self.common is None and not self.languages:
             return vectors
-        out = vectors - (self.common if self.common is not None else 0.0)
+        common = self.common if self.common is not None else np.zeros(vectors.shape[1], dtype=np.float32)
+        out = vectors - common
         if self.languages:
-            from .language import CONFIDENT, detect_language
+            from .language import language_posterior
 
             for row, text in enumerate(texts):
-                found = detect_language(text)
-                centre = self.languages.get(found.lang) if found.confidence >= CONFIDENT else None
-                if centre is not None:
-                    out[row] = vectors[row] - self.weight * centre
+                # The centre the detector expects: each language's centre weighted by its probability,
+                # the common centre for the rest (languages without one, and doubt).
+                centre, mass = np.zeros_like(common), 0.0
+                for lang, p in language_posterior(text):
+                    own = self.languages.get(lang)
+                    if own is not None:
+                        centre += p * self.weight * own
+                        mass += p
+                if mass:
+                    out[row] = vectors[row] - centre - (1.0 - mass) * common
         return normalise_rows(out)
 
 

@@ -28,17 +28,27 @@ def _unit(v):
     return v / np.linalg.norm(v)
 
 
-def test_a_text_in_a_language_with_a_centre_loses_that_centre_and_any_other_the_common_one():
+def test_a_text_loses_the_centre_its_language_detector_expects():
+    from recommender.language import language_posterior
+
     rng = np.random.default_rng(3)
     common, german, russian = (_unit(rng.standard_normal(16)) for _ in range(3))
     centres = Centres(common, {"de": german, "ru": russian}, weight=0.9)
     raw = np.stack([_unit(rng.standard_normal(16)) for _ in range(4)])
     texts = [PARAGRAPHS["de"][1], PARAGRAPHS["ru"][1], "ok", PARAGRAPHS["en"][1]]  # en has no centre here
     out = centres.apply(raw, texts)
-    assert np.allclose(out[0], _unit(raw[0] - 0.9 * german), atol=1e-6)
-    assert np.allclose(out[1], _unit(raw[1] - 0.9 * russian), atol=1e-6)
+    # A German paragraph: the detector is sure, so (nearly all of) the German centre goes.
+    assert float(out[0] @ _unit(raw[0] - 0.9 * german)) > 0.999
+    assert float(out[1] @ _unit(raw[1] - 0.9 * russian)) > 0.999
     assert np.allclose(out[2], _unit(raw[2] - common), atol=1e-6)  # too short to name a language
-    assert np.allclose(out[3], _unit(raw[3] - common), atol=1e-6)
+    assert np.allclose(out[3], _unit(raw[3] - common), atol=1e-5)  # a language without a centre
+    # In doubt, each candidate language's centre by its probability, the common centre for the rest.
+    doubt = "Apple shares fall after iPhone sales miss"
+    posterior = dict(language_posterior(doubt))
+    assert 0.5 < posterior["en"] < 0.99
+    mixed = Centres(common, {"en": german}, weight=0.9).apply(raw[:1], [doubt])[0]
+    p = posterior["en"]
+    assert np.allclose(mixed, _unit(raw[0] - p * 0.9 * german - (1 - p) * common), atol=1e-5)
     # A model with no centres (MiniLM) only normalises; one centre alone is the old behaviour.
     assert np.allclose(Centres().apply(raw * 3, texts), raw, atol=1e-6)
     assert np.allclose(Centres(common).apply(raw[:1], texts[:1]), _unit(raw[0] - common)[None], atol=1e-6)
