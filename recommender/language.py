@@ -38,10 +38,16 @@ def _identifier():
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def _sample(text: str) -> str | None:
+    """The start of a text the detector reads, or None when it has too few letters to tell."""
+    sample = (text or "")[:_SAMPLE_CHARS]
+    return sample if len(_LETTER.findall(sample)) >= MIN_LETTERS else None
+
+
 def detect_language(text: str) -> Language:
     """The language of a text and the model's confidence; `und` when there are too few letters."""
-    sample = (text or "")[:_SAMPLE_CHARS]
-    if len(_LETTER.findall(sample)) < MIN_LETTERS:
+    sample = _sample(text)
+    if sample is None:
         return UNDETERMINED
     lang, prob = _identifier().classify(sample)
     return Language(str(lang), round(float(prob), 4))
@@ -53,7 +59,7 @@ POSTERIOR_FLOOR = 0.01  # languages the detector gives less than this are left o
 def language_posterior(text: str) -> list[tuple[str, float]]:
     """The detector's probability for each language it gives at least POSTERIOR_FLOOR, most likely
     first; empty when there are too few letters to tell."""
-    sample = (text or "")[:_SAMPLE_CHARS]
-    if len(_LETTER.findall(sample)) < MIN_LETTERS:
+    sample = _sample(text)
+    if sample is None:
         return []
     return [(str(lang), float(p)) for lang, p in _identifier().rank(sample) if p >= POSTERIOR_FLOOR]
