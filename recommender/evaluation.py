@@ -580,11 +580,34 @@ def _related_lists(records: list[dict], embedder, config, k: int, queries: list[
     return lists, short, order, vectors
 
 
+def _gold_story_lists(order: list[str], vectors, story: dict[str, str], k: int) -> dict[str, list[str]]:
+    """For each row, the closest member of each of the k nearest *other* stories by the gold labels
+    (a story ranked by its closest member). A list that knew the stories perfectly and ranked them by
+    the model's cosine would show these: set beside the real lists, it tells a flaw of the ranking
+    from a limit of the model."""
+    import numpy as np
+
+    labels = np.array([story[q] for q in order])
+    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(vectors, dtype=np.float32).T
+    out = {}
+    for i, q in enumerate(order):
+        picked: dict[str, str] = {}
+        for j in np.argsort(-sims[i], kind="stable"):
+            if labels[j] != labels[i] and labels[j] not in picked:
+                picked[labels[j]] = order[j]
+                if len(picked) == k:
+                    break
+        out[q] = list(picked.values())
+    return out
+
+
 def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
     """UCI headlines in two text shapes (the headline alone; the headline with a one-line body, here
     the headline repeated, as feeds store it): with the project's own groups collapsing, how much of
     the top 5 is the story being read, how many distinct stories it shows, same-category precision,
-    overall and per story fold; against raw cosine and TF-IDF without collapsing, in the same run."""
+    overall and per story fold; against raw cosine and TF-IDF without collapsing, in the same run; and
+    the category precision of the five nearest other stories by the gold labels (what perfect story
+    knowledge would give with the model's cosine)."""
     from .lexical import TfIdf
 
     story = {r["ID"]: r["STORY"] for r in rows}
@@ -600,6 +623,12 @@ def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
             "newsrec": _list_scores(ours, story, category, k, short),
             "folds": {str(f): _list_scores({q: v for q, v in ours.items() if fold[q] == f}, story, category, k)
                       for f in (0, 1)},
+        }
+        known = _gold_story_lists(order, vectors, story, k)
+        out["shapes"][shape]["gold_stories_by_cosine"] = {
+            "category_p_at_5": _list_scores(known, story, category, k)["category_p_at_5"],
+            "folds": {str(f): _list_scores({q: v for q, v in known.items() if fold[q] == f}, story, category,
+                                           k)["category_p_at_5"] for f in (0, 1)},
         }
         if shape == "headline":
             top = _top_by(vectors @ vectors.T, k)

@@ -71,3 +71,17 @@ def test_semeval_pairs_that_share_an_article_are_one_story():
     rows = [{"pair_id": "1_2"}, {"pair_id": "2_3"}, {"pair_id": "4_5"}, {"pair_id": "5_1"}, {"pair_id": "7_8"}, {}]
     groups = evaluation.pair_story_groups(rows)
     assert groups[:4] == ["1", "1", "1", "1"] and groups[4] == "7" and groups[5] not in groups[:5]
+
+
+def test_gold_story_lists_show_the_nearest_other_stories_once_each():
+    """The reference beside UCI related lists: for each headline, the closest member of each of the
+    k nearest other stories (never its own story, never a story twice), nearest first."""
+    import numpy as np
+
+    order = ["a1", "a2", "b1", "b2", "c1"]
+    story = {"a1": "A", "a2": "A", "b1": "B", "b2": "B", "c1": "C"}
+    vectors = np.array([[1.0, 0.0, 0.0], [0.99, 0.14, 0.0], [0.8, 0.6, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]])
+    got = evaluation._gold_story_lists(order, vectors, story, k=2)
+    assert got["a1"] == ["b1", "c1"]  # b1 is a1's closest B; B is listed once though b2 is also near
+    assert got["b2"] == ["a2", "c1"]
+    assert got["c1"] == ["a1", "b1"]
