@@ -509,7 +509,7 @@ def add_articles(
     prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
     with index_dir.write_lock():
         index_dir.clean_leftovers()
-        snap = index_dir.open(model=embedder.name, dim=embedder.dim, vectors=getattr(embedder, "vectors", ""), mmap=False)
+        snap = index_dir.open_for(embedder, config.max_tokens, mmap=False)
         try:
             rows = _load_rows(snap)
         finally:
@@ -540,7 +540,7 @@ def delete_articles(index_path, ids: Sequence[str], embedder: Embedder, config) 
     index_dir = IndexDir(index_path)
     with index_dir.write_lock():
         index_dir.clean_leftovers()
-        snap = index_dir.open(model=embedder.name, dim=embedder.dim, vectors=getattr(embedder, "vectors", ""), mmap=False)
+        snap = index_dir.open_for(embedder, config.max_tokens, mmap=False)
         try:
             rows = _load_rows(snap)
         finally:

@@ -58,8 +58,7 @@ class QueryService:
     def _open(self) -> Snapshot:
         if self.embedder is None:
             return self.index_dir.open()
-        return self.index_dir.open(model=self.embedder.name, dim=self.embedder.dim,
-                                   vectors=getattr(self.embedder, "vectors", ""))
+        return self.index_dir.open_for(self.embedder, self.config.max_tokens)
 
     def load(self) -> Snapshot:
         """Open the index's current snapshot and make it live (raises IndexNotReady / IndexMismatch)."""

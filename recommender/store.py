@@ -300,15 +300,25 @@ class IndexDir:
             shutil.rmtree(self.snapshots / n, ignore_errors=True)
 
     def open(self, *, model: str | None = None, dim: int | None = None, vectors: str | None = None,
-             mmap: bool = True) -> "Snapshot":
+             max_tokens: int | None = None, mmap: bool = True) -> "Snapshot":
         name = self.current_name()
         if not name:
             raise IndexNotReady(
                 f"no index at {str(self.path)!r}: build one with `newsrec build --input FILE --index {self.path}`"
             )
         snap = Snapshot(self.snapshots / name, mmap=mmap)
-        snap.check(model=model, dim=dim, index_path=str(self.path), vectors=vectors)
+        try:
+            snap.check(model=model, dim=dim, index_path=str(self.path), vectors=vectors, max_tokens=max_tokens)
+        except IndexMismatch:
+            snap.close()
+            raise
         return snap
+
+    def open_for(self, embedder, max_tokens: int | None = None, *, mmap: bool = True) -> "Snapshot":
+        """The current snapshot, refused (IndexMismatch) unless it was built as this embedder, reading
+        `max_tokens` of each article, embeds: its vectors and the queries' must be comparable."""
+        return self.open(model=embedder.name, dim=embedder.dim, vectors=getattr(embedder, "vectors", ""),
+                         max_tokens=max_tokens or None, mmap=mmap)
 
 
 @dataclass(frozen=True)
@@ -367,7 +377,8 @@ class Snapshot:
 
     # --- checks -----------------------------------------------------------------------------
 
-    def check(self, *, model: str | None, dim: int | None, index_path: str, vectors: str | None = None) -> None:
+    def check(self, *, model: str | None, dim: int | None, index_path: str, vectors: str | None = None,
+              max_tokens: int | None = None) -> None:
         if self.manifest.get("format") != FORMAT_VERSION:
             raise IndexMismatch(
                 f"index format {self.manifest.get('format')} is not {FORMAT_VERSION}: "
@@ -389,6 +400,13 @@ class Snapshot:
                 f"index {index_path!r} was built with model {self.manifest.get('model')!r} centred another way "
                 f"(an older newsrec): its vectors and the queries' would not match; rebuild with "
                 f"`newsrec build --input FILE --index {index_path}`"
+            )
+        built = self.manifest.get("max_tokens")
+        if max_tokens is not None and built is not None and int(built) != max_tokens:
+            raise IndexMismatch(
+                f"index {index_path!r} was built reading {built} tokens of each article, but this setting "
+                f"reads {max_tokens}: a query would be embedded unlike the articles; set NEWSREC_MAX_TOKENS="
+                f"{built} (or --max-tokens) or rebuild with `newsrec build --input FILE --index {index_path}`"
             )
 
     # --- metadata ---------------------------------------------------------------------------

@@ -37,6 +37,16 @@ def test_refuses_an_index_built_with_another_model(hash_index):
         IndexDir(hash_index).open(dim=384)
 
 
+def test_refuses_to_be_queried_reading_another_token_budget(hash_index, hash_embedder, hash_config):
+    """An index read 128 tokens of each article; queries embedded from 160 would not be comparable, so
+    the index refuses and names the setting (the same model and centring are not enough)."""
+    built = IndexDir(hash_index).open(model=hash_embedder.name).manifest["max_tokens"]
+    assert built == hash_config.max_tokens > 0
+    assert IndexDir(hash_index).open_for(hash_embedder, built)
+    with pytest.raises(IndexMismatch, match=f"NEWSREC_MAX_TOKENS={built}"):
+        IndexDir(hash_index).open_for(hash_embedder, built + 32)
+
+
 def test_missing_index_says_what_to_run(tmp_path):
     with pytest.raises(IndexNotReady, match="newsrec build"):
         IndexDir(tmp_path / "nothing").open()
