@@ -211,7 +211,10 @@ _FOLLOW_ANY = re.compile(
     r"(?:zum|für\s+den|unseren?)\s+newsletter\s+(?:anmelden|abonnieren)|newsletter\s+(?:abonnieren|bestellen)|"
     r"jetzt\s+(?:abonnieren|anmelden)|inscr[ií]bete|suscr[ií]bete|abonnez-vous|inscrivez-vous|"
     r"подписывайтесь|подпишитесь|ikuti\s+kami|takip\s+edin|theo\s+dõi|obserwuj\s+nas|volg\s+ons|"
-    r"关注我们|關注我們|フォローして|تابعونا|تابعنا|फॉलो\s+करें)"
+    r"关注我们|關注我們|フォローして|تابعونا|تابعنا|اشترك(?:وا)?\s+(?:الآن|الان)|फॉलो\s+करें)"
+    # A teaser line that ends in the call ("Watch the league news every day .. subscribe now").
+    r"|(?:subscribe\s+(?:now|today)|jetzt\s+abonnieren|abonnez-vous|suscr[ií]bete(?:\s+ya)?|inscreva-se|iscriviti|"
+    r"подпишитесь|abone\s+olun|اشترك(?:وا)?\s+(?:الآن|الان))[\W_]*$"
     # Verb-final languages name the network first ("Bizi Instagram'da takip edin").
     r"|^.{0,40}?(?:instagram|facebook|twitter|telegram|youtube|tiktok|whatsapp)\S*\s+(?:takip\s+edin|をフォロー)",
     re.IGNORECASE,
@@ -323,9 +326,16 @@ def _is_paragraph(key: str, n_words: int) -> bool:
     return caps is None or caps <= _CAPS_RUN
 
 
+def _initials(key: str) -> bool:
+    """A line of single letters: an agency's or writer's initials ("A P", "أ ف ب", "د ب أ"), not words."""
+    words = _WORD.findall(key)
+    return bool(words) and all(len(w) == 1 for w in words)
+
+
 def _is_headline(key: str, n_words: int) -> bool:
     """Headline-like: a short line of words that does not end a sentence (nor a clause)."""
-    return 3 <= n_words <= 25 and not _SENTENCE_END.search(key.rstrip("!?")) and not key.endswith((",", "，", "、"))
+    return (3 <= n_words <= 25 and not _SENTENCE_END.search(key.rstrip("!?")) and not key.endswith((",", "，", "、"))
+            and not _initials(key))
 
 
 # Lines that end the article: section headers of other content, comment furniture, timestamps.
@@ -611,7 +621,7 @@ def _cleaned(candidates: list[_Line], start: int, end: int, *, removed: list[Rem
         c = candidates[j]
         if j == title_at:
             reason = "title"
-        elif _BYLINE.match(c.key) or _BYLINE_STUB.match(c.key) or (c.words <= 2 and len(c.key) <= 6):
+        elif _BYLINE.match(c.key) or _BYLINE_STUB.match(c.key) or (c.words <= 2 and len(c.key) <= 6) or _initials(c.key):
             reason = "byline-stub"
         else:
             reason = "navigation"

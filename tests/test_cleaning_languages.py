@@ -94,3 +94,29 @@ def test_a_sentence_broken_by_inline_markup_is_kept_whole_in_any_language(lang):
     result = clean("\n".join(MENU + lines + MENU[:3]))
     body = result.body.split("\n")
     assert body == lines, (lang, result.removed)
+
+
+# Headlines in each script, followed by what sites print between a headline and the story: an
+# agency's initials, or a teaser that ends in a call to subscribe. Neither is the title.
+HEADLINES = {
+    "en": ("Council adds four bus routes to the northern districts", "A P",
+           "Get the city news every morning .. subscribe now"),
+    "ar": ("المجلس البلدي يضيف أربعة خطوط حافلات للأحياء الشمالية", "أ ف ب",
+           "شاهد أخبار المدينة كل يوم .. اشترك الآن"),
+    "de": ("Stadtrat beschließt vier neue Buslinien für den Norden", "d p a",
+           "Die wichtigsten Nachrichten jeden Morgen – jetzt abonnieren"),
+    "ru": ("Городской совет добавил четыре автобусных маршрута на севере", "Т А С С",
+           "Главные новости города каждое утро — подпишитесь"),
+    "zh": ("市议会为北部城区新增四条公交线路", "新华社", "每天早上获取城市新闻 .. subscribe now"),
+}
+
+
+@pytest.mark.parametrize("lang", sorted(HEADLINES))
+def test_initials_or_a_subscribe_teaser_between_headline_and_story_are_not_the_title(lang):
+    headline, initials, teaser = HEADLINES[lang]
+    paras = PARAGRAPHS[lang][:3]
+    for between, reason in ((initials, "byline-stub"), (teaser, "social-follow")):
+        result = clean("\n".join([headline, between, ""]) + "\n\n".join(paras))
+        assert result.title == headline, (lang, between, result.removed)
+        assert result.body == "\n\n".join(paras)
+        assert (between, reason) in [(r.text, r.reason) for r in result.removed], result.removed
