@@ -332,10 +332,28 @@ def _initials(key: str) -> bool:
     return bool(words) and all(len(w) == 1 for w in words)
 
 
+# A dateline in any language: a clock time, a date written in numbers, or a short line that is a
+# day and a year ("2 January 2020", "12 Mart 2020 Perşembe 22:39", "publié le 26/03/2020 à 01:38").
+_CLOCK = re.compile(r"(?<![\d.,:])\d{1,2}:\d{2}(?![\d:])")
+_NUMERIC_DATE = re.compile(r"(?<![\d.])\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})(?![\d.])")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+
+
+def _dateline(key: str, n_words: int) -> bool:
+    """A short line that gives a date or time: a page's dateline, not a headline."""
+    if n_words > 12:
+        return False
+    if _CLOCK.search(key) or _NUMERIC_DATE.search(key):
+        return True
+    numbers = sum(w.isdigit() for w in _WORD.findall(key))
+    return n_words <= 6 and numbers >= 2 and bool(_YEAR.search(key))
+
+
 def _is_headline(key: str, n_words: int) -> bool:
-    """Headline-like: a short line of words that does not end a sentence (nor a clause)."""
+    """Headline-like: a short line of words that does not end a sentence (nor a clause), and is
+    neither initials nor a dateline."""
     return (3 <= n_words <= 25 and not _SENTENCE_END.search(key.rstrip("!?")) and not key.endswith((",", "，", "、"))
-            and not _initials(key))
+            and not _initials(key) and not _dateline(key, n_words))
 
 
 # Lines that end the article: section headers of other content, comment furniture, timestamps.
@@ -623,6 +641,8 @@ def _cleaned(candidates: list[_Line], start: int, end: int, *, removed: list[Rem
             reason = "title"
         elif _BYLINE.match(c.key) or _BYLINE_STUB.match(c.key) or (c.words <= 2 and len(c.key) <= 6) or _initials(c.key):
             reason = "byline-stub"
+        elif _dateline(c.key, c.words):
+            reason = "dateline"
         else:
             reason = "navigation"
         removed.append(Removed(c.text, reason, c.index))

@@ -61,7 +61,8 @@ def _summary(scores: list[tuple[float, float, float]]) -> dict:
 def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = True) -> dict:
     """Token P/R/F1 of cleaned bodies against `clean_text`, averaged over documents.
 
-    - `newsrec`: clean() on `raw_text` (or clean_html() on `html` where a row has it);
+    - `newsrec`: clean() on `raw_text` (or clean_html() on `html` where a row has it), and the share of
+      labelled headlines clean() reports as the title (`title_exact`, whitespace and case aside);
     - `keep_everything`: every line but the title (the baseline);
     - with `html`: clean_html() and trafilatura alone on the same pages (the row's `html`, else a
       page rebuilt from its text blocks).
@@ -71,13 +72,16 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
     rows = _rows(path, limit)
     if rows and "with" in rows[0] and "html" in rows[0]:
         return {"task": "cleaning", "data": str(path), **eval_html_snippets(rows)}
-    ours, base, ours_html, traf = [], [], [], []
+    ours, base, ours_html, traf, titles = [], [], [], [], []
     for row in rows:
         gold = row["clean_text"]
         raw = row.get("raw_text") or ""
         if raw:
-            ours.append(token_prf(clean(raw).body, gold))
+            cleaned = clean(raw)
+            ours.append(token_prf(cleaned.body, gold))
             title = (row.get("title") or "").strip()
+            if title:  # the labelled headline: is it the title clean() reports?
+                titles.append(float(_squash(cleaned.title).lower() == _squash(title).lower()))
             kept = "\n".join(line for line in raw.splitlines() if line.strip() and line.strip() != title)
             base.append(token_prf(kept, gold))
         if html or not raw:
@@ -92,6 +96,9 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
                 alone = ""
             traf.append(token_prf(alone, gold))
     out = {"task": "cleaning", "data": str(path), "newsrec": _summary(ours)}
+    if titles:
+        out["newsrec"]["title_exact"] = round(_mean(titles), 4)
+        out["newsrec"]["titled_documents"] = len(titles)
     if base:
         out["keep_everything"] = _summary(base)
     if ours_html:

@@ -97,26 +97,40 @@ def test_a_sentence_broken_by_inline_markup_is_kept_whole_in_any_language(lang):
 
 
 # Headlines in each script, followed by what sites print between a headline and the story: an
-# agency's initials, or a teaser that ends in a call to subscribe. Neither is the title.
+# agency's initials, a teaser that ends in a call to subscribe, a dateline. None is the title.
 HEADLINES = {
     "en": ("Council adds four bus routes to the northern districts", "A P",
-           "Get the city news every morning .. subscribe now"),
+           "Get the city news every morning .. subscribe now", "2 January 2020"),
     "ar": ("المجلس البلدي يضيف أربعة خطوط حافلات للأحياء الشمالية", "أ ف ب",
-           "شاهد أخبار المدينة كل يوم .. اشترك الآن"),
+           "شاهد أخبار المدينة كل يوم .. اشترك الآن", "23.01.2020 15:56 | آخر تحديث: 23.01.2020 16:10"),
     "de": ("Stadtrat beschließt vier neue Buslinien für den Norden", "d p a",
-           "Die wichtigsten Nachrichten jeden Morgen – jetzt abonnieren"),
+           "Die wichtigsten Nachrichten jeden Morgen – jetzt abonnieren", "10. Februar 2020, 14:54 Uhr"),
     "ru": ("Городской совет добавил четыре автобусных маршрута на севере", "Т А С С",
-           "Главные новости города каждое утро — подпишитесь"),
-    "zh": ("市议会为北部城区新增四条公交线路", "新华社", "每天早上获取城市新闻 .. subscribe now"),
+           "Главные новости города каждое утро — подпишитесь", "12 марта 2020, 22:39"),
+    "zh": ("市议会为北部城区新增四条公交线路", "新华社", "每天早上获取城市新闻 .. subscribe now", "2020-03-12 22:39"),
 }
+REASONS = ("byline-stub", "social-follow", "dateline")
 
 
 @pytest.mark.parametrize("lang", sorted(HEADLINES))
-def test_initials_or_a_subscribe_teaser_between_headline_and_story_are_not_the_title(lang):
-    headline, initials, teaser = HEADLINES[lang]
+def test_initials_a_subscribe_teaser_or_a_dateline_between_headline_and_story_are_not_the_title(lang):
+    headline, *between_lines = HEADLINES[lang]
     paras = PARAGRAPHS[lang][:3]
-    for between, reason in ((initials, "byline-stub"), (teaser, "social-follow")):
+    for between, reason in zip(between_lines, REASONS):
         result = clean("\n".join([headline, between, ""]) + "\n\n".join(paras))
         assert result.title == headline, (lang, between, result.removed)
         assert result.body == "\n\n".join(paras)
         assert (between, reason) in [(r.text, r.reason) for r in result.removed], result.removed
+
+
+@pytest.mark.parametrize("headline", [
+    "Dow rises 2.5% to 28,000 for the first time in 2020",
+    "Bayern beat Dortmund 2:1 after extra time",
+    "أسعار الخضروات اليوم الثلاثاء 09/يونيو/2020",
+    "Abstimmung über das Schulgesetz am 16. Juni",
+    "Python 3.12.1 fixes a crash on start-up",
+])
+def test_a_headline_with_numbers_is_still_the_title(headline):
+    paras = PARAGRAPHS["en"][:3]
+    result = clean("\n".join(MENU + [headline, ""]) + "\n\n".join(paras))
+    assert result.title == headline, result.removed
