@@ -119,7 +119,23 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path, *, quantize: bool 
     else:
         os.replace(tmp, target)
     (out_dir / "source.json").write_text(json.dumps({"model_dir": str(model_dir), "quantized": quantize}))
+    _prune_orphans(out_dir.parent)
     return target
+
+
+def _prune_orphans(exports: Path) -> None:
+    """Delete exports whose model folder is gone (a deleted clone's venv, an older unpack): nothing
+    can use them again, and each fresh venv adds one (a model's files carry the install's mtimes).
+    Exports of folders that still exist are kept, whichever venv they belong to."""
+    import shutil
+
+    for folder in exports.iterdir():
+        try:
+            source = json.loads((folder / "source.json").read_text(encoding="utf-8"))["model_dir"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not an export of ours, or one being written: leave it
+        if not Path(source).is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class OnnxEmbedder:

@@ -143,3 +143,20 @@ def test_unsupported_pooling_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="NEWSREC_BACKEND=torch"):
         pooling_mode(tmp_path)
     assert pooling_mode(tmp_path / "elsewhere") == "mean"
+
+
+def test_exports_of_model_folders_that_are_gone_are_pruned(tmp_path):
+    """Each fresh venv exports its model once (the files carry the install's mtimes); an export whose
+    model folder was deleted can never be used again and is removed, the rest are kept."""
+    import json
+
+    from recommender.onnx_backend import _prune_orphans
+
+    alive = tmp_path / "model"
+    alive.mkdir()
+    for name, source in (("kept", str(alive)), ("orphan", str(tmp_path / "deleted-clone" / "model"))):
+        (tmp_path / "onnx" / name).mkdir(parents=True)
+        (tmp_path / "onnx" / name / "source.json").write_text(json.dumps({"model_dir": source}))
+    (tmp_path / "onnx" / "being-written").mkdir()  # no source.json yet: another process's export
+    _prune_orphans(tmp_path / "onnx")
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["being-written", "kept"]
