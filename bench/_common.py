@@ -23,10 +23,13 @@ def machine() -> dict:
 
 
 def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",
-                    backend: str = "onnx", grouped: bool = False) -> Path:
+                    backend: str = "onnx", grouped: bool = False, *, centring: str = "",
+                    max_tokens: int | None = None) -> Path:
     """An index of n synthetic articles: clustered unit vectors (like topics), short metadata.
     `grouped`: a quarter of the articles in stories of three, the first two of each copies of one
-    another (for pages that list groups); otherwise every article is its own group."""
+    another (for pages that list groups); otherwise every article is its own group. `centring` (the
+    manifest's `vectors`) and `max_tokens` are recorded as a build with that model records them, so a
+    server of the model opens it."""
     from recommender.config import Config
     from recommender.duplicates import NUM_PERM
     from recommender.indexing import snapshot_parts
@@ -69,7 +72,8 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     # Random signatures: every article its own text, so LSH buckets are as sparse as real distinct articles'.
     minhash = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint32)
     write_snapshot(tmp, snapshot_parts(records, vectors, minhash, [],
-                                       {"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True},
+                                       {"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True,
+                                        "vectors": centring, **({"max_tokens": max_tokens} if max_tokens else {})},
                                        neighbours=(neighbours, neighbour_scores),
                                        band_threshold=Config.load({}).near_threshold))
     index_dir.publish(tmp)

@@ -54,14 +54,17 @@ def main() -> None:
                     help="run the server in a memory cgroup with this hard limit (needs root and cgroup v1)")
     ap.add_argument("--model", default="english", help="english (default) or multilingual: the model the server runs")
     args = ap.parse_args()
-    from recommender.models import resolve_model
+    from recommender.models import Centres, model_setting, resolve_model
 
-    model_name = resolve_model(args.model, "~/.cache/newsrec")[1]
+    folder, model_name = resolve_model(args.model, "~/.cache/newsrec")
+    # Recorded as a real build of this model records them: the server refuses an index centred or
+    # read another way than it embeds queries.
+    built_as = {"centring": Centres.of(Path(folder)).fingerprint, "max_tokens": model_setting("max_tokens", args.model)}
     results = {"bench": "query_latency", **machine(), "model": model_name, "sizes": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             t0 = time.time()
-            index = synthetic_index(Path(tmp) / f"i{n}", n, model=model_name)
+            index = synthetic_index(Path(tmp) / f"i{n}", n, model=model_name, **built_as)
             built = time.time() - t0
             entry = {"articles": n, "build_seconds": round(built, 1), "in_process": scan_compare(index)}
             cgroup = None
