@@ -73,7 +73,7 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     minhash = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint32)
     write_snapshot(tmp, snapshot_parts(records, vectors, minhash, [],
                                        {"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True,
-                                        "vectors": centring, **({"max_tokens": max_tokens} if max_tokens else {})},
+                                        "vectors": centring, "max_tokens": max_tokens},
                                        neighbours=(neighbours, neighbour_scores),
                                        band_threshold=Config.load({}).near_threshold))
     index_dir.publish(tmp)

@@ -587,15 +587,14 @@ def _related_lists(records: list[dict], embedder, config, k: int, queries: list[
     return lists, short, order, vectors
 
 
-def _gold_story_lists(order: list[str], vectors, story: dict[str, str], k: int) -> dict[str, list[str]]:
-    """For each row, the closest member of each of the k nearest *other* stories by the gold labels
-    (a story ranked by its closest member). A list that knew the stories perfectly and ranked them by
-    the model's cosine would show these: set beside the real lists, it tells a flaw of the ranking
-    from a limit of the model."""
+def _gold_story_lists(order: list[str], sims, story: dict[str, str], k: int) -> dict[str, list[str]]:
+    """For each row (`sims`: the rows' cosines to each other), the closest member of each of the k
+    nearest *other* stories by the gold labels (a story ranked by its closest member). A list that
+    knew the stories perfectly and ranked them by the model's cosine would show these: set beside the
+    real lists, it tells a flaw of the ranking from a limit of the model."""
     import numpy as np
 
     labels = np.array([story[q] for q in order])
-    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(vectors, dtype=np.float32).T
     out = {}
     for i, q in enumerate(order):
         picked: dict[str, str] = {}
@@ -631,14 +630,15 @@ def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
             "folds": {str(f): _list_scores({q: v for q, v in ours.items() if fold[q] == f}, story, category, k)
                       for f in (0, 1)},
         }
-        known = _gold_story_lists(order, vectors, story, k)
+        sims = vectors @ vectors.T
+        known = _gold_story_lists(order, sims, story, k)
         out["shapes"][shape]["gold_stories_by_cosine"] = {
             "category_p_at_5": _list_scores(known, story, category, k)["category_p_at_5"],
             "folds": {str(f): _list_scores({q: v for q, v in known.items() if fold[q] == f}, story, category,
                                            k)["category_p_at_5"] for f in (0, 1)},
         }
         if shape == "headline":
-            top = _top_by(vectors @ vectors.T, k)
+            top = _top_by(sims, k)
             raw = {order[i]: [order[j] for j in top[i]] for i in range(len(order))}
             titles = [r["title"] for r in records]
             m = TfIdf.fit(titles).matrix(titles)
