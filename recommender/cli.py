@@ -238,7 +238,7 @@ def _add_common(p: argparse.ArgumentParser, *, index: bool = True, model: bool =
         p.add_argument("--index", help="index directory (default: $NEWSREC_INDEX or index/demo)")
     if model:
         p.add_argument("--model", help="sentence-transformers model path or name (default: bundled all-MiniLM-L6-v2)")
-        p.add_argument("--backend", choices=["onnx", "onnx-fp32", "torch", "hash"], help="embedding backend (default: onnx)")
+        p.add_argument("--backend", choices=["onnx", "openvino", "onnx-fp32", "torch", "hash"], help="embedding backend (default: the model's own: onnx for english, openvino for multilingual)")
         p.add_argument("--max-tokens", dest="max_tokens", type=int, help="tokens of each article the model reads")
         p.add_argument("--batch-size", dest="batch_size", type=int, help="articles per embedding batch")
 

