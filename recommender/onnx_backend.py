@@ -154,9 +154,10 @@ def calibration_texts(languages: frozenset[str] | None) -> list[str]:
     return [t for c in codes for t in language_texts(c, each, seed=1, words=CALIBRATION_WORDS)]
 
 
-def export_openvino(model_dir: str | Path, cache_dir: str | Path, calibration: Sequence[str]) -> Path:
+def export_openvino(model_dir: str | Path, cache_dir: str | Path, languages: frozenset[str] | None) -> Path:
     """Export (once) the model to OpenVINO with static int8 (NNCF), activation ranges calibrated on
-    `calibration`; return the .xml path. The fp32 ONNX it is made from is deleted afterwards."""
+    `calibration_texts(languages)`; return the .xml path. The fp32 ONNX it is made from is deleted
+    afterwards."""
     model_dir = Path(model_dir)
     out_dir = Path(os.path.expanduser(str(cache_dir))) / "onnx" / _fingerprint(model_dir)
     target = out_dir / "model-int8-openvino.xml"
@@ -178,7 +179,7 @@ def export_openvino(model_dir: str | Path, cache_dir: str | Path, calibration: S
     model = core.read_model(str(fp32))
     names = [i.get_any_name() for i in model.inputs]
     feeds = []
-    for e in tokenizer.encode_batch(list(calibration)):
+    for e in tokenizer.encode_batch(calibration_texts(languages)):
         feed = {"input_ids": [e.ids], "attention_mask": [e.attention_mask], "token_type_ids": [e.type_ids]}
         feeds.append({n: np.asarray(feed[n], dtype=np.int64) for n in names})
     # NNCF draws progress bars on standard output, which carries `newsrec build`'s JSON report.
@@ -283,7 +284,7 @@ class OnnxEmbedder:
         # streams measured 116 docs/s against 96 for one two-thread session (MiniLM, 128 tokens, 2 cores).
         self.streams = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
         if runtime == "openvino":
-            path = export_openvino(model_dir, cache_dir, calibration_texts(LANGUAGES.get(self.name)))
+            path = export_openvino(model_dir, cache_dir, LANGUAGES.get(self.name))
             self._runs = _OpenVinoRuns(path, self.streams)
         elif runtime in ("onnx", "onnx-fp32"):
             self._runs = _OrtRuns(export_onnx(model_dir, cache_dir, quantize=runtime == "onnx"), self.streams)
