@@ -29,7 +29,7 @@ LANGUAGES = {
         "hu hy id is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk ml mn mr ms my ne nl no om or pa pl ps "
         "pt ro ru sa sd si sk sl so sq sr su sv sw ta te th tl tr ug uk ur uz vi xh yi zh".split()),
 }
-# Settings whose value depends on the model: a setting left at 0 (the default) takes the named model's
+# Settings whose value depends on the model: a setting left at 0 or empty (the default) takes the named model's
 # own, and a model of one's own (a path) takes the `None` entry.
 # - backend, what runs the model: MiniLM on onnxruntime's dynamic int8 (its scores were pinned there;
 #   OpenVINO builds 145 vs 115 docs/s but scored SemEval English 0.861 vs 0.864); e5 on OpenVINO's

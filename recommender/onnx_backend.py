@@ -220,7 +220,7 @@ class _OrtRuns:
 
     batch = 1  # dynamic int8: a shared activation range would tie a text's vector to its batch-mates
 
-    def __init__(self, path: Path, streams: int):
+    def __init__(self, path: Path):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -287,7 +287,7 @@ class OnnxEmbedder:
             path = export_openvino(model_dir, cache_dir, LANGUAGES.get(self.name))
             self._runs = _OpenVinoRuns(path, self.streams)
         elif runtime in ("onnx", "onnx-fp32"):
-            self._runs = _OrtRuns(export_onnx(model_dir, cache_dir, quantize=runtime == "onnx"), self.streams)
+            self._runs = _OrtRuns(export_onnx(model_dir, cache_dir, quantize=runtime == "onnx"))
         else:
             raise ConfigError(f"unknown ONNX runtime {runtime!r}: 'onnx', 'onnx-fp32' or 'openvino'")
         self._inputs = self._runs.inputs
