@@ -44,6 +44,11 @@ def _fingerprint(model_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _export_dir(model_dir: Path, cache_dir: str | Path) -> Path:
+    """Where this model's exports are cached (one folder per model files and export version)."""
+    return Path(os.path.expanduser(str(cache_dir))) / "onnx" / _fingerprint(model_dir)
+
+
 def _transformer_dir(model_dir: Path) -> Path:
     """The folder holding the transformer weights (sentence-transformers puts them at the root or in 0_*)."""
     if (model_dir / "config.json").exists():
@@ -72,7 +77,7 @@ def pooling_mode(model_dir: Path) -> str:
 def export_onnx(model_dir: str | Path, cache_dir: str | Path, *, quantize: bool = True) -> Path:
     """Export (once) the model's transformer to ONNX, int8-quantised; return the .onnx path."""
     model_dir = Path(model_dir)
-    out_dir = Path(os.path.expanduser(str(cache_dir))) / "onnx" / _fingerprint(model_dir)
+    out_dir = _export_dir(model_dir, cache_dir)
     target = out_dir / ("model-int8.onnx" if quantize else "model.onnx")
     if target.exists():
         return target
@@ -159,7 +164,7 @@ def export_openvino(model_dir: str | Path, cache_dir: str | Path, languages: fro
     `calibration_texts(languages)`; return the .xml path. The fp32 ONNX it is made from is deleted
     afterwards."""
     model_dir = Path(model_dir)
-    out_dir = Path(os.path.expanduser(str(cache_dir))) / "onnx" / _fingerprint(model_dir)
+    out_dir = _export_dir(model_dir, cache_dir)
     target = out_dir / "model-int8-openvino.xml"
     if target.exists():
         return target
@@ -218,10 +223,13 @@ OPENVINO_BATCH = 4
 class _OrtRuns:
     """onnxruntime, one single-thread session shared by the streams."""
 
-    batch = 1  # dynamic int8: a shared activation range would tie a text's vector to its batch-mates
-
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, quantized: bool):
         import onnxruntime as ort
+
+        # Texts a run (None: as the caller asks). Dynamic int8 quantises activations per run, so a text's
+        # vector would depend on its batch-mates (cosine drift up to 0.008 measured). One text a run keeps
+        # build-time and query-time vectors identical, at the same speed here (121 vs 126 docs/s at batch 8).
+        self.batch = 1 if quantized else None
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
@@ -277,9 +285,6 @@ class OnnxEmbedder:
         self.centres = Centres.of(model_dir)
         self.max_tokens = max_tokens
         self.backend = runtime
-        # Whether a text's vector is the same whatever else is embedded with it (int8: one text a run,
-        # or fixed activation ranges); fp32 batches pad, which moves vectors in the last digits.
-        self.batch_independent = runtime in ("onnx", "openvino")
         # One thread per run, and as many concurrent runs as cores for batch work: two single-thread
         # streams measured 116 docs/s against 96 for one two-thread session (MiniLM, 128 tokens, 2 cores).
         self.streams = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
@@ -287,10 +292,15 @@ class OnnxEmbedder:
             path = export_openvino(model_dir, cache_dir, LANGUAGES.get(self.name))
             self._runs = _OpenVinoRuns(path, self.streams)
         elif runtime in ("onnx", "onnx-fp32"):
-            self._runs = _OrtRuns(export_onnx(model_dir, cache_dir, quantize=runtime == "onnx"))
+            quantized = runtime == "onnx"
+            self._runs = _OrtRuns(export_onnx(model_dir, cache_dir, quantize=quantized), quantized=quantized)
         else:
             raise ConfigError(f"unknown ONNX runtime {runtime!r}: 'onnx', 'onnx-fp32' or 'openvino'")
         self._inputs = self._runs.inputs
+        # Whether a text's vector is the same whatever else is embedded with it: the runtimes that fix
+        # their batch (int8: one text a run, or fixed activation ranges); fp32 batches pad, which moves
+        # vectors in the last digits.
+        self.batch_independent = self._runs.batch is not None
         self.pooling = pooling_mode(model_dir)
         tdir = _transformer_dir(model_dir)
         if not (tdir / "tokenizer.json").exists():
@@ -309,13 +319,7 @@ class OnnxEmbedder:
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         if not len(texts):
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        if self.backend == "onnx":
-            # Dynamic int8 quantises activations per run, so a text's vector would depend on its
-            # batch-mates (cosine drift up to 0.008 measured). One text a run keeps build-time and
-            # query-time vectors identical, at the same speed here (121 vs 126 docs/s at batch 8).
-            batch_size = 1
-        elif self.backend == "openvino":
-            batch_size = self._runs.batch
+        batch_size = self._runs.batch or batch_size
         with self._lock:  # the Tokenizer object is not shared across threads
             encodings = self._tokenizer.encode_batch([self.prompt + (t or " ") for t in texts])
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # sort by length: little padding
