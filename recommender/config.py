@@ -40,6 +40,8 @@ class Config:
     half_life_days: float = setting(0.0, "Recency half-life in days relative to the query article's date; 0 turns decay off.")
     mmr_lambda: float = setting(1.0, "Maximal marginal relevance trade-off: 1.0 is pure relevance, lower is more diverse. Lists already show one item per story; measured on UCI and Wikinews, MMR on top of that only lowered precision (see README).")
     story_context: float = setting(0.6, "Weight of the story (its group's centroid) against the single article when ranking related items: 0 ranks by the two articles' own cosine; measured on UCI headlines (see README).")
+    feedback: float = setting(0.5, "Share of the nearest other stories in the query when ranking a related list (pseudo-relevance feedback: the query moves toward what its neighbourhood shares, the topic, and away from one headline's own words); 0 ranks by the query alone. On UCI story folds fold 0 chose 0.67 and fold 1 0.33 (flat there); 0.5 lies between (README, Related stories).")
+    feedback_stories: int = setting(3, "How many of the nearest other stories (each by its closest member, weighted by relevance) make that neighbourhood.")
     collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.")
     near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).")
     near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).")

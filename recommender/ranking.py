@@ -4,8 +4,11 @@ From more candidates than asked for, the ranking
 1. drops the query article, its duplicates and its own story (the same story told again);
 2. applies filters (source, section, language, date range, excluded ids);
 3. weighs similarity by a smooth recency decay relative to the query article's date;
-4. keeps one member per duplicate/story group (canonical or freshest);
-5. picks k by maximal marginal relevance; drops anything under the minimum score.
+4. with feedback on, judges each candidate also by its closeness to the nearest other stories
+   (pseudo-relevance feedback: what those stories share with the query is the topic, one headline's
+   own words are noise);
+5. keeps one member per duplicate/story group (canonical or freshest);
+6. picks k by maximal marginal relevance; drops anything under the minimum score.
 Every result carries the parts of its score.
 """
 from __future__ import annotations
@@ -18,8 +21,8 @@ import numpy as np
 
 from .dates import UNKNOWN, UNKNOWN_DAY, Published
 
-__all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "mix_story", "mmr_select", "rank",
-           "recency_weights", "story_context"]
+__all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "mix_story", "mmr_select",
+           "rank", "recency_weights", "story_context"]
 
 RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
 
@@ -98,6 +101,9 @@ class RankParams:
     story_context: float = 0.0
     # Cosine a list's same-story score loses per three hours between two items (stories.time_penalty).
     list_time_weight: float = 0.2
+    # Share of the nearest other stories (their relevance-weighted mean) in the query vector (0: off).
+    feedback: float = 0.0
+    feedback_stories: int = 3  # how many of the nearest other stories (one member each) make that mean
 
 
 @dataclass
@@ -109,6 +115,7 @@ class Ranked:
     reason: str
     group_size: int = 1
     story_similarity: float | None = None
+    neighbourhood_similarity: float | None = None  # cosine to the nearest other stories' mean (feedback on)
     parts: dict = field(default_factory=dict)
 
 
@@ -139,6 +146,39 @@ def story_context(query: Query, vectors: CandidateVectors, similarity: np.ndarra
         scores = np.maximum(scores, own @ q_centroid - penalty)
     q = mix_story(query.vector, q_centroid, weight)
     return ctx, ctx @ q, scores
+
+
+def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], share: float,
+             stories: int) -> tuple[np.ndarray, np.ndarray]:
+    """(relevance after feedback, each candidate's cosine to the neighbourhood): pseudo-relevance feedback.
+
+    `relevance` is each candidate's cosine to the query vector q, `vectors` the (unit) vectors it was
+    taken against, `groups` each one's story. The neighbourhood n is the relevance-weighted mean of the
+    `stories` most relevant stories (each by its most relevant member); the query becomes
+    (1 - share) q + share n, normalised, so a candidate's relevance is its cosine to that:
+    ((1 - share) relevance + share (v . n)) / |(1 - share) q + share n|, where q . n and |n| follow
+    from the relevances and vectors alone.
+    """
+    relevance = np.asarray(relevance, dtype=np.float64)
+    vectors = np.asarray(vectors, dtype=np.float64)
+    top: list[int] = []
+    seen: set[int] = set()
+    for i in np.argsort(-relevance, kind="stable"):
+        if groups[i] in seen:
+            continue
+        seen.add(groups[i])
+        top.append(int(i))
+        if len(top) == stories:
+            break
+    weights = np.maximum(relevance[top], 0.0)
+    if share <= 0 or not top or weights.sum() <= 0:
+        return relevance, np.full_like(relevance, np.nan)
+    weights = weights / weights.sum()
+    n = weights @ vectors[top]
+    to_n = vectors @ n
+    q_dot_n = float(weights @ relevance[top])
+    norm = np.sqrt((1 - share) ** 2 + 2 * share * (1 - share) * q_dot_n + share ** 2 * float(n @ n))
+    return ((1 - share) * relevance + share * to_n) / max(norm, 1e-12), to_n
 
 
 def recency_weights(days: np.ndarray, query_days: int, half_life_days: float) -> np.ndarray:
@@ -249,6 +289,10 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     ctx = ctx_all[keep]
     sims = sims_all[keep]
     relevance = sims if story_sims is None else np.asarray(story_sims, dtype=np.float64)[keep]
+    before_feedback, to_neighbours = relevance, None
+    if params.feedback > 0:
+        relevance, to_neighbours = feedback(relevance, ctx, [_group(c) for c in cands], params.feedback,
+                                            params.feedback_stories)
     rec = recency_weights(np.asarray([c.when.day for c in cands]), query.when.day, params.half_life_days)
     scores = relevance * rec
 
@@ -257,7 +301,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     chosen_in_group: dict[int, int] = {}
     if params.collapse != "none":
         for i, c in enumerate(cands):
-            g = c.story_group or c.dup_group or -c.key
+            g = _group(c)
             group_size[g] = group_size.get(g, 0) + 1
             j = chosen_in_group.get(g)
             if j is None or _better_representative(i, j, cands, scores, params.collapse, g):
@@ -277,8 +321,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     for s in picked:
         i = survivors[s]
         c = cands[i]
-        g = c.story_group or c.dup_group or -c.key
-        size = group_size.get(g, 1)
+        size = group_size.get(_group(c), 1)
         out.append(
             Ranked(
                 candidate=c,
@@ -287,10 +330,17 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
                 recency=round(float(rec[i]), 4),
                 reason=_describe(c, float(sims[i]), query.when.day, size),
                 group_size=size,
-                story_similarity=None if story_sims is None else round(float(relevance[i]), 4),
+                story_similarity=None if story_sims is None else round(float(before_feedback[i]), 4),
+                neighbourhood_similarity=(None if to_neighbours is None or np.isnan(to_neighbours[i])
+                                          else round(float(to_neighbours[i]), 4)),
             )
         )
     return out
+
+
+def _group(c: Candidate) -> int:
+    """The group a candidate stands in: its story group, else its duplicate group, else itself."""
+    return c.story_group or c.dup_group or -c.key
 
 
 def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, params: RankParams,

@@ -138,7 +138,7 @@ class QueryService:
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
             collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
-            list_time_weight=c.list_time_weight,
+            list_time_weight=c.list_time_weight, feedback=c.feedback, feedback_stories=c.feedback_stories,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RankParams(**base)
@@ -200,6 +200,7 @@ class QueryService:
                 "similarity": r.similarity,
                 "recency": r.recency,
                 "story_similarity": r.story_similarity,
+                "neighbourhood_similarity": r.neighbourhood_similarity,
                 "reason": r.reason,
                 "group_size": r.group_size,
             })
@@ -551,6 +552,6 @@ def _public(item: Meta | Record) -> dict:
 def _public_params(p: RankParams) -> dict:
     return {
         "k": p.k, "half_life_days": p.half_life_days, "mmr_lambda": p.mmr_lambda,
-        "story_context": p.story_context, "min_score": p.min_score,
+        "story_context": p.story_context, "feedback": p.feedback, "min_score": p.min_score,
         "collapse": p.collapse, "lang": sorted(p.langs) or None, "cross_lang": p.cross_lang,
     }

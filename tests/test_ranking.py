@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from recommender.dates import UNKNOWN, Published
-from recommender.ranking import (Candidate, CandidateVectors, Query, RankParams, mix_story, mmr_select, rank,
-                                  recency_weights, story_context)
+from recommender.ranking import (Candidate, CandidateVectors, Query, RankParams, feedback, mix_story, mmr_select,
+                                  rank, recency_weights, story_context)
 
 
 def unit(*xs: float) -> np.ndarray:
@@ -159,3 +159,34 @@ def test_two_candidates_of_one_story_are_not_both_shown_when_one_is_close_to_the
     assert [r.candidate.id for r in shown] == ["a1", "a3"]
     # without centroids only the articles' own cosine counts: all three are shown
     assert len(ranked(cands([0.5, 0.45, 0.4]), vecs, params)) == 3
+
+
+def test_feedback_moves_the_query_toward_its_nearest_other_story():
+    # a1 is nearest; a3 (0.85) beats a2 (0.8) on the query alone, but a2 shares a1's direction
+    q = query(vector=unit(1, 0, 0))
+    own = np.stack([unit(0.9, 0.43, 0), unit(0.8, 0.6, 0), unit(0.85, 0, 0.52)])
+    c = cands([float(v @ q.vector) for v in own])
+    alone = ranked(c, own, RankParams(k=3, mmr_lambda=1.0, min_score=0, feedback=0.0), q)
+    assert [r.candidate.id for r in alone] == ["a1", "a3", "a2"]
+    assert all(r.neighbourhood_similarity is None for r in alone)
+    moved = ranked(c, own, RankParams(k=3, mmr_lambda=1.0, min_score=0, feedback=0.5, feedback_stories=1), q)
+    assert [r.candidate.id for r in moved] == ["a1", "a2", "a3"]
+    # the score is the cosine to the moved query, normalised; its parts are reported
+    q2 = 0.5 * q.vector + 0.5 * own[0]
+    q2 /= np.linalg.norm(q2)
+    by_id = {r.candidate.id: r for r in moved}
+    for i, v in enumerate(own, start=1):
+        assert by_id[f"a{i}"].score == pytest.approx(float(v @ q2), abs=1e-4)
+        assert by_id[f"a{i}"].neighbourhood_similarity == pytest.approx(float(v @ own[0]), abs=1e-4)
+
+
+def test_feedback_takes_one_member_per_story_and_weighs_by_relevance():
+    rel = np.array([0.9, 0.89, 0.5])
+    vecs = np.stack([unit(1, 0), unit(1, 0.05), unit(0, 1)])
+    # a1 and a2 are one story: the two "nearest stories" are a1's and a3's, weighted 0.9 : 0.5
+    _, to_n = feedback(rel, vecs, [7, 7, 8], 0.5, 2)
+    n = (0.9 * vecs[0] + 0.5 * vecs[2]) / 1.4
+    assert to_n == pytest.approx(vecs @ n, abs=1e-6)
+    # share 0 or nothing relevant: relevance unchanged
+    assert feedback(rel, vecs, [1, 2, 3], 0.0, 2)[0] == pytest.approx(rel)
+    assert feedback(-rel, vecs, [1, 2, 3], 0.5, 2)[0] == pytest.approx(-rel)

@@ -47,7 +47,7 @@ def test_the_three_versions_form_one_story_with_a_centroid(story_index):
 def test_an_unindexed_page_takes_the_story_of_its_same_story_candidate(story_index, hash_embedder):
     snap = story_index.snapshot
     page = {"title": "Bus story", "body": PAGE, "published": "2024-03-05"}
-    params = story_index.params(k=5, min_score=-1)
+    params = story_index.params(k=5, min_score=-1, feedback=0.0)
     out = story_index.related(params, article=page)
     ids = [i["id"] for i in out["items"]]
     assert ids and not any(i.startswith("s") for i in ids)  # its own story is not related to it
@@ -63,7 +63,7 @@ def test_an_unindexed_page_takes_the_story_of_its_same_story_candidate(story_ind
 
 
 def test_story_context_zero_ranks_by_the_articles_alone(story_index):
-    out = story_index.related(story_index.params(k=5, min_score=-1, story_context=0.0), id="o0")
+    out = story_index.related(story_index.params(k=5, min_score=-1, story_context=0.0, feedback=0.0), id="o0")
     assert out["items"] and all(i["story_similarity"] is None for i in out["items"])
     assert all(i["score"] == pytest.approx(i["similarity"] * i["recency"], abs=1e-4) for i in out["items"])
 
@@ -76,3 +76,18 @@ def test_a_list_shorter_than_k_says_so_and_why(story_index):
     assert "min_score 0.99" in strict["short_reason"]
     filtered = story_index.related(story_index.params(k=5, min_score=-1, sources=frozenset({"nowhere"})), id="o0")
     assert filtered["items"] == [] and filtered["short"] is True and "filters" in filtered["short_reason"]
+
+
+def test_feedback_scores_follow_their_reported_parts(story_index):
+    """With feedback, an item's score is (1 - share) x its story similarity + share x its similarity to
+    the nearest other stories, times recency, over one norm for the whole list (the moved query's)."""
+    share = 0.5
+    out = story_index.related(story_index.params(k=5, min_score=-1, feedback=share), id="o0")
+    items = out["items"]
+    assert len(items) >= 3 and out["params"]["feedback"] == share
+    ratios = [i["score"] / (((1 - share) * i["story_similarity"] + share * i["neighbourhood_similarity"]) * i["recency"])
+              for i in items]
+    assert max(ratios) - min(ratios) < 5e-3
+    assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
+    off = story_index.related(story_index.params(k=5, min_score=-1, feedback=0.0), id="o0")
+    assert all(i["neighbourhood_similarity"] is None for i in off["items"])

@@ -158,6 +158,7 @@ def rank_params(source: Mapping[str, Any]) -> RankParams:
         half_life_days=float_param(source, "half_life_days", c.half_life_days, 0, 36500),
         mmr_lambda=float_param(source, "mmr_lambda", c.mmr_lambda, 0, 1),
         story_context=float_param(source, "story_context", c.story_context, 0, 1),
+        feedback=float_param(source, "feedback", c.feedback, 0, 0.9),
         min_score=float_param(source, "min_score", c.min_score, -1, 1),
         collapse=collapse,
         sources=list_param(source, "source"),

@@ -50,6 +50,8 @@ RELATED_PARAMS = [
     ("mmr_lambda", {"type": "number", "minimum": 0, "maximum": 1}, "Relevance vs diversity"),
     ("story_context", {"type": "number", "minimum": 0, "maximum": 1},
      "Weight of story centroids in relevance; 0 compares the two articles alone"),
+    ("feedback", {"type": "number", "minimum": 0, "maximum": 0.9},
+     "Share of the nearest other stories in the query (pseudo-relevance feedback); 0 ranks by the query alone"),
     ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Nothing under this score is shown"),
     ("collapse", {"type": "string", "enum": ["canonical", "freshest", "none"]}, "Group representative"),
     ("explain", {"type": "string", "enum": ["0", "1"]}, "Add the query article's cut furniture"),
@@ -61,11 +63,13 @@ RELATED_EXAMPLE = {
     "items": [{
         "id": "wn1234", "title": "Brazilian President meets President of Colombia", "url": "https://en.wikinews.org/wiki/X",
         "published": "2005-01-20", "source": "Wikinews", "section": "politics", "lang": "", "image": "",
-        "score": 0.52, "similarity": 0.5, "recency": 1.0, "story_similarity": 0.52,
+        "score": 0.58, "similarity": 0.5, "recency": 1.0, "story_similarity": 0.52,
+        "neighbourhood_similarity": 0.61,
         "reason": "similar text (cosine 0.50)", "group_size": 1,
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
-    "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 1.0, "story_context": 0.6, "min_score": 0.25,
+    "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 1.0, "story_context": 0.6, "feedback": 0.5,
+               "min_score": 0.25,
                "collapse": "canonical", "lang": ["en"], "cross_lang": False},
 }
 
@@ -97,6 +101,9 @@ def document() -> dict:
             "story_similarity": {"type": ["number", "null"],
                                  "description": "cosine between the two stories (centroids mixed with the articles); "
                                                 "what `score` weighs, null when story_context is 0"},
+            "neighbourhood_similarity": {"type": ["number", "null"],
+                                         "description": "cosine to the mean of the query's nearest other stories; "
+                                                        "with story_similarity, what `score` weighs (feedback); null when feedback is 0"},
             "group_size": {"type": "integer"},
         },
     }
