@@ -161,6 +161,8 @@ def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], 
     """
     relevance = np.asarray(relevance, dtype=np.float64)
     vectors = np.asarray(vectors, dtype=np.float64)
+    if share <= 0 or stories <= 0:
+        return relevance, np.full_like(relevance, np.nan)
     top: list[int] = []
     seen: set[int] = set()
     for i in np.argsort(-relevance, kind="stable"):
@@ -171,7 +173,7 @@ def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], 
         if len(top) == stories:
             break
     weights = np.maximum(relevance[top], 0.0)
-    if share <= 0 or not top or weights.sum() <= 0:
+    if not top or weights.sum() <= 0:
         return relevance, np.full_like(relevance, np.nan)
     weights = weights / weights.sum()
     n = weights @ vectors[top]
