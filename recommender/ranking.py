@@ -149,8 +149,9 @@ def story_context(query: Query, vectors: CandidateVectors, similarity: np.ndarra
 
 
 def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], share: float,
-             stories: int) -> tuple[np.ndarray, np.ndarray]:
+             stories: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(relevance after feedback, each candidate's cosine to the neighbourhood): pseudo-relevance feedback.
+    With feedback off (share or stories 0) or no relevant story, the relevance as it is and None.
 
     `relevance` is each candidate's cosine to the query vector q, `vectors` the (unit) vectors it was
     taken against, `groups` each one's story. The neighbourhood n is the relevance-weighted mean of the
@@ -162,7 +163,7 @@ def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], 
     relevance = np.asarray(relevance, dtype=np.float64)
     vectors = np.asarray(vectors, dtype=np.float64)
     if share <= 0 or stories <= 0:
-        return relevance, np.full_like(relevance, np.nan)
+        return relevance, None
     top: list[int] = []
     seen: set[int] = set()
     for i in np.argsort(-relevance, kind="stable"):
@@ -174,7 +175,7 @@ def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], 
             break
     weights = np.maximum(relevance[top], 0.0)
     if not top or weights.sum() <= 0:
-        return relevance, np.full_like(relevance, np.nan)
+        return relevance, None
     weights = weights / weights.sum()
     n = weights @ vectors[top]
     to_n = vectors @ n
@@ -291,10 +292,9 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     ctx = ctx_all[keep]
     sims = sims_all[keep]
     relevance = sims if story_sims is None else np.asarray(story_sims, dtype=np.float64)[keep]
-    before_feedback, to_neighbours = relevance, None
-    if params.feedback > 0:
-        relevance, to_neighbours = feedback(relevance, ctx, [_group(c) for c in cands], params.feedback,
-                                            params.feedback_stories)
+    groups = [_group(c) for c in cands]
+    before_feedback = relevance
+    relevance, to_neighbours = feedback(relevance, ctx, groups, params.feedback, params.feedback_stories)
     rec = recency_weights(np.asarray([c.when.day for c in cands]), query.when.day, params.half_life_days)
     scores = relevance * rec
 
@@ -302,8 +302,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     group_size: dict[int, int] = {}
     chosen_in_group: dict[int, int] = {}
     if params.collapse != "none":
-        for i, c in enumerate(cands):
-            g = _group(c)
+        for i, g in enumerate(groups):
             group_size[g] = group_size.get(g, 0) + 1
             j = chosen_in_group.get(g)
             if j is None or _better_representative(i, j, cands, scores, params.collapse, g):
@@ -323,7 +322,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
     for s in picked:
         i = survivors[s]
         c = cands[i]
-        size = group_size.get(_group(c), 1)
+        size = group_size.get(groups[i], 1)
         out.append(
             Ranked(
                 candidate=c,
@@ -333,8 +332,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
                 reason=_describe(c, float(sims[i]), query.when.day, size),
                 group_size=size,
                 story_similarity=None if story_sims is None else round(float(before_feedback[i]), 4),
-                neighbourhood_similarity=(None if to_neighbours is None or np.isnan(to_neighbours[i])
-                                          else round(float(to_neighbours[i]), 4)),
+                neighbourhood_similarity=None if to_neighbours is None else round(float(to_neighbours[i]), 4),
             )
         )
     return out

@@ -189,6 +189,7 @@ def test_feedback_takes_one_member_per_story_and_weighs_by_relevance():
     assert to_n == pytest.approx(vecs @ n, abs=1e-6)
     # share 0 or nothing relevant: relevance unchanged
     assert feedback(rel, vecs, [1, 2, 3], 0.0, 2)[0] == pytest.approx(rel)
+    assert feedback(rel, vecs, [1, 2, 3], 0.0, 2)[1] is None  # no neighbourhood to report
     assert feedback(rel, vecs, [1, 2, 3], 0.5, 0)[0] == pytest.approx(rel)  # no stories (or fewer than none)
     assert feedback(rel, vecs, [1, 2, 3], 0.5, -1)[0] == pytest.approx(rel)
     assert feedback(-rel, vecs, [1, 2, 3], 0.5, 2)[0] == pytest.approx(-rel)
