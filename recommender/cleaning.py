@@ -75,8 +75,12 @@ def tidy(line: str) -> str:
     line = _ENTITY.sub(_decode_entity, line)
     line = _INVISIBLE_IN_TEXT.sub("", line)
     line = _CONTROL.sub("", line)
-    # NFC: one encoding for canonically equal text (Bengali's composed "য়" and its parts, say).
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", line)).strip()
+    # NFC: one encoding for canonically equal text ("é" as one character or e and its accent). Not
+    # where it would lengthen the line: NFC splits the characters Unicode excludes from composition
+    # (Bengali's and Devanagari's precomposed nukta letters "য়" "ज़", Hebrew presentation forms,
+    # musical symbols), and cleaning never adds to a text. (Decision keys take NFKC whole: normalise.)
+    composed = unicodedata.normalize("NFC", line)
+    return _SPACES.sub(" ", composed if len(composed) <= len(line) else line).strip()
 
 
 def normalise(line: str) -> str:

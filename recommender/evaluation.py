@@ -108,7 +108,10 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
 
 
 def _squash(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace folded and NFC: canonically equal text (one character or its parts) reads the same."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def _snippet_counts(output: str, keep: list[str], cut: list[str]) -> tuple[int, int, int, int]:

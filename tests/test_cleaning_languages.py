@@ -134,3 +134,18 @@ def test_a_headline_with_numbers_is_still_the_title(headline):
     paras = PARAGRAPHS["en"][:3]
     result = clean("\n".join(MENU + [headline, ""]) + "\n\n".join(paras))
     assert result.title == headline, result.removed
+
+
+@pytest.mark.parametrize("text", [
+    "\u095bिला अदालत ने \u095eैसला सुनाया",  # Hindi with precomposed nukta letters (NFC splits them)
+    "\ufb2aלום עולם, a Hebrew presentation form",
+    "Musical symbols \U0001d1bb and \U0001d15e in a line of prose",
+    "বাংলা ভাষা\u09df",  # Bengali's precomposed "য়"
+    "Cafe\u0301 cre\u0300me",  # NFC composes these: one encoding, shorter
+])
+def test_cleaning_never_lengthens_a_line_even_where_unicode_would_decompose(text):
+    body = clean(text).body
+    assert len(body) <= len(text)
+    assert clean(body).body == body
+    if "Cafe" in text:
+        assert body == "Café crème"
