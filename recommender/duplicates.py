@@ -196,7 +196,7 @@ class BandTable:
             lo = np.searchsorted(self.keys[b], h[b], side="left")
             hi = np.searchsorted(self.keys[b], h[b], side="right")
             if hi > lo:
-                found.update(int(r) for r in self.rows_of[b, lo : min(hi, lo + limit_per_bucket)])
+                found.update(self.rows_of[b, lo : min(hi, lo + limit_per_bucket)].tolist())
         return found
 
     def candidate_pairs(self, limit_per_bucket: int = 200) -> set[tuple[int, int]]:

@@ -23,8 +23,8 @@ from .embedding import Embedder, article_text
 from .models import MULTILINGUAL, model_covers
 from .store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
-from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
-                      group_stories, pair_story_score)
+from .stories import (DATE_GRACE_DAYS, LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for,
+                      group_centroids, group_stories, pair_story_score, story_score)
 
 __all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
            "prepare_articles"]
@@ -149,6 +149,9 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
             shingle_cache[i] = shingles(rows.records[i].body)
         return shingle_cache[i]
 
+    whens = [r.when for r in rows.records]
+    days = np.asarray([w.days for w in whens], dtype=np.float64)
+    precise = np.asarray([w.precise for w in whens], dtype=bool)
     for qi, i in enumerate(new):
         cos_of = {int(j): float(s) for s, j in zip(scores[qi], nbrs[qi]) if j >= 0 and j != i}
         candidates = set(bands.query(rows.minhash[i])) | {j for j, s in cos_of.items() if s >= NEAR_COSINE}
@@ -159,16 +162,25 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
         # A link needs the story bar of the pair (at least this row's) or the same-story verdict's bar;
         # the time penalty only lowers scores, so nearer neighbours are all that can pass.
         reach = min(bar_i, config.same_story_threshold)
-        for j in candidates | {j for j, s in cos_of.items() if s >= reach}:
-            cos = cos_of.get(j)
-            if cos is None:
-                cos = float(rows.vectors[i] @ rows.vectors[j])
+        pairs = list(candidates | {j for j, s in cos_of.items() if s >= reach})
+        if not pairs:
+            continue
+        # Every pair's story scores at once (stories.pair_story_score's rules): the verdict's, with a
+        # day's grace for date-only pairs, and the lists', with none and the lists' time weight.
+        js = np.asarray(pairs, dtype=np.int64)
+        cos_list = [cos_of[j] if j in cos_of else float(rows.vectors[i] @ rows.vectors[j]) for j in pairs]
+        cos_all = np.asarray(cos_list, dtype=np.float64)
+        delta, both = days[i] - days[js], precise[i] & precise[js]
+        verdict = story_score(cos_all, delta, grace_days=np.where(both, 0.0, DATE_GRACE_DAYS)).tolist()
+        listed = story_score(cos_all, delta, grace_days=np.where(both, 0.0, LIST_DATE_GRACE_DAYS),
+                             weight=config.list_time_weight).tolist()
+        for n, j in enumerate(pairs):
+            cos = cos_list[n]
             rj = rows.records[j]
             ov = overlap(sh(i), sh(j)) if j in candidates else None
-            level, jac, cont = classify_pair(ri, rj, ov, pair_story_score(ri.when, rj.when, cos), config)
+            level, jac, cont = classify_pair(ri, rj, ov, verdict[n], config)
             bar = max(bar_i, bars[j])
-            if level is None and pair_story_score(ri.when, rj.when, cos, LIST_DATE_GRACE_DAYS,
-                                                  weight=config.list_time_weight) >= bar:
+            if level is None and listed[n] >= bar:
                 level = "story"  # not the same story by the API's bar, but one story in related lists
             if level is None:
                 continue

@@ -227,20 +227,21 @@ class QueryService:
         # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
         # The pair's time weight and bar: those of its longer text (stories.list_weight_for, bar_for).
         words = snap.words_read(rows)
-        weights = np.maximum(list_weight_for(query.words, self.config),
-                             np.asarray([list_weight_for(int(w), self.config) for w in words], dtype=np.float64))
+        weights = np.maximum(list_weight_for(query.words, self.config), list_weight_for(words, self.config))
         grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
         stories = (story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace,
                                weight=weights) if len(rows) else sims)
-        query_bar = bar_for(query.words, self.config)
+        bars = np.maximum(bar_for(query.words, self.config), bar_for(words, self.config)).tolist()
+        stories, weights = np.asarray(stories, dtype=np.float64).tolist(), np.asarray(weights).tolist()
+        dup_groups, story_groups = snap.dup_group[rows].tolist(), snap.story_group[rows].tolist()
         cands = []
         for n, h in enumerate(hits):
             m = meta[h.key]
             cands.append(Candidate(
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
-                dup_group=int(snap.dup_group[h.row]), story_group=int(snap.story_group[h.row]),
-                source=m.source, section=m.section, lang=m.lang, story_score=float(stories[n]),
-                story_bar=max(query_bar, bar_for(int(words[n]), self.config)), time_weight=float(weights[n]),
+                dup_group=dup_groups[n], story_group=story_groups[n],
+                source=m.source, section=m.section, lang=m.lang, story_score=stories[n],
+                story_bar=bars[n], time_weight=weights[n],
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None

@@ -546,7 +546,8 @@ class Snapshot:
             order = np.argsort(-exact, kind="stable")
             rows, found_scores = rows[order][:k], exact[order][:k]
             found_keys = self.keys[rows]
-        return [Hit(int(r), int(key), float(score)) for r, key, score in zip(rows, found_keys, found_scores)]
+        return [Hit(r, key, score) for r, key, score in
+                zip(np.asarray(rows).tolist(), np.asarray(found_keys).tolist(), np.asarray(found_scores, dtype=np.float64).tolist())]
 
     def search_many(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, keys) of the k nearest articles for each row of `vectors`, as the index gives them

@@ -89,13 +89,16 @@ def embedded_words(title: str, body: str, max_tokens: int) -> int:
     return min(count_words(article_text(title, body, max_tokens)), int(max_tokens * WORDS_PER_TOKEN))
 
 
-def _band(words: int, config) -> float:
-    """Where a text the model read this many words of sits between a headline (0) and an article (1)."""
+def _band(words, config):
+    """Where a text the model read this many words of sits between a headline (0) and an article (1).
+    `words` may be an array (one band each): a related list asks for every candidate at once."""
     lo, hi = config.story_bar_short_words, config.story_bar_long_words
-    return min(max((words - lo) / max(hi - lo, 1), 0.0), 1.0)
+    if isinstance(words, (int, np.integer)):
+        return min(max((int(words) - lo) / max(hi - lo, 1), 0.0), 1.0)
+    return np.clip((np.asarray(words, dtype=np.float64) - lo) / max(hi - lo, 1), 0.0, 1.0)
 
 
-def list_weight_for(words: int, config) -> float:
+def list_weight_for(words, config):
     """The time weight a related list uses to decide whether an item tells the story being read, for a
     text the model read this many words of.
 
@@ -112,7 +115,7 @@ def list_weight_for(words: int, config) -> float:
     return config.list_time_weight_short + t * (config.list_time_weight - config.list_time_weight_short)
 
 
-def bar_for(words: int, config) -> float:
+def bar_for(words, config):
     """The story-group bar for a text the model read this many words of.
 
     Short texts embed with lower cosines between tellings of one story than title + lead do (same-story
