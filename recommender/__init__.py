@@ -4,7 +4,7 @@ The names below are the public API; `web/` imports nothing else from this packag
 """
 from .articles import Article, parse_article, read_articles
 from .cleaning import AlsoRead, Cleaned, CleaningProfile, Removed, clean, clean_html, related_link
-from .config import SETTINGS, Config
+from .config import SETTINGS, Config, setting_bounds
 from .dates import Published, parse_published
 from .duplicates import shared_passages
 from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, load_embedder
@@ -22,5 +22,5 @@ __all__ = [
     "NewsrecError", "Published", "Query", "QueryService", "RankParams", "Recommender", "Record", "Removed",
     "SETTINGS", "SentenceTransformerEmbedder", "Snapshot", "add_articles", "build_index", "clean", "clean_html",
     "delete_articles", "ingest_runs", "load_embedder", "parse_article", "parse_published", "rank", "read_articles", "related_link",
-    "shared_passages",
+    "setting_bounds", "shared_passages",
 ]

@@ -6,6 +6,7 @@ recommender.config` prints it; a test fails when the README's copy differs).
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
@@ -15,9 +16,11 @@ from .errors import ConfigError
 ENV_PREFIX = "NEWSREC_"
 
 
-def setting(default: Any, meaning: str) -> Any:
-    """A field of Config: its default and what it means (the README's settings table is made from these)."""
-    return field(default=default, metadata={"meaning": meaning})
+def setting(default: Any, meaning: str, lo: float | None = None, hi: float | None = None) -> Any:
+    """A field of Config: its default, what it means (the README's settings table is made from these)
+    and, for a number, the range it must lie in (Config.load refuses others; the API's per-request
+    parameters of the same name take the same range)."""
+    return field(default=default, metadata={"meaning": meaning, "lo": lo, "hi": hi})
 
 
 @dataclass(frozen=True)
@@ -29,32 +32,32 @@ class Config:
     backend: str = setting("", "Embedding backend: 'onnx' (onnxruntime, dynamic int8), 'openvino' (OpenVINO, static int8), both exported locally on first use, 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests); empty takes the model's own: onnx for english, openvino for multilingual (measured, README), onnx for a model of your own.")
     device: str = setting("cpu", "Where the torch backend runs the model: 'cpu', or 'cuda' (or 'cuda:N') on a machine or Ray actor with a GPU. The ONNX backends run on CPU only.")
     cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
-    max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 128 for multilingual (SemEval as good as 160 on the openvino backend, a quarter faster), 128 for a model of your own.")
-    batch_size: int = setting(8, "Articles per embedding batch for the torch backend (onnx runs one text at a time so vectors do not depend on batch-mates; openvino runs four, whose vectors do not).")
+    max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 128 for multilingual (SemEval as good as 160 on the openvino backend, a quarter faster), 128 for a model of your own.", lo=0, hi=512)
+    batch_size: int = setting(8, "Articles per embedding batch for the torch backend (onnx runs one text at a time so vectors do not depend on batch-mates; openvino runs four, whose vectors do not).", lo=1, hi=4096)
     token: str = setting("", "Bearer token for write endpoints and /admin; empty disables them.")
     cors_origins: str = setting("", "Comma-separated origins allowed to call the API from a browser ('*' for any); empty means same-origin only.")
-    max_body_bytes: int = setting(2_000_000, "Largest request body accepted (413 above).")
-    max_k: int = setting(50, "Largest k a client may ask for.")
-    default_k: int = setting(5, "k when the client gives none.")
-    min_score: float = setting(0.25, "Related items scoring below this are not shown (an empty list beats a bad one).")
-    half_life_days: float = setting(0.0, "Recency half-life in days relative to the query article's date; 0 turns decay off.")
-    mmr_lambda: float = setting(1.0, "Maximal marginal relevance trade-off: 1.0 is pure relevance, lower is more diverse. Lists already show one item per story; measured on UCI and Wikinews, MMR on top of that only lowered precision (see README).")
-    story_context: float = setting(0.6, "Weight of the story (its group's centroid) against the single article when ranking related items: 0 ranks by the two articles' own cosine; measured on UCI headlines (see README).")
-    feedback: float = setting(0.5, "Share of the nearest other stories in the query when ranking a related list (pseudo-relevance feedback: the query moves toward what its neighbourhood shares, the topic, and away from one headline's own words); 0 ranks by the query alone. On UCI story folds fold 0 chose 0.67 and fold 1 0.33 (flat there); 0.5 lies between (README, Related stories).")
-    feedback_stories: int = setting(3, "How many of the nearest other stories (each by its closest member, weighted by relevance) make that neighbourhood.")
+    max_body_bytes: int = setting(2_000_000, "Largest request body accepted (413 above).", lo=1, hi=None)
+    max_k: int = setting(50, "Largest k a client may ask for.", lo=1, hi=1000)
+    default_k: int = setting(5, "k when the client gives none.", lo=1, hi=1000)
+    min_score: float = setting(0.25, "Related items scoring below this are not shown (an empty list beats a bad one).", lo=-1, hi=1)
+    half_life_days: float = setting(0.0, "Recency half-life in days relative to the query article's date; 0 turns decay off.", lo=0, hi=36500)
+    mmr_lambda: float = setting(1.0, "Maximal marginal relevance trade-off: 1.0 is pure relevance, lower is more diverse. Lists already show one item per story; measured on UCI and Wikinews, MMR on top of that only lowered precision (see README).", lo=0, hi=1)
+    story_context: float = setting(0.6, "Weight of the story (its group's centroid) against the single article when ranking related items: 0 ranks by the two articles' own cosine; measured on UCI headlines (see README).", lo=0, hi=1)
+    feedback: float = setting(0.5, "Share of the nearest other stories in the query when ranking a related list (pseudo-relevance feedback: the query moves toward what its neighbourhood shares, the topic, and away from one headline's own words); 0 ranks by the query alone. On UCI story folds fold 0 chose 0.67 and fold 1 0.33 (flat there); 0.5 lies between (README, Related stories).", lo=0, hi=0.9)
+    feedback_stories: int = setting(3, "How many of the nearest other stories (each by its closest member, weighted by relevance) make that neighbourhood.", lo=0, hi=50)
     collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.")
-    near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).")
-    near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).")
-    same_story_threshold: float = setting(0.0, "Story score (cosine less a time penalty) at or above which /api/duplicates and /api/compare call two different texts the same story; 0 takes the model's own: 0.55 for english (SemEval English pairs: best cut 0.52), 0.5 for multilingual (SemEval story folds, all languages), 0.55 for a model of your own.")
-    story_group_threshold: float = setting(0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.")
-    story_group_threshold_articles: float = setting(0.7, "The same bar for texts the model read in full (title + lead embed with higher cosines); measured on Wikinews editors' links.")
-    list_time_weight: float = setting(0.2, "Cosine a related list's same-story score loses per three hours between two items read in full (at most four times this); the same-story verdict of /api/duplicates uses 0.2. Measured on Wikinews editors' links (README, Related stories): lower weights block next-day developments editors link.")
-    list_time_weight_short: float = setting(0.02, "The same for headline-length texts (up to story_bar_short_words; in between a straight line) when a list blocks the story being read: headlines of one running story days apart read alike. Story groups keep list_time_weight. Chosen on story folds of UCI and topic folds of MSVCode (README, Related stories).")
-    story_bar_short_words: int = setting(30, "Up to this many embedded words (a headline, or a headline with a one-line description) a text is judged by the headline bar (story_group_threshold).")
-    story_bar_long_words: int = setting(80, "From this many embedded words a text is judged by the article bar (story_group_threshold_articles); in between the bar rises in a straight line.")
-    rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.")
-    reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.")
-    reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.")
+    near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).", lo=0.01, hi=1)
+    near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).", lo=0, hi=1)
+    same_story_threshold: float = setting(0.0, "Story score (cosine less a time penalty) at or above which /api/duplicates and /api/compare call two different texts the same story; 0 takes the model's own: 0.55 for english (SemEval English pairs: best cut 0.52), 0.5 for multilingual (SemEval story folds, all languages), 0.55 for a model of your own.", lo=-1, hi=1)
+    story_group_threshold: float = setting(0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.", lo=-1, hi=1)
+    story_group_threshold_articles: float = setting(0.7, "The same bar for texts the model read in full (title + lead embed with higher cosines); measured on Wikinews editors' links.", lo=-1, hi=1)
+    list_time_weight: float = setting(0.2, "Cosine a related list's same-story score loses per three hours between two items read in full (at most four times this); the same-story verdict of /api/duplicates uses 0.2. Measured on Wikinews editors' links (README, Related stories): lower weights block next-day developments editors link.", lo=0, hi=1)
+    list_time_weight_short: float = setting(0.02, "The same for headline-length texts (up to story_bar_short_words; in between a straight line) when a list blocks the story being read: headlines of one running story days apart read alike. Story groups keep list_time_weight. Chosen on story folds of UCI and topic folds of MSVCode (README, Related stories).", lo=0, hi=1)
+    story_bar_short_words: int = setting(30, "Up to this many embedded words (a headline, or a headline with a one-line description) a text is judged by the headline bar (story_group_threshold).", lo=0, hi=None)
+    story_bar_long_words: int = setting(80, "From this many embedded words a text is judged by the article bar (story_group_threshold_articles); in between the bar rises in a straight line.", lo=0, hi=None)
+    rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.", lo=0, hi=None)
+    reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", lo=0, hi=None)
+    reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.", lo=0, hi=None)
     site_patterns: str = setting("", "Path to a JSON site profile with extra cleaning patterns (see README).")
 
     @classmethod
@@ -75,6 +78,12 @@ class Config:
         for name in MODEL_SETTINGS:  # 0 or empty: the model's own value
             if not values[name] or (not isinstance(values[name], str) and values[name] < 0):
                 values[name] = model_setting(name, values["model"])
+        for s in SETTINGS:
+            _check_range(s, values[s.name])
+        for low, high in (("default_k", "max_k"), ("story_bar_short_words", "story_bar_long_words")):
+            if values[low] > values[high]:
+                raise ConfigError(f"setting {low!r} ({values[low]}) is above {high!r} ({values[high]}); "
+                                  f"set {ENV_PREFIX}{low.upper()} or {ENV_PREFIX}{high.upper()} so it is not")
         return cls(**values)
 
     @property
@@ -91,11 +100,14 @@ class Setting:
     default: Any
     meaning: str
     kind: type = str
+    lo: float | None = None  # the range a number must lie in (None: open on that side)
+    hi: float | None = None
 
 
 _KINDS = {"str": str, "int": int, "float": float, "bool": bool}
 SETTINGS: tuple[Setting, ...] = tuple(
-    Setting(f.name, f.default, f.metadata["meaning"], _KINDS[f.type if isinstance(f.type, str) else f.type.__name__])
+    Setting(f.name, f.default, f.metadata["meaning"], _KINDS[f.type if isinstance(f.type, str) else f.type.__name__],
+            f.metadata["lo"], f.metadata["hi"])
     for f in fields(Config)
 )
 
@@ -116,17 +128,38 @@ def _coerce(setting: Setting, value: Any) -> Any:
         ) from exc
 
 
+def setting_bounds(name: str) -> tuple[float, float]:
+    """The range a numeric setting (and the API parameter of the same name) must lie in."""
+    s = _BY_NAME[name]
+    return (-math.inf if s.lo is None else s.lo, math.inf if s.hi is None else s.hi)
+
+
+def _check_range(setting: Setting, value: Any) -> None:
+    if setting.kind not in (int, float):
+        return
+    lo, hi = setting_bounds(setting.name)
+    if not (math.isfinite(value) and lo <= value <= hi):
+        span = f"from {lo} to {hi}" if math.isfinite(hi) else f"of at least {lo}"
+        raise ConfigError(f"setting {setting.name!r} must be a number {span}, got {value!r}; "
+                          f"set {ENV_PREFIX}{setting.name.upper()} to a value in that range")
+
+
 def settings_table() -> str:
     """The README's settings table (Markdown), made from SETTINGS: `python -m recommender.config` prints it."""
     def shown(value: Any) -> str:
         return f"`{value}`" if value not in ("", None) else "(empty)"
 
-    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    lines += [f"| `{ENV_PREFIX}{s.name.upper()}` | {shown(s.default)} | {s.meaning} |" for s in SETTINGS]
+    def span(s: Setting) -> str:
+        if s.lo is None and s.hi is None:
+            return ""
+        return f"{s.lo}–{s.hi}" if s.hi is not None else f"≥ {s.lo}"
+
+    lines = ["| Variable | Default | Range | Meaning |", "|---|---|---|---|"]
+    lines += [f"| `{ENV_PREFIX}{s.name.upper()}` | {shown(s.default)} | {span(s)} | {s.meaning} |" for s in SETTINGS]
     return "\n".join(lines)
 
 
-__all__ = ["Config", "Setting", "SETTINGS", "ENV_PREFIX", "settings_table"]
+__all__ = ["Config", "Setting", "SETTINGS", "ENV_PREFIX", "setting_bounds", "settings_table"]
 
 
 if __name__ == "__main__":  # pragma: no cover

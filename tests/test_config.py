@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 def test_defaults_and_environment_overrides():
     c = Config.load(environ={"NEWSREC_MAX_K": "9", "NEWSREC_MIN_SCORE": "0.5"})
     assert c.max_k == 9 and c.min_score == 0.5 and c.default_k == 5
-    assert Config.load({"max_k": 3}, environ={"NEWSREC_MAX_K": "9"}).max_k == 3
+    assert Config.load({"max_k": 6}, environ={"NEWSREC_MAX_K": "9"}).max_k == 6
 
 
 def test_bad_values_say_how_to_fix():
@@ -22,6 +22,33 @@ def test_bad_values_say_how_to_fix():
         Config.load(environ={"NEWSREC_MAX_K": "many"})
     with pytest.raises(ConfigError, match="unknown setting"):
         Config.load({"nope": 1})
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"NEWSREC_FEEDBACK": "5"}, "NEWSREC_FEEDBACK"),  # above its range
+    ({"NEWSREC_STORY_CONTEXT": "-0.1"}, "NEWSREC_STORY_CONTEXT"),  # below it
+    ({"NEWSREC_MIN_SCORE": "nan"}, "NEWSREC_MIN_SCORE"),  # a float, but no number
+    ({"NEWSREC_RELOAD_INTERVAL": "inf"}, "NEWSREC_RELOAD_INTERVAL"),
+    ({"NEWSREC_DEFAULT_K": "60"}, "NEWSREC_MAX_K"),  # above max_k (50)
+    ({"NEWSREC_STORY_BAR_SHORT_WORDS": "90"}, "NEWSREC_STORY_BAR_LONG_WORDS"),  # the band upside down
+])
+def test_numbers_out_of_range_are_refused_by_name(env, named):
+    with pytest.raises(ConfigError, match=named):
+        Config.load(environ=env)
+
+
+def test_every_default_lies_in_its_range_and_the_api_takes_the_same_range():
+    from recommender.config import setting_bounds as bounds
+    from web.openapi import RELATED_PARAMS
+
+    Config.load(environ={})  # the defaults pass their own checks
+    for s in SETTINGS:
+        if s.kind in (int, float) and s.default != 0:
+            lo, hi = bounds(s.name)
+            assert lo <= s.default <= hi, s.name
+    schemas = {name: schema for name, schema, _ in RELATED_PARAMS}
+    for name in ("half_life_days", "mmr_lambda", "story_context", "feedback", "min_score"):
+        assert (schemas[name]["minimum"], schemas[name]["maximum"]) == bounds(name)
 
 
 def test_readme_documents_every_setting():

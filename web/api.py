@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from flask import Blueprint, current_app, jsonify, request
 
-from recommender import BadInput, Published, RankParams, Recommender
+from recommender import BadInput, Published, RankParams, Recommender, setting_bounds
 
 from .errors import ApiError
 from .security import check_token
@@ -155,11 +155,12 @@ def rank_params(source: Mapping[str, Any]) -> RankParams:
             raise ApiError(400, exc.message, field=name) from None
     return rec().params(
         k=int_param(source, "k", c.default_k, 1, c.max_k),
-        half_life_days=float_param(source, "half_life_days", c.half_life_days, 0, 36500),
-        mmr_lambda=float_param(source, "mmr_lambda", c.mmr_lambda, 0, 1),
-        story_context=float_param(source, "story_context", c.story_context, 0, 1),
-        feedback=float_param(source, "feedback", c.feedback, 0, 0.9),
-        min_score=float_param(source, "min_score", c.min_score, -1, 1),
+        # The settings' own ranges (recommender.config.setting_bounds): a request may ask what config may.
+        half_life_days=float_param(source, "half_life_days", c.half_life_days, *setting_bounds("half_life_days")),
+        mmr_lambda=float_param(source, "mmr_lambda", c.mmr_lambda, *setting_bounds("mmr_lambda")),
+        story_context=float_param(source, "story_context", c.story_context, *setting_bounds("story_context")),
+        feedback=float_param(source, "feedback", c.feedback, *setting_bounds("feedback")),
+        min_score=float_param(source, "min_score", c.min_score, *setting_bounds("min_score")),
         collapse=collapse,
         sources=list_param(source, "source"),
         exclude_sources=list_param(source, "exclude_source"),

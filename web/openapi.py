@@ -1,6 +1,8 @@
 """The OpenAPI 3 document of the JSON API, written by hand; a test checks it against the routes."""
 from __future__ import annotations
 
+from recommender import setting_bounds
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -35,6 +37,12 @@ ARTICLE_IN = {
     },
 }
 
+def _number(setting: str) -> dict:
+    """A per-request number's schema: the range of the setting it overrides (recommender.config.setting_bounds)."""
+    lo, hi = setting_bounds(setting)
+    return {"type": "number", "minimum": lo, "maximum": hi}
+
+
 RELATED_PARAMS = [
     ("k", {"type": "integer", "minimum": 1, "maximum": 50}, "How many stories"),
     ("source", {"type": "string"}, "Only these sources (comma-separated)"),
@@ -46,13 +54,13 @@ RELATED_PARAMS = [
     ("exclude", {"type": "string"}, "Article ids to leave out (comma-separated)"),
     ("date_from", {"type": "string", "format": "date"}, "Earliest publication date"),
     ("date_to", {"type": "string", "format": "date"}, "Latest publication date"),
-    ("half_life_days", {"type": "number", "minimum": 0, "maximum": 36500}, "Recency half-life; 0 is off"),
-    ("mmr_lambda", {"type": "number", "minimum": 0, "maximum": 1}, "Relevance vs diversity"),
-    ("story_context", {"type": "number", "minimum": 0, "maximum": 1},
+    ("half_life_days", _number("half_life_days"), "Recency half-life; 0 is off"),
+    ("mmr_lambda", _number("mmr_lambda"), "Relevance vs diversity"),
+    ("story_context", _number("story_context"),
      "Weight of story centroids in relevance; 0 compares the two articles alone"),
-    ("feedback", {"type": "number", "minimum": 0, "maximum": 0.9},
+    ("feedback", _number("feedback"),
      "Share of the nearest other stories in the query (pseudo-relevance feedback); 0 ranks by the query alone"),
-    ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Nothing under this score is shown"),
+    ("min_score", _number("min_score"), "Nothing under this score is shown"),
     ("collapse", {"type": "string", "enum": ["canonical", "freshest", "none"]}, "Group representative"),
     ("explain", {"type": "string", "enum": ["0", "1"]}, "Add the query article's cut furniture"),
 ]
