@@ -4,11 +4,14 @@ story fold (topic fold for MSVCode). Embeddings are computed once and reused. Pr
 
 python bench/related_sweep.py --uci FILE --msvcode FILE --wikinews FILE --set list_time_weight=0.2,0.1,0.05,0
 
-With --choose (the run's lines, or saved ones given by --results), each fold's choice and the other
-fold's held-out scores: on a fold, the settings that keep #15's list targets there (UCI own story
-<= 0.08 and 4.6+ distinct stories in both text shapes, MSVCode own story <= 0.10 on its topic fold of
-the same number, Wikinews editors' recall above TF-IDF's: that set has no folds) and among them the
-highest UCI same-category P@5, the mean of the two shapes.
+With --choose (the run's lines, or saved ones given by --results), cross-validation by story: for
+each fold, the settings chosen on all the other folds together and that fold's scores under them.
+Chosen means: among the settings that keep #15's list targets on those folds (UCI own story <= 0.08
+and 4.6+ distinct stories in both text shapes, MSVCode own story <= 0.10 on its topic folds of the
+same numbers, Wikinews editors' recall above TF-IDF's: that set has no folds), the highest UCI
+same-category P@5, the mean of the two shapes. Then the held-out scores pooled over all folds, and
+over each half (--folds 4: the halves are the two-fold split that `newsrec eval related` reports).
+--folds 2 is the old two-fold reading: each half chosen on the other alone.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ def main() -> None:
     ap.add_argument("--msvcode")
     ap.add_argument("--wikinews")
     ap.add_argument("--set", action="append", default=[], help="NAME=V1,V2,... (repeatable: a grid)")
+    ap.add_argument("--folds", type=int, default=4, help="story folds (topic folds for MSVCode); default 4")
     ap.add_argument("--choose", action="store_true", help="print each fold's choice and held-out scores")
     ap.add_argument("--results", help="JSON lines of an earlier run to choose from (no evaluation)")
     args = ap.parse_args()
@@ -65,10 +69,10 @@ def main() -> None:
         config = base.replace(**changes)
         out: dict = {"settings": changes}
         if args.uci:
-            r = ev.eval_related_uci(ev._read_any(args.uci), embedder, config)
+            r = ev.eval_related_uci(ev._read_any(args.uci), embedder, config, folds=args.folds)
             out["uci"] = {shape: v for shape, v in r["shapes"].items()}
         if args.msvcode:
-            r = ev.eval_related_msvcode(ev._read_any(args.msvcode), embedder, config)
+            r = ev.eval_related_msvcode(ev._read_any(args.msvcode), embedder, config, folds=args.folds)
             out["msvcode"] = {"newsrec": r["newsrec"], "folds": r["folds"]}
         if args.wikinews:
             r = ev.eval_related(args.wikinews, embedder, config)
@@ -80,15 +84,22 @@ def main() -> None:
             print(json.dumps(choice), flush=True)
 
 
-def _fold_scores(line: dict, fold: str) -> dict:
-    """A run's scores on one fold: UCI per shape (own story, distinct stories, category P@5), MSVCode's
-    own story on its topic fold, Wikinews (no folds: the whole set)."""
+def _pool(parts: list[dict]) -> dict:
+    """Several folds' scores as one: each mean weighted by the lists it was taken over."""
+    n = sum(p.get("scored", 1) for p in parts)
+    return {key: sum(p[key] * p.get("scored", 1) for p in parts) / n if n else 0.0
+            for key in ("own_story_share", "distinct_stories", "category_p_at_5") if all(key in p for p in parts)}
+
+
+def _fold_scores(line: dict, folds: list[str]) -> dict:
+    """A run's scores on these folds together: UCI per shape (own story, distinct stories, category
+    P@5), MSVCode's own story on its topic folds of the same numbers, Wikinews (no folds: the whole set)."""
     out: dict = {}
     for shape, v in line.get("uci", {}).items():
-        f = v["folds"][fold]
-        out[f"uci.{shape}"] = {k: round(f[k], 4) for k in ("own_story_share", "distinct_stories", "category_p_at_5")}
+        out[f"uci.{shape}"] = {k: round(x, 4) for k, x in _pool([v["folds"][f] for f in folds]).items()}
     if "msvcode" in line:
-        out["msvcode.own_story_share"] = round(line["msvcode"]["folds"][fold]["own_story_share"], 4)
+        out["msvcode.own_story_share"] = round(
+            _pool([line["msvcode"]["folds"][f] for f in folds])["own_story_share"], 4)
     if "wikinews" in line:
         out["wikinews.editors_links_recall_at_5"] = line["wikinews"]["newsrec"]["editors_links_recall_at_5"]
         out["wikinews.tfidf"] = line["wikinews"]["tfidf"]["editors_links_recall_at_5"]
@@ -107,18 +118,45 @@ def _category(scores: dict) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _folds_of(line: dict) -> list[str]:
+    for part in ("uci", "msvcode"):
+        if part in line:
+            folds = next(iter(line[part].values()))["folds"] if part == "uci" else line[part]["folds"]
+            return sorted(folds, key=int)
+    return []
+
+
 def choose(lines: list[dict]) -> list[dict]:
-    """For each fold: the settings chosen on it (see the module's docstring) and the other fold's scores."""
-    out = []
-    for fold, other in (("0", "1"), ("1", "0")):
-        ok = [line for line in lines if _keeps_targets(_fold_scores(line, fold))]
+    """For each fold: the settings chosen on all the other folds together (see the module's docstring)
+    and that fold's scores under them; then the held-out scores pooled over every fold, and with an even
+    number of folds over each half (fold number mod 2: the halves are the two-fold split, as a story's
+    fold is its hash modulo the number of folds)."""
+    out, held = [], {}
+    folds = _folds_of(lines[0]) if lines else []
+    for fold in folds:
+        others = [f for f in folds if f != fold]
+        ok = [line for line in lines if _keeps_targets(_fold_scores(line, others))]
         if not ok:
-            out.append({"chosen_on_fold": fold, "settings": None, "why": "no setting keeps the targets on this fold"})
+            out.append({"held_out_fold": fold, "settings": None, "why": "no setting keeps the targets on the other folds"})
             continue
-        best = max(ok, key=lambda line: _category(_fold_scores(line, fold)))
-        out.append({"chosen_on_fold": fold, "settings": best["settings"],
-                    "category_p_at_5_there": round(_category(_fold_scores(best, fold)), 4),
-                    "held_out_fold": other, "held_out": _fold_scores(best, other)})
+        best = max(ok, key=lambda line: _category(_fold_scores(line, others)))
+        held[fold] = best
+        out.append({"held_out_fold": fold, "chosen_on": others, "settings": best["settings"],
+                    "category_p_at_5_there": round(_category(_fold_scores(best, others)), 4),
+                    "held_out": _fold_scores(best, [fold])})
+    if held:
+        groups = {"all": list(held)}
+        if len(folds) > 2 and len(folds) % 2 == 0:
+            groups.update({f"half {h}": [f for f in held if int(f) % 2 == h] for h in (0, 1)})
+        for name, members in groups.items():
+            pooled: dict = {}
+            for shape in lines[0].get("uci", {}):
+                pooled[f"uci.{shape}"] = {k: round(x, 4) for k, x in
+                                          _pool([held[f]["uci"][shape]["folds"][f] for f in members]).items()}
+            if "msvcode" in lines[0]:
+                pooled["msvcode.own_story_share"] = round(
+                    _pool([held[f]["msvcode"]["folds"][f] for f in members])["own_story_share"], 4)
+            out.append({"held_out_pooled": name, "folds": members, "scores": pooled})
     return out
 
 

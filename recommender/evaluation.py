@@ -560,7 +560,7 @@ def _list_scores(lists: dict[str, list[str]], story: dict[str, str], category: d
         if category is not None:
             cat.append(sum(category[i] == category[qid] for i in items) / len(items))
     out = {"own_story_share": _mean(own), "distinct_stories": _mean(distinct), "mean_items": _mean(sizes),
-           "short_lists": _mean([float(n < k) for n in sizes])}
+           "short_lists": _mean([float(n < k) for n in sizes]), "lists": len(sizes), "scored": len(own)}
     if category is not None:
         out["category_p_at_5"] = _mean(cat)
     if short is not None:
@@ -610,18 +610,18 @@ def _gold_story_lists(order: list[str], sims, story: dict[str, str], k: int) -> 
     return out
 
 
-def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
+def eval_related_uci(rows: list[dict], embedder, config, k: int = 5, folds: int = 2) -> dict:
     """UCI headlines in two text shapes (the headline alone; the headline with a one-line body, here
     the headline repeated, as feeds store it): with the project's own groups collapsing, how much of
     the top 5 is the story being read, how many distinct stories it shows, same-category precision,
-    overall and per story fold; against raw cosine and TF-IDF without collapsing, in the same run; and
-    the category precision of the five nearest other stories by the gold labels (what perfect story
-    knowledge would give with the model's cosine)."""
+    overall and per story fold (`folds` of them); against raw cosine and TF-IDF without collapsing, in
+    the same run; and the category precision of the five nearest other stories by the gold labels (what
+    perfect story knowledge would give with the model's cosine)."""
     from .lexical import TfIdf
 
     story = {r["ID"]: r["STORY"] for r in rows}
     category = {r["ID"]: r["CATEGORY"] for r in rows}
-    fold = {r["ID"]: story_fold(r["STORY"]) for r in rows}
+    fold = {r["ID"]: story_fold(r["STORY"], folds) for r in rows}
     out: dict = {"kind": "uci", "headlines": len(rows), "stories": len(set(story.values())), "shapes": {}}
     for shape in ("headline", "headline_body"):
         records = _uci_records(rows)
@@ -631,14 +631,14 @@ def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
         out["shapes"][shape] = {
             "newsrec": _list_scores(ours, story, category, k, short),
             "folds": {str(f): _list_scores({q: v for q, v in ours.items() if fold[q] == f}, story, category, k)
-                      for f in (0, 1)},
+                      for f in range(folds)},
         }
         sims = vectors @ vectors.T
         known = _gold_story_lists(order, sims, story, k)
         out["shapes"][shape]["gold_stories_by_cosine"] = {
             "category_p_at_5": _list_scores(known, story, category, k)["category_p_at_5"],
             "folds": {str(f): _list_scores({q: v for q, v in known.items() if fold[q] == f}, story, category,
-                                           k)["category_p_at_5"] for f in (0, 1)},
+                                           k)["category_p_at_5"] for f in range(folds)},
         }
         if shape == "headline":
             top = _top_by(sims, k)
@@ -653,7 +653,7 @@ def eval_related_uci(rows: list[dict], embedder, config, k: int = 5) -> dict:
     return out
 
 
-def eval_related_msvcode(rows: list[dict], embedder, config, k: int = 5) -> dict:
+def eval_related_msvcode(rows: list[dict], embedder, config, k: int = 5, folds: int = 2) -> dict:
     """MSVCode news search results (title + description, 17 topics): how much of each related list is
     the story being read, by the fine-grained human groups (`gold1`), overall and per topic fold."""
     records = [{"id": r["doc_id"], "title": r.get("meta_title") or r["title"], "body": r.get("description") or "",
@@ -662,11 +662,11 @@ def eval_related_msvcode(rows: list[dict], embedder, config, k: int = 5) -> dict
     story = {r["doc_id"]: r["gold1"] for r in rows if r.get("gold1")}
     queries = sorted(story)
     ours, short, _, _ = _related_lists(records, embedder, config, k, queries)
-    fold = {r["doc_id"]: story_fold(r.get("topic", "")) for r in rows}
+    fold = {r["doc_id"]: story_fold(r.get("topic", ""), folds) for r in rows}
     return {"kind": "msvcode", "documents": len(records), "queries": len(queries),
             "newsrec": _list_scores(ours, story, None, k, short),
             "folds": {str(f): _list_scores({q: v for q, v in ours.items() if fold[q] == f}, story, None, k)
-                      for f in (0, 1)}}
+                      for f in range(folds)}}
 
 
 def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, config, k: int = 5) -> dict:

@@ -85,3 +85,44 @@ def test_gold_story_lists_show_the_nearest_other_stories_once_each():
     assert got["a1"] == ["b1", "c1"]  # b1 is a1's closest B; B is listed once though b2 is also near
     assert got["b2"] == ["a2", "c1"]
     assert got["c1"] == ["a1", "b1"]
+
+
+def _related_sweep():
+    """bench/related_sweep.py, the cross-validated chooser of related-list settings (bench/ is no package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "related_sweep.py"
+    spec = importlib.util.spec_from_file_location("related_sweep", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sweep_line(name: str, categories: list[float], own: float = 0.05, scored: list[int] | None = None) -> dict:
+    scored = scored or [10] * len(categories)
+    folds = {str(f): {"own_story_share": own, "distinct_stories": 4.8, "category_p_at_5": c, "scored": n}
+             for f, (c, n) in enumerate(zip(categories, scored))}
+    return {"settings": {"x": name}, "uci": {"headline": {"folds": folds}}}
+
+
+def test_the_sweep_chooses_each_fold_on_the_other_folds_only():
+    sweep = _related_sweep()
+    lucky = _sweep_line("lucky", [0.95, 0.5, 0.5, 0.5])  # best only because of fold 0
+    steady = _sweep_line("steady", [0.6, 0.6, 0.6, 0.6])
+    greedy = _sweep_line("greedy", [0.99] * 4, own=0.2)  # best category, but shows the story being read
+    out = sweep.choose([lucky, steady, greedy])
+    chosen = {o["held_out_fold"]: o["settings"]["x"] for o in out if "held_out_fold" in o}
+    # Held out, fold 0 cannot see its own 0.95: lucky's mean on folds 1-3 is 0.5, steady's 0.6.
+    assert chosen == {"0": "steady", "1": "lucky", "2": "lucky", "3": "lucky"}
+    pooled = {o["held_out_pooled"]: o["scores"]["uci.headline"]["category_p_at_5"] for o in out if "held_out_pooled" in o}
+    assert pooled == {"all": round((0.6 + 0.5 * 3) / 4, 4), "half 0": 0.55, "half 1": 0.5}
+
+
+def test_the_sweep_pools_folds_by_the_lists_scored():
+    sweep = _related_sweep()
+    # Folds 1-3 together: (0.7 * 30 + 0.4 * 10 + 0.4 * 10) / 50 = 0.58, above the other's 0.55.
+    big = _sweep_line("big", [0.5, 0.7, 0.4, 0.4], scored=[10, 30, 10, 10])
+    flat = _sweep_line("flat", [0.5, 0.55, 0.55, 0.55], scored=[10, 30, 10, 10])
+    out = sweep.choose([big, flat])
+    assert next(o for o in out if o.get("held_out_fold") == "0")["settings"] == {"x": "big"}
