@@ -91,15 +91,23 @@ def _pool(parts: list[dict]) -> dict:
             for key in ("own_story_share", "distinct_stories", "category_p_at_5") if all(key in p for p in parts)}
 
 
-def _fold_scores(line: dict, folds: list[str]) -> dict:
-    """A run's scores on these folds together: UCI per shape (own story, distinct stories, category
-    P@5), MSVCode's own story on its topic folds of the same numbers, Wikinews (no folds: the whole set)."""
+def _pooled(parts: list[tuple[dict, str]]) -> dict:
+    """Scores pooled over (run, fold) pairs: UCI per shape (own story, distinct stories, category P@5)
+    and MSVCode's own story on its topic folds of the same numbers."""
+    line = parts[0][0]
     out: dict = {}
-    for shape, v in line.get("uci", {}).items():
-        out[f"uci.{shape}"] = {k: round(x, 4) for k, x in _pool([v["folds"][f] for f in folds]).items()}
+    for shape in line.get("uci", {}):
+        pooled = _pool([ln["uci"][shape]["folds"][f] for ln, f in parts])
+        out[f"uci.{shape}"] = {k: round(x, 4) for k, x in pooled.items()}
     if "msvcode" in line:
-        out["msvcode.own_story_share"] = round(
-            _pool([line["msvcode"]["folds"][f] for f in folds])["own_story_share"], 4)
+        pooled = _pool([ln["msvcode"]["folds"][f] for ln, f in parts])
+        out["msvcode.own_story_share"] = round(pooled["own_story_share"], 4)
+    return out
+
+
+def _fold_scores(line: dict, folds: list[str]) -> dict:
+    """A run's scores on these folds together (see _pooled), and Wikinews' (no folds: the whole set)."""
+    out = _pooled([(line, f) for f in folds])
     if "wikinews" in line:
         out["wikinews.editors_links_recall_at_5"] = line["wikinews"]["newsrec"]["editors_links_recall_at_5"]
         out["wikinews.tfidf"] = line["wikinews"]["tfidf"]["editors_links_recall_at_5"]
@@ -149,14 +157,7 @@ def choose(lines: list[dict]) -> list[dict]:
         if len(folds) > 2 and len(folds) % 2 == 0:
             groups.update({f"half {h}": [f for f in held if int(f) % 2 == h] for h in (0, 1)})
         for name, members in groups.items():
-            pooled: dict = {}
-            for shape in lines[0].get("uci", {}):
-                pooled[f"uci.{shape}"] = {k: round(x, 4) for k, x in
-                                          _pool([held[f]["uci"][shape]["folds"][f] for f in members]).items()}
-            if "msvcode" in lines[0]:
-                pooled["msvcode.own_story_share"] = round(
-                    _pool([held[f]["msvcode"]["folds"][f] for f in members])["own_story_share"], 4)
-            out.append({"held_out_pooled": name, "folds": members, "scores": pooled})
+            out.append({"held_out_pooled": name, "folds": members, "scores": _pooled([(held[f], f) for f in members])})
     return out
 
 

@@ -23,8 +23,8 @@ from .embedding import Embedder, article_text
 from .models import MULTILINGUAL, model_covers
 from .store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
-from .stories import (DATE_GRACE_DAYS, LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for,
-                      group_centroids, group_stories, pair_story_score, story_score)
+from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
+                      group_stories, pair_story_score, story_score)
 
 __all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
            "prepare_articles"]
@@ -170,9 +170,9 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
         js = np.asarray(pairs, dtype=np.int64)
         cos_list = [cos_of[j] if j in cos_of else float(rows.vectors[i] @ rows.vectors[j]) for j in pairs]
         cos_all = np.asarray(cos_list, dtype=np.float64)
-        delta, both = days[i] - days[js], precise[i] & precise[js]
-        verdict = story_score(cos_all, delta, grace_days=np.where(both, 0.0, DATE_GRACE_DAYS)).tolist()
-        listed = story_score(cos_all, delta, grace_days=np.where(both, 0.0, LIST_DATE_GRACE_DAYS),
+        delta = days[i] - days[js]
+        verdict = story_score(cos_all, delta, grace_days=grace_for(precise[i], precise[js])).tolist()
+        listed = story_score(cos_all, delta, grace_days=grace_for(precise[i], precise[js], LIST_DATE_GRACE_DAYS),
                              weight=config.list_time_weight).tolist()
         for n, j in enumerate(pairs):
             cos = cos_list[n]

@@ -37,6 +37,7 @@ ARTICLE_IN = {
     },
 }
 
+
 def _number(setting: str) -> dict:
     """A per-request number's schema: the range of the setting it overrides (recommender.config.setting_bounds)."""
     lo, hi = setting_bounds(setting)
