@@ -24,12 +24,14 @@ def machine() -> dict:
 
 def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",
                     backend: str = "onnx", grouped: bool = False, *, centring: str = "",
-                    max_tokens: int | None = None) -> Path:
+                    max_tokens: int | None = None, topic_stories: bool = False) -> Path:
     """An index of n synthetic articles: clustered unit vectors (like topics), short metadata.
     `grouped`: a quarter of the articles in stories of three, the first two of each copies of one
     another (for pages that list groups); otherwise every article is its own group. `centring` (the
     manifest's `vectors`) and `max_tokens` are recorded as a build with that model records them, so a
-    server of the model opens it."""
+    server of the model opens it. `topic_stories`: every article in one story with its topic (about 200
+    articles each), so an article's own story fills its stored neighbours and every related query
+    widens its candidate pool: the worst case for related-list latency."""
     from recommender.config import Config
     from recommender.duplicates import NUM_PERM
     from recommender.indexing import snapshot_parts
@@ -38,10 +40,12 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
     vectors = np.empty((n, dim), dtype=np.float32)
+    topic = np.empty(n, dtype=np.int64)
     step = 100_000
     for start in range(0, n, step):
         m = min(step, n - start)
-        v = centres[rng.integers(0, len(centres), m)] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
+        topic[start:start + m] = rng.integers(0, len(centres), m)
+        v = centres[topic[start:start + m]] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
         vectors[start:start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
     keys = np.arange(1, n + 1, dtype=np.int64)
     neighbours = neighbour_scores = None
@@ -58,7 +62,13 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
             neighbour_scores[start:start + 4096] = s_[:, 1:]
     index_dir = IndexDir(path)
     tmp = index_dir.new_temp()
+    first_of_topic = {}
+    for k, t in zip(keys.tolist(), topic.tolist()):
+        first_of_topic.setdefault(t, k)
+
     def groups(k: int) -> tuple[int, int]:
+        if topic_stories:
+            return k, first_of_topic[int(topic[k - 1])]
         first = (k - 1) // 3 * 3 + 1
         if not grouped or (k - 1) // 3 % 4 or first + 2 > n:
             return k, k

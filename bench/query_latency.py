@@ -1,7 +1,10 @@
 """Query latency over HTTP (2 gunicorn workers) at several index sizes, memory of the serving
 processes, and exact FAISS against a plain numpy scan in the same run. Prints JSON.
 
-    python bench/query_latency.py --sizes 10000,100000 [--queries 300] [--model english|multilingual]
+    python bench/query_latency.py --sizes 10000,100000 [--queries 300] [--model english|multilingual] [--topic-stories]
+
+--topic-stories: every article in one story with its topic (~200 articles), so each related query
+must widen its candidate pool past the 64 stored neighbours (the worst case; see pool_stories).
 """
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ def main() -> None:
     ap.add_argument("--memory-limit-mb", type=int, default=0,
                     help="run the server in a memory cgroup with this hard limit (needs root and cgroup v1)")
     ap.add_argument("--model", default="english", help="english (default) or multilingual: the model the server runs")
+    ap.add_argument("--topic-stories", action="store_true",
+                    help="stories of ~200 articles: every related query widens past its stored neighbours")
     args = ap.parse_args()
     from recommender.models import Centres, model_setting, resolve_model
 
@@ -60,11 +65,13 @@ def main() -> None:
     # Recorded as a real build of this model records them: the server refuses an index centred or
     # read another way than it embeds queries.
     built_as = {"centring": Centres.of(Path(folder)).fingerprint, "max_tokens": model_setting("max_tokens", args.model)}
-    results = {"bench": "query_latency", **machine(), "model": model_name, "sizes": []}
+    results = {"bench": "query_latency", **machine(), "model": model_name, "topic_stories": args.topic_stories,
+               "sizes": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             t0 = time.time()
-            index = synthetic_index(Path(tmp) / f"i{n}", n, model=model_name, **built_as)
+            index = synthetic_index(Path(tmp) / f"i{n}", n, model=model_name, topic_stories=args.topic_stories,
+                                    **built_as)
             built = time.time() - t0
             entry = {"articles": n, "build_seconds": round(built, 1), "in_process": scan_compare(index)}
             cgroup = None

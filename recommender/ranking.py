@@ -22,7 +22,7 @@ import numpy as np
 from .dates import UNKNOWN, UNKNOWN_DAY, Published
 
 __all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "mix_story", "mmr_select",
-           "rank", "recency_weights", "story_context"]
+           "rank", "rank_pool", "recency_weights", "story_context"]
 
 RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
 
@@ -104,6 +104,9 @@ class RankParams:
     # Share of the nearest other stories (their relevance-weighted mean) in the query vector (0: off).
     feedback: float = 0.0
     feedback_stories: int = 3  # how many of the nearest other stories (one member each) make that mean
+    # Other stories a list is chosen from: the service widens its candidate pool until this many
+    # survive blocking, filters and min_score (or the pool is at its widest); 0 asks only for k items.
+    pool_stories: int = 0
 
 
 @dataclass
@@ -258,7 +261,14 @@ def _describe(c: Candidate, similarity: float, query_days: int, group_size: int)
 
 
 def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query, params: RankParams) -> list[Ranked]:
-    """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring.
+    """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring and rank_pool."""
+    return rank_pool(candidates, vectors, query, params)[0]
+
+
+def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query,
+              params: RankParams) -> tuple[list[Ranked], int]:
+    """(the ranked list, how many other stories it was chosen from): the candidates' stories that
+    survive same-story blocking, filters and the minimum score, one member each.
 
     With story vectors and `params.story_context` > 0, relevance and diversity are judged between
     stories (see story_context); same-story blocking uses the articles' own vectors and story
@@ -286,7 +296,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
             continue
         keep.append(i)
     if not keep:
-        return []
+        return [], 0
     cands = [candidates[i] for i in keep]
     vecs = own_all[keep]
     ctx = ctx_all[keep]
@@ -312,7 +322,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
         survivors = list(range(len(cands)))
     survivors = [i for i in survivors if scores[i] >= params.min_score]
     if not survivors:
-        return []
+        return [], 0
     blocked = None
     if params.collapse != "none" and params.story_group_threshold <= 1.0:
         centroids = None if vectors.story is None else np.asarray(vectors.story)[keep][survivors]
@@ -335,7 +345,7 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
                 neighbourhood_similarity=None if to_neighbours is None else round(float(to_neighbours[i]), 4),
             )
         )
-    return out
+    return out, len(survivors)
 
 
 def _group(c: Candidate) -> int:

@@ -22,8 +22,8 @@ from .duplicates import NEAR_COSINE, BandTable, classify_pair, minhash_signature
 from .embedding import Embedder, article_text, load_embedder
 from .errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from .models import model_covers
-from .ranking import Candidate, CandidateVectors, Query, RankParams, rank
-from .store import STORED_NEIGHBOURS, IndexDir, Meta, Record, Snapshot
+from .ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool
+from .store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from .stories import (LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, pair_story_score,
                       story_score)
 
@@ -139,6 +139,7 @@ class QueryService:
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
             collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
             list_time_weight=c.list_time_weight, feedback=c.feedback, feedback_stories=c.feedback_stories,
+            pool_stories=c.pool_stories,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RankParams(**base)
@@ -181,12 +182,15 @@ class QueryService:
             # A reader of a German page is shown German stories; cross_lang=1 (or lang=...) widens it.
             params = replace(params, langs=frozenset({query_lang}))
         # Widen the candidate pool while too few survive: a big story (hundreds of copies) or strict
-        # filters can use up the nearest candidates.
+        # filters can use up the nearest candidates, and a list of k chosen from barely k other
+        # stories is no choice (params.pool_stories).
         n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
+        searched: list[Hit] = []
         while True:
-            ranked, meta_of, floor = self._rank_candidates(snap, query, n_cand, params)
+            ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched)
             # Scores never exceed similarity, so candidates further out than min_score cannot help.
-            if len(ranked) >= params.k or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
+            enough = len(ranked) >= params.k and pool >= params.pool_stories
+            if enough or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
                 break
             n_cand = min(snap.count, MAX_CANDIDATES, n_cand * 4)
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
@@ -214,11 +218,19 @@ class QueryService:
                              story_group=story, when=snap.published(row),
                              words=int(snap.words_read([row])[0]), story_centroid=snap.story_centroid(story))
 
-    def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams):
-        """(ranked, metadata by key, lowest candidate cosine) for the query's n_cand nearest articles."""
+    def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
+                         searched: list[Hit] | None = None):
+        """(ranked, metadata by key, lowest candidate cosine, other stories ranked from) for the query's
+        n_cand nearest articles. Past the stored neighbours, the widest pool is searched once into
+        `searched` and each widening takes its first n_cand (a flat or IVF search of 1,000 costs about
+        what one of 256 does: the scan, not k, is the work)."""
         hits = snap.stored_neighbours(snap.row_of_key(query.key), n_cand) if query.key is not None else None
-        if hits is None:
+        if hits is None and (searched is None or n_cand <= STORED_NEIGHBOURS):
             hits = snap.search(query.vector, n_cand)
+        elif hits is None:
+            if not searched:
+                searched.extend(snap.search(query.vector, min(snap.count, MAX_CANDIDATES)))
+            hits = searched[:n_cand]
         meta = snap.meta([h.key for h in hits])
         hits = [h for h in hits if h.key in meta and h.key != query.key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
@@ -249,9 +261,9 @@ class QueryService:
             centroids = snap.story_vectors(rows, own=vecs)
             if query.key is None:
                 query = query.with_story(self._story_of(snap, cands))
-        ranked = rank(cands, CandidateVectors(vecs, centroids), query, params)
+        ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids), query, params)
         floor = min((h.score for h in hits), default=-1.0)
-        return ranked, meta, floor
+        return ranked, meta, floor, pool
 
     @staticmethod
     def _story_of(snap: Snapshot, cands: list[Candidate]) -> np.ndarray | None:

@@ -193,3 +193,16 @@ def test_feedback_takes_one_member_per_story_and_weighs_by_relevance():
     assert feedback(rel, vecs, [1, 2, 3], 0.5, 0)[0] == pytest.approx(rel)  # no stories (or fewer than none)
     assert feedback(rel, vecs, [1, 2, 3], 0.5, -1)[0] == pytest.approx(rel)
     assert feedback(-rel, vecs, [1, 2, 3], 0.5, 2)[0] == pytest.approx(-rel)
+
+
+def test_rank_pool_counts_the_other_stories_a_list_was_chosen_from():
+    from recommender.ranking import rank_pool
+
+    # a1 is the query's own story, a2 and a3 one other story, a4 below the minimum score.
+    c = cands([0.9, 0.8, 0.7, 0.1, 0.6], story_group=[7, 3, 3, 4, 5])
+    out, stories = rank_pool(c, CandidateVectors(VECS, None), query(key=99, story_group=7),
+                             RankParams(k=1, mmr_lambda=1.0, min_score=0.25))
+    assert [r.candidate.story_group for r in out] == [3]
+    assert stories == 2  # stories 3 and 5: the query's own story and a4 (under min_score) do not count
+    assert rank_pool(c[:1], CandidateVectors(VECS[:1], None), query(key=99, story_group=7),
+                     RankParams(k=1, min_score=0.25)) == ([], 0)

@@ -91,3 +91,31 @@ def test_feedback_scores_follow_their_reported_parts(story_index):
     assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
     off = story_index.related(story_index.params(k=5, min_score=-1, feedback=0.0), id="o0")
     assert all(i["neighbourhood_similarity"] is None for i in off["items"])
+
+
+def test_a_big_story_widens_the_pool_until_enough_other_stories_are_in_it(tmp_path, hash_embedder, hash_config,
+                                                                            monkeypatch):
+    # 61 tellings of one story fill 60 of the 64 stored neighbours of each; 40 other stories lie further out.
+    rng = np.random.default_rng(5)
+    records = [{"id": f"s{i}", "title": "Bus story", "body": " ".join(UNITS[j] for j in rng.permutation(len(UNITS))),
+                "published": "2024-03-05"} for i in range(61)]
+    words = [f"w{i}" for i in range(400)]
+    records += [{"id": f"o{i}", "title": f"Other {i}", "body": " ".join(rng.choice(words, 12)),
+                 "published": "2024-03-05"} for i in range(40)]
+    build_index([parse_article(r) for r in records], tmp_path / "idx", hash_embedder, hash_config)
+    rec = Recommender(hash_config, hash_embedder, index_path=str(tmp_path / "idx"))
+    rec.load()
+    seen: list[int] = []
+    inner = Recommender._rank_candidates
+
+    def spy(self, snap, query, n_cand, params, *rest):
+        seen.append(n_cand)
+        return inner(self, snap, query, n_cand, params, *rest)
+
+    monkeypatch.setattr(Recommender, "_rank_candidates", spy)
+    few = rec.related(rec.params(k=3, min_score=-1, pool_stories=0, feedback=0.0), id="s0")
+    assert seen == [64] and len(few["items"]) == 3  # the 4 other stories in reach were enough for k
+    seen.clear()
+    wide = rec.related(rec.params(k=3, min_score=-1, pool_stories=10, feedback=0.0), id="s0")
+    assert seen == [64, 101] and len(wide["items"]) == 3  # widened: now chosen from all 40
+    assert all(i["id"].startswith("o") for i in few["items"] + wide["items"])
