@@ -62,9 +62,10 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
             neighbour_scores[start:start + 4096] = s_[:, 1:]
     index_dir = IndexDir(path)
     tmp = index_dir.new_temp()
-    first_of_topic = {}
-    for k, t in zip(keys.tolist(), topic.tolist()):
-        first_of_topic.setdefault(t, k)
+    first_of_topic: dict[int, int] = {}
+    if topic_stories:
+        for k, t in zip(keys.tolist(), topic.tolist()):
+            first_of_topic.setdefault(t, k)
 
     def groups(k: int) -> tuple[int, int]:
         if topic_stories:

@@ -268,7 +268,8 @@ def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Quer
 def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query,
               params: RankParams) -> tuple[list[Ranked], int]:
     """(the ranked list, how many other stories it was chosen from): the candidates' stories that
-    survive same-story blocking, filters and the minimum score, one member each.
+    survive same-story blocking, filters and the minimum score, one member each (with collapse
+    "none", every surviving item counts).
 
     With story vectors and `params.story_context` > 0, relevance and diversity are judged between
     stories (see story_context); same-story blocking uses the articles' own vectors and story

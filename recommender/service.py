@@ -219,13 +219,13 @@ class QueryService:
                              words=int(snap.words_read([row])[0]), story_centroid=snap.story_centroid(story))
 
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
-                         searched: list[Hit] | None = None):
+                         searched: list[Hit]):
         """(ranked, metadata by key, lowest candidate cosine, other stories ranked from) for the query's
         n_cand nearest articles. Past the stored neighbours, the widest pool is searched once into
         `searched` and each widening takes its first n_cand (a flat or IVF search of 1,000 costs about
         what one of 256 does: the scan, not k, is the work)."""
         hits = snap.stored_neighbours(snap.row_of_key(query.key), n_cand) if query.key is not None else None
-        if hits is None and (searched is None or n_cand <= STORED_NEIGHBOURS):
+        if hits is None and n_cand <= STORED_NEIGHBOURS:
             hits = snap.search(query.vector, n_cand)
         elif hits is None:
             if not searched:
