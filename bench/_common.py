@@ -33,7 +33,7 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     articles each), so an article's own story fills its stored neighbours and every related query
     widens its candidate pool: the worst case for related-list latency."""
     from recommender.config import Config
-    from recommender.duplicates import NUM_PERM
+    from recommender.duplicates import SIGNATURE_WIDTH
     from recommender.indexing import snapshot_parts
     from recommender.store import STORED_NEIGHBOURS, IndexDir, Record, write_snapshot
 
@@ -81,7 +81,7 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
                       dup_group=groups(int(k))[0], story_group=groups(int(k))[1])
                for k in keys]
     # Random signatures: every article its own text, so LSH buckets are as sparse as real distinct articles'.
-    minhash = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint32)
+    minhash = rng.integers(0, 2**32, (n, SIGNATURE_WIDTH), dtype=np.uint32)
     write_snapshot(tmp, snapshot_parts(records, vectors, minhash, [],
                                        {"model": model, "backend": backend, "dim": dim, "count": n, "synthetic": True,
                                         "vectors": centring, "max_tokens": max_tokens},

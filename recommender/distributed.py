@@ -22,7 +22,8 @@ import numpy as np
 
 from .articles import Article, parse_article
 from .config import Config
-from .duplicates import NUM_PERM, minhash_signatures
+from .duplicates import SIGNATURE_WIDTH, text_signatures
+from .embedding import article_text
 from .errors import BadInput, ConfigError
 from .indexing import Prepared, embed_records
 
@@ -143,9 +144,10 @@ class PrepareActor:
         at = [i for i, a in enumerate(articles) if a is not None]
         records = [articles[i].to_record() for i in at]
         vectors = np.zeros((len(articles), self.embedder.dim), dtype=np.float32)
-        minhash = np.zeros((len(articles), NUM_PERM), dtype=np.uint32)
+        minhash = np.zeros((len(articles), SIGNATURE_WIDTH), dtype=np.uint32)
         vectors[at] = embed_records(records, self.embedder, self.config)
-        minhash[at] = minhash_signatures([r.body for r in records])
+        minhash[at] = text_signatures([r.body for r in records], [article_text(r.title, r.body, self.config.max_tokens)
+                                                                  for r in records])
         return {
             "article": np.array(["" if a is None else json.dumps(a.to_dict()) for a in articles], dtype=object),
             "error": np.array(errors, dtype=object),

@@ -5,7 +5,8 @@ Three levels:
 - `near`: the same text with edits: MinHash over 5-word shingles finds candidates through LSH
   bands; each is confirmed by exact Jaccard and containment of the shingle sets (containment of the
   shorter text, so a copy that carries extra furniture or lost its last paragraph still counts);
-- `same-story`: a different text about the same event: embedding cosine above a calibrated threshold.
+- `same-story`: a different text telling the same event: the pair judgment's p_retelling (pairs.py) is
+  more likely than not.
 
 The LSH band table is a pair of sorted numpy arrays (band hash, row) per band, so it memory-maps
 and needs no start-up work; lookups are binary searches.
@@ -20,11 +21,16 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .pairs import LEX_PERM, lexical_signatures
+
 __all__ = [
     "BandTable",
     "NEAR_COSINE",
     "NUM_PERM",
     "SHINGLE",
+    "SIGNATURE_WIDTH",
+    "lexical_part",
+    "text_signatures",
     "UnionFind",
     "body_hash",
     "classify_pair",
@@ -36,6 +42,9 @@ __all__ = [
 
 SHINGLE = 5
 NUM_PERM = 128
+# A stored article's signature row: the shingle MinHash (NUM_PERM columns: copies), then the content-word
+# signature the pair judgment reads (pairs.lexical_signatures: a count and LEX_PERM columns).
+SIGNATURE_WIDTH = NUM_PERM + 1 + LEX_PERM
 NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
 _WORD = re.compile(r"[^\W_]+")
 
@@ -102,13 +111,16 @@ def overlap(a: set[str], b: set[str]) -> Overlap:
     return Overlap(inter / len(a | b), inter / min(len(a), len(b)))
 
 
-def classify_pair(a, b, ov: Overlap | None, story: float, config) -> tuple[str | None, float | None, float | None]:
+RETELLING_VERDICT = 0.5  # a calibrated probability: "same-story" when a retelling is more likely than not
+
+
+def classify_pair(a, b, ov: Overlap | None, p_retelling: float, config) -> tuple[str | None, float | None, float | None]:
     """(level, jaccard, containment) for two texts (anything with `body` and `body_hash`); level None when
     unrelated.
 
     exact: the same normalised body; near: shingle containment of the shorter text (`ov`, when the
-    pair was a near-duplicate candidate) at or above `near_containment`; same-story: the pair's story
-    score (stories.pair_story_score) at or above `same_story_threshold`.
+    pair was a near-duplicate candidate) at or above `near_containment`; same-story: the pair judgment's
+    p_retelling (pairs.PairModel) at or above RETELLING_VERDICT.
     """
     if a.body_hash == b.body_hash and a.body.strip():
         return "exact", 1.0, 1.0
@@ -117,7 +129,7 @@ def classify_pair(a, b, ov: Overlap | None, story: float, config) -> tuple[str |
         jac, cont = round(ov.jaccard, 4), round(ov.containment, 4)
         if ov.containment >= config.near_containment:
             return "near", jac, cont
-    if story >= config.same_story_threshold:
+    if p_retelling >= RETELLING_VERDICT:
         return "same-story", jac, cont
     return None, jac, cont
 
@@ -135,6 +147,18 @@ def minhash_signatures(texts: Sequence[str], num_perm: int = NUM_PERM, seed: int
             m.update_batch([s.encode("utf-8") for s in sh])
         out[i] = m.hashvalues.astype(np.uint32)
     return out
+
+
+def text_signatures(bodies: Sequence[str], read: Sequence[str]) -> np.ndarray:
+    """(n, SIGNATURE_WIDTH) uint32: each article's shingle MinHash of its body, then the content-word
+    signature of what the model reads of it (`read`: embedding.article_text; a bounded set, so two
+    texts' overlap is estimated as well for an article as for a headline)."""
+    return np.hstack([minhash_signatures(bodies), lexical_signatures(read)])
+
+
+def lexical_part(signatures: np.ndarray) -> np.ndarray:
+    """The content-word signatures (pairs.lexical_signatures) of stored signature rows."""
+    return signatures[..., NUM_PERM:]
 
 
 def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
@@ -168,12 +192,12 @@ class BandTable:
 
     @classmethod
     def build(cls, signatures: np.ndarray, threshold: float) -> "BandTable":
-        bands, rows = lsh_params(threshold, signatures.shape[1] if signatures.size else NUM_PERM)
+        bands, rows = lsh_params(threshold, NUM_PERM)
         n = signatures.shape[0]
         if n == 0:
             empty = np.zeros((bands, 0), dtype=np.uint64)
             return cls(empty, empty.astype(np.int32), bands, rows)
-        h = _band_hashes(signatures, bands, rows).T  # (bands, n)
+        h = _band_hashes(signatures[:, :NUM_PERM], bands, rows).T  # (bands, n)
         order = np.argsort(h, axis=1, kind="stable")
         keys = np.take_along_axis(h, order, axis=1)
         return cls(np.ascontiguousarray(keys), np.ascontiguousarray(order.astype(np.int32)), bands, rows)
@@ -190,7 +214,7 @@ class BandTable:
         """Rows sharing at least one band with the signature."""
         if self.keys.shape[1] == 0:
             return set()
-        h = _band_hashes(signature.reshape(1, -1), self.bands, self.rows)[0]
+        h = _band_hashes(signature.reshape(1, -1)[:, :NUM_PERM], self.bands, self.rows)[0]
         found: set[int] = set()
         for b in range(self.bands):
             lo = np.searchsorted(self.keys[b], h[b], side="left")

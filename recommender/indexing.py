@@ -17,9 +17,10 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .articles import Article
-from .duplicates import (NEAR_COSINE, NUM_PERM, BandTable, UnionFind, classify_pair, minhash_signatures,
-                         overlap, shingles)
+from .duplicates import (NEAR_COSINE, RETELLING_VERDICT, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
+                         lexical_part, overlap, shingles, text_signatures)
 from .embedding import Embedder, article_text
+from .pairs import RETELLING, Sides, load_pair_model
 from .models import MULTILINGUAL, model_covers
 from .store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
@@ -149,6 +150,10 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
             shingle_cache[i] = shingles(rows.records[i].body)
         return shingle_cache[i]
 
+    judge = load_pair_model(config.model)
+    verdict_reach = judge.cosine_reach(RETELLING, RETELLING_VERDICT)
+    text_words = np.asarray(rows.text_words(config), dtype=np.float64)
+    lexsig = lexical_part(rows.minhash)
     whens = [r.when for r in rows.records]
     days = np.asarray([w.days for w in whens], dtype=np.float64)
     precise = np.asarray([w.precise for w in whens], dtype=bool)
@@ -159,9 +164,9 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
         candidates.update(by_hash.get(ri.body_hash, []))
         candidates.discard(i)
         bar_i = bars[i]
-        # A link needs the story bar of the pair (at least this row's) or the same-story verdict's bar;
-        # the time penalty only lowers scores, so nearer neighbours are all that can pass.
-        reach = min(bar_i, config.same_story_threshold)
+        # A link needs the story bar of the pair (at least this row's) or a retelling verdict; the time
+        # penalty only lowers scores, so nearer neighbours are all that can pass.
+        reach = min(bar_i, verdict_reach)
         pairs = list(candidates | {j for j, s in cos_of.items() if s >= reach})
         if not pairs:
             continue
@@ -171,7 +176,8 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
         cos_list = [cos_of[j] if j in cos_of else float(rows.vectors[i] @ rows.vectors[j]) for j in pairs]
         cos_all = np.asarray(cos_list, dtype=np.float64)
         delta = days[i] - days[js]
-        verdict = story_score(cos_all, delta, grace_days=grace_for(precise[i], precise[js])).tolist()
+        verdict = judge.judge(cos_all, Sides.of([days[i]], [text_words[i]], lexsig[i]),
+                              Sides.of(days[js], text_words[js], lexsig[js])).p_retelling.tolist()
         listed = story_score(cos_all, delta, grace_days=grace_for(precise[i], precise[js], LIST_DATE_GRACE_DAYS),
                              weight=config.list_time_weight).tolist()
         for n, j in enumerate(pairs):
@@ -315,7 +321,7 @@ def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
         "thresholds": {
             "near_threshold": config.near_threshold,
             "near_containment": config.near_containment,
-            "same_story_threshold": config.same_story_threshold,
+            "retelling": f"pair model {load_pair_model(config.model).name}, p >= {RETELLING_VERDICT}",
             "story_group_threshold": config.story_group_threshold,
             "story_group_threshold_articles": config.story_group_threshold_articles,
         },
@@ -385,7 +391,7 @@ class Prepared:
         records = [r for p in parts for r in p.records]
         vectors = np.vstack([p.vectors for p in parts]) if records else np.zeros((0, dim), dtype=np.float32)
         minhash = (np.vstack([p.minhash for p in parts]) if records
-                   else np.zeros((0, NUM_PERM), dtype=np.uint32))
+                   else np.zeros((0, SIGNATURE_WIDTH), dtype=np.uint32))
         return cls(records, np.asarray(vectors, dtype=np.float32), np.asarray(minhash, dtype=np.uint32),
                    sum(p.embed_seconds for p in parts))
 
@@ -432,14 +438,14 @@ def prepare_articles(articles: Iterable[Article] | Prepared, embedder: Embedder,
         vectors = embed_records(chunk, embedder, config)
         if bar is not None:
             bar.update(len(chunk))  # counts embedded articles, the slow part
-        return Prepared(chunk, vectors, np.zeros((0, NUM_PERM), dtype=np.uint32), time.time() - t0)
+        return Prepared(chunk, vectors, np.zeros((0, SIGNATURE_WIDTH), dtype=np.uint32), time.time() - t0)
 
     futures, minhash_parts = [], []
     with ThreadPoolExecutor(max_workers=1) as pool:
 
         def flush(chunk: list[Record]) -> None:
             futures.append(pool.submit(prepare_chunk, chunk))  # embeds while this thread cleans the next chunk
-            minhash_parts.append(minhash_signatures([r.body for r in chunk]))
+            minhash_parts.append(text_signatures([r.body for r in chunk], [_text(r, config.max_tokens) for r in chunk]))
 
         chunk: list[Record] = []
         # Small chunks first, so the model starts while the rest is still being cleaned, then

@@ -37,12 +37,9 @@ LANGUAGES = {
 # - max_tokens, the tokens of title + lead read: MiniLM 128 (SemEval English Pearson 0.862 vs 0.856
 #   at 256, and twice as fast); e5 128 on OpenVINO: SemEval through the API 0.768 (160: 0.772, the
 #   story folds' pick with the centre weight, bench/language_centres.py), and 84 vs 67 docs/s.
-# - same_story_threshold: MiniLM 0.55; e5 0.5 (its cosines sit lower once each language's centre is
-#   taken away; SemEval story folds choose 0.525 and 0.5, README).
 MODEL_SETTINGS = {
     "backend": {ENGLISH: "onnx", MULTILINGUAL: "openvino", None: "onnx"},
     "max_tokens": {ENGLISH: 128, MULTILINGUAL: 128, None: 128},
-    "same_story_threshold": {ENGLISH: 0.55, MULTILINGUAL: 0.5, None: 0.55},
 }
 _ALIASES = {"": ENGLISH, "english": ENGLISH, ENGLISH.lower(): ENGLISH,
             "multilingual": MULTILINGUAL, MULTILINGUAL: MULTILINGUAL}

@@ -18,14 +18,15 @@ from .articles import Article, parse_article
 from .cleaning import CleaningProfile, load_profile
 from .config import Config
 from .dates import Published
-from .duplicates import NEAR_COSINE, BandTable, classify_pair, minhash_signatures, overlap, shingles
+from .duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
+                         overlap, shingles)
 from .embedding import Embedder, article_text, load_embedder
 from .errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from .models import model_covers
 from .ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool
 from .store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
-from .stories import (LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, pair_story_score,
-                      story_score)
+from .pairs import RETELLING, PairModel, Sides, lexical_signatures, load_pair_model
+from .stories import embedded_words
 
 __all__ = ["QueryService"]
 
@@ -50,6 +51,7 @@ class QueryService:
         self.index_dir = IndexDir(index_path or config.index)
         self.profile: CleaningProfile | None = load_profile(config.site_patterns)
         self._snapshot: Snapshot | None = None
+        self._pairs: PairModel | None = None
         self._swap_lock = threading.Lock()
         self._last_check = 0.0
 
@@ -126,6 +128,32 @@ class QueryService:
         name = self.embedder.name if self.embedder is not None else self.snapshot.manifest.get("model") or ""
         return not model_covers(name, lang)
 
+    @property
+    def pairs(self) -> PairModel:
+        """The pair judgment fitted for the model the index is served with (loaded once)."""
+        if self._pairs is None:
+            name = self.embedder.name if self.embedder is not None else self.snapshot.manifest.get("model") or ""
+            self._pairs = load_pair_model(name)
+        return self._pairs
+
+    def judge(self, art: Article, cosines: np.ndarray, rows: np.ndarray):
+        """The pair judgment of an article not in the index against indexed rows (row-aligned cosines)."""
+        snap = self.snapshot
+        return self.pairs.judge(cosines, self._sides(art), Sides.of(snap.time_days[rows], snap.words_read(rows),
+                                                                   lexical_part(np.asarray(snap.minhash[rows]))))
+
+    def _sides(self, art: Article) -> Sides:
+        """What the pair judgment reads of an article not in the index."""
+        return Sides.of([art.when.days], [embedded_words(art.title, art.body, self.config.max_tokens)],
+                        lexical_signatures([article_text(art.title, art.body, self.config.max_tokens)]))
+
+    def _retelling_bars(self) -> dict[str, float]:
+        """Where the pair judgment calls two texts a retelling, as cosines: the same day, and undated, with
+        no content words shared (shared words lower both)."""
+        day = Sides.of([0.0], [100])
+        return {f"retelling, {name}, no shared words": round(self.pairs.cosine_for(RETELLING, RETELLING_VERDICT, day, other), 2)
+                for name, other in (("same day", day), ("undated", Sides.of([np.nan], [100])))}
+
     def resolve(self, snap: Snapshot, *, id: str | None = None, url: str | None = None) -> int:
         if id:
             return snap.key_of_id(id)
@@ -137,8 +165,8 @@ class QueryService:
         c = self.config
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
-            collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
-            list_time_weight=c.list_time_weight, feedback=c.feedback, feedback_stories=c.feedback_stories,
+            collapse=c.collapse, hide_retelling=c.hide_retelling, story_context=c.story_context,
+            feedback=c.feedback, feedback_stories=c.feedback_stories,
             pool_stories=c.pool_stories,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
@@ -163,7 +191,8 @@ class QueryService:
             art = self.parse(article)
             query_lang = art.lang
             query = Query.unindexed(vector=self.embed(art), when=art.when,
-                                    words=embedded_words(art.title, art.body, self.config.max_tokens))
+                                    words=embedded_words(art.title, art.body, self.config.max_tokens),
+                                    lexical=lexical_signatures([article_text(art.title, art.body, self.config.max_tokens)])[0])
             info = {"id": art.id or None, "title": art.title, "indexed": False}
             if explain:
                 info.update(also_read=list(art.also_read), removed=art.removed)
@@ -205,6 +234,8 @@ class QueryService:
                 "recency": r.recency,
                 "story_similarity": r.story_similarity,
                 "neighbourhood_similarity": r.neighbourhood_similarity,
+                "p_related": r.p_related,
+                "p_retelling": r.p_retelling,
                 "reason": r.reason,
                 "group_size": r.group_size,
             })
@@ -216,7 +247,8 @@ class QueryService:
         story = int(snap.story_group[row])
         return Query.indexed(key=key, vector=np.asarray(snap.vectors[row]), dup_group=int(snap.dup_group[row]),
                              story_group=story, when=snap.published(row),
-                             words=int(snap.words_read([row])[0]), story_centroid=snap.story_centroid(story))
+                             words=int(snap.words_read([row])[0]), story_centroid=snap.story_centroid(story),
+                             lexical=lexical_part(snap.minhash[row]))
 
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
                          searched: list[Hit]):
@@ -235,16 +267,12 @@ class QueryService:
         hits = [h for h in hits if h.key in meta and h.key != query.key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
-        # Story scores against the query, vectorised: cosine less the time penalty (list rules: no
-        # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
-        # The pair's time weight and bar: those of its longer text (stories.list_weight_for, bar_for).
+        # The pair judgment of every candidate against the query, in one vectorised call.
         words = snap.words_read(rows)
-        weights = np.maximum(list_weight_for(query.words, self.config), list_weight_for(words, self.config))
-        grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
-        stories = (story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace,
-                               weight=weights) if len(rows) else sims)
-        bars = np.maximum(bar_for(query.words, self.config), bar_for(words, self.config)).tolist()
-        stories, weights = np.asarray(stories, dtype=np.float64).tolist(), np.asarray(weights).tolist()
+        lexical = lexical_part(np.asarray(snap.minhash[rows]))
+        judged = self.pairs.judge(sims, query.sides(), Sides.of(snap.time_days[rows], words, lexical))
+        retelling, related = judged.p_retelling.tolist(), judged.p_related.tolist()
+        words = np.asarray(words).tolist()
         dup_groups, story_groups = snap.dup_group[rows].tolist(), snap.story_group[rows].tolist()
         cands = []
         for n, h in enumerate(hits):
@@ -252,27 +280,27 @@ class QueryService:
             cands.append(Candidate(
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
                 dup_group=dup_groups[n], story_group=story_groups[n],
-                source=m.source, section=m.section, lang=m.lang, story_score=stories[n],
-                story_bar=bars[n], time_weight=weights[n],
+                source=m.source, section=m.section, lang=m.lang, p_retelling=retelling[n],
+                p_related=related[n], words=words[n],
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
         if params.story_context > 0 and len(rows):
             centroids = snap.story_vectors(rows, own=vecs)
             if query.key is None:
-                query = query.with_story(self._story_of(snap, cands))
-        ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids), query, params)
+                query = query.with_story(self._story_of(snap, cands, params.hide_retelling))
+        ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids, lexical), query, params, self.pairs)
         floor = min((h.score for h in hits), default=-1.0)
         return ranked, meta, floor, pool
 
     @staticmethod
-    def _story_of(snap: Snapshot, cands: list[Candidate]) -> np.ndarray | None:
-        """For an article not in the index: the centroid of the story its closest same-story candidate
-        tells (by story score, each against its pair's bar), or None."""
-        same = [c for c in cands if c.story_bar is not None and c.story_score >= c.story_bar]
+    def _story_of(snap: Snapshot, cands: list[Candidate], bar: float) -> np.ndarray | None:
+        """For an article not in the index: the centroid of the story its most likely retelling among the
+        candidates tells (p_retelling at or above the list's bar), or None."""
+        same = [c for c in cands if c.p_retelling >= bar]
         if not same:
             return None
-        return snap.story_centroid(max(same, key=lambda c: c.story_score).story_group)
+        return snap.story_centroid(max(same, key=lambda c: c.p_retelling).story_group)
 
     # --- duplicates -------------------------------------------------------------------------
 
@@ -290,29 +318,31 @@ class QueryService:
             candidates.add(int(snap.keys[row]))
         candidates.update(key for key, s in cos_of.items() if s >= NEAR_COSINE)
         candidates.update(snap.keys_by_hash(record.body_hash))
-        same_story = {key for key, s in cos_of.items() if s >= self.config.same_story_threshold}
-        keys = sorted(candidates | same_story)
+        # Every hit is judged (a few dozen pairs in one call); the copies' candidates too.
+        keys = sorted(candidates | set(cos_of))
         stored = snap.records(keys)
         mine = shingles(art.body)
+        rows = np.asarray([snap.row_of_key(key) for key in keys], dtype=np.int64)
+        cosines = (np.asarray(snap.vectors[rows]) @ vector).astype(np.float64) if len(rows) else np.zeros(0)
+        judged = self.judge(art, cosines, rows)
         matches = []
-        for key in keys:
+        for n, key in enumerate(keys):
             other = stored[key]
             if art.id and other.id == art.id:
                 continue
-            row = snap.row_of_key(key)
-            cos = cos_of.get(key)
-            if cos is None:
-                cos = float(np.dot(vector, snap.vectors[row]))
+            row = int(rows[n])
+            cos = float(cosines[n])
             ov = overlap(mine, shingles(other.body))
-            level, _, _ = classify_pair(record, other, ov if key in candidates else None,
-                                        pair_story_score(record.when, other.when, cos), self.config)
+            p = float(judged.p_retelling[n])
+            level, _, _ = classify_pair(record, other, ov if key in candidates else None, p, self.config)
             if level is None or level not in levels:
                 continue
             matches.append({
                 **_public(other),
                 "level": level,
                 "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4),
-                           "containment": round(ov.containment, 4)},
+                           "containment": round(ov.containment, 4), "p_retelling": round(p, 4),
+                           "p_related": round(float(judged.p_related[n]), 4)},
                 "dup_group": int(snap.dup_group[row]),
                 "story_group": int(snap.story_group[row]),
             })
@@ -345,12 +375,16 @@ class QueryService:
         cos = float(np.dot(vecs[0], vecs[1]))
         ra, rb = (x.to_record() for x in arts)
         ov = overlap(shingles(ra.body), shingles(rb.body))
-        level, _, _ = classify_pair(ra, rb, ov, pair_story_score(ra.when, rb.when, cos), self.config)
+        judged = self.pairs.judge([cos], self._sides(arts[0]), self._sides(arts[1]))
+        p = float(judged.p_retelling[0])
+        level, _, _ = classify_pair(ra, rb, ov, p, self.config)
         return {
             "level": level or "unrelated",
             "duplicate": level in ("exact", "near"),
             "same_story": level is not None,
-            "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4), "containment": round(ov.containment, 4)},
+            "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4), "containment": round(ov.containment, 4),
+                       "p_retelling": round(p, 4), "p_related": round(float(judged.p_related[0]), 4)},
+            "explain": judged.explain(0, self.pairs),
             "langs": {"a": arts[0].lang or None, "b": arts[1].lang or None},
             "cross_lang": bool(arts[0].lang and arts[1].lang and arts[0].lang != arts[1].lang),
             "low_confidence": any(self.low_confidence(x.lang) for x in arts),
@@ -361,8 +395,9 @@ class QueryService:
         return {
             "near_containment": self.config.near_containment,
             "near_threshold": self.config.near_threshold,
-            "same_story_threshold": self.config.same_story_threshold,
             "story_group_threshold": self.config.story_group_threshold,
+            "retelling_verdict": RETELLING_VERDICT,
+            "hide_retelling": self.config.hide_retelling,
         }
 
     # --- articles and stats -----------------------------------------------------------------
@@ -476,7 +511,7 @@ class QueryService:
                 "links": {level: np.histogram(np.clip(v, 0, 1), bins=edges)[0].tolist()
                           for level, v in sorted(by_level.items())},
                 "bars": {"near-duplicate cosine candidate": NEAR_COSINE,
-                         "same story (API verdict)": c.same_story_threshold,
+                         **self._retelling_bars(),
                          "one story in lists, headlines": c.story_group_threshold,
                          "one story in lists, articles": c.story_group_threshold_articles},
             }

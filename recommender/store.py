@@ -7,7 +7,7 @@
         articles.sqlite        metadata, cleaned body, also_read, removed, groups, duplicate links
         vectors.npy            raw float32 vectors, row order = keys.npy (for retraining without re-embedding)
         keys.npy               stable int64 article keys, ascending (the FAISS IDMap ids)
-        minhash.npy            uint32 MinHash signatures (near-duplicate LSH)
+        minhash.npy            uint32 text signatures: shingle MinHash (near-duplicate LSH), content words (pairs)
         faiss.index            exact inner product (IDMap) up to 200k articles, IVF-SQ8 up to 10M, IVF-PQ above
       .tmp-*/                  a snapshot being written; never opened, removed at start-up
 
@@ -39,7 +39,7 @@ from .errors import ArticleNotFound, IndexMismatch, IndexNotReady
 __all__ = ["IndexDir", "Snapshot", "write_snapshot", "SnapshotParts", "Record", "Link", "Meta", "StoredBands", "Hit",
            "FORMAT_VERSION", "STORED_NEIGHBOURS", "build_faiss"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
 # Share of IVF lists probed per query. bench/ann_recall.py, real MiniLM embeddings (29k texts):
 # recall@10 vs exact 0.952 probing 4.7% of lists, 0.976 at 9.4%, 0.991 at 18.8%; synthetic 1M: 0.945 at 10%

@@ -54,19 +54,18 @@ def test_a_text_loses_the_centre_its_language_detector_expects():
     assert np.allclose(Centres(common).apply(raw[:1], texts[:1]), _unit(raw[0] - common)[None], atol=1e-6)
 
 
-def test_each_model_has_its_own_backend_token_budget_and_same_story_bar_unless_told():
+def test_each_model_has_its_own_backend_and_token_budget_unless_told():
     from recommender.config import Config
 
     assert model_setting("max_tokens", "") == model_setting("max_tokens", "english") == 128
     assert model_setting("max_tokens", "multilingual") == 128 and model_setting("max_tokens", "/my/model") == 128
     assert model_setting("backend", "") == model_setting("backend", "/my/model") == "onnx"
     multilingual = Config.load({"model": "multilingual"}, environ={})
-    assert (multilingual.backend, multilingual.max_tokens, multilingual.same_story_threshold) == ("openvino", 128, 0.5)
+    assert (multilingual.backend, multilingual.max_tokens) == ("openvino", 128)
     english = Config.load(environ={})
-    assert (english.backend, english.max_tokens, english.same_story_threshold) == ("onnx", 128, 0.55)
-    told = Config.load({"model": "multilingual"}, environ={"NEWSREC_MAX_TOKENS": "96", "NEWSREC_SAME_STORY_THRESHOLD": "0.6",
-                                                             "NEWSREC_BACKEND": "onnx"})
-    assert (told.backend, told.max_tokens, told.same_story_threshold) == ("onnx", 96, 0.6)
+    assert (english.backend, english.max_tokens) == ("onnx", 128)
+    told = Config.load({"model": "multilingual"}, environ={"NEWSREC_MAX_TOKENS": "96", "NEWSREC_BACKEND": "onnx"})
+    assert (told.backend, told.max_tokens) == ("onnx", 96)
 
 
 def test_model_names_resolve_and_say_what_they_cover():

@@ -1,0 +1,261 @@
+"""The judgment of a pair of articles: calibrated probabilities that B *retells* A and that B is *related* to A.
+
+- retells: the same event and facts (another outlet's version, a rewrite, an update that adds a line):
+  a reader of A learns nothing from B. Lists hide retellings; the same-story verdicts report them.
+- related: a reader of A would want B (a development of the same story, a follow-up, the same topic);
+  a retelling is related too, which is why lists judge both.
+
+Copies (the same text, edited) stay with the shingle evidence of `duplicates`; this module judges
+different texts. Every feature has a reason that holds in any language and text length:
+
+    cos        cosine of what the model read of each (title + lead)
+    lex        containment of the shorter text's content words in the other (MinHash estimate): shared
+               names, places and numbers; a word is 4+ letters or holds a digit, and scripts written
+               without spaces count in character pairs, so no stop list of any language is needed
+    short      how little the shorter text gives the model (1 for a few words, 0 for 200+): the same
+               story's headlines embed further apart than its articles do
+    gap        log(1 + days apart), with `undated` its own value (never "the same time")
+    same/other source, other language
+
+Each probability is a logistic model over these features and a few products of them; the coefficients
+ship in `pair_model.json` (per embedding model), fitted by `python bench/fit_pair_model.py` on labelled
+pairs of several kinds of news and checked leaving each kind out (docs/pairs.md). Everything here works
+on arrays: a related list judges a thousand candidates in one call.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+__all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features",
+           "load_pair_model", "RETELLING", "RELATED"]
+
+LEX_PERM = 64  # MinHash permutations of a text's content-word set: Jaccard to about +-0.06
+RETELLING = "retelling"
+RELATED = "related"
+MODEL_FILE = Path(__file__).with_name("pair_model.json")
+MAX_GAP_DAYS = 3650.0
+_SHORT_SPAN = np.log1p(200.0)  # 200 words read and more count as a full text
+
+# Scripts written without spaces between words: their runs are counted in character pairs.
+_UNSPACED = re.compile(r"[\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]+")
+_WORD = re.compile(r"[^\W_]+")
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX_HASH = np.uint64((1 << 32) - 1)
+
+
+def content_tokens(text: str) -> set[str]:
+    """The words that carry a text's facts: 4+ letters or a digit (casefolded), and character pairs of
+    scripts written without spaces."""
+    text = unicodedata.normalize("NFKC", text or "").casefold()
+    out: set[str] = set()
+    for w in _WORD.findall(text):
+        runs = _UNSPACED.findall(w)
+        if runs:
+            for run in runs:
+                out.update(run[i:i + 2] for i in range(max(len(run) - 1, 1)))
+            w = _UNSPACED.sub(" ", w)
+            out.update(x for x in w.split() if len(x) >= 4 or any(c.isdigit() for c in x))
+        elif len(w) >= 4 or any(c.isdigit() for c in w):
+            out.add(w)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.RandomState(20261201)
+    a = rng.randint(1, (1 << 61) - 1, size=LEX_PERM, dtype=np.uint64)
+    b = rng.randint(0, (1 << 61) - 1, size=LEX_PERM, dtype=np.uint64)
+    return a, b
+
+
+def lexical_signatures(texts: Sequence[str]) -> np.ndarray:
+    """(n, 1 + LEX_PERM) uint32: each text's number of distinct content tokens (capped), then the MinHash
+    of that set (all ones for an empty set)."""
+    a, b = _permutations()
+    out = np.full((len(texts), 1 + LEX_PERM), _MAX_HASH, dtype=np.uint32)
+    for i, text in enumerate(texts):
+        toks = content_tokens(text)
+        out[i, 0] = min(len(toks), int(_MAX_HASH))
+        if not toks:
+            continue
+        h = np.fromiter((int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little") & ((1 << 32) - 1)
+                         for t in toks), dtype=np.uint64, count=len(toks))
+        with np.errstate(over="ignore"):
+            perm = ((h[:, None] * a[None, :] + b[None, :]) % _MERSENNE) & _MAX_HASH
+        out[i, 1:] = perm.min(axis=0).astype(np.uint32)
+    return out
+
+
+def lexical_containment(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
+    """Share of the smaller content-word set found in the other, from two rows of signatures (broadcast):
+    |A & B| = J (|A| + |B|) / (1 + J) with J the MinHash Jaccard estimate; 0 when either set is empty."""
+    sig_a, sig_b = np.atleast_2d(sig_a), np.atleast_2d(sig_b)
+    na, nb = sig_a[:, 0].astype(np.float64), sig_b[:, 0].astype(np.float64)
+    jac = (sig_a[:, 1:] == sig_b[:, 1:]).mean(axis=1)
+    inter = jac * (na + nb) / (1.0 + jac)
+    small = np.minimum(na, nb)
+    return np.where(small > 0, np.minimum(inter / np.maximum(small, 1.0), 1.0), 0.0)
+
+
+class Sides(NamedTuple):
+    """What the judgment reads of each article, as arrays (one row per article)."""
+
+    days: np.ndarray  # publication time in days, NaN when unknown
+    words: np.ndarray  # words of it the model read
+    lexsig: np.ndarray | None  # (n, 1 + LEX_PERM) uint32 (lexical_signatures), None when not at hand
+    source: np.ndarray  # str, '' when unknown
+    lang: np.ndarray  # str, '' when unknown
+
+    @classmethod
+    def of(cls, days, words, lexsig=None, source="", lang="") -> "Sides":
+        days = np.asarray(days, dtype=np.float64).reshape(-1)
+        n = len(days)
+        return cls(days, np.broadcast_to(np.asarray(words, dtype=np.float64).reshape(-1), (n,)),
+                   None if lexsig is None else np.atleast_2d(np.asarray(lexsig, dtype=np.uint32)),
+                   np.broadcast_to(np.asarray(source, dtype=object).reshape(-1), (n,)),
+                   np.broadcast_to(np.asarray(lang, dtype=object).reshape(-1), (n,)))
+
+    def take(self, rows) -> "Sides":
+        return Sides(self.days[rows], self.words[rows], None if self.lexsig is None else self.lexsig[rows],
+                     self.source[rows], self.lang[rows])
+
+
+def shortness(words) -> np.ndarray:
+    """1 for a text of a word or two, 0 from 200 words read: how little of a story the model saw."""
+    return 1.0 - np.clip(np.log1p(np.asarray(words, dtype=np.float64)) / _SHORT_SPAN, 0.0, 1.0)
+
+
+FEATURES = ("cos", "lex", "short", "cos*short", "lex*short", "gap", "undated", "cos*undated", "lex*undated",
+            "same_source", "other_source", "other_lang", "cos*lex")
+
+
+def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES) -> np.ndarray:
+    """(n, len(names)) float64 for pairs (a[i], b[i]), the named FEATURES in that order; either side may be
+    one row (broadcast). Only the named features are computed."""
+    cos = np.asarray(cos, dtype=np.float64).reshape(-1)
+    memo: dict[str, np.ndarray] = {}
+
+    def lex():
+        if "lex" not in memo:
+            memo["lex"] = (lexical_containment(a.lexsig, b.lexsig) if a.lexsig is not None and b.lexsig is not None
+                           else np.zeros(1))
+        return memo["lex"]
+
+    def short():
+        return shortness(np.minimum(a.words, b.words))
+
+    def undated():
+        return np.isnan(a.days - b.days)
+
+    def gap():
+        # A day of grace: dates without a time of day, time zones and late editions put one telling a day apart.
+        delta = np.abs(a.days - b.days)
+        return np.where(np.isnan(delta), 0.0, np.log1p(np.clip(np.nan_to_num(delta) - 1.0, 0.0, MAX_GAP_DAYS)))
+
+    def known_source():
+        return (a.source != "") & (b.source != "")
+
+    make = {
+        "cos": lambda: cos, "lex": lex, "short": short, "cos*short": lambda: cos * short(),
+        "lex*short": lambda: lex() * short(), "gap": gap, "undated": undated, "cos*undated": lambda: cos * undated(),
+        "lex*undated": lambda: lex() * undated(), "same_source": lambda: known_source() & (a.source == b.source),
+        "other_source": lambda: known_source() & (a.source != b.source),
+        "other_lang": lambda: (a.lang != "") & (b.lang != "") & (a.lang != b.lang), "cos*lex": lambda: cos * lex(),
+    }
+    cols = [np.asarray(make[name](), dtype=np.float64) for name in names]
+    n = max([len(np.atleast_1d(c)) for c in cols] + [1])
+    return np.column_stack([np.broadcast_to(c, (n,)) for c in cols]) if cols else np.zeros((n, 0))
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """Probabilities for pairs, row-aligned, with the features they were read from (the model's own)."""
+
+    p_retelling: np.ndarray
+    p_related: np.ndarray
+    features: np.ndarray
+
+    def explain(self, i: int, model: "PairModel", top: int = 3) -> list[dict]:
+        """The features that moved pair i's retelling and related odds most, with their values."""
+        out = []
+        for head in (RETELLING, RELATED):
+            contrib = (self.features[i] - model.centre) * model.weights[head]
+            for j in np.argsort(-np.abs(contrib))[:top]:
+                out.append({"judgment": head, "feature": model.names[j], "value": round(float(self.features[i, j]), 4),
+                            "effect": round(float(contrib[j]), 3)})
+        return out
+
+
+@dataclass(frozen=True)
+class PairModel:
+    """Logistic models over the named pair_features: weights per head, an intercept, and the mean feature
+    row of the fit (explanations are effects against it)."""
+
+    name: str
+    names: tuple[str, ...]
+    weights: dict[str, np.ndarray]
+    intercepts: dict[str, float]
+    centre: np.ndarray
+    fitted: dict
+
+    def probability(self, head: str, features: np.ndarray) -> np.ndarray:
+        z = features @ self.weights[head] + self.intercepts[head]
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+    def judge(self, cos, a: Sides, b: Sides) -> Judgment:
+        x = pair_features(cos, a, b, self.names)
+        return Judgment(self.probability(RETELLING, x), self.probability(RELATED, x), x)
+
+    def cosine_for(self, head: str, p: float, a: Sides, b: Sides) -> float:
+        """The cosine at which a pair of these two (one row each) reaches probability p on this head
+        (inf when no cosine does)."""
+        x = pair_features([0.0, 1.0], a, b, self.names)
+        lo, hi = x @ self.weights[head] + self.intercepts[head]
+        return float((np.log(p / (1 - p)) - lo) / (hi - lo)) if hi > lo else float("inf")
+
+    def cosine_reach(self, head: str, p: float = 0.5) -> float:
+        """The lowest cosine at which a pair can reach probability p on this head (the same day, at whichever
+        length, dating and word overlap favour it most): pairs further apart need not be judged."""
+        same = lexical_signatures(["reach"])
+        return min(self.cosine_for(head, p, Sides.of([0.0], [words], sig), Sides.of([day], [words], sig))
+                   for words in (0.0, 1e9) for day in (0.0, np.nan) for sig in (None, same))
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict) -> "PairModel":
+        unknown = [f for f in d["features"] if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"pair model {name!r} reads features {unknown} this version does not compute: "
+                             f"refit it with `python bench/fit_pair_model.py`")
+        return cls(name, tuple(d["features"]),
+                   {h: np.asarray(d[h]["weights"], dtype=np.float64) for h in (RETELLING, RELATED)},
+                   {h: float(d[h]["intercept"]) for h in (RETELLING, RELATED)},
+                   np.asarray(d["centre"], dtype=np.float64), d.get("fitted", {}))
+
+
+def load_pair_model(model_name: str, path: str | Path | None = None) -> PairModel:
+    """The pair model fitted for an embedding model (by its short name or folder name); a model of one's own
+    takes the english model's (say so in docs: refit with bench/fit_pair_model.py)."""
+    table = _table(str(path or MODEL_FILE))
+    key = _model_key(model_name)
+    if key not in table["models"]:
+        key = "english"
+    return PairModel.from_dict(key, table["models"][key])
+
+
+def _model_key(model_name: str) -> str:
+    name = (model_name or "").lower()
+    return "multilingual" if ("e5" in name or "multilingual" in name) else "english"
+
+
+@lru_cache(maxsize=4)
+def _table(path: str) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
