@@ -157,11 +157,13 @@ def load_pairs(shared: Path, texts: Texts, rng: random.Random) -> list[dict]:
         return texts.add(f"wn:{i}", {"title": r["title"], "body": r["body"], "published": r.get("date", ""),
                                      "source": "wikinews", "lang": "en"})
 
-    linked = []
+    editors, topic = [], []
     for l in labels:
-        linked += [(l["id"], x) for x in l.get("related_news", []) if x in wiki and l["id"] in wiki]
-        linked += [(l["id"], x) for x in l.get("same_topic", []) if x in wiki and l["id"] in wiki]
-    for a, b in _sample(linked, PER_CLASS, rng):
+        editors += [(l["id"], x) for x in l.get("related_news", []) if x in wiki and l["id"] in wiki]
+        topic += [(l["id"], x) for x in l.get("same_topic", []) if x in wiki and l["id"] in wiki]
+    # Every editors' link (the developments a site links: the hard negatives of a retelling), then
+    # same-topic pairs up to PER_CLASS.
+    for a, b in editors + _sample(topic, max(PER_CLASS - len(editors), 0), rng):
         pair("wikinews", wk(a), wk(b), 0, 1)
     ids = sorted(wiki)
     for _ in range(PER_CLASS):
@@ -284,7 +286,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "newsrec" / "bench"))
     ap.add_argument("--features", default=",".join(USED), help="the features the model reads (of pairs.FEATURES)")
-    ap.add_argument("--write", action="store_true", help=f"store the fit in {MODEL_FILE.name}")
+    ap.add_argument("--write", action="store_true", help="store the fit (in --out)")
+    ap.add_argument("--out", default=str(MODEL_FILE), help="the pair model file --write adds this model's fit to")
     args = ap.parse_args(argv)
 
     rng = random.Random(args.seed)
@@ -351,10 +354,11 @@ def main(argv: list[str] | None = None) -> dict:
     report["coefficients"] = {head: shipped[head] for head in (RETELLING, RELATED)}
     print(json.dumps(report, indent=1))
     if args.write:
-        table = json.loads(MODEL_FILE.read_text(encoding="utf-8")) if MODEL_FILE.exists() else {"models": {}}
+        out = Path(args.out)
+        table = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"models": {}}
         table["models"][args.model] = shipped
-        MODEL_FILE.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {MODEL_FILE}", file=sys.stderr)
+        out.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
     return report
 
 

@@ -310,7 +310,7 @@ def _capital_share(key: str) -> float | None:
     return sum(w[0].isupper() for w in cased) / len(cased)
 
 
-# Prose judged by shape, not vocabulary. L3S-GN1 dev, split by site into two folds (README "Cleaning"):
+# Prose judged by shape, not vocabulary. L3S-GN1 dev, split by site into two folds (docs/measurements.md, "Cleaning"):
 # a sentence-length line is prose unless nearly all its words are capitalised (0.9 best on both folds)...
 _CAPS_SENTENCE = 0.9
 # ...and a long line without a sentence end (a paragraph cut mid-way, a caption, a link cloud) only when
@@ -836,7 +836,7 @@ def _html_title(tree) -> str:
 # trafilatura's fast mode skips its second opinions (readability, justext), a third of its time; they
 # change a page's text only when the fast text is short. Below trafilatura's own "short" (its
 # min_extracted_size, 250 characters) or 2% of the page's text, the full cascade runs as well. Chosen on
-# one site fold of the trafilatura benchmark (dev) under a cost bound, checked on the other (README).
+# one site fold of the trafilatura benchmark (dev) under a cost bound, checked on the other (docs/measurements.md).
 SHORT_EXTRACTION_CHARS = 250
 SHORT_EXTRACTION_SHARE = 0.02
 

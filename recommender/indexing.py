@@ -150,7 +150,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
             shingle_cache[i] = shingles(rows.records[i].body)
         return shingle_cache[i]
 
-    judge = load_pair_model(config.model)
+    judge = load_pair_model(config.model, config.pair_model or None)
     verdict_reach = judge.cosine_reach(RETELLING, RETELLING_VERDICT)
     text_words = np.asarray(rows.text_words(config), dtype=np.float64)
     lexsig = lexical_part(rows.minhash)
@@ -321,7 +321,7 @@ def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
         "thresholds": {
             "near_threshold": config.near_threshold,
             "near_containment": config.near_containment,
-            "retelling": f"pair model {load_pair_model(config.model).name}, p >= {RETELLING_VERDICT}",
+            "retelling": f"pair model {config.pair_model or 'shipped'} ({load_pair_model(config.model, config.pair_model or None).name}), p >= {RETELLING_VERDICT}",
             "story_group_threshold": config.story_group_threshold,
             "story_group_threshold_articles": config.story_group_threshold_articles,
         },

@@ -93,7 +93,7 @@ def prompt_of(model_dir: Path) -> str:
 
     The e5 family was trained with `passage: ` before documents and `query: ` before queries; the
     e5 folder written here sets no default (no prefix measured as good for article against
-    article: README, "Languages and the multilingual model")."""
+    article: docs/languages.md)."""
     cfg = Path(model_dir) / "config_sentence_transformers.json"
     if not cfg.is_file():
         return ""

@@ -10,7 +10,7 @@ int8 and run with the `tokenizers` fast tokenizer, mean-pooled and normalised. T
 
 The export happens once, on this machine, from the local model files (never a download), and is
 cached under the cache directory keyed by the model's files. Measured here: about 3x the torch
-backend's docs/s (see the README); cosines differ from torch by a few hundredths, so thresholds
+backend's docs/s (docs/measurements.md); cosines differ from torch by a few hundredths, so thresholds
 are calibrated on the backend that serves.
 """
 from __future__ import annotations

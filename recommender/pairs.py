@@ -35,6 +35,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from .errors import ConfigError
+
 __all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features",
            "load_pair_model", "RETELLING", "RELATED"]
 
@@ -242,13 +244,16 @@ class PairModel:
 
 
 def load_pair_model(model_name: str, path: str | Path | None = None) -> PairModel:
-    """The pair model fitted for an embedding model (by its short name or folder name); a model of one's own
-    takes the english model's (say so in docs: refit with bench/fit_pair_model.py)."""
-    table = _table(str(path or MODEL_FILE))
-    key = _model_key(model_name)
-    if key not in table["models"]:
-        key = "english"
-    return PairModel.from_dict(key, table["models"][key])
+    """The pair model fitted for an embedding model (by its short name or folder name), from `path` or the
+    shipped file; a model without a fit of its own takes the english model's (docs/pairs.md)."""
+    where = str(path or MODEL_FILE)
+    try:
+        models = _table(where)["models"]
+        key = _model_key(model_name)
+        return PairModel.from_dict(key if key in models else "english", models[key if key in models else "english"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read the pair model {where!r} ({exc.__class__.__name__}: {exc}); fit one with "
+                          f"`python bench/fit_pair_model.py --write --out FILE`, or leave NEWSREC_PAIR_MODEL empty") from None
 
 
 def _model_key(model_name: str) -> str:

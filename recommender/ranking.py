@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .dates import UNKNOWN, UNKNOWN_DAY, Published
-from .pairs import PairModel, Sides
+from .pairs import Sides
 
 __all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "mix_story", "mmr_select",
            "rank", "rank_pool", "recency_weights", "story_context"]
@@ -39,9 +39,11 @@ class Candidate:
     source: str = ""
     section: str = ""
     lang: str = ""
-    p_retelling: float = 0.0  # probability that it retells the query's story (pairs.PairModel)
-    p_related: float | None = None  # probability that a reader of the query wants it
-    words: int = 0  # words of it the model read (the pair judgment reads the shorter text's length)
+    story_score: float | None = None  # same-story score against the query (cosine less time penalty)
+    story_bar: float | None = None  # the pair's same-story bar (None: the params' story_group_threshold)
+    time_weight: float | None = None  # the pair's list time weight (None: the params' list_time_weight)
+    p_retelling: float | None = None  # the pair judgment against the query (pairs.PairModel), reported
+    p_related: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,8 +87,6 @@ class CandidateVectors:
     own: np.ndarray
     # Each candidate's story centroid (its own vector when it is alone in its story), or None.
     story: np.ndarray | None = None
-    # Each candidate's content-word signature (pairs.lexical_signatures), or None.
-    lexical: np.ndarray | None = None
 
 
 @dataclass
@@ -105,10 +105,12 @@ class RankParams:
     date_from: int | None = None  # date ordinals, inclusive
     date_to: int | None = None
     exclude_ids: frozenset[str] = frozenset()
-    # p_retelling at or above which an item tells the story being read (or another item's) again: hidden.
-    hide_retelling: float = 1.01
+    # The bar at or above which two items are one story in a list (a candidate's own story_bar may be higher).
+    story_group_threshold: float = 1.01
     # Weight of story centroids against the articles themselves in relevance and diversity (0: articles alone).
     story_context: float = 0.0
+    # Cosine a list's same-story score loses per three hours between two items (stories.time_penalty).
+    list_time_weight: float = 0.2
     # Share of the nearest other stories (their relevance-weighted mean) in the query vector (0: off).
     feedback: float = 0.0
     feedback_stories: int = 3  # how many of the nearest other stories (one member each) make that mean
@@ -127,9 +129,15 @@ class Ranked:
     group_size: int = 1
     story_similarity: float | None = None
     neighbourhood_similarity: float | None = None  # cosine to the nearest other stories' mean (feedback on)
-    p_retelling: float | None = None  # the pair judgment against the query (pairs.PairModel)
-    p_related: float | None = None
     parts: dict = field(default_factory=dict)
+
+    @property
+    def p_retelling(self) -> float | None:
+        return self.candidate.p_retelling
+
+    @property
+    def p_related(self) -> float | None:
+        return self.candidate.p_related
 
 
 def mix_story(own: np.ndarray, centroid: np.ndarray, weight: float) -> np.ndarray:
@@ -138,28 +146,27 @@ def mix_story(own: np.ndarray, centroid: np.ndarray, weight: float) -> np.ndarra
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def story_context(query: Query, vectors: CandidateVectors, retelling: np.ndarray, weight: float,
-                  judge=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(story vectors, story similarities, retelling probabilities) of the candidates against the query's story.
+def story_context(query: Query, vectors: CandidateVectors, similarity: np.ndarray, story_scores: np.ndarray,
+                  weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(story vectors, story similarities, story scores) of the candidates against the query's story.
 
     A story vector mixes the article's own vector with its story's centroid (`weight` of the
-    centroid): a story is judged by what its versions share, not by one headline's words. With
-    `judge` (cosines -> p_retelling against the query, the same dates and lengths), a candidate's
-    p_retelling becomes the higher of the one against the query and the one read from its cosine to
-    the query's story centroid, so a candidate as close to the query's story as its members are is
-    hidden as that story, even when it shares few words with the query itself.
+    centroid): a story is judged by what its versions share, not by one headline's words. A
+    candidate's story score becomes the higher of its score against the query and against the
+    query's story centroid (the same time penalty), so a candidate as close to the query's story as
+    its members are is blocked as that story, even when it shares few words with the query itself.
     """
     own = np.asarray(vectors.own, dtype=np.float32)
     centroids = own if vectors.story is None else vectors.story
     ctx = mix_story(own, centroids, weight)
-    retelling = np.asarray(retelling, dtype=np.float64)
+    scores = np.asarray(story_scores, dtype=np.float64)
     q_centroid = query.vector
     if query.story_centroid is not None:
         q_centroid = query.story_centroid
-        if judge is not None:
-            retelling = np.maximum(retelling, judge(own @ q_centroid))
+        penalty = np.asarray(similarity, dtype=np.float64) - scores
+        scores = np.maximum(scores, own @ q_centroid - penalty)
     q = mix_story(query.vector, q_centroid, weight)
-    return ctx, ctx @ q, retelling
+    return ctx, ctx @ q, scores
 
 
 def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], share: float,
@@ -213,12 +220,10 @@ def recency_weights(days: np.ndarray, query_days: int, half_life_days: float) ->
     return out
 
 
-def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float,
-               retold_by: Callable[[int], np.ndarray] | None = None) -> list[int]:
+def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float, same_story: np.ndarray | None = None) -> list[int]:
     """Greedy maximal marginal relevance: lam * score - (1 - lam) * max cosine to those already picked.
 
-    `retold_by(i)` marks the items that retell item i: once i is picked they are not (asked only for
-    the picked items, so a list of k judges k rows, not every pair).
+    `same_story[i, j]` true means i and j tell one story: once one is picked the other is not.
     """
     n = len(scores)
     if n == 0 or k <= 0:
@@ -235,8 +240,8 @@ def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float,
             break
         chosen.append(i)
         available[i] = False
-        if retold_by is not None:
-            available &= ~retold_by(i)
+        if same_story is not None:
+            available &= ~same_story[i]
         sims = vectors @ vectors[i]
         max_sim = np.maximum(max_sim, sims)
     return chosen
@@ -273,36 +278,28 @@ def _describe(c: Candidate, similarity: float, query_days: int, group_size: int)
     return "; ".join(words)
 
 
-def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query, params: RankParams,
-         pairs: PairModel | None = None) -> list[Ranked]:
+def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query, params: RankParams) -> list[Ranked]:
     """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring and rank_pool."""
-    return rank_pool(candidates, vectors, query, params, pairs)[0]
+    return rank_pool(candidates, vectors, query, params)[0]
 
 
 def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query,
-              params: RankParams, pairs: PairModel | None = None) -> tuple[list[Ranked], int]:
+              params: RankParams) -> tuple[list[Ranked], int]:
     """(the ranked list, how many other stories it was chosen from): the candidates' stories that
     survive same-story blocking, filters and the minimum score, one member each (with collapse
     "none", every surviving item counts).
 
     With story vectors and `params.story_context` > 0, relevance and diversity are judged between
     stories (see story_context); same-story blocking uses the articles' own vectors and story
-    scores, and with story vectors also each one's closeness to the other's story centroid.
-
-    `pairs` judges candidates against each other (one item per retelling); without it only the
-    candidates' own p_retelling against the query hides them."""
+    scores, and with story vectors also each one's closeness to the other's story centroid."""
     n = len(candidates)
     sims_all = np.asarray([c.similarity for c in candidates], dtype=np.float64)
-    stories_all = np.asarray([c.p_retelling for c in candidates], dtype=np.float64)
+    stories_all = np.asarray([c.similarity if c.story_score is None else c.story_score for c in candidates],
+                             dtype=np.float64)
     own_all = np.asarray(vectors.own, dtype=np.float32).reshape(n, -1)
     ctx_all, story_sims = own_all, None
     if params.story_context > 0 and n:
-        judge = None
-        if pairs is not None:
-            sides = Sides.of([c.when.days for c in candidates], [c.words for c in candidates], vectors.lexical)
-            mine = query.sides()
-            judge = lambda cos: pairs.judge(cos, mine, sides).p_retelling  # noqa: E731
-        ctx_all, story_sims, stories_all = story_context(query, vectors, stories_all, params.story_context, judge)
+        ctx_all, story_sims, stories_all = story_context(query, vectors, sims_all, stories_all, params.story_context)
     keep: list[int] = []
     for i, c in enumerate(candidates):
         if query.key is not None and c.key == query.key:
@@ -311,8 +308,9 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
             continue
         if query.story_group is not None and c.story_group == query.story_group:
             continue
-        if stories_all[i] >= params.hide_retelling:
-            continue  # the story being read, told again
+        bar = params.story_group_threshold if c.story_bar is None else max(params.story_group_threshold, c.story_bar)
+        if stories_all[i] >= bar:
+            continue  # the same story told again
         if not _passes(c, params):
             continue
         keep.append(i)
@@ -345,10 +343,9 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     if not survivors:
         return [], 0
     blocked = None
-    if params.collapse != "none" and params.hide_retelling <= 1.0 and pairs is not None:
+    if params.collapse != "none" and params.story_group_threshold <= 1.0:
         centroids = None if vectors.story is None else np.asarray(vectors.story)[keep][survivors]
-        lexical = None if vectors.lexical is None else np.asarray(vectors.lexical)[keep][survivors]
-        blocked = _retold_by([cands[i] for i in survivors], vecs[survivors], params, pairs, centroids, lexical)
+        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params, centroids)
     picked = mmr_select(scores[survivors], ctx[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
@@ -365,8 +362,6 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
                 group_size=size,
                 story_similarity=None if story_sims is None else round(float(before_feedback[i]), 4),
                 neighbourhood_similarity=None if to_neighbours is None else round(float(to_neighbours[i]), 4),
-                p_retelling=round(float(stories_all[keep[i]]), 4),
-                p_related=None if c.p_related is None else round(float(c.p_related), 4),
             )
         )
     return out, len(survivors)
@@ -377,24 +372,28 @@ def _group(c: Candidate) -> int:
     return c.story_group or c.dup_group or -c.key
 
 
-def _retold_by(cands: Sequence[Candidate], vecs: np.ndarray, params: RankParams, pairs: PairModel,
-               centroids: np.ndarray | None = None, lexical: np.ndarray | None = None) -> Callable[[int], np.ndarray]:
-    """For candidate i, which of the candidates retell it (p_retelling at or above the list's bar), where with
-    `centroids` (each candidate's story centroid, row-aligned) a candidate as close to the other's story
-    centroid as to a member counts too (the rule the query's own story is hidden by)."""
+def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, params: RankParams,
+                      centroids: np.ndarray | None = None) -> np.ndarray:
+    """Pairs of candidates that tell one story: story score at or above the bar, where with
+    `centroids` (each candidate's story centroid, row-aligned) a candidate as close to the other's
+    story centroid as to a member counts too (the rule the query's own story is blocked by)."""
+    from .stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
+
     days = np.asarray([c.when.days for c in cands], dtype=np.float64)
-    words = np.asarray([c.words for c in cands], dtype=np.float64)
-    everyone = Sides.of(days, words, lexical)
-
-    def retold_by(i: int) -> np.ndarray:
-        cos = vecs @ vecs[i]
-        if centroids is not None:
-            cos = np.maximum(cos, np.maximum(vecs @ centroids[i], np.asarray(centroids, dtype=np.float32) @ vecs[i]))
-        same = pairs.judge(cos, everyone.take([i]), everyone).p_retelling >= params.hide_retelling
-        same[i] = False
-        return same
-
-    return retold_by
+    precise = np.asarray([c.when.precise for c in cands], dtype=bool)
+    delta = days[:, None] - days[None, :]
+    cos = vecs @ vecs.T
+    if centroids is not None:
+        to_story = vecs @ np.asarray(centroids, dtype=np.float32).T
+        cos = np.maximum(cos, np.maximum(to_story, to_story.T))
+    weights = np.asarray([params.list_time_weight if c.time_weight is None else c.time_weight for c in cands])
+    score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :], LIST_DATE_GRACE_DAYS),
+                        weight=np.maximum(weights[:, None], weights[None, :]))
+    threshold = params.story_group_threshold
+    bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
+    same = score >= np.maximum(bars[:, None], bars[None, :])
+    np.fill_diagonal(same, False)
+    return same
 
 
 def _better_representative(i: int, j: int, cands: Sequence[Candidate], scores: np.ndarray, mode: str, group: int) -> bool:

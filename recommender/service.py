@@ -26,7 +26,7 @@ from .models import model_covers
 from .ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool
 from .store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from .pairs import RETELLING, PairModel, Sides, lexical_signatures, load_pair_model
-from .stories import embedded_words
+from .stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, story_score
 
 __all__ = ["QueryService"]
 
@@ -133,7 +133,7 @@ class QueryService:
         """The pair judgment fitted for the model the index is served with (loaded once)."""
         if self._pairs is None:
             name = self.embedder.name if self.embedder is not None else self.snapshot.manifest.get("model") or ""
-            self._pairs = load_pair_model(name)
+            self._pairs = load_pair_model(name, self.config.pair_model or None)
         return self._pairs
 
     def judge(self, art: Article, cosines: np.ndarray, rows: np.ndarray):
@@ -165,8 +165,8 @@ class QueryService:
         c = self.config
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
-            collapse=c.collapse, hide_retelling=c.hide_retelling, story_context=c.story_context,
-            feedback=c.feedback, feedback_stories=c.feedback_stories,
+            collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
+            list_time_weight=c.list_time_weight, feedback=c.feedback, feedback_stories=c.feedback_stories,
             pool_stories=c.pool_stories,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
@@ -267,12 +267,20 @@ class QueryService:
         hits = [h for h in hits if h.key in meta and h.key != query.key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
-        # The pair judgment of every candidate against the query, in one vectorised call.
+        # Story scores against the query, vectorised: cosine less the time penalty (list rules: no
+        # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
+        # The pair's time weight and bar: those of its longer text (stories.list_weight_for, bar_for).
         words = snap.words_read(rows)
-        lexical = lexical_part(np.asarray(snap.minhash[rows]))
-        judged = self.pairs.judge(sims, query.sides(), Sides.of(snap.time_days[rows], words, lexical))
+        weights = np.maximum(list_weight_for(query.words, self.config), list_weight_for(words, self.config))
+        grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
+        stories = (story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace,
+                               weight=weights) if len(rows) else sims)
+        bars = np.maximum(bar_for(query.words, self.config), bar_for(words, self.config)).tolist()
+        stories, weights = np.asarray(stories, dtype=np.float64).tolist(), np.asarray(weights).tolist()
+        # The pair judgment of every candidate against the query, in one call: each item's evidence.
+        judged = self.pairs.judge(sims, query.sides(), Sides.of(snap.time_days[rows], words,
+                                                                lexical_part(np.asarray(snap.minhash[rows]))))
         retelling, related = judged.p_retelling.tolist(), judged.p_related.tolist()
-        words = np.asarray(words).tolist()
         dup_groups, story_groups = snap.dup_group[rows].tolist(), snap.story_group[rows].tolist()
         cands = []
         for n, h in enumerate(hits):
@@ -280,27 +288,27 @@ class QueryService:
             cands.append(Candidate(
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
                 dup_group=dup_groups[n], story_group=story_groups[n],
-                source=m.source, section=m.section, lang=m.lang, p_retelling=retelling[n],
-                p_related=related[n], words=words[n],
+                source=m.source, section=m.section, lang=m.lang, story_score=stories[n],
+                story_bar=bars[n], time_weight=weights[n], p_retelling=retelling[n], p_related=related[n],
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
         if params.story_context > 0 and len(rows):
             centroids = snap.story_vectors(rows, own=vecs)
             if query.key is None:
-                query = query.with_story(self._story_of(snap, cands, params.hide_retelling))
-        ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids, lexical), query, params, self.pairs)
+                query = query.with_story(self._story_of(snap, cands))
+        ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids), query, params)
         floor = min((h.score for h in hits), default=-1.0)
         return ranked, meta, floor, pool
 
     @staticmethod
-    def _story_of(snap: Snapshot, cands: list[Candidate], bar: float) -> np.ndarray | None:
-        """For an article not in the index: the centroid of the story its most likely retelling among the
-        candidates tells (p_retelling at or above the list's bar), or None."""
-        same = [c for c in cands if c.p_retelling >= bar]
+    def _story_of(snap: Snapshot, cands: list[Candidate]) -> np.ndarray | None:
+        """For an article not in the index: the centroid of the story its closest same-story candidate
+        tells (by story score, each against its pair's bar), or None."""
+        same = [c for c in cands if c.story_bar is not None and c.story_score >= c.story_bar]
         if not same:
             return None
-        return snap.story_centroid(max(same, key=lambda c: c.p_retelling).story_group)
+        return snap.story_centroid(max(same, key=lambda c: c.story_score).story_group)
 
     # --- duplicates -------------------------------------------------------------------------
 
@@ -397,7 +405,6 @@ class QueryService:
             "near_threshold": self.config.near_threshold,
             "story_group_threshold": self.config.story_group_threshold,
             "retelling_verdict": RETELLING_VERDICT,
-            "hide_retelling": self.config.hide_retelling,
         }
 
     # --- articles and stats -----------------------------------------------------------------

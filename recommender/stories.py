@@ -18,7 +18,7 @@ from .duplicates import UnionFind
 from .embedding import article_text
 
 __all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "embedded_words", "group_stories",
-           "attach_stragglers", "group_centroids", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT",
+           "attach_stragglers", "group_centroids", "list_weight_for", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT",
            "TIME_SCALE_DAYS", "TIME_GRACE_DAYS", "DATE_GRACE_DAYS", "STRAGGLER_SIZE"]
 
 # Measured on UCI News Aggregator headlines (dev): P@5 of the same story 0.921 with cosine alone,
@@ -96,6 +96,23 @@ def _band(words, config):
     if isinstance(words, (int, np.integer)):
         return min(max((int(words) - lo) / max(hi - lo, 1), 0.0), 1.0)
     return np.clip((np.asarray(words, dtype=np.float64) - lo) / max(hi - lo, 1), 0.0, 1.0)
+
+
+def list_weight_for(words, config):
+    """The time weight a related list uses to decide whether an item tells the story being read, for a
+    text the model read this many words of.
+
+    A headline names a running story, not the day's development: headlines of one story days apart
+    embed as close as the same day's, so a reader of one sees the others as the same story and for them
+    time says little (`list_time_weight_short`). A full article carries the day's news, and the next
+    day's development is what editors link (`list_time_weight`). In between, a straight line over the
+    same band as the bars. A pair is judged in the band of its longer text (the higher weight).
+
+    Only the list's own blocking uses it (the query against each candidate, candidates against each
+    other); the index's story groups stay events (`list_time_weight` for every text): grouping a week
+    of one topic's headlines would merge distinct events (UCI story groups' precision 0.98 -> 0.88)."""
+    t = _band(words, config)
+    return config.list_time_weight_short + t * (config.list_time_weight - config.list_time_weight_short)
 
 
 def bar_for(words, config):

@@ -1,4 +1,4 @@
-"""Settings: the one table, environment overrides, and the README listing every setting."""
+"""Settings: the one table, environment overrides, and docs/configuration.md listing every setting."""
 from __future__ import annotations
 
 import dataclasses
@@ -51,14 +51,14 @@ def test_every_default_lies_in_its_range_and_the_api_takes_the_same_range():
         assert (schemas[name]["minimum"], schemas[name]["maximum"]) == bounds(name)
 
 
-def test_readme_documents_every_setting():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_document_every_setting():
+    readme = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`NEWSREC_([A-Z_]+)`", readme))
     names = {s.name.upper() for s in SETTINGS}
-    assert names - documented == set(), "settings missing from the README"
-    assert documented - names == set(), "README documents settings that do not exist"
+    assert names - documented == set(), "settings missing from docs/configuration.md"
+    assert documented - names == set(), "docs/configuration.md documents settings that do not exist"
     table = re.search(r"<!-- settings:start[^\n]*-->\n(.*?)\n<!-- settings:end -->", readme, re.S)
-    assert table and table.group(1) == settings_table(), "README's settings table is stale: python -m recommender.config"
+    assert table and table.group(1) == settings_table(), "docs/configuration.md's settings table is stale: python -m recommender.config"
 
 
 def test_config_is_typed_and_frozen():

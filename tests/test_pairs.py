@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.errors import ConfigError
 from recommender.pairs import (FEATURES, MODEL_FILE, RELATED, RETELLING, PairModel, Sides, content_tokens,
                                lexical_signatures, load_pair_model, pair_features)
 
@@ -89,8 +90,10 @@ def test_the_shipped_model_names_its_command_and_a_model_of_ones_own_falls_back(
     assert load_pair_model("/my/own/model").name == "english"
     broken = tmp_path / "pairs.json"
     broken.write_text(json.dumps({"models": {"english": {**english, "features": ["cos", "colour"]}}}), encoding="utf-8")
-    with pytest.raises(ValueError, match="refit"):
+    with pytest.raises(ConfigError, match="refit"):
         load_pair_model("", broken)
+    with pytest.raises(ConfigError, match="NEWSREC_PAIR_MODEL"):
+        load_pair_model("", tmp_path / "missing.json")
 
 
 def test_a_hand_made_model_reads_only_its_own_features():

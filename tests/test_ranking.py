@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from recommender.dates import UNKNOWN, Published
-from recommender.pairs import PairModel, Sides
 from recommender.ranking import (Candidate, CandidateVectors, Query, RankParams, feedback, mix_story, mmr_select,
                                   rank, recency_weights, story_context)
 
@@ -41,14 +40,8 @@ def query(day: int = -1, **fields) -> Query:
     return dataclasses.replace(q, **fields)
 
 
-def toy_pairs(bar: float) -> PairModel:
-    """A hand-made pair judgment: a retelling when the cosine is over `bar` (steeply), whatever else."""
-    head = {"weights": [200.0], "intercept": -200.0 * bar}
-    return PairModel.from_dict("toy", {"features": ["cos"], "centre": [0.0], "retelling": head, "related": head})
-
-
-def ranked(c, vecs, params, q=None, story=None, pairs=None):
-    return rank(c, CandidateVectors(vecs, story), q or query(), params, pairs)
+def ranked(c, vecs, params, q=None, story=None):
+    return rank(c, CandidateVectors(vecs, story), q or query(), params)
 
 
 def test_orders_by_similarity_and_reports_parts():
@@ -135,45 +128,37 @@ def test_story_similarity_drives_relevance_and_is_reported():
     assert [r.candidate.id for r in alone] == ["a1", "a2", "a3"] and alone[0].story_similarity is None
 
 
-def test_story_context_mixes_centroids_and_raises_retelling_toward_the_querys_story():
+def test_story_context_mixes_centroids_and_raises_story_scores_toward_the_querys_story():
     own = np.stack([unit(1, 0), unit(0, 1)])
     story = np.stack([unit(0, 1), unit(0, 1)])
     q = query(vector=unit(1, 0), story_centroid=unit(0, 1))
-    judge = toy_pairs(0.6)
-    ctx, sims, retelling = story_context(q, CandidateVectors(own, story), np.array([0.9, 0.0]), 0.5,
-                                         lambda cos: judge.judge(cos, Sides.of([np.nan], [10]),
-                                                                 Sides.of([np.nan, np.nan], [10, 10])).p_retelling)
+    ctx, sims, scores = story_context(q, CandidateVectors(own, story), np.array([1.0, 0.0]),
+                                      np.array([0.9, -0.1]), 0.5)
     assert np.allclose(ctx[0], unit(1, 1)) and np.allclose(ctx[1], unit(0, 1))
     assert np.allclose(mix_story(unit(1, 0), unit(0, 1), 0.25), unit(0.75, 0.25))
     assert sims == pytest.approx([1.0, 1 / np.sqrt(2)], abs=1e-6)  # against the query's mixed story vector
-    # a2 shares nothing with the query but is its story's centroid: judged against the centroid, it retells it
-    assert retelling == pytest.approx([0.9, 1.0], abs=1e-6)
-    # without a judge the candidates' own probabilities stand
-    assert story_context(q, CandidateVectors(own, story), np.array([0.9, 0.0]), 0.5)[2] == pytest.approx([0.9, 0.0])
+    # a2 shares nothing with the query but is its story's centroid: its score rises to 1 less its time penalty
+    assert scores == pytest.approx([0.9, 0.9], abs=1e-6)
 
 
-def test_a_list_hides_a_retelling_by_its_probability_not_by_story_similarity():
-    # a1's story is close to the query's, but a1 is unlikely to retell it: shown; a2 is likely to: hidden
-    c = cands([0.5, 0.45], p_retelling=[0.3, 0.8])
+def test_a_list_blocks_the_same_story_by_story_score_not_by_story_similarity():
+    # a1's story is close to the query's, but its own story score is under its bar: shown
+    c = cands([0.5, 0.45], story_score=[0.5, 0.75], story_bar=[0.7, 0.7])  # a2 is over its bar: blocked
     story = np.stack([unit(1, 1, 1), unit(0, 0, 1)])
-    out = ranked(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, hide_retelling=0.5, story_context=0.9),
+    out = ranked(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, story_group_threshold=0.35, story_context=0.9),
                  query(vector=unit(1, 1, 1)), story)
     assert [r.candidate.id for r in out] == ["a1"] and out[0].story_similarity > 0.9
-    assert out[0].p_retelling == 0.3
-    # a list that hides none shows both
-    both = ranked(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, hide_retelling=1.0), query())
-    assert {r.candidate.id for r in both} == {"a1", "a2"}
 
 
 def test_two_candidates_of_one_story_are_not_both_shown_when_one_is_close_to_the_others_centroid():
     # a1 and a2 share little (cosine 0), but a2 is as close to a1's story centroid as a member would be
     vecs = np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)])
     centroids = np.stack([unit(1, 1, 0), unit(0, 1, 0), unit(0, 0, 1)])
-    params = RankParams(k=3, mmr_lambda=1.0, min_score=0, hide_retelling=0.5)
-    shown = ranked(cands([0.5, 0.45, 0.4]), vecs, params, story=centroids, pairs=toy_pairs(0.6))
+    params = RankParams(k=3, mmr_lambda=1.0, min_score=0, story_group_threshold=0.6)
+    shown = ranked(cands([0.5, 0.45, 0.4]), vecs, params, story=centroids)
     assert [r.candidate.id for r in shown] == ["a1", "a3"]
     # without centroids only the articles' own cosine counts: all three are shown
-    assert len(ranked(cands([0.5, 0.45, 0.4]), vecs, params, pairs=toy_pairs(0.6))) == 3
+    assert len(ranked(cands([0.5, 0.45, 0.4]), vecs, params)) == 3
 
 
 def test_feedback_moves_the_query_toward_its_nearest_other_story():

@@ -105,3 +105,32 @@ def test_the_story_bar_follows_what_the_model_read_not_whether_a_body_is_filled(
     assert embedded_words("央行维持利率不变", "中国人民银行周三宣布维持基准利率不变，市场反应平稳。" * 10, 128) > 40
 
 
+def test_a_list_blocks_headlines_of_one_running_story_days_apart_but_not_articles():
+    """The list time weight follows what the model read: two headline-length texts of one story two
+    days apart are one story to a reader (a headline names the story, not the day's development); two
+    full articles two days apart at the same cosine are two developments, each its own item."""
+    from recommender.config import Config
+    from recommender.ranking import Candidate, RankParams, _same_story_pairs
+    from recommender.stories import list_weight_for
+
+    config = Config.load(environ={})
+    short, long = config.story_bar_short_words, config.story_bar_long_words
+    assert list_weight_for(short, config) == config.list_time_weight_short
+    assert list_weight_for(long, config) == config.list_time_weight
+    assert config.list_time_weight_short < list_weight_for((short + long) // 2, config) < config.list_time_weight
+    rng = np.random.default_rng(3)
+    vectors = _story(rng, _unit(rng.standard_normal(32)), 2, 0.25).astype(np.float32)
+    cos = float(vectors[0] @ vectors[1])
+    bar = cos - 0.25  # reached by the cosine less the headline penalty (at most 0.08), not the article's (0.8)
+    assert 4 * config.list_time_weight_short < 0.25 < 4 * config.list_time_weight
+    params = RankParams(story_group_threshold=bar, list_time_weight=config.list_time_weight)
+
+    def pair(weights):
+        cands = [Candidate(key=n, id=str(n), similarity=0.5, when=Published.of(day), story_bar=bar, time_weight=w)
+                 for n, (day, w) in enumerate(zip(("2024-03-01", "2024-03-03"), weights))]
+        return bool(_same_story_pairs(cands, vectors, params)[0, 1])
+
+    headline, article = list_weight_for(short, config), list_weight_for(long, config)
+    assert pair([headline, headline])
+    assert not pair([article, article])
+    assert not pair([headline, article])  # a headline beside an article is judged in the article's band
