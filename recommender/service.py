@@ -234,8 +234,8 @@ class QueryService:
                 "recency": r.recency,
                 "story_similarity": r.story_similarity,
                 "neighbourhood_similarity": r.neighbourhood_similarity,
-                "p_related": r.p_related,
-                "p_retelling": r.p_retelling,
+                "p_related": None if r.p_related is None else round(r.p_related, 4),
+                "p_retelling": None if r.p_retelling is None else round(r.p_retelling, 4),
                 "reason": r.reason,
                 "group_size": r.group_size,
             })

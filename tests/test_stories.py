@@ -59,17 +59,20 @@ def test_group_stories_with_stragglers_end_to_end():
 
 
 def test_lists_give_date_only_pairs_no_grace_but_the_verdict_does():
+    from recommender.pairs import Sides, load_pair_model
+
     monday = Record(key=1, id="m", title="Iranians vote in runoff", body="x", body_hash="a", published="2005-06-24")
     tuesday = Record(key=2, id="t", title="Hardliner wins runoff", body="y", body_hash="b", published="2005-06-25")
 
     class Config:
         near_containment = 0.45
-        same_story_threshold = 0.55
 
-    # the same-story verdict gives consecutive dates a day's grace...
-    assert classify_pair(monday, tuesday, None, pair_story_score(monday.when, tuesday.when, 0.8), Config)[0] == "same-story"
+    # the same-story verdict (the pair judgment) gives consecutive dates a day's grace...
+    judge = load_pair_model("")
+    p = float(judge.judge([0.8], Sides.of([monday.when.days], [5]), Sides.of([tuesday.when.days], [5])).p_retelling[0])
+    same_day = float(judge.judge([0.8], Sides.of([monday.when.days], [5]), Sides.of([monday.when.days], [5])).p_retelling[0])
+    assert p == same_day and classify_pair(monday, tuesday, None, p, Config)[0] == "same-story"
     # ...related lists do not: the next day's development is another item
-    assert LIST_DATE_GRACE_DAYS == 0.0
     assert pair_story_score(monday.when, tuesday.when, 0.8, LIST_DATE_GRACE_DAYS) < 0.5
     assert pair_story_score(monday.when, Published.of("2005-06-24"), 0.8, LIST_DATE_GRACE_DAYS) == 0.8
 

@@ -241,5 +241,13 @@ def test_admin_index_page_lists_groups_by_title_histograms_agreement_and_history
     assert sizes == sorted(sizes, reverse=True)
 
 
-def test_real_create_app_signature():
-    assert create_app.__doc__
+def test_the_factory_takes_its_settings_and_starts_without_an_index(tmp_path):
+    """create_app(test_config): the settings come from the mapping, nothing is built at import time, and
+    an app over an empty directory still starts and says what to run."""
+    app = create_app({"index": str(tmp_path / "nothing-here"), "backend": "hash", "max_k": 7})
+    assert app.config["NEWSREC"].max_k == 7 and app.config["MAX_CONTENT_LENGTH"] == app.config["NEWSREC"].max_body_bytes
+    c = app.test_client()
+    r = c.get("/api/related?id=x")
+    assert r.status_code == 503 and "newsrec build" in r.get_json()["error"]["message"]
+    with pytest.raises(Exception, match="max_k"):
+        create_app({"index": str(tmp_path), "backend": "hash", "max_k": 0})

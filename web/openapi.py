@@ -114,6 +114,10 @@ def document() -> dict:
                                          "description": "cosine to the mean of the query's nearest other stories; "
                                                         "with story_similarity, what `score` weighs (feedback); null when feedback is 0"},
             "group_size": {"type": "integer"},
+            "p_related": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                          "description": "the pair judgment: probability that a reader of the query wants this item (docs/pairs.md)"},
+            "p_retelling": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                            "description": "the pair judgment: probability that this item tells the query's story again"},
         },
     }
     related = {
@@ -127,8 +131,14 @@ def document() -> dict:
                        "short": {"type": "boolean", "description": "fewer than k items: see short_reason"},
                        "short_reason": {"type": "string"}},
     }
+    probability = {"type": "number", "minimum": 0, "maximum": 1}
     scores = {"type": "object", "properties": {"cosine": {"type": "number"}, "jaccard": {"type": ["number", "null"]},
-                                                "containment": {"type": ["number", "null"]}}}
+                                                "containment": {"type": ["number", "null"]},
+                                                "p_retelling": {**probability, "description": "the pair judgment: B tells A's story again (same-story at 0.5 and above)"},
+                                                "p_related": {**probability, "description": "the pair judgment: a reader of A would want B"}}}
+    explain = {"type": "array", "description": "the features that moved each judgment's odds most",
+               "items": {"type": "object", "properties": {"judgment": {"type": "string"}, "feature": {"type": "string"},
+                                                          "value": {"type": "number"}, "effect": {"type": "number"}}}}
     related_params = [_query(n, s, d) for n, s, d in RELATED_PARAMS]
     return {
         "openapi": "3.1.0",
@@ -175,7 +185,7 @@ def document() -> dict:
                     "duplicate": {"type": "boolean"}, "same_story": {"type": "boolean"}, "scores": scores,
                     "langs": {"type": "object", "properties": {"a": {"type": ["string", "null"]}, "b": {"type": ["string", "null"]}}},
                     "cross_lang": {"type": "boolean"}, "low_confidence": {"type": "boolean"},
-                    "thresholds": {"type": "object"}}},
+                    "explain": explain, "thresholds": {"type": "object"}}},
                     {"level": "same-story", "duplicate": False, "same_story": True,
                      "scores": {"cosine": 0.8, "jaccard": 0.0, "containment": 0.0}, "thresholds": {}}), **ERRORS}}},
             "/api/articles": {"post": {
