@@ -257,8 +257,8 @@ def load_pair_model(model_name: str, path: str | Path | None = None) -> PairMode
 
 
 def _model_key(model_name: str) -> str:
-    name = (model_name or "").lower()
-    return "multilingual" if ("e5" in name or "multilingual" in name) else "english"
+    """The fit for a model: its short name or the shipped model's name (a model folder of one's own: english)."""
+    return "multilingual" if (model_name or "").strip().lower() in ("multilingual", "multilingual-e5-small") else "english"
 
 
 @lru_cache(maxsize=4)
