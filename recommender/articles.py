@@ -106,10 +106,20 @@ def parse_article(
         id=art_id,
         title=(title.strip() or cleaned.title).strip(),
         body=cleaned.body,
-        also_read=[a.__dict__ for a in cleaned.also_read],
+        also_read=[_absolute(a.__dict__, meta["url"]) for a in cleaned.also_read],
         removed=[r.__dict__ for r in cleaned.removed],
         **meta,
     )
+
+
+def _absolute(link: dict, page_url: str) -> dict:
+    """A cut ALSO READ link with its URL made absolute against the page's own (when that is an http(s) URL)."""
+    from urllib.parse import urljoin, urlsplit
+
+    url = link.get("url") or ""
+    if url and page_url and urlsplit(page_url).scheme in ("http", "https") and not urlsplit(url).scheme:
+        return {**link, "url": urljoin(page_url, url)}
+    return link
 
 
 def open_text(path: str | os.PathLike) -> io.TextIOBase:

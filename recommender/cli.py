@@ -87,6 +87,20 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _page_as_record(src, name: str):
+    """The lines of a JSONL input as they are; a page saved as a file (.txt, .html, or any text that does
+    not start with a JSON object) as one record line of its own: {"id": file name, "text"|"html": ...}."""
+    first = src.readline()
+    suffix = os.path.splitext(name)[1].lower()
+    if first.lstrip().startswith("{") and suffix not in (".txt", ".html", ".htm"):
+        yield first
+        yield from src
+        return
+    content = first + src.read()
+    kind = "html" if suffix in (".html", ".htm") or content.lstrip()[:1] == "<" else "text"
+    yield json.dumps({"id": os.path.splitext(os.path.basename(name))[0] if name != "-" else "", kind: content})
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from .cleaning import clean, clean_html, load_profile
 
@@ -95,7 +109,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     src = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
     dst = sys.stdout if args.output == "-" else open(args.output + ".tmp", "w", encoding="utf-8")
     try:
-        for n, line in enumerate(src, start=1):
+        lines = _page_as_record(src, args.input)
+        for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -268,8 +283,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("clean", help="clean scraped text/HTML: JSONL (id + text or html) in, JSONL out")
-    p.add_argument("--input", required=True, help="JSONL file, or - for stdin")
-    p.add_argument("--output", required=True, help="JSONL file, or - for stdout")
+    p.add_argument("--input", required=True, help="JSONL file (id + text/html a line), a saved page (.txt or .html), "
+                                                  "or - for stdin")
+    p.add_argument("--output", default="-", help="JSONL file, or - for stdout (the default)")
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("serve", help="serve the JSON API, widget and demo page (gunicorn)")

@@ -238,3 +238,15 @@ def test_related_link_helper():
     assert related_link("ALSO READ:  Storm closes airport") == ("ALSO READ", "Storm closes airport")
     assert related_link("Also Read | Storm closes airport") == ("Also Read", "Storm closes airport")
     assert related_link(STORY[0]) is None
+
+
+def test_a_cut_also_read_links_relative_url_is_made_absolute_against_the_page():
+    from recommender.articles import parse_article
+
+    html = ("<html><body><article><h1>Council expands bus network</h1>"
+            "<p>ALSO READ: <a href='/news/old-story.html'>Old story</a></p><p>"
+            + "The council voted to add four bus routes to the northern suburbs. " * 8 + "</p></article></body></html>")
+    art = parse_article({"id": "a", "html": html, "url": "https://www.example-news.com/news/2024/bus.html"})
+    assert art.also_read == [{"title": "Old story", "url": "https://www.example-news.com/news/old-story.html"}]
+    # without a page URL the link stays as the page had it
+    assert parse_article({"id": "a", "html": html}).also_read[0]["url"] == "/news/old-story.html"

@@ -79,6 +79,20 @@ def test_clean_command(tmp_path, capsys):
     assert rows[0]["lang"] == "en" and rows[0]["lang_confidence"] > 0.9
 
 
+def test_clean_takes_a_saved_page_as_it_is(tmp_path, capsys):
+    page = tmp_path / "page.txt"
+    page.write_text((SAMPLE_DIR / "sample-sheinbaum.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, err = run(capsys, "clean", "--input", str(page))
+    assert code == 0, err
+    row = json.loads(out)
+    assert row["id"] == "page" and len(row["also_read"]) == 3 and row["body"]
+    html = tmp_path / "story.html"
+    html.write_text("<html><body><article><h1>Bus routes</h1><p>" + "The council added four bus routes. " * 12
+                    + "</p></article></body></html>", encoding="utf-8")
+    code, out, err = run(capsys, "clean", "--input", str(html))
+    assert code == 0 and json.loads(out)["id"] == "story" and "four bus routes" in json.loads(out)["body"]
+
+
 def test_demo_corpus_is_shipped():
     assert DEMO_CORPUS.exists() and len(demo_records(5000)) >= 2000
 

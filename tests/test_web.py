@@ -251,3 +251,10 @@ def test_the_factory_takes_its_settings_and_starts_without_an_index(tmp_path):
     assert r.status_code == 503 and "newsrec build" in r.get_json()["error"]["message"]
     with pytest.raises(Exception, match="max_k"):
         create_app({"index": str(tmp_path), "backend": "hash", "max_k": 0})
+
+
+def test_a_mistyped_api_path_is_404_not_405(client):
+    r = client.get("/api/relatd?id=x")
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
+    assert "/api/relatd" in r.get_json()["error"]["message"] and "Allow" not in r.headers
+    assert client.delete("/api/related").status_code == 405  # a real route, another method: still 405

@@ -67,6 +67,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         status = exc.code or 500
+        if status == 405 and set(getattr(exc, "valid_methods", None) or ()) <= {"OPTIONS", "HEAD"}:
+            status = 404  # only the CORS preflight matched (a mistyped path): there is no such route
         messages = {
             404: f"no route {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
