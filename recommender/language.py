@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 __all__ = ["CONFIDENT", "Language", "detect_language", "language_posterior", "MIN_LETTERS"]
@@ -44,13 +46,39 @@ def _sample(text: str) -> str | None:
     return sample if len(_LETTER.findall(sample)) >= MIN_LETTERS else None
 
 
+# The scripts a language is written in (Unicode's script word at the start of a letter's name); a language
+# not listed here is written in Latin letters.
+SCRIPTS = {
+    **dict.fromkeys(("ru", "uk", "bg", "be", "mk", "sr", "kk", "ky", "mn", "tg"), ("CYRILLIC",)),
+    **dict.fromkeys(("ar", "fa", "ur", "ps", "ug", "sd", "ku"), ("ARABIC",)),
+    **dict.fromkeys(("hi", "mr", "ne", "sa"), ("DEVANAGARI",)),
+    "zh": ("CJK",), "ja": ("CJK", "HIRAGANA", "KATAKANA"), "ko": ("HANGUL", "CJK"), "th": ("THAI",),
+    "lo": ("LAO",), "km": ("KHMER",), "my": ("MYANMAR",), "he": ("HEBREW",), "yi": ("HEBREW",), "el": ("GREEK",),
+    "ka": ("GEORGIAN",), "hy": ("ARMENIAN",), "am": ("ETHIOPIC",), "bn": ("BENGALI",), "as": ("BENGALI",),
+    "ta": ("TAMIL",), "te": ("TELUGU",), "kn": ("KANNADA",), "ml": ("MALAYALAM",), "gu": ("GUJARATI",),
+    "pa": ("GURMUKHI",), "or": ("ORIYA",), "si": ("SINHALA",), "bo": ("TIBETAN",), "dz": ("TIBETAN",),
+}
+
+
+def script_share(text: str, lang: str) -> float:
+    """Share of a text's letters written in the script(s) of `lang`: an English article that quotes a
+    name in Thai letters is mostly Latin, whatever the detector makes of the quote."""
+    counts = Counter((unicodedata.name(c, "?").split(" ", 1)[0]) for c in _LETTER.findall(text or ""))
+    total = sum(counts.values())
+    if not total:
+        return 0.0
+    return sum(counts[s] for s in SCRIPTS.get(lang, ("LATIN",))) / total
+
+
 def detect_language(text: str) -> Language:
-    """The language of a text and the model's confidence; `und` when there are too few letters."""
+    """The language of a text and the model's confidence; `und` when there are too few letters. The
+    confidence is at most the share of the text's letters written in that language's script, so a
+    text mostly in another script is never confidently called that language."""
     sample = _sample(text)
     if sample is None:
         return UNDETERMINED
     lang, prob = _identifier().classify(sample)
-    return Language(str(lang), round(float(prob), 4))
+    return Language(str(lang), round(min(float(prob), script_share(sample, str(lang))), 4))
 
 
 POSTERIOR_FLOOR = 0.01  # languages the detector gives less than this are left out of a posterior

@@ -232,3 +232,18 @@ def test_an_index_centred_another_way_refuses_to_serve(tmp_path, e5):
     assert e5.vectors.startswith("centres-")
     with pytest.raises(IndexMismatch, match="centred another way"):
         IndexDir(tmp_path / "idx").open(model=e5.name, dim=e5.dim, vectors="")  # e.g. built before the centres
+
+
+def test_a_text_mostly_in_one_script_is_never_confidently_a_language_of_another():
+    """An English article quoting a Thai name: the detector may say Thai, but most letters are Latin, so the
+    article gets no stored language (and its related list is not filtered to Thai)."""
+    from recommender.articles import parse_article
+    from recommender.language import CONFIDENT, detect_language, script_share
+
+    text = ("Thailand's protest leader สนธิ ลิ้มทองกุล was arrested in Bangkok on Tuesday, police said. "
+            "สนธิ ลิ้มทองกุล " * 3)
+    found = detect_language(text)
+    assert found.confidence <= script_share(text, found.lang) and found.confidence < CONFIDENT
+    assert parse_article({"id": "q", "title": "Protest leader arrested", "body": text}).lang in ("", "en")
+    assert script_share("Совет города проголосовал", "ru") == 1.0 and script_share("Der Rat", "de") == 1.0
+    assert detect_language("The city council voted to expand the bus network on Tuesday, officials said.").lang == "en"
