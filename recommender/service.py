@@ -207,24 +207,24 @@ class QueryService:
                 info.update(also_read=list(full.also_read), removed=list(full.removed))
         info["lang"] = query_lang or None
         info["low_confidence"] = self.low_confidence(query_lang)
-        if not params.langs and not params.cross_lang and query_lang:
+        own_language = not params.langs and not params.cross_lang and bool(query_lang)
+        if own_language:
             # A reader of a German page is shown German stories; cross_lang=1 (or lang=...) widens it.
             params = replace(params, langs=frozenset({query_lang}))
-        # Widen the candidate pool while too few survive: a big story (hundreds of copies) or strict
-        # filters can use up the nearest candidates, and a list of k chosen from barely k other
-        # stories is no choice (params.pool_stories).
-        n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
-        searched: list[Hit] = []
-        while True:
-            ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched)
-            # Scores never exceed similarity, so candidates further out than min_score cannot help.
-            enough = len(ranked) >= params.k and pool >= params.pool_stories
-            if enough or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
-                break
-            n_cand = min(snap.count, MAX_CANDIDATES, n_cand * 4)
+        ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params)
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
         if len(ranked) < params.k:
             answer_extra["short_reason"] = _short_reason(snap, params, n_cand, floor, len(ranked))
+            if own_language:
+                # The article's own language was not asked for: a list it leaves short takes other
+                # languages too, and says so.
+                wider = replace(params, langs=frozenset())
+                more, more_meta, _, _ = self._ranked_list(snap, query, wider)
+                if len(more) > len(ranked):
+                    answer_extra["short_reason"] += (f"; kept to the article's language ({query_lang}) it held "
+                                                     f"{len(ranked)}, so other languages were added (lang= keeps one)")
+                    ranked, meta_of, params = more, more_meta, wider
+                    answer_extra["short"] = len(ranked) < params.k
         items = []
         for r in ranked:
             items.append({
@@ -240,6 +240,21 @@ class QueryService:
                 "group_size": r.group_size,
             })
         return {"query": info, "items": items, "snapshot": snap.name, "params": _public_params(params), **answer_extra}
+
+    def _ranked_list(self, snap: Snapshot, query: Query, params: RankParams):
+        """(ranked, metadata by key, candidates examined, lowest candidate cosine) for a query. The
+        candidate pool widens while too few survive: a big story (hundreds of copies) or strict filters
+        can use up the nearest candidates, and a list of k chosen from barely k other stories is no
+        choice (params.pool_stories)."""
+        n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
+        searched: list[Hit] = []
+        while True:
+            ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched)
+            # Scores never exceed similarity, so candidates further out than min_score cannot help.
+            enough = len(ranked) >= params.k and pool >= params.pool_stories
+            if enough or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
+                return ranked, meta_of, n_cand, floor
+            n_cand = min(snap.count, MAX_CANDIDATES, n_cand * 4)
 
     @staticmethod
     def _indexed_query(snap: Snapshot, key: int) -> Query:

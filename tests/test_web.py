@@ -258,3 +258,15 @@ def test_a_mistyped_api_path_is_404_not_405(client):
     assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
     assert "/api/relatd" in r.get_json()["error"]["message"] and "Allow" not in r.headers
     assert client.delete("/api/related").status_code == 405  # a real route, another method: still 405
+
+
+def test_a_list_left_short_by_the_articles_own_language_takes_other_languages_and_says_so(client):
+    page = {"title": "Drogenkartelle in Mexiko", "min_score": 0,
+            "body": "Die mexikanische Armee kämpfte diese Woche erneut gegen die Drogenkartelle im Norden des Landes, "
+                    "sagten Beamte am Dienstag in der Hauptstadt."}
+    body = client.post("/api/related", json=page).get_json()
+    assert body["query"]["lang"] == "de"  # detected; the index holds English stories
+    assert body["items"] and "other languages were added" in body.get("short_reason", "")
+    # a language the client asks for is kept, even when it leaves the list empty
+    asked = client.post("/api/related", json={**page, "lang": "de"}).get_json()
+    assert asked["items"] == [] and "other languages" not in asked.get("short_reason", "")
