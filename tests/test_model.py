@@ -188,3 +188,14 @@ def test_exports_of_model_folders_that_are_gone_are_pruned(tmp_path):
     (tmp_path / "onnx" / "being-written").mkdir()  # no source.json yet: another process's export
     _prune_orphans(tmp_path / "onnx")
     assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["being-written", "kept"]
+
+
+def test_an_export_logs_nothing_of_onnxruntimes_own(tmp_path, caplog):
+    import logging
+
+    from recommender.embedding import default_model_path
+    from recommender.onnx_backend import export_onnx
+
+    with caplog.at_level(logging.INFO):
+        export_onnx(default_model_path(), tmp_path / "fresh")
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
