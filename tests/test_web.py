@@ -270,3 +270,9 @@ def test_a_list_left_short_by_the_articles_own_language_takes_other_languages_an
     # a language the client asks for is kept, even when it leaves the list empty
     asked = client.post("/api/related", json={**page, "lang": "de"}).get_json()
     assert asked["items"] == [] and "other languages" not in asked.get("short_reason", "")
+
+
+def test_admin_without_a_token_on_the_server_says_how_to_open_it(client):
+    r = client.get("/admin")
+    text = r.get_data(as_text=True)
+    assert r.status_code == 403 and "restart it with NEWSREC_TOKEN" in text and "writes" not in text

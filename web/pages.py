@@ -90,7 +90,12 @@ def _admin_refusal() -> Response | None:
         ok = bool(cfg().token) and hmac.compare_digest(request.authorization.password.encode(), cfg().token.encode())
     if ok:
         return None
-    response = Response(f"admin needs the token: {why}\n", status=401 if cfg().token else 403, mimetype="text/plain")
+    if not cfg().token:
+        why = ("this server was started without a token, so its admin pages are closed: restart it with "
+               "NEWSREC_TOKEN set (for example NEWSREC_TOKEN=$(openssl rand -hex 16) scripts/demo), then open "
+               "/admin and give that token as the password")
+    response = Response(f"The admin pages need the token: {why}\n", status=401 if cfg().token else 403,
+                        mimetype="text/plain")
     if cfg().token:
         response.headers["WWW-Authenticate"] = 'Basic realm="newsrec admin"'
     return response
