@@ -190,9 +190,9 @@ class QueryService:
         if article is not None:
             art = self.parse(article)
             query_lang = art.lang
-            query = Query.unindexed(vector=self.embed(art), when=art.when,
-                                    words=embedded_words(art.title, art.body, self.config.max_tokens),
-                                    lexical=lexical_signatures([article_text(art.title, art.body, self.config.max_tokens)])[0])
+            sides = self._sides(art)
+            query = Query.unindexed(vector=self.embed(art), when=art.when, words=int(sides.words[0]),
+                                    lexical=sides.lexsig[0])
             info = {"id": art.id or None, "title": art.title, "indexed": False}
             if explain:
                 info.update(also_read=list(art.also_read), removed=art.removed)
