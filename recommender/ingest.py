@@ -69,6 +69,8 @@ class Failure(Exception):
 class Source:
     kind: str  # feed | sitemap | wordpress | site
     url: str
+    # Tried because sites often have it, not because the site named it (/sitemap.xml): its absence is no failure.
+    guessed: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -155,8 +157,10 @@ class Fetcher:
         except Failure as exc:
             if exc.reason.startswith("http-4"):
                 parser = None  # no robots.txt: everything allowed
-            else:  # a server error on robots.txt: stay away, as the robots convention asks
+            elif exc.reason.startswith("http-"):  # a server error on robots.txt: stay away, as the convention asks
                 parser.parse(["User-agent: *", "Disallow: /"])
+            else:  # the host did not answer at all (refused, timed out): say that, not "robots"
+                raise
         with self._lock:
             self._robots[host] = parser
         return parser
@@ -194,6 +198,10 @@ class Fetcher:
                     self.requests += 1
                     resp = self._http.request("GET", url, headers=headers, redirect=False, preload_content=False,
                                               timeout=urllib3.Timeout(connect=self.p.timeout, read=self.p.timeout))
+                except urllib3.exceptions.NewConnectionError as exc:  # refused (urllib3 files it under timeouts)
+                    if attempt == self.p.retries:
+                        raise Failure("connection", str(exc)[:200]) from None
+                    status, resp = -2, None
                 except urllib3.exceptions.TimeoutError:
                     status, resp = -1, None
                 except urllib3.exceptions.HTTPError as exc:
@@ -448,7 +456,7 @@ def discover_site(fetcher: Fetcher, url: str) -> list[Source]:
     for sitemap in fetcher.sitemaps_in_robots(parts.scheme, parts.netloc):
         found.append(Source("sitemap", sitemap))
     if not any(s.kind == "sitemap" for s in found):
-        found.append(Source("sitemap", urlunsplit((parts.scheme, parts.netloc, "/sitemap.xml", "", ""))))
+        found.append(Source("sitemap", urlunsplit((parts.scheme, parts.netloc, "/sitemap.xml", "", "")), guessed=True))
     return list(dict.fromkeys(found))  # once each, in the order found
 
 
@@ -755,7 +763,10 @@ def run_ingest(
                 try:
                     found = discover(fetcher, s, modified_after=after)
                 except (Failure, Skip) as exc:
-                    report.source_failed(s, exc)
+                    if s.guessed and exc.reason in ("http-404", "http-410"):
+                        report.count(report.skipped, "no-sitemap")  # the site has none; nothing failed
+                    else:
+                        report.source_failed(s, exc)
                     continue
                 report.per_source[s.key] = {"listed": len(found)}
                 if s.kind in ("sitemap", "wordpress") and not after:

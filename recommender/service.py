@@ -23,7 +23,7 @@ from .duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pai
 from .embedding import Embedder, article_text, load_embedder
 from .errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from .models import model_covers
-from .ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool
+from .ranking import Candidate, CandidateVectors, Query, RankParams, Ranked, rank_pool
 from .store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from .pairs import RETELLING, PairModel, Sides, lexical_signatures, load_pair_model
 from .stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, story_score
@@ -292,10 +292,6 @@ class QueryService:
                                weight=weights) if len(rows) else sims)
         bars = np.maximum(bar_for(query.words, self.config), bar_for(words, self.config)).tolist()
         stories, weights = np.asarray(stories, dtype=np.float64).tolist(), np.asarray(weights).tolist()
-        # The pair judgment of every candidate against the query, in one call: each item's evidence.
-        judged = self.pairs.judge(sims, query.sides(), Sides.of(snap.time_days[rows], words,
-                                                                lexical_part(np.asarray(snap.minhash[rows]))))
-        retelling, related = judged.p_retelling.tolist(), judged.p_related.tolist()
         dup_groups, story_groups = snap.dup_group[rows].tolist(), snap.story_group[rows].tolist()
         cands = []
         for n, h in enumerate(hits):
@@ -304,7 +300,7 @@ class QueryService:
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
                 dup_group=dup_groups[n], story_group=story_groups[n],
                 source=m.source, section=m.section, lang=m.lang, story_score=stories[n],
-                story_bar=bars[n], time_weight=weights[n], p_retelling=retelling[n], p_related=related[n],
+                story_bar=bars[n], time_weight=weights[n],
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
@@ -313,8 +309,20 @@ class QueryService:
             if query.key is None:
                 query = query.with_story(self._story_of(snap, cands))
         ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids), query, params)
+        self._judge_items(snap, query, ranked)
         floor = min((h.score for h in hits), default=-1.0)
         return ranked, meta, floor, pool
+
+    def _judge_items(self, snap: Snapshot, query: Query, ranked: list[Ranked]) -> None:
+        """Each listed item's evidence: the pair judgment against the query, in one call for the list."""
+        if not ranked:
+            return
+        rows = np.asarray([snap.row_of_key(r.candidate.key) for r in ranked], dtype=np.int64)
+        judged = self.pairs.judge([r.candidate.similarity for r in ranked], query.sides(),
+                                  Sides.of(snap.time_days[rows], snap.words_read(rows),
+                                           lexical_part(np.asarray(snap.minhash[rows]))))
+        for r, p_ret, p_rel in zip(ranked, judged.p_retelling.tolist(), judged.p_related.tolist()):
+            r.candidate = replace(r.candidate, p_retelling=p_ret, p_related=p_rel)
 
     @staticmethod
     def _story_of(snap: Snapshot, cands: list[Candidate]) -> np.ndarray | None:

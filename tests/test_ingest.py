@@ -173,3 +173,49 @@ def test_kill_9_mid_run_then_a_rerun_gives_the_uninterrupted_index(site, tmp_pat
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     shown = json.loads(info.stdout)["ingest"]
     assert {s["kind"] for s in shown["sources"]} == {"feed"} and len(shown["sources"]) == 2 and shown["staged"] == 0
+
+
+def _tiny_site(routes: dict[str, tuple[int, str, str]]):
+    """A local HTTP server answering only `routes` (path -> status, content type, body), 404 elsewhere."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            status, ctype, body = routes.get(self.path, (404, "text/plain", "not found"))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_a_site_without_a_sitemap_is_not_a_failure_on_every_run(tmp_path, hash_embedder):
+    page = "<html><head><title>Home</title></head><body><p>Welcome</p></body></html>"
+    server, base = _tiny_site({"/": (200, "text/html", page), "/robots.txt": (200, "text/plain", "User-agent: *\n")})
+    try:
+        rec = recommender(tmp_path / "idx", hash_embedder)
+        report = run_ingest(rec, [Source("site", base + "/")], politeness=FAST)
+        assert not any(k.startswith("source-") for k in report.failed), report.failed
+        assert report.skipped.get("no-sitemap") == 1
+    finally:
+        server.shutdown()
+
+
+def test_a_refused_connection_is_reported_as_one_not_as_robots(tmp_path, hash_embedder):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = recommender(tmp_path / "idx", hash_embedder)
+    report = run_ingest(rec, [Source("feed", f"http://127.0.0.1:{port}/rss.xml")], politeness=FAST)
+    assert "source-robots" not in report.failed and report.failed.get("source-connection") == 1, report.failed
