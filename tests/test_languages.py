@@ -104,15 +104,19 @@ def mixed_index(tmp_path_factory, hash_config, hash_embedder):
 
 def test_related_lists_keep_to_the_query_language_unless_asked(mixed_index, hash_embedder):
     client = make_app(mixed_index, hash_embedder).test_client()
-    own = client.get("/api/related?id=bus-de&k=10&min_score=-1").get_json()
+    own = client.get("/api/related?id=bus-de&k=3&min_score=-1").get_json()
     assert own["query"]["lang"] == "de" and own["params"]["lang"] == ["de"]
     assert own["items"] and {i["lang"] for i in own["items"]} <= {"de", ""}
+    # more than the index's German stories: other languages are added, and the answer says so
+    more = client.get("/api/related?id=bus-de&k=10&min_score=-1").get_json()
+    assert more["params"]["lang"] is None and "other languages were added" in more["short_reason"]
+    assert "en" in {i["lang"] for i in more["items"]}
     wide = client.get("/api/related?id=bus-de&k=10&min_score=-1&cross_lang=1").get_json()
     assert wide["params"]["lang"] is None and wide["params"]["cross_lang"] is True
     assert "en" in {i["lang"] for i in wide["items"]}
     chosen = client.get("/api/related?id=bus-de&k=10&min_score=-1&lang=es").get_json()
     assert {i["lang"] for i in chosen["items"]} == {"es"}
-    by_text = client.post("/api/related", json={**bus_story("de"), "id": None, "min_score": -1}).get_json()
+    by_text = client.post("/api/related", json={**bus_story("de"), "id": None, "min_score": -1, "k": 3}).get_json()
     assert by_text["query"]["lang"] == "de" and {i["lang"] for i in by_text["items"]} <= {"de", ""}
 
 
