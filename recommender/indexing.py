@@ -143,6 +143,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
     scores, nbrs = _neighbours(rows.vectors, new, k)
     _store_neighbours(rows, new, scores, nbrs)
     bars = [bar_for(w, config) for w in rows.text_words(config)]
+    bar_arr = np.asarray(bars, dtype=np.float64)
     shingle_cache: dict[int, set[str]] = {}
 
     def sh(i: int) -> set[str]:
@@ -177,10 +178,15 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
         cos_all = np.asarray(cos_list, dtype=np.float64)
         delta = days[i] - days[js]
         verdict = judge.judge(cos_all, Sides.of([days[i]], [text_words[i]], lexsig[i]),
-                              Sides.of(days[js], text_words[js], lexsig[js])).p_retelling.tolist()
+                              Sides.of(days[js], text_words[js], lexsig[js])).p_retelling
         listed = story_score(cos_all, delta, grace_days=grace_for(precise[i], precise[js], LIST_DATE_GRACE_DAYS),
-                             weight=config.list_time_weight).tolist()
-        for n, j in enumerate(pairs):
+                             weight=config.list_time_weight)
+        # Only pairs that can be linked reach the loop: copy candidates, retellings, one story in lists.
+        linkable = ((verdict >= RETELLING_VERDICT) | (listed >= np.maximum(bar_i, bar_arr[js]))
+                    | np.isin(js, list(candidates)))
+        verdict, listed = verdict.tolist(), listed.tolist()
+        for n in np.flatnonzero(linkable).tolist():
+            j = pairs[n]
             cos = cos_list[n]
             rj = rows.records[j]
             ov = overlap(sh(i), sh(j)) if j in candidates else None
