@@ -23,9 +23,8 @@ import numpy as np
 from .articles import Article, parse_article
 from .config import Config
 from .duplicates import SIGNATURE_WIDTH, text_signatures
-from .embedding import article_text
 from .errors import BadInput, ConfigError
-from .indexing import Prepared, embed_records
+from .indexing import Prepared, embed_records, what_is_read
 
 __all__ = ["RAY_FIX", "prepare_on_ray"]
 
@@ -145,9 +144,9 @@ class PrepareActor:
         records = [articles[i].to_record() for i in at]
         vectors = np.zeros((len(articles), self.embedder.dim), dtype=np.float32)
         minhash = np.zeros((len(articles), SIGNATURE_WIDTH), dtype=np.uint32)
-        vectors[at] = embed_records(records, self.embedder, self.config)
-        minhash[at] = text_signatures([r.body for r in records], [article_text(r.title, r.body, self.config.max_tokens)
-                                                                  for r in records])
+        read = what_is_read(records, self.config)
+        vectors[at] = embed_records(records, self.embedder, self.config, read=read)
+        minhash[at] = text_signatures([r.body for r in records], read)
         return {
             "article": np.array(["" if a is None else json.dumps(a.to_dict()) for a in articles], dtype=object),
             "error": np.array(errors, dtype=object),

@@ -142,7 +142,8 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     scores, nbrs = _neighbours(rows.vectors, new, k)
     _store_neighbours(rows, new, scores, nbrs)
-    bars = [bar_for(w, config) for w in rows.text_words(config)]
+    text_words = np.asarray(rows.text_words(config), dtype=np.float64)
+    bars = [bar_for(int(w), config) for w in text_words]
     bar_arr = np.asarray(bars, dtype=np.float64)
     shingle_cache: dict[int, set[str]] = {}
 
@@ -153,7 +154,6 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
 
     judge = load_pair_model(config.model, config.pair_model or None)
     verdict_reach = judge.cosine_reach(RETELLING, RETELLING_VERDICT)
-    text_words = np.asarray(rows.text_words(config), dtype=np.float64)
     lexsig = lexical_part(rows.minhash)
     whens = [r.when for r in rows.records]
     days = np.asarray([w.days for w in whens], dtype=np.float64)
@@ -375,9 +375,16 @@ def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbou
                          text_words=None if text_words is None else np.asarray(text_words, dtype=np.int32))
 
 
-def embed_records(records: Sequence[Record], embedder: Embedder, config, progress: bool = False) -> np.ndarray:
-    """The vectors of these records: what the model reads of each (title + lead), L2-normalised."""
-    texts = [_text(r, config.max_tokens) for r in records]
+def what_is_read(records: Sequence[Record], config) -> list[str]:
+    """What the model reads of each record (embedding.article_text): embedded, and signed for the pair judgment."""
+    return [_text(r, config.max_tokens) for r in records]
+
+
+def embed_records(records: Sequence[Record], embedder: Embedder, config, progress: bool = False, *,
+                  read: Sequence[str] | None = None) -> np.ndarray:
+    """The vectors of these records: what the model reads of each (title + lead, or `read` when the caller
+    has it already), L2-normalised."""
+    texts = list(read) if read is not None else what_is_read(records, config)
     return embedder.encode(texts, batch_size=config.batch_size, progress=progress)
 
 
@@ -439,9 +446,9 @@ def prepare_articles(articles: Iterable[Article] | Prepared, embedder: Embedder,
 
         bar = tqdm(unit="doc", desc="embedding")
 
-    def prepare_chunk(chunk: list[Record]) -> Prepared:
+    def prepare_chunk(chunk: list[Record], read: list[str]) -> Prepared:
         t0 = time.time()
-        vectors = embed_records(chunk, embedder, config)
+        vectors = embed_records(chunk, embedder, config, read=read)
         if bar is not None:
             bar.update(len(chunk))  # counts embedded articles, the slow part
         return Prepared(chunk, vectors, np.zeros((0, SIGNATURE_WIDTH), dtype=np.uint32), time.time() - t0)
@@ -450,8 +457,9 @@ def prepare_articles(articles: Iterable[Article] | Prepared, embedder: Embedder,
     with ThreadPoolExecutor(max_workers=1) as pool:
 
         def flush(chunk: list[Record]) -> None:
-            futures.append(pool.submit(prepare_chunk, chunk))  # embeds while this thread cleans the next chunk
-            minhash_parts.append(text_signatures([r.body for r in chunk], [_text(r, config.max_tokens) for r in chunk]))
+            read = what_is_read(chunk, config)
+            futures.append(pool.submit(prepare_chunk, chunk, read))  # embeds while this thread cleans the next chunk
+            minhash_parts.append(text_signatures([r.body for r in chunk], read))
 
         chunk: list[Record] = []
         # Small chunks first, so the model starts while the rest is still being cleaned, then

@@ -1,26 +1,24 @@
 """The judgment of a pair of articles: calibrated probabilities that B *retells* A and that B is *related* to A.
 
-- retells: the same event and facts (another outlet's version, a rewrite, an update that adds a line):
-  a reader of A learns nothing from B. Lists hide retellings; the same-story verdicts report them.
+- retells: the same event and facts (another outlet's version, a rewrite, an update that adds a line).
+  The same-story verdicts (/api/duplicates, /api/compare, the build's links) read it.
 - related: a reader of A would want B (a development of the same story, a follow-up, the same topic);
-  a retelling is related too, which is why lists judge both.
+  a retelling is related too. Related items report both probabilities.
 
 Copies (the same text, edited) stay with the shingle evidence of `duplicates`; this module judges
-different texts. Every feature has a reason that holds in any language and text length:
+different texts. The shipped models read four features, each with a reason in any language and length:
 
     cos        cosine of what the model read of each (title + lead)
     lex        containment of the shorter text's content words in the other (MinHash estimate): shared
                names, places and numbers; a word is 4+ letters or holds a digit, and scripts written
                without spaces count in character pairs, so no stop list of any language is needed
-    short      how little the shorter text gives the model (1 for a few words, 0 for 200+): the same
-               story's headlines embed further apart than its articles do
-    gap        log(1 + days apart), with `undated` its own value (never "the same time")
-    same/other source, other language
+    gap        log(1 + days apart, less a day of grace)
+    undated    either date unknown: its own value, never "the same time"
 
-Each probability is a logistic model over these features and a few products of them; the coefficients
-ship in `pair_model.json` (per embedding model), fitted by `python bench/fit_pair_model.py` on labelled
-pairs of several kinds of news and checked leaving each kind out (docs/pairs.md). Everything here works
-on arrays: a related list judges a thousand candidates in one call.
+FEATURES names more (the text's length, sources, languages, products): the fit script can try them, and
+a model file names the ones it reads. The coefficients ship in `pair_model.json` (per embedding model),
+fitted by `python bench/fit_pair_model.py` on labelled pairs of several kinds of news and checked leaving
+each kind out (docs/pairs.md). Everything here works on arrays: a thousand pairs in one call.
 """
 from __future__ import annotations
 
