@@ -136,9 +136,9 @@ class QueryService:
             self._pairs = load_pair_model(name, self.config.pair_model or None)
         return self._pairs
 
-    def judge(self, art: Article, cosines: np.ndarray, rows: np.ndarray):
-        """The pair judgment of an article not in the index against indexed rows (row-aligned cosines)."""
-        snap = self.snapshot
+    def _judge_rows(self, snap: Snapshot, art: Article, cosines: np.ndarray, rows: np.ndarray):
+        """The pair judgment of an article not in the index against rows of `snap` (row-aligned cosines): the
+        snapshot the request read, never the live reference again (a swap may have moved it)."""
         return self.pairs.judge(cosines, self._sides(art), Sides.of(snap.time_days[rows], snap.words_read(rows),
                                                                    lexical_part(np.asarray(snap.minhash[rows]))))
 
@@ -355,7 +355,7 @@ class QueryService:
         mine = shingles(art.body)
         rows = np.asarray([snap.row_of_key(key) for key in keys], dtype=np.int64)
         cosines = (np.asarray(snap.vectors[rows]) @ vector).astype(np.float64) if len(rows) else np.zeros(0)
-        judged = self.judge(art, cosines, rows)
+        judged = self._judge_rows(snap, art, cosines, rows)
         matches = []
         for n, key in enumerate(keys):
             other = stored[key]
