@@ -22,8 +22,8 @@ def machine() -> dict:
             "system": platform.system()}
 
 
-def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",
-                    backend: str = "onnx", grouped: bool = False, *, centring: str = "",
+def synthetic_index(path: Path, n: int, *, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",
+                    backend: str = "onnx", grouped: bool = False, centring: str = "",
                     max_tokens: int | None = None, topic_stories: bool = False) -> Path:
     """An index of n synthetic articles: clustered unit vectors (like topics), short metadata.
     `grouped`: a quarter of the articles in stories of three, the first two of each copies of one
@@ -33,9 +33,9 @@ def synthetic_index(path: Path, n: int, dim: int = 384, seed: int = 0, model: st
     articles each), so an article's own story fills its stored neighbours and every related query
     widens its candidate pool: the worst case for related-list latency."""
     from recommender.config import Config
-    from recommender.duplicates import SIGNATURE_WIDTH
-    from recommender.indexing import snapshot_parts
-    from recommender.store import STORED_NEIGHBOURS, IndexDir, Record, write_snapshot
+    from recommender.evidence.duplicates import SIGNATURE_WIDTH
+    from recommender.index.indexing import snapshot_parts
+    from recommender.index.store import STORED_NEIGHBOURS, IndexDir, Record, write_snapshot
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
@@ -144,7 +144,7 @@ class Server:
     def __init__(self, index: Path, port: int, workers: int = 2, env: dict | None = None,
                  cgroup: MemoryCgroup | None = None):
         self.url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "recommender.cli", "serve", "--index", str(index), "--port", str(port),
+        cmd = [sys.executable, "-m", "web.cli", "serve", "--index", str(index), "--port", str(port),
                "--workers", str(workers)]
         if cgroup is not None:  # join the group before exec, so the workers forked later are in it too
             cmd = ["sh", "-c", f'echo $$ > {cgroup.path / "cgroup.procs"} && exec "$@"', "sh", *cmd]

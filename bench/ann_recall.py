@@ -50,7 +50,7 @@ def embed(paths: list[Path], cache: Path | None) -> np.ndarray:
     if cache and cache.exists():
         return np.load(cache)
     from recommender.config import Config
-    from recommender.embedding import article_text, load_embedder
+    from recommender.embed.embedding import article_text, load_embedder
 
     config = Config.load({})
     texts = sorted({t for p in paths for t in texts_of(p)})
@@ -74,7 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     import faiss
 
-    from recommender.store import build_faiss
+    from recommender.index.store import build_faiss
 
     faiss.omp_set_num_threads(1)
     vectors = np.ascontiguousarray(embed([Path(p) for p in args.data], Path(args.cache) if args.cache else None),

@@ -41,7 +41,7 @@ def chunk(start: int, size: int, centres: np.ndarray) -> np.ndarray:
 def build(n: int, path: Path) -> dict:
     import faiss
 
-    from recommender.store import new_ivf, train_size
+    from recommender.index.store import new_ivf, train_size
 
     centres = _centres(n)
     t0 = time.time()

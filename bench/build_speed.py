@@ -26,7 +26,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.time()
             out = subprocess.run(
-                [sys.executable, "-m", "recommender.cli", "build", "--input", "demo/wikinews_demo.jsonl.gz",
+                [sys.executable, "-m", "web.cli", "build", "--input", "demo/wikinews_demo.jsonl.gz",
                  "--input", "demo/scraped", "--index", f"{tmp}/idx", "--quiet"]
                 + (["--model", args.model] if args.model else []) + (["--backend", args.backend] if args.backend else []),
                 cwd=ROOT, capture_output=True, text=True, check=True)

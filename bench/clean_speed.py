@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recommender.cleaning import clean, clean_html  # noqa: E402
+from recommender.text.cleaning import clean, clean_html  # noqa: E402
 
 PARA = ("The city council voted on Tuesday to expand the bus network, adding four routes that will serve "
         "the northern suburbs, officials said.")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recommender import cleaning  # noqa: E402
-from recommender.evaluation import site_fold, token_prf  # noqa: E402
+from recommender.text import cleaning  # noqa: E402
+from recommender.evaluation.datasets import site_fold  # noqa: E402
+from recommender.evaluation.metrics import token_prf  # noqa: E402
 
 GRID = {"_CAPS_SENTENCE": [0.6, 0.7, 0.8, 0.9], "_CAPS_RUN": [0.2, 0.3, 0.4, 0.5], "_SHORT_COST": [4.0, 5.0, 6.0, 7.0]}
 

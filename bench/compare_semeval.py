@@ -16,7 +16,8 @@ from _common import machine
 
 from recommender import Recommender
 from recommender.config import Config
-from recommender.evaluation import _rows, pair_story_groups, pearson, story_fold
+from recommender.evaluation.datasets import pair_story_groups, read_rows, story_fold
+from recommender.evaluation.metrics import pearson
 from web import create_app
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--model", default="multilingual")
     args = ap.parse_args()
-    rows = _rows(args.data, None)
+    rows = read_rows(args.data, None)
     with tempfile.TemporaryDirectory() as tmp:  # comparing two texts needs no index
         settings = {"model": args.model, "index": f"{tmp}/idx", "reload_interval": 0}
         client = create_app(settings, recommender=Recommender(Config.load(settings))).test_client()

@@ -1,4 +1,4 @@
-"""Fit the pair model (recommender/pair_model.json) and judge it leaving each kind of news out.
+"""Fit the pair model (recommender/evidence/pair_model.json) and judge it leaving each kind of news out.
 
     python bench/fit_pair_model.py --shared ../shared [--model english|multilingual] [--write]
 
@@ -38,12 +38,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recommender.articles import parse_article  # noqa: E402
+from recommender.text.articles import parse_article  # noqa: E402
 from recommender.config import Config  # noqa: E402
-from recommender.embedding import article_text, load_embedder  # noqa: E402
+from recommender.embed.embedding import article_text, load_embedder  # noqa: E402
 from recommender.errors import BadInput  # noqa: E402
-from recommender.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
-from recommender.stories import embedded_words  # noqa: E402
+from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
+from recommender.evidence.stories import embedded_words  # noqa: E402
 
 KINDS = ("semeval", "uci", "msvcode", "wikinews")
 # MSRP is scored, never fitted on: its pairs are sentences of one news story each, paraphrase or not, so

@@ -66,7 +66,7 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     from recommender import Recommender
-    from recommender.articles import parse_article
+    from recommender.text.articles import parse_article
     from recommender.config import Config
     from recommender.ingest import Politeness, Source, run_ingest
 

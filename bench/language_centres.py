@@ -17,9 +17,10 @@ import numpy as np
 from _common import machine
 
 from recommender.config import Config
-from recommender.embedding import article_text, load_embedder
-from recommender.evaluation import _as_served, _rows, pair_story_groups, pearson, story_fold
-from recommender.models import Centres
+from recommender.embed.embedding import article_text, load_embedder
+from recommender.evaluation.datasets import as_served, pair_story_groups, read_rows, story_fold
+from recommender.evaluation.metrics import pearson
+from recommender.embed.models import Centres
 
 WEIGHTS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -29,10 +30,10 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--tokens", default="128,160", help="token budgets to compare, comma-separated")
     args = ap.parse_args()
-    rows = _rows(args.data, None)
+    rows = read_rows(args.data, None)
     gold = [-float(r["Overall"]) for r in rows]
     folds = [story_fold(g) for g in pair_story_groups(rows)]
-    served_a, served_b = [_as_served(r["text1"]) for r in rows], [_as_served(r["text2"]) for r in rows]
+    served_a, served_b = [as_served(r["text1"]) for r in rows], [as_served(r["text2"]) for r in rows]
 
     def fold_pearson(s: np.ndarray, fold: int | None) -> float:
         idx = [i for i, f in enumerate(folds) if fold is None or f == fold]

@@ -30,7 +30,7 @@ def scan_compare(index: Path, queries: int = 200) -> dict:
     """Exact FAISS search vs a numpy matrix-vector scan on the same vectors (one thread, in process)."""
     import faiss
 
-    from recommender.store import IndexDir
+    from recommender.index.store import IndexDir
 
     faiss.omp_set_num_threads(1)
     snap = IndexDir(index).open()
@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--topic-stories", action="store_true",
                     help="stories of ~200 articles: every related query widens past its stored neighbours")
     args = ap.parse_args()
-    from recommender.models import Centres, model_setting, resolve_model
+    from recommender.embed.models import Centres, model_setting, resolve_model
 
     folder, model_name = resolve_model(args.model, "~/.cache/newsrec")
     # Recorded as a real build of this model records them: the server refuses an index centred or

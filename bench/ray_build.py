@@ -23,7 +23,7 @@ from tests.ray_cluster import ENV, LocalRayCluster
 
 def _build(data: str, index: str, *extra: str) -> dict:
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-m", "recommender.cli", "build", "--input", data, "--index", index,
+    out = subprocess.run([sys.executable, "-m", "web.cli", "build", "--input", data, "--index", index,
                           "--quiet", *extra], cwd=ROOT, env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True,
                          text=True, check=True)
     report = json.loads(out.stdout)

@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recommender import evaluation as ev  # noqa: E402
+from recommender.evaluation import runs as ev  # noqa: E402
 from recommender.config import Config  # noqa: E402
-from recommender.embedding import load_embedder  # noqa: E402
+from recommender.embed.embedding import load_embedder  # noqa: E402
 
 
 class CachedEmbedder:
@@ -69,10 +69,10 @@ def main() -> None:
         config = base.replace(**changes)
         out: dict = {"settings": changes}
         if args.uci:
-            r = ev.eval_related_uci(ev._read_any(args.uci), embedder, config, folds=args.folds)
+            r = ev.eval_related_uci(ev.read_any(args.uci), embedder, config, folds=args.folds)
             out["uci"] = {shape: v for shape, v in r["shapes"].items()}
         if args.msvcode:
-            r = ev.eval_related_msvcode(ev._read_any(args.msvcode), embedder, config, folds=args.folds)
+            r = ev.eval_related_msvcode(ev.read_any(args.msvcode), embedder, config, folds=args.folds)
             out["msvcode"] = {"newsrec": r["newsrec"], "folds": r["folds"]}
         if args.wikinews:
             r = ev.eval_related(args.wikinews, embedder, config)

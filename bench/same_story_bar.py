@@ -17,8 +17,9 @@ import numpy as np
 from _common import machine
 
 from recommender.config import Config
-from recommender.embedding import load_embedder
-from recommender.evaluation import _pair_similarities, _rows, pair_story_groups, story_fold
+from recommender.embed.embedding import load_embedder
+from recommender.evaluation.datasets import pair_story_groups, read_rows, story_fold
+from recommender.evaluation.runs import pair_similarities
 
 CUTS = np.round(np.arange(0.40, 0.701, 0.025), 3)
 
@@ -29,12 +30,12 @@ def main() -> None:
     ap.add_argument("--model", default="", help="english (default) or multilingual")
     ap.add_argument("--langs", default="", help="only pairs in these languages, comma-separated (default: all)")
     args = ap.parse_args()
-    rows = _rows(args.data, None)
+    rows = read_rows(args.data, None)
     if args.langs:
         langs = set(args.langs.split(","))
         rows = [r for r in rows if r.get("lang1") in langs and r.get("lang2") in langs]
     config = Config.load({"model": args.model})
-    _, _, cos, _, _ = _pair_similarities(rows, load_embedder(config), config.max_tokens)
+    _, _, cos, _, _ = pair_similarities(rows, load_embedder(config), config.max_tokens)
     cos = np.asarray(cos, dtype=np.float64)
     same = np.asarray([float(r["Overall"]) <= 2.0 for r in rows])
     folds = np.asarray([story_fold(g) for g in pair_story_groups(rows)])

@@ -2,19 +2,19 @@
 
 The names below are the public API; `web/` imports nothing else from this package (a test checks).
 """
-from .articles import Article, parse_article, read_articles
-from .cleaning import AlsoRead, Cleaned, CleaningProfile, Removed, clean, clean_html, related_link
+from .text.articles import Article, parse_article, read_articles
+from .text.cleaning import AlsoRead, Cleaned, CleaningProfile, Removed, clean, clean_html, related_link
 from .config import SETTINGS, Config, setting_bounds
-from .dates import Published, parse_published
-from .duplicates import shared_passages
-from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, load_embedder
+from .text.dates import Published, parse_published
+from .evidence.duplicates import shared_passages
+from .embed.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, load_embedder
 from .errors import ArticleNotFound, BadInput, ConfigError, IndexMismatch, IndexNotReady, NewsrecError
 from .facade import Recommender
-from .indexing import BuildReport, add_articles, build_index, delete_articles
+from .index.indexing import BuildReport, add_articles, build_index, delete_articles
 from .ingest import ingest_runs
-from .ranking import Candidate, Query, RankParams, rank
-from .service import QueryService
-from .store import IndexDir, Link, Record, Snapshot
+from .query.ranking import Candidate, Query, RankParams, rank
+from .query.service import QueryService
+from .index.store import IndexDir, Link, Record, Snapshot
 
 __all__ = [
     "AlsoRead", "Article", "ArticleNotFound", "BadInput", "BuildReport", "Candidate", "Cleaned", "CleaningProfile",

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from recommender.errors import ConfigError
 
 ENV_PREFIX = "NEWSREC_"
 
@@ -74,7 +74,7 @@ class Config:
                 raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(_BY_NAME)}")
             if value is not None:
                 values[key] = _coerce(_BY_NAME[key], value)
-        from .models import MODEL_SETTINGS, model_setting
+        from recommender.embed.models import MODEL_SETTINGS, model_setting
 
         for name in MODEL_SETTINGS:  # 0 or empty: the model's own value
             if not values[name] or (not isinstance(values[name], str) and values[name] < 0):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Sequence
 
-from .articles import Article
-from .errors import ConfigError
-from .indexing import BuildReport, add_articles, build_index, delete_articles
-from .service import QueryService
+from recommender.text.articles import Article
+from recommender.errors import ConfigError
+from recommender.index.indexing import BuildReport, add_articles, build_index, delete_articles
+from recommender.query.service import QueryService
 
 __all__ = ["Recommender"]
 

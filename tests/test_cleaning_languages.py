@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommender.cleaning import clean, clean_html
-from recommender.language import detect_language
+from recommender.text.cleaning import clean, clean_html
+from recommender.text.language import detect_language
 from tests.multilingual_pages import FURNITURE, LANGUAGES, PARAGRAPHS
 
 MENU = ["Home", "News", "Sport", "Business", "Culture", "Opinion", "Weather"]

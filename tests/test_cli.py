@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from recommender.cli import main
+from web.cli import main
 from tests.conftest import DEMO_CORPUS, SAMPLE_DIR, demo_records, write_jsonl
 
 

@@ -5,7 +5,7 @@ import random
 
 import numpy as np
 
-from recommender.duplicates import BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
+from recommender.evidence.duplicates import BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
          "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()

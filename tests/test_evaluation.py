@@ -1,8 +1,8 @@
 """The evaluation harness scores what the service serves: texts are cleaned as the API cleans them."""
 from __future__ import annotations
 
-from recommender import evaluation
-from recommender.embedding import article_text
+from recommender.evaluation import runs as evaluation
+from recommender.embed.embedding import article_text
 
 HEADLINE = "Council votes to expand the northern bus network"
 STORY = [
@@ -28,7 +28,7 @@ def test_pairs_are_scored_on_the_cleaned_texts(hash_embedder):
         {"text1": furnished, "text2": clean_copy, "Overall": 1.0},
         {"text1": clean_copy, "text2": scraped("Airport shut by storm", *OTHER), "Overall": 4.0},
     ]
-    a, b, cos, _, _ = evaluation._pair_similarities(rows, hash_embedder, 128)
+    a, b, cos, _, _ = evaluation.pair_similarities(rows, hash_embedder, 128)
     assert abs(cos[0] - 1.0) < 1e-5, "furniture left in the text changed its vector"
     assert "Advertisement" not in a[0]
     assert cos[1] < 0.5
@@ -59,7 +59,7 @@ def test_the_pair_cosine_is_the_one_post_api_compare_answers(tmp_path, hash_embe
     furnished = scraped(HEADLINE, HEADLINE, STORY[0], "Advertisement", *STORY[1:])
     pairs = [(furnished, scraped(HEADLINE, *STORY[:2])), (furnished, scraped("Airport shut by storm", *OTHER))]
     rows = [{"text1": a, "text2": b} for a, b in pairs]
-    _, _, cos, _, _ = evaluation._pair_similarities(rows, hash_embedder, 128)
+    _, _, cos, _, _ = evaluation.pair_similarities(rows, hash_embedder, 128)
     client = make_app(tmp_path / "no-index", hash_embedder).test_client()  # comparing needs no index
     for (a, b), ours in zip(pairs, cos):
         answer = client.post("/api/compare", json={"a": {"body": a}, "b": {"body": b}})

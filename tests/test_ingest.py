@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from recommender import ingest
+from recommender import NewsrecError, ingest
 from recommender.ingest import Politeness, Source, run_ingest
 from tests.conftest import ROOT, free_port, index_summary
 from tests.ingest_site import Site, SiteServer
@@ -42,7 +42,7 @@ def all_sources(base: str) -> list[Source]:
 
 
 def test_the_fixture_site_ingests_and_every_fault_has_its_reason(site, tmp_path, hash_embedder, monkeypatch):
-    monkeypatch.setattr(ingest, "WP_PAGE_SIZE", 2)  # three posts: two pages
+    monkeypatch.setattr(ingest.sources, "WP_PAGE_SIZE", 2)  # three posts: two pages
     rec = recommender(tmp_path / "idx", hash_embedder)
     report = run_ingest(rec, all_sources(site.base), politeness=FAST)
     ids = set(rec.snapshot.ids(list(map(int, rec.snapshot.keys))).values())
@@ -120,7 +120,7 @@ def test_site_discovery_finds_feeds_sitemaps_and_wordpress(site, tmp_path, hash_
 
 def test_one_ingest_at_a_time(tmp_path):
     with ingest.IngestLock(tmp_path):
-        with pytest.raises(ingest.NewsrecError, match="another ingest is running"):
+        with pytest.raises(NewsrecError, match="another ingest is running"):
             with ingest.IngestLock(tmp_path):
                 pass
 
@@ -134,7 +134,7 @@ def test_the_per_host_rate_is_kept(site):
 
 
 def _cli(index, *extra, env=None):
-    return [sys.executable, "-m", "recommender.cli", "ingest", "--index", str(index), "--backend", "hash",
+    return [sys.executable, "-m", "web.cli", "ingest", "--index", str(index), "--backend", "hash",
             "--rate", "0", "--timeout", "1", "--quiet", "--json", *extra]
 
 
@@ -169,7 +169,7 @@ def test_kill_9_mid_run_then_a_rerun_gives_the_uninterrupted_index(site, tmp_pat
     assert a["ids"] == b["ids"] and a["dup_groups"] == b["dup_groups"]
     for article_id in a["ids"]:
         assert float(a["vectors"][article_id] @ b["vectors"][article_id]) >= 0.9999
-    info = subprocess.run([sys.executable, "-m", "recommender.cli", "info", "--index", str(tmp_path / "cut")],
+    info = subprocess.run([sys.executable, "-m", "web.cli", "info", "--index", str(tmp_path / "cut")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     shown = json.loads(info.stdout)["ingest"]
     assert {s["kind"] for s in shown["sources"]} == {"feed"} and len(shown["sources"]) == 2 and shown["staged"] == 0

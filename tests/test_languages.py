@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.articles import parse_article
-from recommender.language import CONFIDENT, detect_language
-from recommender.models import ENGLISH, MULTILINGUAL, Centres, model_covers, model_setting, resolve_model
+from recommender.text.articles import parse_article
+from recommender.text.language import CONFIDENT, detect_language
+from recommender.embed.models import ENGLISH, MULTILINGUAL, Centres, model_covers, model_setting, resolve_model
 from tests.conftest import build_hash_index, demo_records, make_app
 from tests.multilingual_pages import PARAGRAPHS
 
@@ -29,7 +29,7 @@ def _unit(v):
 
 
 def test_a_text_loses_the_centre_its_language_detector_expects():
-    from recommender.language import language_posterior
+    from recommender.text.language import language_posterior
 
     rng = np.random.default_rng(3)
     common, german, russian = (_unit(rng.standard_normal(16)) for _ in range(3))
@@ -200,7 +200,7 @@ def test_the_same_story_in_another_language_is_found(tmp_path, e5):
 
 
 def test_a_build_mostly_in_other_languages_suggests_the_multilingual_model():
-    from recommender.indexing import language_warnings
+    from recommender.index.indexing import language_warnings
 
     assert language_warnings({"en": 90, "de": 10, "": 40}, ENGLISH) == []
     (warning,) = language_warnings({"en": 10, "de": 60, "es": 30, "": 500}, ENGLISH)
@@ -211,7 +211,7 @@ def test_a_build_mostly_in_other_languages_suggests_the_multilingual_model():
 
 
 def test_the_build_report_counts_languages(mixed_index):
-    from recommender.store import IndexDir
+    from recommender.index.store import IndexDir
 
     snap = IndexDir(mixed_index).open()
     assert {"de", "es", "fr", "en"} <= {m.lang for m in snap.meta(list(map(int, snap.keys))).values()}
@@ -228,7 +228,7 @@ def test_compare_needs_no_index(tmp_path, hash_embedder):
 def test_an_index_centred_another_way_refuses_to_serve(tmp_path, e5):
     from recommender.config import Config
     from recommender.errors import IndexMismatch
-    from recommender.store import IndexDir
+    from recommender.index.store import IndexDir
 
     config = Config.load({"model": "multilingual", "reload_interval": 0, "index": str(tmp_path / "idx")}, environ={})
     build_hash_index(tmp_path / "idx", demo_records(5), config, e5)
@@ -241,8 +241,8 @@ def test_an_index_centred_another_way_refuses_to_serve(tmp_path, e5):
 def test_a_text_mostly_in_one_script_is_never_confidently_a_language_of_another():
     """An English article quoting a Thai name: the detector may say Thai, but most letters are Latin, so the
     article gets no stored language (and its related list is not filtered to Thai)."""
-    from recommender.articles import parse_article
-    from recommender.language import CONFIDENT, detect_language, script_share
+    from recommender.text.articles import parse_article
+    from recommender.text.language import CONFIDENT, detect_language, script_share
 
     text = ("Thailand's protest leader สนธิ ลิ้มทองกุล was arrested in Bangkok on Tuesday, police said. "
             "สนธิ ลิ้มทองกุล " * 3)

@@ -1,8 +1,11 @@
 """The layers, read from the source: no import cycles, the store at the bottom, the query service apart
-from the build step, the web layer on the public API only, and no long positional parameter lists."""
+from the build step, the core naming nothing of the web layer (not even in a string), library errors
+without HTTP statuses, evaluation used by nothing in the core, the HTTP app on the public API only, and
+no long positional parameter lists."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import recommender
@@ -12,35 +15,38 @@ CORE = ROOT / "recommender"
 WEB = ROOT / "web"
 
 
-def _imports(path: Path, package: str) -> set[str]:
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module(p): p for folder in (CORE, WEB) for p in sorted(folder.rglob("*.py"))}
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
     """Every project module a file imports, at the top or inside a function (lazy imports count)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    here = _module(path).split(".")
+    package = here if path.stem == "__init__" else here[:-1]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: .x or .
-                base = node.module or ""
-                if base:
-                    found.add(f"{package}.{base.split('.')[0]}")
-                else:
-                    found.update(f"{package}.{a.name}" for a in node.names)
-            elif node.module and node.module.split(".")[0] in ("recommender", "web"):
-                parts = node.module.split(".")
-                found.add(".".join(parts[:2]) if len(parts) > 1 else parts[0])
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            for a in node.names:  # `from pkg import module` names a module; `from module import name` its module
+                found.add(f"{module}.{a.name}" if f"{module}.{a.name}" in known else module)
         elif isinstance(node, ast.Import):
-            for a in node.names:
-                if a.name.split(".")[0] in ("recommender", "web"):
-                    found.add(".".join(a.name.split(".")[:2]))
-    return found
+            found.update(a.name for a in node.names)
+    return {m for m in found if m in known}
+
+
+PACKAGES = {name for name, path in _modules().items() if path.stem == "__init__"}
 
 
 def _graph() -> dict[str, set[str]]:
-    graph = {}
-    for folder, package in ((CORE, "recommender"), (WEB, "web")):
-        for path in folder.glob("*.py"):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            graph[name] = {m for m in _imports(path, package) if m != name}
-    return graph
+    modules = _modules()
+    known = set(modules)
+    return {name: {m for m in _imports(path, known) if m != name} for name, path in modules.items()}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -51,8 +57,8 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = 1
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
-            if nxt in ("recommender", "web"):
-                continue  # the package's own __init__ re-exports; modules do not import it
+            if nxt in PACKAGES:
+                continue  # a package's __init__ re-exports its modules; modules do not import it
             if state.get(nxt) == 1:
                 return stack[stack.index(nxt):] + [nxt]
             if nxt not in state and (found := visit(nxt)):
@@ -76,17 +82,23 @@ def test_the_cycle_check_finds_a_cycle():
 
 
 def test_store_imports_nothing_above_it():
-    assert _graph()["recommender.store"] <= {"recommender.errors", "recommender.config", "recommender.dates"}
+    assert _graph()["recommender.index.store"] <= {"recommender.errors", "recommender.config", "recommender.text.dates"}
 
 
 def test_the_query_service_does_not_import_the_build_step():
-    assert not _graph()["recommender.service"] & {"recommender.indexing", "recommender.facade",
-                                                  "recommender.evaluation", "recommender.cli"}
+    assert not _graph()["recommender.query.service"] & {"recommender.index.indexing", "recommender.facade",
+                                                  "recommender.evaluation.runs", "web.cli"}
 
 
-def test_web_uses_only_the_public_api():
+# The command line and the server launcher sit above both the core and the HTTP app.
+ABOVE_BOTH = {WEB / "cli.py", WEB / "serving.py"}
+
+
+def test_the_http_app_uses_only_the_public_api():
     public = set(recommender.__all__)
-    for path in WEB.glob("*.py"):
+    for path in sorted(WEB.glob("*.py")):
+        if path in ABOVE_BOTH:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("recommender"):
@@ -101,12 +113,87 @@ def test_every_public_name_exists():
         assert hasattr(recommender, name), name
 
 
+def _names_web(path: Path) -> list[str]:
+    """Where a core file imports the web layer or names one of its modules in a string."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("web", "flask"):
+            found.append(f"{path.name}:{node.lineno} imports {node.module}")
+        elif isinstance(node, ast.Import) and any(a.name.split(".")[0] in ("web", "flask") for a in node.names):
+            found.append(f"{path.name}:{node.lineno} imports the web layer")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(r"\bweb[.:][A-Za-z_]", node.value):
+            found.append(f"{path.name}:{node.lineno} names {node.value!r}")
+    return found
+
+
+def test_the_core_names_nothing_of_the_web_layer():
+    found = [hit for path in sorted(CORE.rglob("*.py")) for hit in _names_web(path)]
+    assert not found, found
+
+
+def test_the_web_check_finds_a_string(tmp_path):
+    planted = tmp_path / "serving.py"
+    planted.write_text('APP = "web:create_app()"\n')
+    assert _names_web(planted)
+
+
+ERRORS = {"BadInput", "ArticleNotFound", "IndexNotReady", "IndexMismatch"}
+
+
+def _statuses(path: Path) -> list[str]:
+    """Class attributes of library errors that carry an HTTP status."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        bases = {getattr(b, "id", getattr(b, "attr", "")) for b in getattr(node, "bases", ())}
+        if isinstance(node, ast.ClassDef) and any(b.endswith(("Error", "Exception")) or b in ERRORS for b in bases):
+            for stmt in node.body:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+                if any(isinstance(t, ast.Name) and t.id in ("status", "status_code", "http_status") for t in targets):
+                    found.append(f"{path.name}:{stmt.lineno} {node.name}")
+    return found
+
+
+def test_no_library_error_carries_an_http_status():
+    found = [hit for path in sorted(CORE.rglob("*.py")) for hit in _statuses(path)]
+    assert not found, found
+    for name in ("NewsrecError", "BadInput", "ArticleNotFound", "IndexNotReady", "IndexMismatch", "ConfigError"):
+        assert not hasattr(getattr(recommender, name), "status"), name
+
+
+def test_every_library_error_has_a_status_in_the_web_table():
+    from web.errors import status_of
+
+    errors = [getattr(recommender, n) for n in recommender.__all__
+              if isinstance(getattr(recommender, n), type) and issubclass(getattr(recommender, n), recommender.NewsrecError)]
+    assert {e.__name__: status_of(e("x")) for e in errors} == {
+        "ArticleNotFound": 404, "BadInput": 400, "ConfigError": 500, "IndexMismatch": 503, "IndexNotReady": 503,
+        "NewsrecError": 500}
+
+
+def test_evaluation_is_imported_by_nothing_in_the_core():
+    graph = _graph()
+    users = sorted(m for m, deps in graph.items() if m.startswith("recommender") and not m.startswith("recommender.evaluation")
+                   and any(d.startswith("recommender.evaluation") for d in deps))
+    assert not users, users
+
+
+def _long_positional(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+            if len(names) > 6:
+                found.append(f"{path.name}:{node.lineno} {node.name}({', '.join(names)})")
+    return found
+
+
 def test_no_function_takes_more_than_six_positional_parameters():
-    offenders = []
-    for path in CORE.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                names = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
-                if len(names) > 6:
-                    offenders.append(f"{path.name}:{node.lineno} {node.name}({', '.join(names)})")
+    offenders = [hit for folder in (CORE, ROOT / "bench") for path in sorted(folder.rglob("*.py"))
+                 for hit in _long_positional(path)]
     assert not offenders, "use a dataclass or keyword-only parameters: " + "; ".join(offenders)
+
+
+def test_folders_are_the_map():
+    """The core's modules live in subpackages named for their job; only the public facade, the
+    settings and the error types sit at its top."""
+    assert {p.name for p in CORE.glob("*.py")} == {"__init__.py", "config.py", "errors.py", "facade.py"}

@@ -18,8 +18,8 @@ def test_model_loads_offline_and_embeds(real_embedder):
 
 
 def test_onnx_export_runs_locally(tmp_path):
-    from recommender.embedding import default_model_path
-    from recommender.onnx_backend import OnnxEmbedder, export_onnx
+    from recommender.embed.embedding import default_model_path
+    from recommender.embed.onnx_backend import OnnxEmbedder, export_onnx
 
     path = export_onnx(default_model_path(), tmp_path)
     assert path.exists() and path.name == "model-int8.onnx"
@@ -29,7 +29,7 @@ def test_onnx_export_runs_locally(tmp_path):
 
 
 def test_torch_and_onnx_backends_agree(real_embedder):
-    from recommender.embedding import SentenceTransformerEmbedder
+    from recommender.embed.embedding import SentenceTransformerEmbedder
 
     assert real_embedder.backend == "onnx"
     texts = ["Mexico denies a US military operation against drug cartels on its soil.",
@@ -50,8 +50,8 @@ def test_related_for_the_scraped_sample_are_on_topic(real_index, real_embedder):
 
 
 def test_furniture_does_not_change_the_embedding_much(real_embedder):
-    from recommender.articles import parse_article
-    from recommender.embedding import article_text
+    from recommender.text.articles import parse_article
+    from recommender.embed.embedding import article_text
 
     raw = open("demo/scraped/sample-sheinbaum.txt", encoding="utf-8").read()
     clean_art = parse_article({"id": "a", "text": raw})
@@ -88,7 +88,7 @@ def _tiny_model(folder, *, pooling: str):
     import torch
     from transformers import MPNetConfig, MPNetModel
 
-    from recommender.embedding import default_model_path
+    from recommender.embed.embedding import default_model_path
 
     torch.manual_seed(0)
     src = Path(default_model_path())
@@ -111,7 +111,7 @@ def test_onnx_backend_runs_models_without_token_types_and_pools_as_configured(tm
     import torch
     from tokenizers import Tokenizer
 
-    from recommender.onnx_backend import OnnxEmbedder
+    from recommender.embed.onnx_backend import OnnxEmbedder
 
     folder = tmp_path / "tiny"
     folder.mkdir()
@@ -136,7 +136,7 @@ def test_openvino_backend_is_static_int8_close_to_the_model_and_free_of_batch_ma
     seeded word strings), so a text's vector is the one it gets alone, whatever it is batched with;
     close to the model's own fp32 vector; exported once (a second embedder reuses it) and the fp32
     file it was made from is not left in the cache."""
-    from recommender.onnx_backend import OPENVINO_BATCH, OnnxEmbedder, calibration_texts
+    from recommender.embed.onnx_backend import OPENVINO_BATCH, OnnxEmbedder, calibration_texts
 
     folder = tmp_path / "tiny"
     folder.mkdir()
@@ -163,7 +163,7 @@ def test_unsupported_pooling_is_a_clear_error(tmp_path):
     import json
 
     from recommender.errors import ConfigError
-    from recommender.onnx_backend import pooling_mode
+    from recommender.embed.onnx_backend import pooling_mode
 
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
@@ -178,7 +178,7 @@ def test_exports_of_model_folders_that_are_gone_are_pruned(tmp_path):
     model folder was deleted can never be used again and is removed, the rest are kept."""
     import json
 
-    from recommender.onnx_backend import _prune_orphans
+    from recommender.embed.onnx_backend import _prune_orphans
 
     alive = tmp_path / "model"
     alive.mkdir()
@@ -193,8 +193,8 @@ def test_exports_of_model_folders_that_are_gone_are_pruned(tmp_path):
 def test_an_export_logs_nothing_of_onnxruntimes_own(tmp_path, caplog):
     import logging
 
-    from recommender.embedding import default_model_path
-    from recommender.onnx_backend import export_onnx
+    from recommender.embed.embedding import default_model_path
+    from recommender.embed.onnx_backend import export_onnx
 
     with caplog.at_level(logging.INFO):
         export_onnx(default_model_path(), tmp_path / "fresh")

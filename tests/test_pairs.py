@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from recommender.errors import ConfigError
-from recommender.pairs import (FEATURES, MODEL_FILE, RELATED, RETELLING, PairModel, Sides, content_tokens,
+from recommender.evidence.pairs import (FEATURES, MODEL_FILE, RELATED, RETELLING, PairModel, Sides, content_tokens,
                                lexical_signatures, load_pair_model, pair_features)
 
 ROOT = Path(__file__).resolve().parent.parent

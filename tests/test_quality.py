@@ -43,13 +43,13 @@ def check(name: str, result: dict) -> None:
 
 @pytest.mark.parametrize("name", ["cleaning", "cleaning_html"])
 def test_cleaning_gate(name):
-    from recommender.evaluation import eval_cleaning
+    from recommender.evaluation.runs import eval_cleaning
 
     check(name, eval_cleaning(shared_file(PINS[name]["data"])))
 
 
 def test_seed_sample_cleans_exactly():
-    from recommender.cleaning import clean
+    from recommender.text.cleaning import clean
 
     gold = json.loads(shared_file("eval/cleaning/seed_gold.json").read_text(encoding="utf-8"))
     c = clean(gold["raw_text"])
@@ -69,7 +69,7 @@ def check_max(name: str, result: dict) -> None:
 @pytest.mark.model
 @pytest.mark.parametrize("name", ["same_story_semeval", "same_story_uci", "same_story_msrp"])
 def test_same_story_gates(name, real_embedder, real_config):
-    from recommender.evaluation import eval_same_story
+    from recommender.evaluation.runs import eval_same_story
 
     check(name, eval_same_story(shared_file(PINS[name]["data"]), real_embedder, real_config))
 
@@ -77,7 +77,7 @@ def test_same_story_gates(name, real_embedder, real_config):
 @pytest.mark.model
 def test_multilingual_same_story_gate(multilingual_embedder):
     from recommender.config import Config
-    from recommender.evaluation import eval_same_story
+    from recommender.evaluation.runs import eval_same_story
 
     name = "same_story_semeval_multilingual"
     config = Config.load({"model": "multilingual"}, environ={})
@@ -86,7 +86,7 @@ def test_multilingual_same_story_gate(multilingual_embedder):
 
 @pytest.mark.model
 def test_syndicated_copies_gate(real_embedder, real_config):
-    from recommender.evaluation import eval_dups
+    from recommender.evaluation.runs import eval_dups
 
     check("dups", eval_dups(shared_file(PINS["dups"]["data"]), real_embedder, real_config))
 
@@ -94,7 +94,7 @@ def test_syndicated_copies_gate(real_embedder, real_config):
 @pytest.mark.model
 @pytest.mark.parametrize("name", ["related_uci", "related_wikinews", "related_msvcode"])
 def test_related_gates(name, real_embedder, real_config):
-    from recommender.evaluation import eval_related
+    from recommender.evaluation.runs import eval_related
 
     result = eval_related(shared_file(PINS[name]["data"]), real_embedder, real_config)
     check(name, result)

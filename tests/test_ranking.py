@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from recommender.dates import UNKNOWN, Published
-from recommender.ranking import (Candidate, CandidateVectors, Query, RankParams, feedback, mix_story, mmr_select,
+from recommender.text.dates import UNKNOWN, Published
+from recommender.query.ranking import (Candidate, CandidateVectors, Query, RankParams, feedback, mix_story, mmr_select,
                                   rank, recency_weights, story_context)
 
 
@@ -196,7 +196,7 @@ def test_feedback_takes_one_member_per_story_and_weighs_by_relevance():
 
 
 def test_rank_pool_counts_the_other_stories_a_list_was_chosen_from():
-    from recommender.ranking import rank_pool
+    from recommender.query.ranking import rank_pool
 
     # a1 is the query's own story, a2 and a3 one other story, a4 below the minimum score.
     c = cands([0.9, 0.8, 0.7, 0.1, 0.6], story_group=[7, 3, 3, 4, 5])

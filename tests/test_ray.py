@@ -23,7 +23,7 @@ ACTOR = "MapWorker(MapBatches(PrepareActor))"
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "recommender.cli", *args]
+    return [sys.executable, "-m", "web.cli", *args]
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_faults_that_fail_at_once(tmp_path):
                               str(tmp_path / "i")), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
     assert gpu.returncode != 0 and "NEWSREC_BACKEND=torch and NEWSREC_DEVICE=cuda" in gpu.stderr
     # Without the extra: a clear message naming the fix, before anything is read.
-    no_ray = ("import sys; sys.modules['ray'] = None; from recommender.cli import main; "
+    no_ray = ("import sys; sys.modules['ray'] = None; from web.cli import main; "
               f"sys.exit(main(['build', '--engine', 'ray', '--input', {str(articles)!r}, '--index', "
               f"{str(tmp_path / 'i')!r}]))")
     missing = subprocess.run([sys.executable, "-c", no_ray], cwd=ROOT, env=ENV, capture_output=True, text=True,

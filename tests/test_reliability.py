@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.store import IndexDir
+from recommender.index.store import IndexDir
 from tests.conftest import ROOT, SAMPLE_DIR, Server, demo_records, write_jsonl
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ HASH_ENV = {"NEWSREC_BACKEND": "hash"}
 
 
 def newsrec(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "recommender.cli", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "web.cli", *args], cwd=ROOT,
                             env={**os.environ, **HASH_ENV, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

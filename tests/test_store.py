@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from recommender.articles import parse_article
-from recommender.embedding import HashingEmbedder
+from recommender.text.articles import parse_article
+from recommender.embed.embedding import HashingEmbedder
 from recommender.errors import IndexMismatch, IndexNotReady
-from recommender.indexing import add_articles, build_index, delete_articles
-from recommender.store import IndexDir
+from recommender.index.indexing import add_articles, build_index, delete_articles
+from recommender.index.store import IndexDir
 
 
 def test_snapshot_layout_and_manifest(hash_index, hash_embedder):
@@ -136,8 +136,8 @@ def test_empty_build_and_title_only_articles(tmp_path, hash_config):
 
 
 def _write_snapshot(path, vectors, minhash, band_threshold=None, exact_limit=None, monkeypatch=None, pq_limit=None):
-    from recommender import store
-    from recommender.indexing import snapshot_parts
+    from recommender.index import store
+    from recommender.index.indexing import snapshot_parts
 
     if exact_limit is not None:
         monkeypatch.setattr(store, "EXACT_LIMIT", exact_limit)
@@ -190,7 +190,7 @@ def test_large_index_is_quantised_ivf_and_serves_exact_cosines(tmp_path, monkeyp
 
 
 def test_band_table_is_written_with_the_snapshot_and_memory_mapped(tmp_path):
-    from recommender.duplicates import BandTable, minhash_signatures
+    from recommender.evidence.duplicates import BandTable, minhash_signatures
 
     texts = [f"story number {i} about the council vote on the new bus routes and fares in the city" for i in range(40)]
     sigs = minhash_signatures(texts)
@@ -206,9 +206,9 @@ def test_band_table_is_written_with_the_snapshot_and_memory_mapped(tmp_path):
 
 
 def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
-    from recommender.indexing import snapshot_parts
-    from recommender.store import Record, write_snapshot
-    from recommender.stories import group_centroids
+    from recommender.index.indexing import snapshot_parts
+    from recommender.index.store import Record, write_snapshot
+    from recommender.evidence.stories import group_centroids
 
     vectors = _clustered(6)
     groups = np.asarray([3, 3, 6, 9, 9, 9])
@@ -232,7 +232,7 @@ def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
 def test_linking_many_rows_finds_neighbours_through_ivf_with_exact_cosines(monkeypatch):
     """A build above store.EXACT_LIMIT finds each row's neighbours with an IVF index (a flat scan of
     n^2 pairs would take hours) and recomputes their cosines exactly."""
-    from recommender import indexing
+    from recommender.index import indexing
 
     vectors = _clustered(3000)
     exact_scores, exact_rows = indexing._neighbours(vectors, list(range(3000)), 11)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from recommender.dates import Published
-from recommender.duplicates import classify_pair
-from recommender.store import Record
-from recommender.stories import LIST_DATE_GRACE_DAYS, attach_stragglers, group_stories, pair_story_score
+from recommender.text.dates import Published
+from recommender.evidence.duplicates import classify_pair
+from recommender.index.store import Record
+from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, attach_stragglers, group_stories, pair_story_score
 
 
 def _unit(v):
@@ -59,7 +59,7 @@ def test_group_stories_with_stragglers_end_to_end():
 
 
 def test_lists_give_date_only_pairs_no_grace_but_the_verdict_does():
-    from recommender.pairs import Sides, load_pair_model
+    from recommender.evidence.pairs import Sides, load_pair_model
 
     monday = Record(key=1, id="m", title="Iranians vote in runoff", body="x", body_hash="a", published="2005-06-24")
     tuesday = Record(key=2, id="t", title="Hardliner wins runoff", body="y", body_hash="b", published="2005-06-25")
@@ -78,7 +78,7 @@ def test_lists_give_date_only_pairs_no_grace_but_the_verdict_does():
 
 
 def test_the_one_pair_fast_path_agrees_with_the_vectorised_penalty():
-    from recommender.stories import story_score, time_penalty
+    from recommender.evidence.stories import story_score, time_penalty
 
     deltas = [0.0, 0.05, -0.3, 0.9, 1.0, 1.2, -2.5, 40.0, float("nan")]
     for grace in (0.0, 1.0):
@@ -91,7 +91,7 @@ def test_the_one_pair_fast_path_agrees_with_the_vectorised_penalty():
 
 def test_the_story_bar_follows_what_the_model_read_not_whether_a_body_is_filled():
     from recommender.config import Config
-    from recommender.stories import bar_for, embedded_words
+    from recommender.evidence.stories import bar_for, embedded_words
 
     config = Config.load(environ={})
     headline = "Fed holds rates steady as inflation cools"
@@ -113,8 +113,8 @@ def test_a_list_blocks_headlines_of_one_running_story_days_apart_but_not_article
     days apart are one story to a reader (a headline names the story, not the day's development); two
     full articles two days apart at the same cosine are two developments, each its own item."""
     from recommender.config import Config
-    from recommender.ranking import Candidate, RankParams, _same_story_pairs
-    from recommender.stories import list_weight_for
+    from recommender.query.ranking import Candidate, RankParams, _same_story_pairs
+    from recommender.evidence.stories import list_weight_for
 
     config = Config.load(environ={})
     short, long = config.story_bar_short_words, config.story_bar_long_words

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.articles import parse_article
-from recommender.indexing import build_index
-from recommender.ranking import mix_story
+from recommender.text.articles import parse_article
+from recommender.index.indexing import build_index
+from recommender.query.ranking import mix_story
 from recommender import Recommender
 
 # Four tellings of one story: the same two-word phrases in other orders (cosine ~0.72 with the

@@ -9,9 +9,9 @@ import logging
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from recommender import NewsrecError
+from recommender import ArticleNotFound, BadInput, ConfigError, IndexMismatch, IndexNotReady, NewsrecError
 
-__all__ = ["error_response", "register_error_handlers", "ApiError"]
+__all__ = ["STATUS_OF", "error_response", "register_error_handlers", "status_of", "ApiError"]
 
 log = logging.getLogger("newsrec.web")
 
@@ -27,6 +27,22 @@ _CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+# Each library error type and its HTTP status; a type not listed takes its nearest listed base's.
+STATUS_OF = {
+    BadInput: 400,
+    ArticleNotFound: 404,
+    IndexNotReady: 503,
+    IndexMismatch: 503,
+    ConfigError: 500,
+    NewsrecError: 500,
+}
+
+
+def status_of(exc: NewsrecError) -> int:
+    """The HTTP status of a library error: its own type's, else its nearest base's in STATUS_OF."""
+    return next(STATUS_OF[t] for t in type(exc).__mro__ if t in STATUS_OF)
 
 
 class ApiError(Exception):
@@ -60,9 +76,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(NewsrecError)
     def _lib(exc: NewsrecError):
-        if exc.status >= 500:
+        status = status_of(exc)
+        if status >= 500:
             log.error("request %s: %s", g.get("request_id"), exc.message)
-        return error_response(exc.status, exc.message, code=exc.code, field=exc.field)
+        return error_response(status, exc.message, code=exc.code, field=exc.field)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -33,8 +33,8 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .dates import Published, published_arrays
-from .errors import ArticleNotFound, IndexMismatch, IndexNotReady
+from recommender.text.dates import Published, published_arrays
+from recommender.errors import ArticleNotFound, IndexMismatch, IndexNotReady
 
 __all__ = ["IndexDir", "Snapshot", "write_snapshot", "SnapshotParts", "Record", "Link", "Meta", "StoredBands", "Hit",
            "FORMAT_VERSION", "STORED_NEIGHBOURS", "build_faiss"]

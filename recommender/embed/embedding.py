@@ -17,8 +17,8 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .errors import ConfigError
-from .models import Centres, default_model_path, normalise_rows, prompt_of, resolve_model
+from recommender.errors import ConfigError
+from recommender.embed.models import Centres, default_model_path, normalise_rows, prompt_of, resolve_model
 
 __all__ = [
     "Embedder",
@@ -139,7 +139,7 @@ def load_embedder(config) -> Embedder:
     if backend == "hash":
         return HashingEmbedder()
     if backend in ("onnx", "onnx-fp32", "openvino"):
-        from .onnx_backend import OnnxEmbedder
+        from recommender.embed.onnx_backend import OnnxEmbedder
 
         return OnnxEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir, runtime=backend)
     raise ConfigError(f"unknown backend {backend!r}; set NEWSREC_BACKEND to 'onnx', 'openvino', 'onnx-fp32', 'torch' "

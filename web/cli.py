@@ -7,8 +7,8 @@ import os
 import sys
 from typing import Iterator, Sequence
 
-from .config import Config
-from .errors import NewsrecError
+from recommender.config import Config
+from recommender.errors import NewsrecError
 
 __all__ = ["main"]
 
@@ -23,7 +23,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _embedder(config: Config):
-    from .embedding import load_embedder
+    from recommender.embed.embedding import load_embedder
 
     return load_embedder(config)
 
@@ -34,13 +34,13 @@ def _print_json(data) -> None:
 
 
 def _recommender(config: Config, *, read_only: bool = False):
-    from .facade import Recommender
+    from recommender.facade import Recommender
 
     return Recommender(config, read_only=read_only)
 
 
 def _read(args: argparse.Namespace, rec) -> Iterator:
-    from .articles import read_articles
+    from recommender.text.articles import read_articles
 
     return (a for path in args.input for a in read_articles(path, profile=rec.profile))
 
@@ -52,7 +52,7 @@ def _log(message: str) -> None:
 def _articles(args: argparse.Namespace, rec):
     """The input articles, cleaned here as they are read, or prepared on a Ray cluster (--engine ray)."""
     if args.engine == "ray":
-        from .distributed import prepare_on_ray
+        from recommender.index.distributed import prepare_on_ray
 
         return prepare_on_ray(args.input, rec.config, rec.embedder.dim, address=args.ray_address,
                               actors=args.actors, actor_gpus=args.actor_gpus, progress=not args.quiet, log=_log)
@@ -102,7 +102,7 @@ def _page_as_record(src, name: str):
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from .cleaning import clean, clean_html, load_profile
+    from recommender.text.cleaning import clean, clean_html, load_profile
 
     config = _config(args)
     profile = load_profile(config.site_patterns)
@@ -148,7 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .serving import run_gunicorn
+    from web.serving import run_gunicorn
 
     print(f"serving {config.index} at http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
     return run_gunicorn(args.host, args.port, workers=args.workers, threads=args.threads)
@@ -175,7 +175,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     rec.load()
     out = {**rec.stats(), "manifest": rec.snapshot.manifest}
     if (Path(rec.index_dir.path) / "ingest.sqlite").exists():
-        from .ingest import IngestState
+        from recommender.ingest import IngestState
 
         state = IngestState(rec.index_dir.path)
         try:
@@ -187,7 +187,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .ingest import Politeness, Source, run_forever, run_ingest
+    from recommender.ingest import Politeness, Source, run_forever, run_ingest
 
     sources = ([Source("feed", u) for u in args.feed or []] + [Source("sitemap", u) for u in args.sitemap or []]
                + [Source("wordpress", u) for u in args.wordpress or []] + [Source("site", u) for u in args.site or []])
@@ -216,7 +216,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from . import evaluation
+    from recommender.evaluation import runs as evaluation
 
     config = _config(args)
     if args.task != "site-links" and not args.data:

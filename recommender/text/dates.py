@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import BadInput
+from recommender.errors import BadInput
 
 __all__ = ["Published", "UNKNOWN_DAY", "parse_published", "published_arrays"]
 

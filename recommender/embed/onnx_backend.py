@@ -29,8 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .models import Centres, prompt_of, resolve_model
-from .errors import ConfigError
+from recommender.embed.models import Centres, prompt_of, resolve_model
+from recommender.errors import ConfigError
 
 __all__ = ["OnnxEmbedder", "calibration_texts", "export_onnx", "export_openvino", "pooling_mode"]
 
@@ -158,7 +158,7 @@ def calibration_texts(languages: frozenset[str] | None) -> list[str]:
     language it lists when `languages` is None (a model of one's own)."""
     import wordfreq
 
-    from .e5_weights import WORDFREQ_TO_LANGID, language_texts
+    from recommender.embed.e5_weights import WORDFREQ_TO_LANGID, language_texts
 
     codes = [c for c in sorted(wordfreq.available_languages())
              if languages is None or WORDFREQ_TO_LANGID.get(c, c) in languages]
@@ -285,7 +285,7 @@ class OnnxEmbedder:
                  threads: int | None = None, runtime: str = "onnx"):
         from tokenizers import Tokenizer
 
-        from .models import LANGUAGES
+        from recommender.embed.models import LANGUAGES
 
         folder, self.name = resolve_model(model, cache_dir)
         model_dir = Path(folder)

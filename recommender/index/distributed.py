@@ -20,11 +20,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .articles import Article, parse_article
-from .config import Config
-from .duplicates import SIGNATURE_WIDTH, text_signatures
-from .errors import BadInput, ConfigError
-from .indexing import Prepared, embed_records, what_is_read
+from recommender.text.articles import Article, parse_article
+from recommender.config import Config
+from recommender.evidence.duplicates import SIGNATURE_WIDTH, text_signatures
+from recommender.errors import BadInput, ConfigError
+from recommender.index.indexing import Prepared, embed_records, what_is_read
 
 __all__ = ["RAY_FIX", "prepare_on_ray"]
 
@@ -105,8 +105,8 @@ class PrepareActor:
     def __init__(self, config: Config):
         for name, value in WORKER_ENV.items():
             os.environ.setdefault(name, value)
-        from .cleaning import load_profile
-        from .embedding import load_embedder
+        from recommender.text.cleaning import load_profile
+        from recommender.embed.embedding import load_embedder
 
         self.config = config
         self.profile = load_profile(config.site_patterns)

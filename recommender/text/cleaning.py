@@ -27,7 +27,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
-from .language import Language, detect_language
+from recommender.text.language import Language, detect_language
 
 __all__ = [
     "AlsoRead",

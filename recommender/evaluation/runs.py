@@ -1,61 +1,19 @@
-"""Quality evaluations that print JSON: cleaning (token P/R/F1), and the scorers shared by the others."""
+"""The evaluations `newsrec eval` runs, each returning a JSON-ready dict: cleaning, same story, copies,
+related lists."""
 from __future__ import annotations
 
-import html as html_lib
 import json
-import re
 from collections import Counter
 from pathlib import Path
-from .cleaning import clean, clean_html
 
-__all__ = ["token_prf", "eval_cleaning"]
+from recommender.evaluation.datasets import (as_served, first_row, make_copy, page_from_blocks, pair_story_groups,
+                                             read_any, read_rows, site_fold, story_fold, uci_records)
+from recommender.evaluation.metrics import (best_threshold_accuracy, mean, pairwise_f1, pearson, precision_at_5,
+                                            prf_summary, snippet_counts, snippet_scores, squash, token_prf)
+from recommender.text.cleaning import clean, clean_html
 
-_TOKEN = re.compile(r"\w+")
-
-
-def token_prf(predicted: str, gold: str) -> tuple[float, float, float]:
-    """Bag-of-words precision, recall, F1 of lowercase \\w+ tokens (the Zyte benchmark's scoring)."""
-    p = Counter(_TOKEN.findall(predicted.lower()))
-    g = Counter(_TOKEN.findall(gold.lower()))
-    overlap = sum((p & g).values())
-    precision = overlap / sum(p.values()) if p else (1.0 if not g else 0.0)
-    recall = overlap / sum(g.values()) if g else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
-def _rows(path: str | Path, limit: int | None) -> list[dict]:
-    """Rows of a JSONL file (optionally .gz), or of a JSON file holding one object or a list."""
-    from .articles import open_text
-
-    with open_text(path) as fh:
-        text = fh.read()
-    try:
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        rows = [json.loads(line) for line in text.split("\n") if line.strip()]
-    return rows[:limit] if limit else rows
-
-
-def _mean(xs: list[float]) -> float:
-    return round(sum(xs) / len(xs), 4) if xs else 0.0
-
-
-def page_from_blocks(row: dict) -> str:
-    """An HTML page rebuilt from a row's text blocks (one <p> a block), for rows that carry no HTML."""
-    title = html_lib.escape(row.get("title") or "")
-    blocks = "".join(f"<p>{html_lib.escape(line)}</p>" for line in row["raw_text"].splitlines() if line.strip())
-    return f"<html><head><title>{title}</title></head><body>{blocks}</body></html>"
-
-
-def _summary(scores: list[tuple[float, float, float]]) -> dict:
-    return {
-        "precision": _mean([s[0] for s in scores]),
-        "recall": _mean([s[1] for s in scores]),
-        "f1": _mean([s[2] for s in scores]),
-        "documents": len(scores),
-    }
+__all__ = ["eval_cleaning", "eval_dups", "eval_html_snippets", "eval_msrp", "eval_related", "eval_same_story",
+           "eval_semeval", "eval_site_links", "eval_uci"]
 
 
 def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = True) -> dict:
@@ -69,7 +27,7 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
     """
     import trafilatura
 
-    rows = _rows(path, limit)
+    rows = read_rows(path, limit)
     if rows and "with" in rows[0] and "html" in rows[0]:
         return {"task": "cleaning", "data": str(path), **eval_html_snippets(rows)}
     ours, base, ours_html, traf, titles = [], [], [], [], []
@@ -81,7 +39,7 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
             ours.append(token_prf(cleaned.body, gold))
             title = (row.get("title") or "").strip()
             if title:  # the labelled headline: is it the title clean() reports?
-                titles.append(float(_squash(cleaned.title).lower() == _squash(title).lower()))
+                titles.append(float(squash(cleaned.title).lower() == squash(title).lower()))
             kept = "\n".join(line for line in raw.splitlines() if line.strip() and line.strip() != title)
             base.append(token_prf(kept, gold))
         if html or not raw:
@@ -95,50 +53,16 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
             except Exception:  # scored as an empty extraction, as a user of trafilatura would get
                 alone = ""
             traf.append(token_prf(alone, gold))
-    out = {"task": "cleaning", "data": str(path), "newsrec": _summary(ours)}
+    out = {"task": "cleaning", "data": str(path), "newsrec": prf_summary(ours)}
     if titles:
-        out["newsrec"]["title_exact"] = round(_mean(titles), 4)
+        out["newsrec"]["title_exact"] = round(mean(titles), 4)
         out["newsrec"]["titled_documents"] = len(titles)
     if base:
-        out["keep_everything"] = _summary(base)
+        out["keep_everything"] = prf_summary(base)
     if ours_html:
-        out["newsrec_html"] = _summary(ours_html)
-        out["trafilatura_alone"] = _summary(traf)
+        out["newsrec_html"] = prf_summary(ours_html)
+        out["trafilatura_alone"] = prf_summary(traf)
     return out
-
-
-def _squash(text: str) -> str:
-    """Whitespace folded and NFC: canonically equal text (one character or its parts) reads the same."""
-    import unicodedata
-
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def _snippet_counts(output: str, keep: list[str], cut: list[str]) -> tuple[int, int, int, int]:
-    """(tp, fn, fp, tn) of the trafilatura benchmark: a `with` snippet found in the output (whitespace
-    normalised, exact substring) is a true positive, a `without` snippet found a false positive."""
-    out = _squash(output)
-    tp = sum(_squash(s) in out for s in keep)
-    fp = sum(_squash(s) in out for s in cut)
-    return tp, len(keep) - tp, fp, len(cut) - fp
-
-
-def _snippet_scores(counts) -> dict:
-    tp, fn, fp, tn = (sum(c[i] for c in counts) for i in range(4))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4),
-            "accuracy": round((tp + tn) / max(1, tp + fn + fp + tn), 4), "f_score": round(f, 4), "pages": len(counts)}
-
-
-def site_fold(url: str, folds: int = 2) -> int:
-    """The fold of a page, by its site (host name): pages of one site always land in one fold."""
-    import hashlib
-    from urllib.parse import urlparse
-
-    host = urlparse(url).netloc or url.split("::")[-1].split("-")[0]
-    return int(hashlib.blake2b(host.lower().encode(), digest_size=4).hexdigest(), 16) % folds
 
 
 def eval_html_snippets(rows: list[dict]) -> dict:
@@ -147,24 +71,24 @@ def eval_html_snippets(rows: list[dict]) -> dict:
     of the page's kept snippets, as detected)."""
     import trafilatura
 
-    from .language import detect_language
+    from recommender.text.language import detect_language
 
     ours, theirs, langs, folds = [], [], [], []
     for row in rows:
         keep, cut = row.get("with") or [], row.get("without") or []
-        ours.append(_snippet_counts(clean_html(row["html"]).body, keep, cut))
+        ours.append(snippet_counts(clean_html(row["html"]).body, keep, cut))
         try:
             alone = trafilatura.extract(row["html"]) or ""
         except Exception:  # scored as an empty extraction, as a user of trafilatura would get
             alone = ""
-        theirs.append(_snippet_counts(alone, keep, cut))
+        theirs.append(snippet_counts(alone, keep, cut))
         langs.append(detect_language(" ".join(keep)).lang or "und")
         folds.append(site_fold(row.get("url", "")))
 
     def table(pick) -> dict:
         chosen = [i for i in range(len(rows)) if pick(i)]
-        return {"newsrec": _snippet_scores([ours[i] for i in chosen]),
-                "trafilatura_alone": _snippet_scores([theirs[i] for i in chosen])}
+        return {"newsrec": snippet_scores([ours[i] for i in chosen]),
+                "trafilatura_alone": snippet_scores([theirs[i] for i in chosen])}
 
     per_language = {lang: table(lambda i, lang=lang: langs[i] == lang)
                     for lang, _ in Counter(langs).most_common()}
@@ -176,88 +100,29 @@ def eval_html_snippets(rows: list[dict]) -> dict:
 # --- same story -------------------------------------------------------------------------------
 
 
-def pearson(x, y) -> float:
-    import numpy as np
-
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.std() == 0 or y.std() == 0:
-        return 0.0
-    return float(np.corrcoef(x, y)[0, 1])
-
-
 def _embed(embedder, articles: list[tuple[str, str]], max_tokens: int = 256):
     """Vectors of (title, body) pairs, embedded as the service embeds an article."""
-    from .embedding import article_text
+    from recommender.embed.embedding import article_text
 
     return embedder.encode([article_text(title, body, max_tokens) for title, body in articles], batch_size=16)
 
 
-def _best_threshold_accuracy(scores, labels) -> tuple[float, float]:
-    """(accuracy, threshold) of the best single threshold on these scores."""
-    import numpy as np
-
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.int64)
-    order = np.argsort(s)
-    s, y = s[order], y[order]
-    # predict 1 for scores >= threshold; try every cut point
-    positives_above = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
-    negatives_below = np.concatenate([[0], np.cumsum(1 - y)])
-    correct = positives_above + negatives_below
-    best = int(np.argmax(correct))
-    threshold = float(s[best]) if best < len(s) else float(s[-1]) + 1e-6
-    return round(float(correct[best]) / len(y), 4), round(threshold, 4)
-
-
 def _minhash_jaccard(a_texts: list[str], b_texts: list[str]) -> list[float]:
-    from .duplicates import minhash_signatures
+    from recommender.evidence.duplicates import minhash_signatures
 
     sa, sb = minhash_signatures(a_texts), minhash_signatures(b_texts)
     return [float((x == y).mean()) for x, y in zip(sa, sb)]
 
 
-def _first_row(path: str | Path) -> dict:
-    """The first row of a JSONL file (optionally .gz), read alone."""
-    from .articles import open_text
-
-    with open_text(path) as fh:
-        for line in fh:
-            if line.strip():
-                return json.loads(line)
-    return {}
-
-
-def _read_any(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if path.suffix == ".csv":
-        import csv
-
-        with open(path, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
-    return _rows(path, None)
-
-
-def _as_served(text: str) -> tuple[str, str]:
-    """(title, body) of a scraped text after the cleaning every API call applies (POST /api/compare)."""
-    from .articles import parse_article
-    from .errors import BadInput
-
-    try:
-        art = parse_article({"body": text}, require_id=False)
-    except BadInput:
-        return "", text
-    return art.title, art.body
-
-
-def _pair_similarities(rows: list[dict], embedder, max_tokens: int):
+def pair_similarities(rows: list[dict], embedder, max_tokens: int):
     """(texts a, texts b, embedding cosine, TF-IDF cosine, MinHash Jaccard) for text1/text2 pairs.
 
     Each text goes through the cleaning the service applies before it embeds, so the cosine is the
     one POST /api/compare reports; the TF-IDF and MinHash baselines read the same cleaned texts."""
-    from .lexical import TfIdf
+    from recommender.text.lexical import TfIdf
 
-    served_a = [_as_served(r["text1"]) for r in rows]
-    served_b = [_as_served(r["text2"]) for r in rows]
+    served_a = [as_served(r["text1"]) for r in rows]
+    served_b = [as_served(r["text2"]) for r in rows]
     a = [f"{t}\n{body}".strip() for t, body in served_a]
     b = [f"{t}\n{body}".strip() for t, body in served_b]
     va, vb = _embed(embedder, served_a, max_tokens), _embed(embedder, served_b, max_tokens)
@@ -267,29 +132,9 @@ def _pair_similarities(rows: list[dict], embedder, max_tokens: int):
     return a, b, cos, tfidf, _minhash_jaccard(a, b)
 
 
-def pair_story_groups(rows: list[dict]) -> list[str]:
-    """One story label per SemEval pair: pairs that share an article (ids in `pair_id`, "a_b") are one
-    story group (connected components), labelled by its smallest article id. Pairs without ids are
-    their own group."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    ids = [str(r.get("pair_id") or f"row{i}_row{i}").split("_")[:2] for i, r in enumerate(rows)]
-    for a, b in ((p[0], p[-1]) for p in ids):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return [find(p[0]) for p in ids]
-
-
 def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
     """Pearson of each similarity with -Overall (1 = same story ... 4 = unrelated), English pairs and all."""
-    a, b, cos, tfidf, mh = _pair_similarities(rows, embedder, max_tokens)
+    a, b, cos, tfidf, mh = pair_similarities(rows, embedder, max_tokens)
     gold = [-float(r["Overall"]) for r in rows]
     english = [i for i, r in enumerate(rows) if r.get("lang1") == "en" and r.get("lang2") == "en"]
 
@@ -303,7 +148,7 @@ def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
         }
 
     same = [1 if float(r["Overall"]) <= 2.0 else 0 for r in rows]
-    acc, thr = _best_threshold_accuracy([cos[i] for i in english], [same[i] for i in english]) if english else (0, 0)
+    acc, thr = best_threshold_accuracy([cos[i] for i in english], [same[i] for i in english]) if english else (0, 0)
     # Every language pair with 20 or more pairs (fewer say little), and all cross-language pairs.
     pairs: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
@@ -320,47 +165,14 @@ def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
 
 def eval_msrp(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
     """Accuracy of paraphrase labels with the best single threshold on each similarity."""
-    _, _, cos, tfidf, mh = _pair_similarities(rows, embedder, max_tokens)
+    _, _, cos, tfidf, mh = pair_similarities(rows, embedder, max_tokens)
     labels = [int(r["label"]) for r in rows]
     out = {"kind": "msrp", "pairs": len(rows)}
     for name, s in (("newsrec", cos), ("tfidf", tfidf), ("minhash", mh)):
-        acc, thr = _best_threshold_accuracy(s, labels)
+        acc, thr = best_threshold_accuracy(s, labels)
         out[f"accuracy_{name}"] = acc
         out[f"threshold_{name}"] = thr
     return out
-
-
-def _precision_at_5(sim, labels) -> float:
-    import numpy as np
-
-    s = np.array(sim, dtype=np.float64, copy=True)
-    np.fill_diagonal(s, -np.inf)
-    top = np.argpartition(-s, 5, axis=1)[:, :5]
-    return round(float((labels[top] == labels[:, None]).mean()), 4)
-
-
-def _pairwise_f1(pred, gold) -> dict:
-    from collections import Counter
-
-    def pairs(counts) -> int:
-        return sum(c * (c - 1) // 2 for c in counts.values())
-
-    both = pairs(Counter(zip(pred, gold)))
-    p_pairs, g_pairs = pairs(Counter(pred)), pairs(Counter(gold))
-    precision = both / p_pairs if p_pairs else 1.0
-    recall = both / g_pairs if g_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
-
-
-def _uci_records(rows: list[dict]) -> list[dict]:
-    """UCI headlines as articles: the headline as title, no body, the publisher and category."""
-    import datetime as dt
-
-    return [{
-        "id": r["ID"], "title": r["TITLE"], "body": "", "source": r.get("PUBLISHER", ""), "section": r["CATEGORY"],
-        "published": dt.datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, dt.timezone.utc).isoformat(timespec="seconds"),
-    } for r in rows]
 
 
 def index_story_groups(records: list[dict], embedder, config) -> dict[str, int]:
@@ -381,8 +193,8 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
     """Same-story precision@5 among headlines, and pairwise P/R/F1 of the story groups formed."""
     import numpy as np
 
-    from .lexical import TfIdf
-    from .stories import story_score
+    from recommender.text.lexical import TfIdf
+    from recommender.evidence.stories import story_score
 
     titles = [r["TITLE"] for r in rows]
     labels = np.asarray([r["STORY"] for r in rows])
@@ -393,23 +205,23 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
     tf = TfIdf.fit(titles)
     m = tf.matrix(titles)
     tfidf = (m @ m.T).toarray()
-    by_id = index_story_groups(_uci_records(rows), embedder, config)
+    by_id = index_story_groups(uci_records(rows), embedder, config)
     groups = [by_id[r["ID"]] for r in rows]
     return {
         "kind": "uci",
         "headlines": len(rows),
         "stories": int(len(set(labels))),
-        "p_at_5_newsrec": _precision_at_5(newsrec, labels),
-        "p_at_5_cosine": _precision_at_5(cos, labels),
-        "p_at_5_tfidf": _precision_at_5(tfidf, labels),
+        "p_at_5_newsrec": precision_at_5(newsrec, labels),
+        "p_at_5_cosine": precision_at_5(cos, labels),
+        "p_at_5_tfidf": precision_at_5(tfidf, labels),
         "groups": {"threshold": config.story_group_threshold, "count": len(set(groups)),
-                   **_pairwise_f1(groups, list(labels))},
+                   **pairwise_f1(groups, list(labels))},
     }
 
 
 def eval_same_story(path: str | Path, embedder, config) -> dict:
     """Dispatch on the file's fields: SemEval-2022 pairs, UCI headlines or MSRP pairs."""
-    rows = _read_any(path)
+    rows = read_any(path)
     if not rows:
         raise ValueError(f"{path} holds no rows")
     first = rows[0]
@@ -426,43 +238,6 @@ def eval_same_story(path: str | Path, embedder, config) -> dict:
 
 # --- syndicated copies ------------------------------------------------------------------------
 
-_FURNITURE_TOP = ["Kindly Share This Story:", "𝗙𝗼𝗹𝗹𝗼𝘄 𝗨𝘀 𝗢𝗻 𝗪𝗵𝗮𝘁𝘀𝗔𝗽𝗽", "Advertisement", "Share on Facebook"]
-_FURNITURE_INLINE = ["ALSO READ: Police arrest two after bank robbery in Leeds", "READ MORE: Markets slide as oil jumps",
-                     "RELATED: Storm closes airport for a second day"]
-_FURNITURE_BOTTOM = ["Subscribe to our newsletter for the latest news", "Football: United sign new striker",
-                     "Weather: Heavy rain expected across the north"]
-
-
-def make_copy(article: dict, rng, edit_share: float) -> dict:
-    """A syndicated copy: another site's furniture, a new headline, maybe a cut ending, some words edited."""
-    import re as _re
-
-    sentences = _re.split(r"(?<=[.!?])\s+", article["body"].strip())
-    if len(sentences) > 4 and rng.random() < 0.5:
-        sentences = sentences[: max(3, int(len(sentences) * 0.8))]  # truncated ending
-    words = " ".join(sentences).split(" ")
-    n_edit = int(round(len(words) * edit_share))
-    for i in rng.sample(range(len(words)), min(n_edit, len(words))):
-        roll = rng.random()
-        if roll < 0.5:
-            words[i] = rng.choice(["reportedly", "the", "new", "local", "officials", "said", "also", "major"])
-        elif roll < 0.8:
-            words[i] = ""
-        else:
-            words[i] = words[i] + " " + rng.choice(["also", "now", "still"])
-    body = " ".join(w for w in words if w)
-    paragraphs = _re.split(r"(?<=[.!?])\s+(?=[A-Z])", body)
-    mid = len(paragraphs) // 2
-    parts = [rng.choice(_FURNITURE_TOP)] + paragraphs[:mid] + [rng.choice(_FURNITURE_INLINE)] + paragraphs[mid:]
-    parts += rng.sample(_FURNITURE_BOTTOM, 2)
-    return {
-        "id": article["id"] + "-copy",
-        "title": "Report: " + article["title"] if rng.random() < 0.5 else article["title"].upper(),
-        "text": "\n\n".join(parts),
-        "published": article.get("published") or article.get("date") or "",
-        "source": "syndicator.example",
-    }
-
 
 def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed: int = 7) -> dict:
     """Plant syndicated copies (1-10% of words edited, furniture, new headline, cut endings) among
@@ -471,9 +246,9 @@ def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed
     import random
     import tempfile
 
-    from .articles import parse_article
-    from .indexing import build_index
-    from .store import IndexDir
+    from recommender.text.articles import parse_article
+    from recommender.index.indexing import build_index
+    from recommender.index.store import IndexDir
 
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -523,8 +298,8 @@ def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed
 
 
 def _build_eval_index(records: list[dict], embedder, config, tmp: Path):
-    from .articles import parse_article
-    from .facade import Recommender
+    from recommender.text.articles import parse_article
+    from recommender.facade import Recommender
 
     rec = Recommender(config, embedder, index_path=str(tmp / "idx"))
     rec.build(parse_article(r) for r in records)
@@ -537,13 +312,6 @@ def _top_by(sim, k: int):
     s = np.array(sim, dtype=np.float64, copy=True)
     np.fill_diagonal(s, -np.inf)
     return np.argsort(-s, axis=1)[:, :k]
-
-
-def story_fold(story: str, folds: int = 2) -> int:
-    """The fold of a story: every telling of one story lands in one fold (stories, not rows, are split)."""
-    import hashlib
-
-    return int(hashlib.blake2b(str(story).encode(), digest_size=4).hexdigest(), 16) % folds
 
 
 def _list_scores(lists: dict[str, list[str]], story: dict[str, str], category: dict[str, str] | None,
@@ -559,12 +327,12 @@ def _list_scores(lists: dict[str, list[str]], story: dict[str, str], category: d
         distinct.append(len({story.get(i, i) for i in items}))
         if category is not None:
             cat.append(sum(category[i] == category[qid] for i in items) / len(items))
-    out = {"own_story_share": _mean(own), "distinct_stories": _mean(distinct), "mean_items": _mean(sizes),
-           "short_lists": _mean([float(n < k) for n in sizes]), "lists": len(sizes), "scored": len(own)}
+    out = {"own_story_share": mean(own), "distinct_stories": mean(distinct), "mean_items": mean(sizes),
+           "short_lists": mean([float(n < k) for n in sizes]), "lists": len(sizes), "scored": len(own)}
     if category is not None:
-        out["category_p_at_5"] = _mean(cat)
+        out["category_p_at_5"] = mean(cat)
     if short is not None:
-        out["flagged_short"] = _mean([float(short[q]) for q in lists])
+        out["flagged_short"] = mean([float(short[q]) for q in lists])
     return out
 
 
@@ -617,14 +385,14 @@ def eval_related_uci(rows: list[dict], embedder, config, k: int = 5, folds: int 
     overall and per story fold (`folds` of them); against raw cosine and TF-IDF without collapsing, in
     the same run; and the category precision of the five nearest other stories by the gold labels (what
     perfect story knowledge would give with the model's cosine)."""
-    from .lexical import TfIdf
+    from recommender.text.lexical import TfIdf
 
     story = {r["ID"]: r["STORY"] for r in rows}
     category = {r["ID"]: r["CATEGORY"] for r in rows}
     fold = {r["ID"]: story_fold(r["STORY"], folds) for r in rows}
     out: dict = {"kind": "uci", "headlines": len(rows), "stories": len(set(story.values())), "shapes": {}}
     for shape in ("headline", "headline_body"):
-        records = _uci_records(rows)
+        records = uci_records(rows)
         if shape == "headline_body":
             records = [{**r, "body": r["title"]} for r in records]
         ours, short, order, vectors = _related_lists(records, embedder, config, k)
@@ -676,7 +444,7 @@ def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, 
 
     import numpy as np
 
-    from .lexical import TfIdf
+    from recommender.text.lexical import TfIdf
 
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -699,7 +467,7 @@ def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, 
         for l in with_topic:
             got = top_of(l["id"])
             precision.append(sum(x in set(l["same_topic"]) for x in got) / k if got else 0.0)
-        return {"editors_links_recall_at_5": _mean(recall), "same_topic_p_at_5": _mean(precision)}
+        return {"editors_links_recall_at_5": mean(recall), "same_topic_p_at_5": mean(precision)}
 
     with tempfile.TemporaryDirectory() as tmp:
         rec = _build_eval_index(records, embedder, config, Path(tmp))
@@ -737,9 +505,9 @@ def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, 
 def eval_related(path: str | Path, embedder, config, *, related: str | None = None) -> dict:
     path = Path(path)
     if path.suffix == ".csv":
-        out = eval_related_uci(_read_any(path), embedder, config)
-    elif "gold1" in _first_row(path):
-        out = eval_related_msvcode(_read_any(path), embedder, config)
+        out = eval_related_uci(read_any(path), embedder, config)
+    elif "gold1" in first_row(path):
+        out = eval_related_msvcode(read_any(path), embedder, config)
     else:
         related = related or str(path.parent / "wikinews_en_related.jsonl")
         out = eval_related_wikinews(path, related, embedder, config)
@@ -750,7 +518,7 @@ def eval_site_links(index_path: str | Path, embedder, config, k: int = 5) -> dic
     """The site's own ALSO READ links as free relevance labels: for each indexed article whose cut
     related links point at articles in the index (by URL, else by exact title), how many of those
     the top k contains, per source."""
-    from .facade import Recommender
+    from recommender.facade import Recommender
 
     rec = Recommender(config, embedder, index_path=str(index_path))
     snap = rec.load()

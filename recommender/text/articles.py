@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .cleaning import Cleaned, CleaningProfile, clean, clean_html
-from .dates import UNKNOWN, Published, parse_published
-from .duplicates import body_hash
-from .store import Record
-from .errors import BadInput
-from .language import CONFIDENT
+from recommender.text.cleaning import Cleaned, CleaningProfile, clean, clean_html
+from recommender.text.dates import UNKNOWN, Published, parse_published
+from recommender.evidence.duplicates import body_hash
+from recommender.index.store import Record
+from recommender.errors import BadInput
+from recommender.text.language import CONFIDENT
 
 __all__ = ["Article", "parse_article", "read_articles"]
 

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .pairs import LEX_PERM, lexical_signatures
+from recommender.evidence.pairs import LEX_PERM, lexical_signatures
 
 __all__ = [
     "BandTable",

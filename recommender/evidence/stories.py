@@ -12,10 +12,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .cleaning import count_words
-from .dates import Published
-from .duplicates import UnionFind
-from .embedding import article_text
+from recommender.text.cleaning import count_words
+from recommender.text.dates import Published
+from recommender.evidence.duplicates import UnionFind
+from recommender.embed.embedding import article_text
 
 __all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "embedded_words", "group_stories",
            "attach_stragglers", "group_centroids", "list_weight_for", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT",

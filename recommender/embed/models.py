@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError
+from recommender.errors import ConfigError
 
 __all__ = ["ENGLISH", "MULTILINGUAL", "default_model_path", "LANGUAGES", "Centres", "center_of", "MODEL_SETTINGS", "model_covers", "model_setting", "normalise_rows", "prompt_of", "resolve_model"]
 
@@ -82,7 +82,7 @@ def resolve_model(model: str, cache_dir: str) -> tuple[str, str]:
     if name == ENGLISH:
         return default_model_path(), ENGLISH
     if name == MULTILINGUAL:
-        from .e5_weights import e5_model_dir
+        from recommender.embed.e5_weights import e5_model_dir
 
         return str(e5_model_dir(cache_dir, LANGUAGES[MULTILINGUAL])), MULTILINGUAL
     return key, key
@@ -165,7 +165,7 @@ class Centres:
         common = self.common if self.common is not None else np.zeros(vectors.shape[1], dtype=np.float32)
         out = vectors - common
         if self.languages:
-            from .language import language_posterior
+            from recommender.text.language import language_posterior
 
             for row, text in enumerate(texts):
                 # The centre the detector expects: each language's centre weighted by its probability,

@@ -16,15 +16,15 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .articles import Article
-from .duplicates import (NEAR_COSINE, RETELLING_VERDICT, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
+from recommender.text.articles import Article
+from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
                          lexical_part, overlap, shingles, text_signatures)
-from .embedding import Embedder, article_text
-from .pairs import RETELLING, Sides, load_pair_model
-from .models import MULTILINGUAL, model_covers
-from .store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
+from recommender.embed.embedding import Embedder, article_text
+from recommender.evidence.pairs import RETELLING, Sides, load_pair_model
+from recommender.embed.models import MULTILINGUAL, model_covers
+from recommender.index.store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
-from .stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
+from recommender.evidence.stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
                       group_stories, pair_story_score, story_score)
 
 __all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",

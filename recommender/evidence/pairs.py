@@ -33,7 +33,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .errors import ConfigError
+from recommender.errors import ConfigError
 
 __all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features",
            "load_pair_model", "RETELLING", "RELATED"]

@@ -1,0 +1,107 @@
+"""The scores the evaluations report: token P/R/F1, Pearson, best-threshold accuracy, P@5, pairwise F1,
+snippet counts."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+def token_prf(predicted: str, gold: str) -> tuple[float, float, float]:
+    """Bag-of-words precision, recall, F1 of lowercase \\w+ tokens (the Zyte benchmark's scoring)."""
+    p = Counter(_TOKEN.findall(predicted.lower()))
+    g = Counter(_TOKEN.findall(gold.lower()))
+    overlap = sum((p & g).values())
+    precision = overlap / sum(p.values()) if p else (1.0 if not g else 0.0)
+    recall = overlap / sum(g.values()) if g else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def mean(xs: list[float]) -> float:
+    return round(sum(xs) / len(xs), 4) if xs else 0.0
+
+
+def prf_summary(scores: list[tuple[float, float, float]]) -> dict:
+    return {
+        "precision": mean([s[0] for s in scores]),
+        "recall": mean([s[1] for s in scores]),
+        "f1": mean([s[2] for s in scores]),
+        "documents": len(scores),
+    }
+
+
+def squash(text: str) -> str:
+    """Whitespace folded and NFC: canonically equal text (one character or its parts) reads the same."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def snippet_counts(output: str, keep: list[str], cut: list[str]) -> tuple[int, int, int, int]:
+    """(tp, fn, fp, tn) of the trafilatura benchmark: a `with` snippet found in the output (whitespace
+    normalised, exact substring) is a true positive, a `without` snippet found a false positive."""
+    out = squash(output)
+    tp = sum(squash(s) in out for s in keep)
+    fp = sum(squash(s) in out for s in cut)
+    return tp, len(keep) - tp, fp, len(cut) - fp
+
+
+def snippet_scores(counts) -> dict:
+    tp, fn, fp, tn = (sum(c[i] for c in counts) for i in range(4))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4),
+            "accuracy": round((tp + tn) / max(1, tp + fn + fp + tn), 4), "f_score": round(f, 4), "pages": len(counts)}
+
+
+def pearson(x, y) -> float:
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.std() == 0 or y.std() == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def best_threshold_accuracy(scores, labels) -> tuple[float, float]:
+    """(accuracy, threshold) of the best single threshold on these scores."""
+    import numpy as np
+
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    order = np.argsort(s)
+    s, y = s[order], y[order]
+    # predict 1 for scores >= threshold; try every cut point
+    positives_above = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
+    negatives_below = np.concatenate([[0], np.cumsum(1 - y)])
+    correct = positives_above + negatives_below
+    best = int(np.argmax(correct))
+    threshold = float(s[best]) if best < len(s) else float(s[-1]) + 1e-6
+    return round(float(correct[best]) / len(y), 4), round(threshold, 4)
+
+
+def precision_at_5(sim, labels) -> float:
+    import numpy as np
+
+    s = np.array(sim, dtype=np.float64, copy=True)
+    np.fill_diagonal(s, -np.inf)
+    top = np.argpartition(-s, 5, axis=1)[:, :5]
+    return round(float((labels[top] == labels[:, None]).mean()), 4)
+
+
+def pairwise_f1(pred, gold) -> dict:
+    from collections import Counter
+
+    def pairs(counts) -> int:
+        return sum(c * (c - 1) // 2 for c in counts.values())
+
+    both = pairs(Counter(zip(pred, gold)))
+    p_pairs, g_pairs = pairs(Counter(pred)), pairs(Counter(gold))
+    precision = both / p_pairs if p_pairs else 1.0
+    recall = both / g_pairs if g_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
