@@ -16,11 +16,12 @@ from recommender.errors import ConfigError
 ENV_PREFIX = "NEWSREC_"
 
 
-def setting(default: Any, meaning: str, lo: float | None = None, hi: float | None = None) -> Any:
+def setting(default: Any, meaning: str, lo: float | None = None, hi: float | None = None, *,
+            choices: tuple[str, ...] = ()) -> Any:
     """A field of Config: its default, what it means (docs/configuration.md's settings table is made from these)
-    and, for a number, the range it must lie in (Config.load refuses others; the API's per-request
-    parameters of the same name take the same range)."""
-    return field(default=default, metadata={"meaning": meaning, "lo": lo, "hi": hi})
+    and, for a number, the range it must lie in, for a word the values it may take (Config.load refuses
+    others; the API's per-request parameters of the same name take the same range or choices)."""
+    return field(default=default, metadata={"meaning": meaning, "lo": lo, "hi": hi, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Config:
     feedback: float = setting(0.5, "Share of the nearest other stories in the query when ranking a related list (pseudo-relevance feedback: the query moves toward what its neighbourhood shares, the topic, and away from one headline's own words); 0 ranks by the query alone. Chosen by cross-validation over UCI stories: of four folds, three held out were chosen 0.67 on the others and one 0.33 (0.5 with pool_stories 40); 0.5 to 0.75 score within 0.002 of each other on all stories, and 0.5 keeps Wikinews same-topic precision (docs/measurements.md, Related stories).", lo=0, hi=0.9)
     feedback_stories: int = setting(3, "How many of the nearest other stories (each by its closest member, weighted by relevance) make that neighbourhood.", lo=0, hi=50)
     pool_stories: int = setting(40, "Other stories a related list is chosen from: a query widens its candidate pool (64, 256, then 1,000 nearest articles) until this many survive same-story blocking, filters and min_score; 0 widens only when fewer than k survive. Chosen by cross-validation over UCI stories (every quarter held out was chosen 40 or 80 on the others, which list alike; 40 costs less): a big story fills its 64 nearest articles, and story context and feedback can only choose among what is in the pool (docs/measurements.md, Related stories).", lo=0, hi=1000)
-    collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.")
+    collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.", choices=("canonical", "freshest", "none"))
     near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).", lo=0.01, hi=1)
     near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).", lo=0, hi=1)
     story_group_threshold: float = setting(0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.", lo=-1, hi=1)
@@ -103,12 +104,13 @@ class Setting:
     kind: type = str
     lo: float | None = None  # the range a number must lie in (None: open on that side)
     hi: float | None = None
+    choices: tuple[str, ...] = ()  # the values a word may take (empty: any)
 
 
 _KINDS = {"str": str, "int": int, "float": float, "bool": bool}
 SETTINGS: tuple[Setting, ...] = tuple(
     Setting(f.name, f.default, f.metadata["meaning"], _KINDS[f.type if isinstance(f.type, str) else f.type.__name__],
-            f.metadata["lo"], f.metadata["hi"])
+            f.metadata["lo"], f.metadata["hi"], f.metadata["choices"])
     for f in fields(Config)
 )
 
@@ -136,6 +138,9 @@ def setting_bounds(name: str) -> tuple[float, float]:
 
 
 def _check_range(setting: Setting, value: Any) -> None:
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"setting {setting.name!r} must be one of {', '.join(map(repr, setting.choices))}, got {value!r}; "
+                          f"set {ENV_PREFIX}{setting.name.upper()} to one of them")
     if setting.kind not in (int, float):
         return
     lo, hi = setting_bounds(setting.name)
@@ -151,6 +156,8 @@ def settings_table() -> str:
         return f"`{value}`" if value not in ("", None) else "(empty)"
 
     def span(s: Setting) -> str:
+        if s.choices:
+            return " \\| ".join(f"`{c}`" for c in s.choices)
         if s.lo is None and s.hi is None:
             return ""
         return f"{s.lo}–{s.hi}" if s.hi is not None else f"≥ {s.lo}"

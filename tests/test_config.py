@@ -74,3 +74,11 @@ def test_core_does_not_import_flask():
     for path in (ROOT / "recommender").glob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(from|import) (flask|web)\b", text, re.M), path.name
+
+
+def test_a_word_setting_outside_its_choices_is_refused_naming_the_variable_and_the_choices():
+    with pytest.raises(ConfigError, match=r"NEWSREC_COLLAPSE.*|'canonical', 'freshest', 'none'"):
+        Config.load({"collapse": "bogus"}, environ={})
+    with pytest.raises(ConfigError, match="NEWSREC_COLLAPSE"):
+        Config.load(environ={"NEWSREC_COLLAPSE": "newest"})
+    assert Config.load(environ={"NEWSREC_COLLAPSE": "freshest"}).collapse == "freshest"

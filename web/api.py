@@ -8,10 +8,12 @@ from typing import Any, Mapping
 
 from flask import Blueprint, current_app, jsonify, request
 
-from recommender import BadInput, Published, RankParams, Recommender, setting_bounds
+from recommender import SETTINGS, BadInput, Published, RankParams, Recommender, setting_bounds
 
 from .errors import ApiError
 from .security import check_token
+
+COLLAPSE = next(s.choices for s in SETTINGS if s.name == "collapse")  # the settings table's own choices
 
 bp = Blueprint("api", __name__)
 
@@ -90,7 +92,7 @@ def _get(source: Mapping[str, Any], name: str) -> Any:
     return None if value in (None, "") else value
 
 
-def int_param(source: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
+def int_param(source: Mapping[str, Any], name: str, default: int | None, lo: int, hi: int) -> int | None:
     value = _get(source, name)
     if value is None:
         return default
@@ -105,7 +107,7 @@ def int_param(source: Mapping[str, Any], name: str, default: int, lo: int, hi: i
     return number
 
 
-def float_param(source: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
+def float_param(source: Mapping[str, Any], name: str, default: float | None, lo: float, hi: float) -> float | None:
     value = _get(source, name)
     if value is None:
         return default
@@ -143,9 +145,9 @@ def bool_param(source: Mapping[str, Any], name: str) -> bool:
 
 def rank_params(source: Mapping[str, Any]) -> RankParams:
     c = cfg()
-    collapse = _get(source, "collapse") or c.collapse
-    if collapse not in ("canonical", "freshest", "none"):
-        raise ApiError(400, "'collapse' must be 'canonical', 'freshest' or 'none'", field="collapse")
+    collapse = _get(source, "collapse")
+    if collapse is not None and collapse not in COLLAPSE:
+        raise ApiError(400, f"'collapse' must be {' or '.join(map(repr, COLLAPSE))}", field="collapse")
     dates = {}
     for name in ("date_from", "date_to"):
         value = _get(source, name)
@@ -153,14 +155,15 @@ def rank_params(source: Mapping[str, Any]) -> RankParams:
             dates[name] = Published.parse(value, name).day if value is not None else None
         except BadInput as exc:
             raise ApiError(400, exc.message, field=name) from None
+    # What the request gives, checked against the settings' own ranges (a request may ask what config
+    # may); what it leaves out stays None and QueryService.params fills it from the settings, once.
     return rec().params(
-        k=int_param(source, "k", c.default_k, 1, c.max_k),
-        # The settings' own ranges (recommender.config.setting_bounds): a request may ask what config may.
-        half_life_days=float_param(source, "half_life_days", c.half_life_days, *setting_bounds("half_life_days")),
-        mmr_lambda=float_param(source, "mmr_lambda", c.mmr_lambda, *setting_bounds("mmr_lambda")),
-        story_context=float_param(source, "story_context", c.story_context, *setting_bounds("story_context")),
-        feedback=float_param(source, "feedback", c.feedback, *setting_bounds("feedback")),
-        min_score=float_param(source, "min_score", c.min_score, *setting_bounds("min_score")),
+        k=int_param(source, "k", None, 1, c.max_k),
+        half_life_days=float_param(source, "half_life_days", None, *setting_bounds("half_life_days")),
+        mmr_lambda=float_param(source, "mmr_lambda", None, *setting_bounds("mmr_lambda")),
+        story_context=float_param(source, "story_context", None, *setting_bounds("story_context")),
+        feedback=float_param(source, "feedback", None, *setting_bounds("feedback")),
+        min_score=float_param(source, "min_score", None, *setting_bounds("min_score")),
         collapse=collapse,
         sources=list_param(source, "source"),
         exclude_sources=list_param(source, "exclude_source"),

@@ -1,7 +1,7 @@
 """The OpenAPI 3 document of the JSON API, written by hand; a test checks it against the routes."""
 from __future__ import annotations
 
-from recommender import setting_bounds
+from recommender import SETTINGS, setting_bounds
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -62,7 +62,8 @@ RELATED_PARAMS = [
     ("feedback", _number("feedback"),
      "Share of the nearest other stories in the query (pseudo-relevance feedback); 0 ranks by the query alone"),
     ("min_score", _number("min_score"), "Nothing under this score is shown"),
-    ("collapse", {"type": "string", "enum": ["canonical", "freshest", "none"]}, "Group representative"),
+    ("collapse", {"type": "string", "enum": list(next(s.choices for s in SETTINGS if s.name == "collapse"))},
+     "Group representative"),
     ("explain", {"type": "string", "enum": ["0", "1"]}, "Add the query article's cut furniture"),
 ]
 
