@@ -43,7 +43,7 @@ from recommender.config import Config  # noqa: E402
 from recommender.embed.embedding import article_text, load_embedder  # noqa: E402
 from recommender.errors import BadInput  # noqa: E402
 from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
-from recommender.evidence.stories import embedded_words  # noqa: E402
+from recommender.embed.embedding import embedded_words  # noqa: E402
 
 KINDS = ("semeval", "uci", "msvcode", "wikinews")
 # MSRP is scored, never fitted on: its pairs are sentences of one news story each, paraphrase or not, so

@@ -173,15 +173,20 @@ def test_titles_are_text_not_html(page, live_server, other_origin):
     imgs = page.evaluate("""() => Array.from(document.querySelectorAll('[data-newsrec-widget]'))
         .flatMap(h => Array.from(h.shadowRoot.querySelectorAll('img, script')).length)""")
     assert sum(imgs) == 0
-    time.sleep(0.3)
+    settle(page)
     assert page.errors == []  # no dialog fired, nothing thrown
+
+
+def settle(page) -> None:
+    """Let the page run what it has queued: two animation frames and the task after them."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 0))))")
 
 
 def test_server_down_leaves_the_page_alone(page, other_origin):
     # The service is not running: neither the script nor the API answers.
     page.goto(other_origin + "/down.html")
-    page.wait_for_load_state("load")
-    time.sleep(1.0)
+    page.wait_for_load_state("load")  # the load event waits for the async widget script, loaded or failed
+    settle(page)
     assert page.locator(".inline-related").is_visible() and page.locator("ul.rel > li").is_visible()
     assert page.evaluate("document.querySelectorAll('[data-newsrec-widget]').length") == 0
     assert page.errors == []

@@ -74,6 +74,22 @@ def corpora(tmp_path_factory):
     }
 
 
+def _loaded(pid: int, library: str) -> bool:
+    """Whether a process has mapped a shared library (it got that far in starting up)."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def _until(condition, what: str, timeout: float = 30.0) -> None:
+    """Wait for a condition (polled) with a deadline; fail naming it when the deadline passes."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("moment", ["early", "while-publishing"])
 def test_kill_9_during_build_leaves_the_old_index_answering(tmp_path, corpora, moment):
     index = tmp_path / "idx"
@@ -81,8 +97,10 @@ def test_kill_9_during_build_leaves_the_old_index_answering(tmp_path, corpora, m
     before = IndexDir(index).current_name()
     proc = newsrec("build", "--input", str(corpora["big"]), "--index", str(index), "--quiet")
     deadline = time.time() + 120
-    if moment == "early":
-        time.sleep(1.0)
+    if moment == "early":  # the build is under way (its libraries are loaded), before it writes anything
+        while time.time() < deadline and proc.poll() is None and not _loaded(proc.pid, "_multiarray_umath"):
+            time.sleep(0.01)
+        assert not any(p.name.startswith(".tmp-") for p in index.iterdir()), "the build was writing before it was killed"
     else:  # wait until the new snapshot is being written, then kill
         while time.time() < deadline and not any(p.name.startswith(".tmp-") for p in index.iterdir()):
             time.sleep(0.002)
@@ -130,17 +148,23 @@ def test_rebuild_and_update_swap_in_under_load(tmp_path, corpora):
                 with lock:
                     results["failed"].append(repr(exc)[:200])
 
+    answered = []  # requests answered by the end of each step: every swap happened under load
+
+    def step(change=None) -> None:
+        if change:
+            change()
+        mark = results["ok"]
+        _until(lambda: results["ok"] >= mark + 250 or results["failed"], "requests under load")
+        answered.append(results["ok"])
+
     with in_threads(load, 4, stop):
-        time.sleep(1.0)
-        add_extra(index, corpora)
-        time.sleep(1.5)
-        build(index, corpora["small"])  # a full rebuild swaps in too
-        time.sleep(1.5)
-        add_extra(index, corpora)
-        time.sleep(1.5)
+        step()
+        step(lambda: add_extra(index, corpora))
+        step(lambda: build(index, corpora["small"]))  # a full rebuild swaps in too
+        step(lambda: add_extra(index, corpora))
     try:
         assert results["failed"] == [], results["failed"][:5]
-        assert results["ok"] >= 1000, results
+        assert len(answered) == 4 and answered == sorted(answered), answered
         print(f"hot swap under load: {results['ok']} requests answered, {len(results['failed'])} failed")
         current = IndexDir(index).current_name()
         deadline = time.time() + 10
@@ -184,14 +208,16 @@ def test_two_servers_on_one_directory_swap_to_a_new_snapshot_together(tmp_path, 
 
     try:
         with in_threads(poll, 2, stop):
-            time.sleep(1.0)
+            _until(lambda: all(len(s) >= 3 for s in seen), "both servers answering")
             add_extra(index, corpora)
             new = IndexDir(index).current_name()
             published = time.time()
             deadline = published + 10
             while time.time() < deadline and not all(s and s[-1][1] == new for s in seen):
                 time.sleep(0.1)
-            time.sleep(0.5)
+            # a few more answers from each after its switch: none goes back to the old snapshot
+            counts = [len(s) for s in seen]
+            _until(lambda: all(len(s) >= c + 5 for s, c in zip(seen, counts)), "answers after the swap")
     finally:
         for server in servers:
             server.stop()

@@ -77,21 +77,10 @@ def test_lists_give_date_only_pairs_no_grace_but_the_verdict_does():
     assert pair_story_score(monday.when, Published.of("2005-06-24"), 0.8, LIST_DATE_GRACE_DAYS) == 0.8
 
 
-def test_the_one_pair_fast_path_agrees_with_the_vectorised_penalty():
-    from recommender.evidence.stories import story_score, time_penalty
-
-    deltas = [0.0, 0.05, -0.3, 0.9, 1.0, 1.2, -2.5, 40.0, float("nan")]
-    for grace in (0.0, 1.0):
-        vectorised = time_penalty(np.asarray(deltas), grace_days=np.full(len(deltas), grace))
-        for d, v in zip(deltas, vectorised):
-            assert time_penalty(d, grace_days=grace) == np.float64(v)
-            assert story_score(0.8, d, grace_days=grace) == float(story_score(np.asarray([0.8]), np.asarray([d]),
-                                                                              grace_days=grace)[0])
-
-
 def test_the_story_bar_follows_what_the_model_read_not_whether_a_body_is_filled():
     from recommender.config import Config
-    from recommender.evidence.stories import bar_for, embedded_words
+    from recommender.embed.embedding import embedded_words
+    from recommender.evidence.stories import bar_for
 
     config = Config.load(environ={})
     headline = "Fed holds rates steady as inflation cools"

@@ -18,6 +18,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from recommender.errors import ConfigError
+from recommender.text.cleaning import count_words
 from recommender.embed.models import Centres, default_model_path, normalise_rows, prompt_of, resolve_model
 
 __all__ = [
@@ -41,6 +42,15 @@ def article_text(title: str, body: str, max_tokens: int = 256) -> str:
     body = (body or "").strip()
     text = f"{title}.\n{body}" if title and body else title or body
     return text[: max_tokens * _CHARS_PER_TOKEN]
+
+
+WORDS_PER_TOKEN = 0.75  # English news: about 4 words to 3 word-piece tokens; the model reads max_tokens
+
+
+def embedded_words(title: str, body: str, max_tokens: int) -> int:
+    """How many words of an article the model reads: its embedded text (title and lead), in words of
+    any script, at most what `max_tokens` tokens hold."""
+    return min(count_words(article_text(title, body, max_tokens)), int(max_tokens * WORDS_PER_TOKEN))
 
 
 @runtime_checkable

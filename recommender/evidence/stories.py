@@ -12,12 +12,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from recommender.text.cleaning import count_words
 from recommender.text.dates import Published
 from recommender.evidence.duplicates import UnionFind
-from recommender.embed.embedding import article_text
 
-__all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "embedded_words", "group_stories",
+__all__ = ["time_penalty", "story_score", "pair_story_score", "bar_for", "group_stories",
            "attach_stragglers", "group_centroids", "list_weight_for", "grace_for", "LIST_DATE_GRACE_DAYS", "TIME_WEIGHT",
            "TIME_SCALE_DAYS", "TIME_GRACE_DAYS", "DATE_GRACE_DAYS", "STRAGGLER_SIZE"]
 
@@ -38,11 +36,8 @@ STRAGGLER_SIZE = 5  # groups smaller than this may join a larger one by centroid
 
 
 def grace_for(precise_a, precise_b, date_grace: float = DATE_GRACE_DAYS):
-    """Days of grace for pairs: none when both times are known to the second, `date_grace` otherwise.
-
-    One pair of plain bools gets a plain float (the build asks for hundreds of thousands, one at a time)."""
-    if isinstance(precise_a, bool) and isinstance(precise_b, bool):
-        return 0.0 if precise_a and precise_b else float(date_grace)
+    """Days of grace for pairs (arrays, one each): none when both times are known to the second,
+    `date_grace` otherwise."""
     return np.where(np.asarray(precise_a, dtype=bool) & np.asarray(precise_b, dtype=bool), 0.0, date_grace)
 
 
@@ -50,12 +45,7 @@ def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS, weight: float = TIME
     """Cosine to subtract for two articles this many days apart (NaN, i.e. unknown, costs nothing):
     `weight` per three hours past the grace, at most TIME_CAP steps.
 
-    `grace_days` may be an array (one grace per pair). One pair in plain floats takes a fast path
-    (the build scores hundreds of thousands of pairs one at a time)."""
-    if isinstance(delta_days, float) and isinstance(grace_days, float):
-        if delta_days != delta_days:  # NaN: a date is unknown
-            return 0.0
-        return weight * min(max((abs(delta_days) - grace_days) / TIME_SCALE_DAYS, 0.0), TIME_CAP)
+    `grace_days` may be an array (one grace per pair)."""
     d = np.abs(np.asarray(delta_days, dtype=np.float64))
     steps = np.clip((d - grace_days) / TIME_SCALE_DAYS, 0.0, TIME_CAP)
     return np.where(np.isnan(d), 0.0, weight * steps)
@@ -63,8 +53,6 @@ def time_penalty(delta_days, *, grace_days=TIME_GRACE_DAYS, weight: float = TIME
 
 def story_score(cosine, delta_days, *, grace_days: float = TIME_GRACE_DAYS, weight: float = TIME_WEIGHT):
     """The same-story score: cosine minus the time penalty (`weight`: the verdict's, or a list's)."""
-    if isinstance(cosine, float) and isinstance(delta_days, float) and isinstance(grace_days, float):
-        return cosine - time_penalty(delta_days, grace_days=grace_days, weight=float(weight))
     return np.asarray(cosine, dtype=np.float64) - time_penalty(delta_days, grace_days=grace_days, weight=weight)
 
 
@@ -78,15 +66,6 @@ def pair_story_score(a: Published, b: Published, cos: float, date_grace: float =
     """
     grace = grace_for(a.precise, b.precise, date_grace)
     return float(story_score(float(cos), a.days - b.days, grace_days=grace, weight=weight))
-
-
-WORDS_PER_TOKEN = 0.75  # English news: about 4 words to 3 word-piece tokens; the model reads max_tokens
-
-
-def embedded_words(title: str, body: str, max_tokens: int) -> int:
-    """How many words of an article the model reads: its embedded text (title and lead), in words of
-    any script, at most what `max_tokens` tokens hold."""
-    return min(count_words(article_text(title, body, max_tokens)), int(max_tokens * WORDS_PER_TOKEN))
 
 
 def _band(words, config):

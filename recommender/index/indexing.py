@@ -19,13 +19,13 @@ import numpy as np
 from recommender.text.articles import Article
 from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
                          lexical_part, overlap, shingles, text_signatures)
-from recommender.embed.embedding import Embedder, article_text
+from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, Sides, load_pair_model
 from recommender.embed.models import MULTILINGUAL, model_covers
 from recommender.index.store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
-from recommender.evidence.stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, embedded_words, grace_for, group_centroids,
-                      group_stories, pair_story_score, story_score)
+from recommender.evidence.stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, grace_for, group_centroids,
+                      group_stories, story_score)
 
 __all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
            "prepare_articles"]
@@ -96,7 +96,7 @@ class _Rows:
     # Each row's nearest articles (keys, -1 padded) and cosines, kept so related-by-id needs no search.
     neighbours: np.ndarray | None = None
     neighbour_scores: np.ndarray | None = None
-    # Words of each article the model read, by key (stories.embedded_words), counted once.
+    # Words of each article the model read, by key (embedding.embedded_words), counted once.
     words: dict[int, int] = field(default_factory=dict)
 
     def text_words(self, config) -> list[int]:
@@ -275,19 +275,26 @@ def assign_groups(rows: _Rows, config) -> None:
     """
     row_of = {r.key: i for i, r in enumerate(rows.records)}
     dup = UnionFind(range(len(rows.records)))
-    candidates = []
+    pairs, copies = [], []
     for (a, b), link in rows.links.items():
         ia, ib = row_of.get(a), row_of.get(b)
         if ia is None or ib is None:
             continue
-        if link.level in ("exact", "near"):
+        copies.append(link.level in ("exact", "near"))
+        pairs.append((ia, ib, float(link.cosine)))
+        if copies[-1]:
             dup.union(ia, ib)
-            candidates.append((ia, ib, 1.0))
-        else:
-            candidates.append((ia, ib, pair_story_score(rows.records[ia].when, rows.records[ib].when,
-                                                        float(link.cosine), LIST_DATE_GRACE_DAYS,
-                                                        weight=config.list_time_weight)))
+    # Every link's story score at once (copies count as 1): cosine less the list's time penalty.
     when = [r.when for r in rows.records]
+    candidates = []
+    if pairs:
+        ia, ib, cos = (np.asarray(c) for c in zip(*pairs))
+        days_of = np.asarray([p.days for p in when], dtype=np.float64)
+        precise_of = np.asarray([p.precise for p in when], dtype=bool)
+        scores = np.where(np.asarray(copies), 1.0, story_score(
+            cos, days_of[ia] - days_of[ib], grace_days=grace_for(precise_of[ia], precise_of[ib], LIST_DATE_GRACE_DAYS),
+            weight=config.list_time_weight))
+        candidates = list(zip(ia.tolist(), ib.tolist(), scores.tolist()))
     days = [p.days for p in when]
     precise = all(p.precise for p in when)
     bars = [bar_for(w, config) for w in rows.text_words(config)]

@@ -21,6 +21,7 @@ import numpy as np
 
 from recommender.text.dates import UNKNOWN, UNKNOWN_DAY, Published
 from recommender.evidence.pairs import Sides
+from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 
 __all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "mix_story", "mmr_select",
            "rank", "rank_pool", "recency_weights", "story_context"]
@@ -377,7 +378,6 @@ def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, params: Rank
     """Pairs of candidates that tell one story: story score at or above the bar, where with
     `centroids` (each candidate's story centroid, row-aligned) a candidate as close to the other's
     story centroid as to a member counts too (the rule the query's own story is blocked by)."""
-    from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 
     days = np.asarray([c.when.days for c in cands], dtype=np.float64)
     precise = np.asarray([c.when.precise for c in cands], dtype=bool)

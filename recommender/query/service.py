@@ -20,13 +20,13 @@ from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
                          overlap, shingles)
-from recommender.embed.embedding import Embedder, article_text, load_embedder
+from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from recommender.embed.models import model_covers
 from recommender.query.ranking import Candidate, CandidateVectors, Query, RankParams, Ranked, rank_pool
 from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from recommender.evidence.pairs import RETELLING, PairModel, Sides, lexical_signatures, load_pair_model
-from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, bar_for, embedded_words, grace_for, list_weight_for, story_score
+from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, bar_for, grace_for, list_weight_for, story_score
 
 __all__ = ["QueryService"]
 
