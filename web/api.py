@@ -164,6 +164,7 @@ def rank_params(source: Mapping[str, Any]) -> RankParams:
         story_context=float_param(source, "story_context", None, *setting_bounds("story_context")),
         feedback=float_param(source, "feedback", None, *setting_bounds("feedback")),
         min_score=float_param(source, "min_score", None, *setting_bounds("min_score")),
+        lexical=float_param(source, "lexical", None, *setting_bounds("lexical")),
         collapse=collapse,
         sources=list_param(source, "source"),
         exclude_sources=list_param(source, "exclude_source"),

@@ -62,6 +62,8 @@ RELATED_PARAMS = [
     ("feedback", _number("feedback"),
      "Share of the nearest other stories in the query (pseudo-relevance feedback); 0 ranks by the query alone"),
     ("min_score", _number("min_score"), "Nothing under this score is shown"),
+    ("lexical", _number("lexical"),
+     "Weight of the lexical (BM25) ranking in the list's order (reciprocal rank fusion); 0 orders by the semantic score"),
     ("collapse", {"type": "string", "enum": list(next(s.choices for s in SETTINGS if s.name == "collapse"))},
      "Group representative"),
     ("explain", {"type": "string", "enum": ["0", "1"]}, "Add the query article's cut furniture"),
@@ -75,12 +77,13 @@ RELATED_EXAMPLE = {
         "published": "2005-01-20", "source": "Wikinews", "section": "politics", "lang": "", "image": "",
         "score": 0.58, "similarity": 0.5, "recency": 1.0, "story_similarity": 0.52,
         "neighbourhood_similarity": 0.61,
-        "reason": "similar text (cosine 0.50)", "group_size": 1,
+        "p_related": 0.93, "p_retelling": 0.04, "lexical_rank": 3,
+        "reason": "similar text (cosine 0.50); shares distinctive words (lexical rank 3)", "group_size": 1,
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
     "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 1.0, "story_context": 0.6, "feedback": 0.5,
                "min_score": 0.25,
-               "collapse": "canonical", "lang": ["en"], "cross_lang": False},
+               "collapse": "canonical", "lang": ["en"], "cross_lang": False, "lexical": 1.0},
 }
 
 
@@ -119,6 +122,8 @@ def document() -> dict:
                           "description": "the pair judgment: probability that a reader of the query wants this item (docs/pairs.md)"},
             "p_retelling": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
                             "description": "the pair judgment: probability that this item tells the query's story again"},
+            "lexical_rank": {"type": ["integer", "null"], "minimum": 1,
+                             "description": "rank in the BM25 search for the query's distinctive words; null when that search did not find it"},
         },
     }
     related = {
@@ -130,7 +135,9 @@ def document() -> dict:
                        "items": {"type": "array", "items": related_item},
                        "snapshot": {"type": "string"}, "params": {"type": "object"},
                        "short": {"type": "boolean", "description": "fewer than k items: see short_reason"},
-                       "short_reason": {"type": "string"}},
+                       "short_reason": {"type": "string"},
+                       "notes": {"type": "array", "items": {"type": "string"},
+                                 "description": "what the answer could not use (an index built without its lexical part)"}},
     }
     probability = {"type": "number", "minimum": 0, "maximum": 1}
     scores = {"type": "object", "properties": {"cosine": {"type": "number"}, "jaccard": {"type": ["number", "null"]},

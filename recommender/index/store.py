@@ -4,7 +4,8 @@
       CURRENT                  name of the live snapshot (replaced by rename: atomic)
       snapshots/<name>/        one complete, immutable snapshot
         manifest.json          model, backend, dimension, count, build time, versions
-        articles.sqlite        metadata, cleaned body, also_read, removed, groups, duplicate links
+        articles.sqlite        metadata, cleaned body, also_read, removed, groups, duplicate links; the
+                               full-text index of title and body (FTS5, BM25) and each term's article count
         vectors.npy            raw float32 vectors, row order = keys.npy (for retraining without re-embedding)
         keys.npy               stable int64 article keys, ascending (the FAISS IDMap ids)
         minhash.npy            uint32 text signatures: shingle MinHash (near-duplicate LSH), content words (pairs)
@@ -34,6 +35,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from recommender.text.dates import Published, published_arrays
+from recommender.text.lexical import TOKENIZER
 from recommender.errors import ArticleNotFound, IndexMismatch, IndexNotReady
 
 __all__ = ["IndexDir", "Snapshot", "write_snapshot", "SnapshotParts", "Record", "Link", "Meta", "StoredBands", "Hit",
@@ -83,6 +85,17 @@ CREATE TABLE links (
     PRIMARY KEY (a, b)
 );
 CREATE INDEX links_b ON links(b);
+"""
+
+# The lexical part: an FTS5 index over the articles table's title and body (no second copy of the
+# text), and how many articles each term is in (what a lexical query's terms are chosen by).
+_LEXICAL_SCHEMA = f"""
+CREATE VIRTUAL TABLE lexical USING fts5(title, body, content='articles', content_rowid='key',
+                                         tokenize='{TOKENIZER}');
+INSERT INTO lexical(lexical) VALUES ('rebuild');
+CREATE VIRTUAL TABLE temp.lexical_vocab USING fts5vocab(main, lexical, row);
+CREATE TABLE lexical_terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO lexical_terms SELECT term, doc FROM temp.lexical_vocab;
 """
 
 ARTICLE_COLUMNS = (
@@ -505,6 +518,33 @@ class Snapshot:
         ).fetchall()
         return [Meta(*r) for r in rows]
 
+    @property
+    def has_lexical(self) -> bool:
+        """Whether this snapshot has the lexical part (an index built before it has none: rebuild it)."""
+        return self.memo("has_lexical", lambda: self._db().execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'lexical_terms'").fetchone() is not None)
+
+    def term_docs(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many articles each term is in (terms in no article are left out)."""
+        if not terms or not self.has_lexical:
+            return {}
+        found: dict[str, int] = {}
+        for start in range(0, len(terms), 500):
+            chunk = list(terms[start:start + 500])
+            found.update(self._db().execute(
+                f"SELECT term, docs FROM lexical_terms WHERE term IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
+        return found
+
+    def lexical_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """(key, BM25 score, higher is better) of the articles best matching any of the terms (as
+        lexical.index_terms splits text), best first; empty without terms or the lexical part."""
+        if not terms or not self.has_lexical:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        rows = self._db().execute("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT ?",
+                                  (match, int(limit))).fetchall()
+        return [(int(key), -float(score)) for key, score in rows]
+
     def links_of(self, key: int) -> list[Link]:
         rows = self._db().execute(
             "SELECT a, b, level, cosine, jaccard, containment FROM links WHERE a = ? OR b = ?", (key, key)
@@ -628,6 +668,7 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
                          (r._row() for r in parts.records))
         conn.executemany("INSERT OR REPLACE INTO links (a, b, level, cosine, jaccard, containment) VALUES (?, ?, ?, ?, ?, ?)",
                          (tuple(link) for link in parts.links))
+        conn.executescript(_LEXICAL_SCHEMA)
         conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")

@@ -8,7 +8,9 @@ From more candidates than asked for, the ranking
    (pseudo-relevance feedback: what those stories share with the query is the topic, one headline's
    own words are noise);
 5. keeps one member per duplicate/story group (canonical or freshest);
-6. picks k by maximal marginal relevance; drops anything under the minimum score.
+6. with lexical evidence (each candidate's rank in a BM25 search for the query's distinctive words),
+   orders the survivors by reciprocal rank fusion of that rank and their semantic rank;
+7. picks k by maximal marginal relevance; drops anything under the minimum score.
 Every result carries the parts of its score.
 """
 from __future__ import annotations
@@ -23,10 +25,13 @@ from recommender.text.dates import UNKNOWN, UNKNOWN_DAY, Published
 from recommender.evidence.pairs import Sides
 from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
 
-__all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "mix_story", "mmr_select",
-           "rank", "rank_pool", "recency_weights", "story_context"]
+__all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "fused_order", "mix_story",
+           "mmr_select", "rank", "rank_pool", "recency_weights", "story_context"]
 
 RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
+# Reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009: 60, not tuned here): an
+# item's fused value is the sum of 1 / (RRF_K + rank) over the rankings that hold it.
+RRF_K = 60
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Candidate:
     time_weight: float | None = None  # the pair's list time weight (None: the params' list_time_weight)
     p_retelling: float | None = None  # the pair judgment against the query (pairs.PairModel), reported
     p_related: float | None = None
+    lexical_rank: int | None = None  # 0-based rank in the query's lexical (BM25) search; None: not found by it
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +124,9 @@ class RankParams:
     # Other stories a list is chosen from: the service widens its candidate pool until this many
     # survive blocking, filters and min_score (or the pool is at its widest); 0 asks only for k items.
     pool_stories: int = 0
+    # Weight of the lexical ranking against the semantic one in the list's order (reciprocal rank fusion);
+    # 0 orders by the semantic score alone.
+    lexical: float = 0.0
 
 
 @dataclass
@@ -268,6 +277,8 @@ def _passes(c: Candidate, p: RankParams) -> bool:
 
 def _describe(c: Candidate, similarity: float, query_days: int, group_size: int) -> str:
     words = [f"similar text (cosine {similarity:.2f})"]
+    if c.lexical_rank is not None:
+        words.append(f"shares distinctive words (lexical rank {c.lexical_rank + 1})")
     if c.when.known and query_days != UNKNOWN_DAY:
         delta = c.when.day - query_days
         if delta == 0:
@@ -347,7 +358,10 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     if params.collapse != "none" and params.story_group_threshold <= 1.0:
         centroids = None if vectors.story is None else np.asarray(vectors.story)[keep][survivors]
         blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params, centroids)
-    picked = mmr_select(scores[survivors], ctx[survivors], params.k, params.mmr_lambda, blocked)
+    order = scores[survivors]
+    if params.lexical > 0 and any(cands[i].lexical_rank is not None for i in survivors):
+        order = fused_order(order, [cands[i].lexical_rank for i in survivors], params.lexical)
+    picked = mmr_select(order, ctx[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
         i = survivors[s]
@@ -366,6 +380,17 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
             )
         )
     return out, len(survivors)
+
+
+def fused_order(scores: np.ndarray, lexical_ranks: Sequence[int | None], weight: float) -> np.ndarray:
+    """Reciprocal rank fusion of the semantic order (by `scores`) and the lexical ranks (None: not found
+    lexically), `weight` for the lexical side, scaled so that first in both is 1."""
+    scores = np.asarray(scores, dtype=np.float64)
+    semantic = np.empty(len(scores))
+    semantic[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+    lexical = np.asarray([np.inf if r is None else r for r in lexical_ranks], dtype=np.float64)
+    fused = 1.0 / (RRF_K + 1 + semantic) + weight / (RRF_K + 1 + lexical)
+    return fused / ((1.0 + weight) / (RRF_K + 1))
 
 
 def _group(c: Candidate) -> int:

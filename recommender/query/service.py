@@ -18,6 +18,7 @@ from recommender.text.articles import Article, parse_article
 from recommender.text.cleaning import CleaningProfile, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
+from recommender.text.lexical import search_terms
 from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
                          overlap, shingles)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
@@ -32,6 +33,8 @@ __all__ = ["QueryService"]
 
 LEVEL_ORDER = {"exact": 0, "near": 1, "same-story": 2}
 MAX_CANDIDATES = 1000  # the widest candidate pool a related query examines
+# Candidates a related query takes from its lexical (BM25) search, beside the embedding index's.
+LEXICAL_CANDIDATES = 100
 PUBLIC_COLUMNS = ("id", "title", "url", "published", "source", "section", "lang", "image")
 GROUP_SORTS = ("size", "newest", "title")
 
@@ -167,7 +170,7 @@ class QueryService:
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
             collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
             list_time_weight=c.list_time_weight, feedback=c.feedback, feedback_stories=c.feedback_stories,
-            pool_stories=c.pool_stories,
+            pool_stories=c.pool_stories, lexical=c.lexical,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RankParams(**base)
@@ -194,6 +197,7 @@ class QueryService:
             query = Query.unindexed(vector=self.embed(art), when=art.when, words=int(sides.words[0]),
                                     lexical=sides.lexsig[0])
             info = {"id": art.id or None, "title": art.title, "indexed": False}
+            words_of = f"{art.title}\n{art.body}"
             if explain:
                 info.update(also_read=list(art.also_read), removed=art.removed)
         else:
@@ -202,8 +206,9 @@ class QueryService:
             meta = snap.meta([key])[key]
             query_lang = meta.lang
             info = {"id": meta.id, "title": meta.title, "indexed": True}
-            if explain:  # the cut furniture is read (and decoded) only when asked for
-                full = snap.record(key)
+            full = snap.record(key)
+            words_of = f"{full.title}\n{full.body}"
+            if explain:  # the cut furniture is shown only when asked for
                 info.update(also_read=list(full.also_read), removed=list(full.removed))
         info["lang"] = query_lang or None
         info["low_confidence"] = self.low_confidence(query_lang)
@@ -211,15 +216,21 @@ class QueryService:
         if own_language:
             # A reader of a German page is shown German stories; cross_lang=1 (or lang=...) widens it.
             params = replace(params, langs=frozenset({query_lang}))
-        ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params)
+        terms, lexical = self._lexical_hits(snap, words_of)
+        if explain:
+            info["lexical_terms"] = terms
+        ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, lexical)
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
+        if lexical is None:
+            answer_extra["notes"] = ["this index was built without its lexical part: lists come from the embedding "
+                                     "index alone; `newsrec build` again adds it"]
         if len(ranked) < params.k:
             answer_extra["short_reason"] = _short_reason(snap, params, n_cand, floor, len(ranked))
             if own_language:
                 # The article's own language was not asked for: a list it leaves short takes other
                 # languages too, and says so.
                 wider = replace(params, langs=frozenset())
-                more, more_meta, _, _ = self._ranked_list(snap, query, wider)
+                more, more_meta, _, _ = self._ranked_list(snap, query, wider, lexical)
                 if len(more) > len(ranked):
                     answer_extra["short_reason"] += (f"; kept to the article's language ({query_lang}) it held "
                                                      f"{len(ranked)}, so other languages were added (lang= keeps one)")
@@ -236,12 +247,24 @@ class QueryService:
                 "neighbourhood_similarity": r.neighbourhood_similarity,
                 "p_related": None if r.p_related is None else round(r.p_related, 4),
                 "p_retelling": None if r.p_retelling is None else round(r.p_retelling, 4),
+                "lexical_rank": None if r.candidate.lexical_rank is None else r.candidate.lexical_rank + 1,
                 "reason": r.reason,
                 "group_size": r.group_size,
             })
         return {"query": info, "items": items, "snapshot": snap.name, "params": _public_params(params), **answer_extra}
 
-    def _ranked_list(self, snap: Snapshot, query: Query, params: RankParams):
+    @staticmethod
+    def _lexical_hits(snap: Snapshot, text: str) -> tuple[list[str], list[tuple[int, float]] | None]:
+        """(the terms asked for, the best lexical matches as (key, BM25 score)) for a query text; the
+        matches are None when the snapshot has no lexical part, empty when no word of the text
+        qualifies (none found in another article, or a script the index does not split into words)."""
+        if not snap.has_lexical:
+            return [], None
+        terms = search_terms(text, snap.term_docs, snap.count)
+        return terms, snap.lexical_search(terms, LEXICAL_CANDIDATES)
+
+    def _ranked_list(self, snap: Snapshot, query: Query, params: RankParams,
+                     lexical: list[tuple[int, float]] | None = None):
         """(ranked, metadata by key, candidates examined, lowest candidate cosine) for a query. The
         candidate pool widens while too few survive: a big story (hundreds of copies) or strict filters
         can use up the nearest candidates, and a list of k chosen from barely k other stories is no
@@ -249,7 +272,7 @@ class QueryService:
         n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
         searched: list[Hit] = []
         while True:
-            ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched)
+            ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched, lexical or [])
             # Scores never exceed similarity, so candidates further out than min_score cannot help.
             enough = len(ranked) >= params.k and pool >= params.pool_stories
             if enough or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
@@ -266,7 +289,7 @@ class QueryService:
                              lexical=lexical_part(snap.minhash[row]))
 
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
-                         searched: list[Hit]):
+                         searched: list[Hit], lexical: list[tuple[int, float]]):
         """(ranked, metadata by key, lowest candidate cosine, other stories ranked from) for the query's
         n_cand nearest articles. Past the stored neighbours, the widest pool is searched once into
         `searched` and each widening takes its first n_cand (a flat or IVF search of 1,000 costs about
@@ -278,6 +301,15 @@ class QueryService:
             if not searched:
                 searched.extend(snap.search(query.vector, min(snap.count, MAX_CANDIDATES)))
             hits = searched[:n_cand]
+        floor = min((h.score for h in hits), default=-1.0)
+        # The lexical search's matches join the pool with their exact cosines.
+        lexical_rank = {key: n for n, key in enumerate(key for key, _ in lexical if key != query.key)}
+        have = {h.key for h in hits}
+        extra = [key for key in lexical_rank if key not in have and key != query.key]
+        if extra:
+            extra_rows = np.asarray([snap.row_of_key(key) for key in extra], dtype=np.int64)
+            cosines = (np.asarray(snap.vectors[extra_rows]) @ query.vector).astype(np.float64)
+            hits = list(hits) + [Hit(int(r), key, float(c)) for r, key, c in zip(extra_rows, extra, cosines)]
         meta = snap.meta([h.key for h in hits])
         hits = [h for h in hits if h.key in meta and h.key != query.key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
@@ -300,7 +332,7 @@ class QueryService:
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
                 dup_group=dup_groups[n], story_group=story_groups[n],
                 source=m.source, section=m.section, lang=m.lang, story_score=stories[n],
-                story_bar=bars[n], time_weight=weights[n],
+                story_bar=bars[n], time_weight=weights[n], lexical_rank=lexical_rank.get(h.key),
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
@@ -310,7 +342,6 @@ class QueryService:
                 query = query.with_story(self._story_of(snap, cands))
         ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids), query, params)
         self._judge_items(snap, query, ranked)
-        floor = min((h.score for h in hits), default=-1.0)
         return ranked, meta, floor, pool
 
     def _judge_items(self, snap: Snapshot, query: Query, ranked: list[Ranked]) -> None:
@@ -631,5 +662,5 @@ def _public_params(p: RankParams) -> dict:
     return {
         "k": p.k, "half_life_days": p.half_life_days, "mmr_lambda": p.mmr_lambda,
         "story_context": p.story_context, "feedback": p.feedback, "min_score": p.min_score,
-        "collapse": p.collapse, "lang": sorted(p.langs) or None, "cross_lang": p.cross_lang,
+        "collapse": p.collapse, "lang": sorted(p.langs) or None, "cross_lang": p.cross_lang, "lexical": p.lexical,
     }

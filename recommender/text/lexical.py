@@ -1,7 +1,9 @@
-"""Lexical evidence: TF-IDF vectors (sparse dicts).
+"""Lexical evidence: the terms a lexical search asks for, and TF-IDF vectors (sparse dicts).
 
-Small and dependency-free on purpose: the service keeps document frequencies with each snapshot,
-and the evaluations use the same code for their TF-IDF baseline.
+`search_terms` picks what a related query asks the snapshot's full-text index (SQLite FTS5, BM25)
+for, the way Lucene's more_like_this does: the query text's most distinctive terms by tf-idf, with
+the site's own document frequencies in place of a stop list, so the same rule holds in any language
+that separates its words. `TfIdf` is the evaluations' TF-IDF baseline.
 """
 from __future__ import annotations
 
@@ -9,17 +11,55 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-__all__ = ["TfIdf", "tokens"]
+__all__ = ["MAX_QUERY_TERMS", "TOKENIZER", "TfIdf", "index_terms", "search_terms", "tokens"]
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+_INDEX_TOKEN = re.compile(r"[^\W_]+")
 _STOP = frozenset(
     """a an the of to in on at for from by with and or but as is are was were be been being has have had it its
     that this these those which who whom whose what when where why how not no nor so than then there their they them he
     she his her him we our us you your i me my will would can could shall should may might must do does did said says
     say also after before over under into about up out more most other some such only own same very just new one two""".split()
 )
+
+
+# The full-text index's tokenizer: Unicode word characters, case folded, diacritics removed; no stemming
+# and no stop list, so no language is favoured (index_terms below splits a query the same way).
+TOKENIZER = "unicode61 remove_diacritics 2"
+# Terms a lexical query asks for, as Lucene's and Elasticsearch's more_like_this (max_query_terms).
+MAX_QUERY_TERMS = 25
+# A term found in more than this share of the site's articles says nothing about any one of them.
+MAX_DOC_SHARE = 0.5
+
+
+def index_terms(text: str) -> list[str]:
+    """The terms of a text as the full-text index (TOKENIZER) splits it: runs of letters and digits,
+    case folded, without diacritics. A script written without spaces gives whole runs, which rarely
+    match anything: such a text is found by its embedding alone."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
+    return _INDEX_TOKEN.findall(folded)
+
+
+def search_terms(text: str, docs_of: Callable[[Sequence[str]], Mapping[str, int]], n_docs: int,
+                 max_terms: int = MAX_QUERY_TERMS) -> list[str]:
+    """The terms a lexical search for `text` asks for: those found in at least one other article and in
+    at most MAX_DOC_SHARE of them, the `max_terms` with the highest tf-idf (BM25's idf) in the text.
+    `docs_of` gives the number of articles each term is in. Empty when no word of the text qualifies."""
+    tf: dict[str, int] = {}
+    for term in index_terms(text):
+        if len(term) > 1 or term.isdigit():
+            tf[term] = tf.get(term, 0) + 1
+    if not tf:
+        return []
+    docs = docs_of(list(tf))
+    weight = {}
+    for term, count in tf.items():
+        df = docs.get(term, 0)
+        if 2 <= df <= MAX_DOC_SHARE * n_docs:  # the text itself may be one of the df
+            weight[term] = (1.0 + math.log(count)) * math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+    return sorted(weight, key=lambda t: (-weight[t], t))[:max_terms]
 
 
 def tokens(text: str, *, stop: bool = True) -> list[str]:

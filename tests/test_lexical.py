@@ -1,0 +1,124 @@
+"""The lexical part: the terms a related query asks for, the snapshot's full-text index (built, added to,
+deleted from, absent in an older index) and the list's fusion of the lexical and semantic rankings."""
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from recommender.index.indexing import add_articles, delete_articles
+from recommender.index.store import IndexDir
+from recommender.query.ranking import fused_order
+from recommender.text.articles import parse_article
+from recommender.text.lexical import index_terms, search_terms
+from tests.conftest import build_hash_index, make_app
+
+BODY = ("Workers at the plant said the new line would start next month, and the regional council welcomed the "
+        "jobs it brings to the valley.")
+QUERY = {"id": "lx-query", "title": "Zorblax opens a mining plant near Qwerton",
+         "body": "The Zorblax company opened its first mining plant near Qwerton on Monday. " + BODY,
+         "published": "2024-03-04"}
+FOLLOW_UP = {"id": "lx-follow", "title": "Qwerton council questions Zorblax over water use",
+             "body": "Councillors in Qwerton asked Zorblax how much river water its new mining plant will take. Farmers downstream "
+                     "fear a dry summer, and an engineer hired by the town will report on the wells in May.",
+             "published": "2024-03-20"}
+
+
+def test_search_terms_are_the_texts_distinctive_words_by_the_sites_own_counts():
+    docs = {"der": 90, "und": 85, "bundestag": 4, "haushalt": 3, "einmalig": 1}
+    terms = search_terms("Der Bundestag und der Haushalt: einmalig", lambda ts: {t: docs[t] for t in ts if t in docs}, 100)
+    # no stop list: words in more than half the site's articles drop out by count, in any language;
+    # a word in no other article (df 1: only this one) cannot find anything
+    assert terms == ["haushalt", "bundestag"]
+    assert search_terms("", lambda ts: {}, 100) == []
+    assert search_terms("!!! ... ???", lambda ts: {}, 100) == []
+
+
+def test_index_terms_split_as_the_full_text_index_does():
+    assert index_terms("Zürich’s CAFÉ – naïve 2024 covid_19") == ["zurich", "s", "cafe", "naive", "2024", "covid", "19"]
+    # a script written without spaces stays one run: found by its embedding, not its words
+    assert index_terms("北京今日天气晴朗") == ["北京今日天气晴朗"]
+
+
+def test_fusion_lifts_an_item_both_rankings_hold_and_weight_zero_is_the_semantic_order():
+    scores = np.asarray([0.9, 0.8, 0.7, 0.6])
+    lexical = [None, 5, 0, None]
+    fused = fused_order(scores, lexical, 1.0)
+    # third by meaning and first by words leads; second by meaning and sixth by words passes the first by meaning alone
+    assert list(np.argsort(-fused)) == [2, 1, 0, 3]
+    assert fused.max() <= 1.0
+    assert list(np.argsort(-fused_order(scores, lexical, 0.0))) == [0, 1, 2, 3]
+
+
+def _index(tmp_path, corpus_records, hash_config, hash_embedder):
+    return build_hash_index(tmp_path / "idx", corpus_records[:60] + [QUERY, FOLLOW_UP], hash_config, hash_embedder)
+
+
+def test_the_snapshot_finds_articles_by_their_words_and_follows_add_and_delete(tmp_path, corpus_records, hash_config,
+                                                                              hash_embedder):
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    snap = IndexDir(index).open()
+    try:
+        assert snap.has_lexical
+        assert snap.term_docs(["zorblax", "qwerton", "nosuchword"]) == {"zorblax": 2, "qwerton": 2}
+        found = {snap.record(key).id for key, _ in snap.lexical_search(["zorblax"], 10)}
+        assert found == {"lx-query", "lx-follow"}
+    finally:
+        snap.close()
+    later = {"id": "lx-later", "title": "Zorblax mine closes", "body": "Zorblax closed the Qwerton mine. " + BODY}
+    add_articles(index, [parse_article(later)], hash_embedder, hash_config)
+    delete_articles(index, ["lx-follow"], hash_embedder, hash_config)
+    snap = IndexDir(index).open()
+    try:
+        found = {snap.record(key).id for key, _ in snap.lexical_search(["zorblax"], 10)}
+        assert found == {"lx-query", "lx-later"}
+        assert snap.term_docs(["zorblax"]) == {"zorblax": 2}
+    finally:
+        snap.close()
+
+
+def test_a_related_list_carries_its_lexical_evidence(tmp_path, corpus_records, hash_config, hash_embedder):
+    """The stand-in embedder sees the follow-up as far (cosine about 0.2, most of the corpus nearer); its
+    rare shared names make it first lexically, and the fused order moves it up the list."""
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    client = make_app(index, hash_embedder).test_client()
+
+    def listed(query: str) -> list[dict]:
+        return client.get(f"/api/related?id=lx-query&min_score=-1&k=50{query}").get_json()["items"]
+
+    body = client.get("/api/related?id=lx-query&min_score=-1&k=50&explain=1").get_json()
+    assert {"zorblax", "qwerton"} <= set(body["query"]["lexical_terms"])
+    follow = next(i for i in body["items"] if i["id"] == "lx-follow")
+    assert follow["lexical_rank"] == 1 and "lexical rank 1" in follow["reason"]  # the query itself is not ranked
+    assert body["params"]["lexical"] == 1.0 and "notes" not in body
+    fused = [i["id"] for i in listed("")].index("lx-follow")
+    semantic = [i["id"] for i in listed("&lexical=0")]
+    assert fused < (semantic.index("lx-follow") if "lx-follow" in semantic else len(semantic))
+    # asked by text, the same evidence
+    by_text = client.post("/api/related?min_score=-1&k=50", json={"title": QUERY["title"], "body": QUERY["body"]}).get_json()
+    assert any(i["id"] == "lx-follow" and i["lexical_rank"] for i in by_text["items"])
+    assert client.get("/api/related?id=lx-query&lexical=2").get_json()["error"]["field"] == "lexical"
+
+
+def test_words_the_index_cannot_use_still_get_a_list(tmp_path, corpus_records, hash_config, hash_embedder):
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    client = make_app(index, hash_embedder).test_client()
+    for article in ({"title": "北京今日天气晴朗", "body": "北京今日天气晴朗，气温回升，市民外出踏青。"},
+                    {"title": "Zorblax", "body": "!!! ??? ..."},
+                    {"title": "the and of", "body": "the the and of to in"}):
+        response = client.post("/api/related?min_score=-1&explain=1&cross_lang=1", json=article)
+        assert response.status_code == 200, response.get_json()
+        assert isinstance(response.get_json()["items"], list)
+
+
+def test_an_index_built_without_the_lexical_part_is_served_and_says_so(tmp_path, corpus_records, hash_config,
+                                                                       hash_embedder):
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    live = IndexDir(index).snapshots / IndexDir(index).current_name()
+    conn = sqlite3.connect(live / "articles.sqlite")
+    conn.executescript("DROP TABLE lexical; DROP TABLE lexical_terms;")
+    conn.close()
+    client = make_app(index, hash_embedder).test_client()
+    body = client.get("/api/related?id=lx-query&min_score=0").get_json()
+    assert body["items"] and all(i["lexical_rank"] is None for i in body["items"])
+    assert "newsrec build" in body["notes"][0]
