@@ -140,6 +140,14 @@ def evict_from_page_cache(path: Path) -> None:
                 os.close(fd)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Server:
     def __init__(self, index: Path, port: int, workers: int = 2, env: dict | None = None,
                  cgroup: MemoryCgroup | None = None):
