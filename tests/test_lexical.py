@@ -14,7 +14,11 @@ from recommender.text.lexical import index_terms, search_terms
 from tests.conftest import build_hash_index, make_app
 
 BODY = ("Workers at the plant said the new line would start next month, and the regional council welcomed the "
-        "jobs it brings to the valley.")
+        "jobs it brings to the valley. Engineers tested conveyors, crushers and pumps through the winter; trucks "
+        "carried ore samples to laboratories in three cities, and analysts expect copper, zinc and some silver. "
+        "Shareholders approved borrowing for a railway spur, schools plan apprenticeships, and shopkeepers hope "
+        "for busier weekends. Environmental groups asked for monitoring of dust, noise and groundwater; the "
+        "company promised quarterly reports and a hotline for neighbours.")
 QUERY = {"id": "lx-query", "title": "Zorblax opens a mining plant near Qwerton",
          "body": "The Zorblax company opened its first mining plant near Qwerton on Monday. " + BODY,
          "published": "2024-03-04"}
@@ -122,3 +126,14 @@ def test_an_index_built_without_the_lexical_part_is_served_and_says_so(tmp_path,
     body = client.get("/api/related?id=lx-query&min_score=0").get_json()
     assert body["items"] and all(i["lexical_rank"] is None for i in body["items"])
     assert "newsrec build" in body["notes"][0]
+
+
+def test_a_question_that_asks_for_every_word_weighs_nothing():
+    from recommender.text.lexical import lexical_query
+
+    every = lambda ts: {t: 3 for t in ts}  # noqa: E731 - every word is in three of the site's articles
+    headline = lexical_query("Zorblax opens a mining plant near Qwerton", every, 100)
+    assert headline.terms and headline.selectivity == 0.0  # all of its words asked: no sharper than its embedding
+    article = lexical_query(QUERY["title"] + " " + QUERY["body"], every, 100)
+    assert len(article.terms) == 25 and article.selectivity > 0.5
+    assert lexical_query("", every, 100).selectivity == 0.0

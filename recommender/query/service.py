@@ -18,7 +18,7 @@ from recommender.text.articles import Article, parse_article
 from recommender.text.cleaning import CleaningProfile, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
-from recommender.text.lexical import search_terms
+from recommender.text.lexical import LexicalQuery, lexical_query
 from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
                          overlap, shingles)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
@@ -216,9 +216,13 @@ class QueryService:
         if own_language:
             # A reader of a German page is shown German stories; cross_lang=1 (or lang=...) widens it.
             params = replace(params, langs=frozenset({query_lang}))
-        terms, lexical = self._lexical_hits(snap, words_of)
+        asked, lexical = self._lexical_hits(snap, words_of)
         if explain:
-            info["lexical_terms"] = terms
+            info["lexical_terms"] = asked.terms
+            info["lexical_selectivity"] = round(asked.selectivity, 3)
+        # The lexical ranking weighs what the publisher set, times how sharp the question was.
+        asked_params = params
+        params = replace(params, lexical=params.lexical * asked.selectivity)
         ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, lexical)
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
         if lexical is None:
@@ -251,17 +255,18 @@ class QueryService:
                 "reason": r.reason,
                 "group_size": r.group_size,
             })
-        return {"query": info, "items": items, "snapshot": snap.name, "params": _public_params(params), **answer_extra}
+        shown = _public_params(replace(params, lexical=asked_params.lexical))
+        return {"query": info, "items": items, "snapshot": snap.name, "params": shown, **answer_extra}
 
     @staticmethod
-    def _lexical_hits(snap: Snapshot, text: str) -> tuple[list[str], list[tuple[int, float]] | None]:
-        """(the terms asked for, the best lexical matches as (key, BM25 score)) for a query text; the
+    def _lexical_hits(snap: Snapshot, text: str) -> tuple[LexicalQuery, list[tuple[int, float]] | None]:
+        """(the lexical query, the best lexical matches as (key, BM25 score)) for a query text; the
         matches are None when the snapshot has no lexical part, empty when no word of the text
         qualifies (none found in another article, or a script the index does not split into words)."""
         if not snap.has_lexical:
-            return [], None
-        terms = search_terms(text, snap.term_docs, snap.count)
-        return terms, snap.lexical_search(terms, LEXICAL_CANDIDATES)
+            return LexicalQuery([], 0), None
+        query = lexical_query(text, snap.term_docs, snap.count)
+        return query, snap.lexical_search(query.terms, LEXICAL_CANDIDATES)
 
     def _ranked_list(self, snap: Snapshot, query: Query, params: RankParams,
                      lexical: list[tuple[int, float]] | None = None):
