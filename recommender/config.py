@@ -36,7 +36,7 @@ class Config:
     max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 128 for multilingual (SemEval as good as 160 on the openvino backend, a quarter faster), 128 for a model of your own.", lo=0, hi=8192)
     batch_size: int = setting(8, "Articles per embedding batch for the torch backend (onnx runs one text at a time so vectors do not depend on batch-mates; openvino runs four, whose vectors do not).", lo=1, hi=4096)
     token: str = setting("", "Bearer token for write endpoints and /admin; empty disables them.")
-    cors_origins: str = setting("", "Comma-separated origins allowed to call the API from a browser ('*' for any); empty means same-origin only.")
+    cors_origins: str = setting("*", "Origins whose pages may call the API from a browser: '*' (any page: the widget works on the site's own pages as installed; answers are public and writes need the token anyway), a comma-separated list to restrict it, or empty for same-origin only. The origins listed may also frame /embed.")
     max_body_bytes: int = setting(2_000_000, "Largest request body accepted (413 above).", lo=1, hi=None)
     max_k: int = setting(50, "Largest k a client may ask for.", lo=1, hi=1000)
     default_k: int = setting(5, "k when the client gives none.", lo=1, hi=1000)

@@ -161,6 +161,20 @@ def test_cors_allowed_origins_and_preflight(hash_index, hash_embedder):
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
+def test_by_default_any_page_may_read_so_the_widget_works_where_it_is_pasted(hash_index, hash_embedder):
+    c = make_app(hash_index, hash_embedder).test_client()
+    r = c.get("/api/related?id=sample-sheinbaum", headers={"Origin": "https://www.some-paper.example"})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
+    assert c.get("/widget.js", headers={"Origin": "https://www.some-paper.example"}).headers["Access-Control-Allow-Origin"] == "*"
+    # a write still needs the token, from any origin
+    r = c.post("/api/articles", json={"id": "x", "title": "t", "body": "b"}, headers={"Origin": "https://www.some-paper.example"})
+    assert r.status_code in (401, 403)
+    # empty keeps the API to its own origin
+    same = make_app(hash_index, hash_embedder, cors_origins="").test_client()
+    assert "Access-Control-Allow-Origin" not in same.get("/api/related?id=sample-sheinbaum",
+                                                         headers={"Origin": "https://www.some-paper.example"}).headers
+
+
 def test_html_security_headers_and_escaping(client, writable_index, hash_embedder):
     r = client.get("/")
     assert r.status_code == 200
