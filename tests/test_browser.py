@@ -337,7 +337,8 @@ def test_the_admin_index_page_on_a_phone(browser, admin_server):
     first = pg.locator("details.group").first
     first.locator("summary").click()
     assert first.locator("table.members tr").count() >= 3  # a header and two members at least
-    assert pg.locator("svg.hist line").count() >= 4  # the configured bars drawn on the histogram
+    assert pg.locator("svg.hist line[class^=bar]").count() >= 4  # the configured bars drawn on the histogram
+    assert pg.locator("svg.hist line.axis").count() >= 1 and "cosine" in pg.locator("svg.hist").first.inner_html()
     # usable on a phone: nothing wider than the screen but the tables' own scroll boxes
     assert pg.evaluate("document.documentElement.scrollWidth") <= 390 + 2
     deadline = time.time() + 30

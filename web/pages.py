@@ -134,6 +134,7 @@ def _histogram_svg(counts: list[int], edges: list[float], bars: dict[str, float]
                    "lo": edges[i], "hi": edges[i + 1]} for i, c in enumerate(counts)],
         "lines": [{"x": round(400 * value, 1), "label": name, "value": value} for name, value in bars.items()],
         "total": sum(counts),
+        "top": max(counts, default=0),  # the count axis runs from 0 to this
     }
 
 
