@@ -223,7 +223,10 @@ class QueryService:
         # The lexical ranking weighs what the publisher set, times how sharp the question was.
         asked_params = params
         params = replace(params, lexical=params.lexical * asked.selectivity)
-        ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, lexical)
+        # With no weight (the publisher's 0, or a question that asked for every word) the lexical side
+        # has no say: its matches do not join the pool either.
+        pool_lexical = lexical if params.lexical > 0 else []
+        ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, pool_lexical)
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
         if lexical is None:
             answer_extra["notes"] = ["this index was built without its lexical part: lists come from the embedding "
@@ -234,7 +237,7 @@ class QueryService:
                 # The article's own language was not asked for: a list it leaves short takes other
                 # languages too, and says so.
                 wider = replace(params, langs=frozenset())
-                more, more_meta, _, _ = self._ranked_list(snap, query, wider, lexical)
+                more, more_meta, _, _ = self._ranked_list(snap, query, wider, pool_lexical)
                 if len(more) > len(ranked):
                     answer_extra["short_reason"] += (f"; kept to the article's language ({query_lang}) it held "
                                                      f"{len(ranked)}, so other languages were added (lang= keeps one)")
