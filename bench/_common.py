@@ -75,7 +75,8 @@ def synthetic_index(path: Path, n: int, *, dim: int = 384, seed: int = 0, model:
             return k, k
         return (first if k - first < 2 else k), first
 
-    records = [Record(key=int(k), id=f"a{k}", title=f"Synthetic article {k}", body=f"Body of synthetic article {k}.",
+    bodies = synthetic_bodies(topic, rng)
+    records = [Record(key=int(k), id=f"a{k}", title=f"Synthetic article {k}", body=bodies[k - 1],
                       body_hash=f"h{k}", published=f"2024-01-{1 + k % 28:02d}" if grouped else "2024-01-01",
                       source=f"bench{k % 5}" if grouped else "bench",
                       dup_group=groups(int(k))[0], story_group=groups(int(k))[1])
@@ -89,6 +90,18 @@ def synthetic_index(path: Path, n: int, *, dim: int = 384, seed: int = 0, model:
                                        band_threshold=Config.load({}).near_threshold))
     index_dir.publish(tmp)
     return path
+
+
+def synthetic_bodies(topic: np.ndarray, rng, words: int = 150, vocabulary: int = 30_000) -> list[str]:
+    """Bodies for synthetic articles whose word counts look like news for the lexical index: words drawn
+    from a Zipf-shaped vocabulary (a few very common words, a long tail), a fifth of them from the
+    article's topic's own 200 words (the names and places a story shares)."""
+    vocab = np.asarray([f"w{i}" for i in range(vocabulary)])
+    weights = 1.0 / np.arange(1, vocabulary + 1)
+    weights /= weights.sum()
+    common = rng.choice(vocabulary, size=(len(topic), words - words // 5), p=weights)
+    own = rng.integers(0, 200, size=(len(topic), words // 5)) + (topic[:, None] * 200) % vocabulary
+    return [" ".join(vocab[np.concatenate([c, o])]) for c, o in zip(common, own)]
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup/memory")  # cgroup v1 memory controller, where the machine allows it

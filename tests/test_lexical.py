@@ -20,7 +20,7 @@ BODY = ("Workers at the plant said the new line would start next month, and the 
         "for busier weekends. Environmental groups asked for monitoring of dust, noise and groundwater; the "
         "company promised quarterly reports and a hotline for neighbours.")
 QUERY = {"id": "lx-query", "title": "Zorblax opens a mining plant near Qwerton",
-         "body": "The Zorblax company opened its first mining plant near Qwerton on Monday. " + BODY,
+         "body": "The Zorblax company opened its first mining plant near Qwerton on Monday. " + " ".join([BODY] * 4),
          "published": "2024-03-04"}
 FOLLOW_UP = {"id": "lx-follow", "title": "Qwerton council questions Zorblax over water use",
              "body": "Councillors in Qwerton asked Zorblax how much river water its new mining plant will take. Farmers downstream "
@@ -83,7 +83,8 @@ def test_the_snapshot_finds_articles_by_their_words_and_follows_add_and_delete(t
 
 def test_a_related_list_carries_its_lexical_evidence(tmp_path, corpus_records, hash_config, hash_embedder):
     """The stand-in embedder sees the follow-up as far (cosine about 0.2, most of the corpus nearer); its
-    rare shared names make it first lexically, and the fused order moves it up the list."""
+    rare shared names make it first lexically, and the fused order moves it up the list (the query is
+    long: most of it is past what the model reads, so its lexical side weighs)."""
     index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
     client = make_app(index, hash_embedder).test_client()
 
@@ -128,12 +129,9 @@ def test_an_index_built_without_the_lexical_part_is_served_and_says_so(tmp_path,
     assert "newsrec build" in body["notes"][0]
 
 
-def test_a_question_that_asks_for_every_word_weighs_nothing():
-    from recommender.text.lexical import lexical_query
+def test_the_lexical_side_weighs_the_share_of_the_article_the_model_did_not_read():
+    from recommender.query.service import unread_share
 
-    every = lambda ts: {t: 3 for t in ts}  # noqa: E731 - every word is in three of the site's articles
-    headline = lexical_query("Zorblax opens a mining plant near Qwerton", every, 100)
-    assert headline.terms and headline.selectivity == 0.0  # all of its words asked: no sharper than its embedding
-    article = lexical_query(QUERY["title"] + " " + QUERY["body"], every, 100)
-    assert len(article.terms) == 25 and article.selectivity > 0.5
-    assert lexical_query("", every, 100).selectivity == 0.0
+    assert unread_share(8, "Zorblax opens a mining plant near Qwerton") == 0.0  # a headline: all of it read
+    assert unread_share(96, " ".join(["word"] * 400)) == 1.0 - 96 / 400  # a long article: most of it unread
+    assert unread_share(0, "") == 0.0

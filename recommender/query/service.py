@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from recommender.text.articles import Article, parse_article
-from recommender.text.cleaning import CleaningProfile, load_profile
+from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import LexicalQuery, lexical_query
@@ -219,10 +219,11 @@ class QueryService:
         asked, lexical = self._lexical_hits(snap, words_of)
         if explain:
             info["lexical_terms"] = asked.terms
-            info["lexical_selectivity"] = round(asked.selectivity, 3)
-        # The lexical ranking weighs what the publisher set, times how sharp the question was.
+            info["lexical_unread_share"] = round(unread_share(query.words, words_of), 3)
+        # The lexical ranking weighs what the publisher set, times the share of the article the model did
+        # not read: words past the embedded lead are evidence the embedding never saw.
         asked_params = params
-        params = replace(params, lexical=params.lexical * asked.selectivity)
+        params = replace(params, lexical=params.lexical * unread_share(query.words, words_of))
         # With no weight (the publisher's 0, or a question that asked for every word) the lexical side
         # has no say: its matches do not join the pool either.
         pool_lexical = lexical if params.lexical > 0 else []
@@ -639,6 +640,13 @@ class QueryService:
             "duplicate_groups": int(dup_sizes[2:].sum()) if len(dup_sizes) > 2 else 0,
             "story_groups": int((story_sizes >= 2).sum()),
         }
+
+
+def unread_share(words_read: int, text: str) -> float:
+    """The share of a text's words the model did not read (0 when it read all of them: a headline, a
+    lead, a short page)."""
+    total = count_words(text)
+    return max(0.0, 1.0 - words_read / total) if total else 0.0
 
 
 def _short_reason(snap: Snapshot, params: RankParams, examined: int, floor: float, found: int) -> str:

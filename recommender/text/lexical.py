@@ -55,13 +55,6 @@ class LexicalQuery:
     terms: list[str]  # what the search asks for, most distinctive first
     eligible: int  # the text's words that could have been asked for
 
-    @property
-    def selectivity(self) -> float:
-        """How much the search chose: 1 - asked / eligible. Asking for a few of a long article's hundreds
-        of words is a sharp question; asking for nearly every word of a short text (a headline, a lead)
-        says no more than the embedding of the same words, and a list weighs its ranking by this."""
-        return 1.0 - len(self.terms) / self.eligible if self.eligible else 0.0
-
 
 def lexical_query(text: str, docs_of: Callable[[Sequence[str]], Mapping[str, int]], n_docs: int,
                   max_terms: int = MAX_QUERY_TERMS) -> LexicalQuery:
