@@ -250,3 +250,20 @@ def test_a_cut_also_read_links_relative_url_is_made_absolute_against_the_page():
     assert art.also_read == [{"title": "Old story", "url": "https://www.example-news.com/news/old-story.html"}]
     # without a page URL the link stays as the page had it
     assert parse_article({"id": "a", "html": html}).also_read[0]["url"] == "/news/old-story.html"
+
+
+def test_a_page_keeps_the_publication_time_it_states_of_itself():
+    from recommender.text.articles import page_published, parse_article
+
+    body = "<p>" + "The council voted on the new bus routes after a long debate. " * 12 + "</p>"
+    page = ('<html><head><meta property="article:published_time" content="2024-05-01T14:39:05+02:00">'
+            f"<title>Council votes</title></head><body><article><h1>Council votes</h1>{body}</article></body></html>")
+    assert page_published(page) == "2024-05-01T12:39:05"
+    # a listing's bare day (or midnight) gives way to the page's own time; a listing's own time stays
+    assert parse_article({"id": "a", "html": page, "published": "2024-05-01"}).published == "2024-05-01T12:39:05"
+    assert parse_article({"id": "a", "html": page, "published": "2024-05-01T00:00:00"}).published == "2024-05-01T12:39:05"
+    assert parse_article({"id": "a", "html": page, "published": "2024-05-02T08:00:00"}).published == "2024-05-02T08:00:00"
+    json_ld = page.replace('<meta property="article:published_time" content="2024-05-01T14:39:05+02:00">',
+                           '<script type="application/ld+json">{"datePublished": "2024-05-01T09:00:00Z"}</script>')
+    assert parse_article({"id": "a", "html": json_ld}).published == "2024-05-01T09:00:00"
+    assert page_published("<html><head><meta name='pubdate' content='2024-05-01'></head></html>") == ""

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -102,6 +103,9 @@ def parse_article(
         detected = cleaned.language
         meta["lang"] = detected.lang if detected.confidence >= CONFIDENT else ""
     meta["published"] = parse_published(meta["published"] or record.get("date") or "", "published")
+    if texts["html"].strip() and meta["published"][11:] in ("", "00:00:00"):
+        # A listing often gives only the day (or midnight); the page itself says when it was published.
+        meta["published"] = page_published(texts["html"]) or meta["published"]
     return Article(
         id=art_id,
         title=(title.strip() or cleaned.title).strip(),
@@ -110,6 +114,29 @@ def parse_article(
         removed=[r.__dict__ for r in cleaned.removed],
         **meta,
     )
+
+
+_PUBLISHED_META = re.compile(
+    r"""<meta\s[^>]*?(?:property|name|itemprop)\s*=\s*["'](?:article:published_time|datePublished|pubdate|"""
+    r"""publish-date|og:published_time|dc\.date\.issued)["'][^>]*>""", re.IGNORECASE)
+_CONTENT = re.compile(r"""content\s*=\s*["']([^"']{8,40})["']""", re.IGNORECASE)
+_JSON_LD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
+
+
+def page_published(html: str) -> str:
+    """The publication time a page states of itself (article:published_time and its kin, or JSON-LD's
+    datePublished) in the stored ISO form, when it gives one with a time of day; else empty."""
+    head = html[:200_000]
+    found = [m.group(1) for tag in _PUBLISHED_META.finditer(head) for m in [_CONTENT.search(tag.group(0))] if m]
+    found += _JSON_LD_PUBLISHED.findall(head)
+    for value in found:
+        try:
+            stored = parse_published(value.strip(), "published")
+        except BadInput:
+            continue
+        if len(stored) > 10:
+            return stored
+    return ""
 
 
 def _absolute(link: dict, page_url: str) -> dict:
