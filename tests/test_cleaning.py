@@ -267,3 +267,15 @@ def test_a_page_keeps_the_publication_time_it_states_of_itself():
                            '<script type="application/ld+json">{"datePublished": "2024-05-01T09:00:00Z"}</script>')
     assert parse_article({"id": "a", "html": json_ld}).published == "2024-05-01T09:00:00"
     assert page_published("<html><head><meta name='pubdate' content='2024-05-01'></head></html>") == ""
+
+
+def test_an_also_read_label_at_the_end_of_a_paragraph_is_cut_and_kept_as_a_link():
+    text = ("Council approves new bus routes\n\nThe council approved three new bus routes on Tuesday, the mayor "
+            "said. ALSO READ: Police arrest two after bank robbery in Leeds\n\nThe routes start in June and will "
+            "serve the hospital and the university campus, officials said on Tuesday evening.")
+    cleaned = clean(text)
+    assert "ALSO READ" not in cleaned.body and "the mayor said." in cleaned.body
+    assert [a.title for a in cleaned.also_read] == ["Police arrest two after bank robbery in Leeds"]
+    # prose that happens to say "read more:" mid-sentence, in lower case, stays
+    prose = "He told the students to read more: books matter, he said. Also read: the rest of the letter."
+    assert clean(prose).body == prose

@@ -188,6 +188,12 @@ _ALSO_READ_WORDS = (
 )
 _ALSO_READ_LINE = re.compile(rf"^[\W_]*(?:{_ALSO_READ_WORDS}){_SEP}(?P<rest>\S.*)$", re.IGNORECASE)
 _ALSO_READ_HEADER = re.compile(rf"^[\W_]*(?:{_ALSO_READ_WORDS})[\s:|\-\u2013\u2014»>.…!]*$", re.IGNORECASE)
+# A label written in capitals after a sentence's end, at the end of a paragraph, with a headline-length
+# rest: "... the minister said. ALSO READ: Police arrest two after bank robbery". It goes on a line of
+# its own, where the line rules cut it like any other.
+_INLINE_ALSO_READ = re.compile(
+    r"(?<=[.!?\"”’)\]])[ \t]+(?=(?:ALSO READ|READ ALSO|READ MORE|SEE ALSO|ALSO SEE|RELATED|MUST READ|DON'?T MISS)"
+    r"[ \t]*[:|\-\u2013\u2014»>]+[ \t]*\S[^\n]{0,200}$)", re.MULTILINE)
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
 _MD_LINK = re.compile(r"\[(?P<text>[^\]]{1,300})\]\((?P<url>https?://[^\s)]+)\)")
 
@@ -525,7 +531,7 @@ def _sentence_runs(lines: Sequence[_Line]) -> list[tuple[int, int]]:
 def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True) -> Cleaned:
     """One pass of the rules. `select` False keeps every line no rule cuts (the extractor already chose
     the article: only furniture a rule is sure of goes, and no title is taken from the lines)."""
-    lines = _split(text)
+    lines = _split(_INLINE_ALSO_READ.sub("\n", text))
     removed: list[Removed] = []
     also_read: list[AlsoRead] = []
     candidates: list[_Line] = []
