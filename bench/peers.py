@@ -129,7 +129,7 @@ def newsrec_peers(records, scorer, tmp: Path, model: str) -> tuple[dict, np.ndar
     data = tmp / "articles.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     index = tmp / "idx"
-    env = {**os.environ, "NEWSREC_MODEL": model, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "NEWSREC_MODEL": model}
     started = time.time()
     subprocess.run([sys.executable, "-m", "web.cli", "build", "--input", str(data), "--index", str(index), "--quiet"],
                    check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
