@@ -216,17 +216,18 @@ class QueryService:
         if own_language:
             # A reader of a German page is shown German stories; cross_lang=1 (or lang=...) widens it.
             params = replace(params, langs=frozenset({query_lang}))
-        asked, lexical = self._lexical_hits(snap, words_of)
+        # The lexical ranking weighs what the publisher set, times the share of the article the model did
+        # not read: words past the embedded lead are evidence the embedding never saw. With no weight (the
+        # publisher's 0, or a text read whole) the lexical side has no say and is not asked.
+        asked_params = params
+        unread = unread_share(query.words, words_of)
+        params = replace(params, lexical=params.lexical * unread)
+        asked, lexical = (self._lexical_hits(snap, words_of) if params.lexical > 0 or explain
+                          else (LexicalQuery([], 0), [] if snap.has_lexical else None))
         if explain:
             info["lexical_terms"] = asked.terms
-            info["lexical_unread_share"] = round(unread_share(query.words, words_of), 3)
-        # The lexical ranking weighs what the publisher set, times the share of the article the model did
-        # not read: words past the embedded lead are evidence the embedding never saw.
-        asked_params = params
-        params = replace(params, lexical=params.lexical * unread_share(query.words, words_of))
-        # With no weight (the publisher's 0, or a question that asked for every word) the lexical side
-        # has no say: its matches do not join the pool either.
-        pool_lexical = lexical if params.lexical > 0 else []
+            info["lexical_unread_share"] = round(unread, 3)
+        pool_lexical = (lexical or []) if params.lexical > 0 else []
         ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, pool_lexical)
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
         if lexical is None:
