@@ -18,7 +18,7 @@ from recommender.text.articles import Article, parse_article
 from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
-from recommender.text.lexical import LexicalQuery, lexical_query
+from recommender.text.lexical import search_terms
 from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
                          overlap, shingles)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
@@ -223,9 +223,9 @@ class QueryService:
         unread = unread_share(query.words, words_of)
         params = replace(params, lexical=params.lexical * unread)
         asked, lexical = (self._lexical_hits(snap, words_of) if params.lexical > 0 or explain
-                          else (LexicalQuery([], 0), [] if snap.has_lexical else None))
+                          else ([], [] if snap.has_lexical else None))
         if explain:
-            info["lexical_terms"] = asked.terms
+            info["lexical_terms"] = asked
             info["lexical_unread_share"] = round(unread, 3)
         pool_lexical = (lexical or []) if params.lexical > 0 else []
         ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, pool_lexical)
@@ -264,14 +264,14 @@ class QueryService:
         return {"query": info, "items": items, "snapshot": snap.name, "params": shown, **answer_extra}
 
     @staticmethod
-    def _lexical_hits(snap: Snapshot, text: str) -> tuple[LexicalQuery, list[tuple[int, float]] | None]:
-        """(the lexical query, the best lexical matches as (key, BM25 score)) for a query text; the
+    def _lexical_hits(snap: Snapshot, text: str) -> tuple[list[str], list[tuple[int, float]] | None]:
+        """(the terms asked for, the best lexical matches as (key, BM25 score)) for a query text; the
         matches are None when the snapshot has no lexical part, empty when no word of the text
         qualifies (none found in another article, or a script the index does not split into words)."""
         if not snap.has_lexical:
-            return LexicalQuery([], 0), None
-        query = lexical_query(text, snap.term_docs, snap.count)
-        return query, snap.lexical_search(query.terms, LEXICAL_CANDIDATES)
+            return [], None
+        terms = search_terms(text, snap.term_docs, snap.count)
+        return terms, snap.lexical_search(terms, LEXICAL_CANDIDATES)
 
     def _ranked_list(self, snap: Snapshot, query: Query, params: RankParams,
                      lexical: list[tuple[int, float]] | None = None):

@@ -11,10 +11,9 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
-__all__ = ["MAX_QUERY_TERMS", "TOKENIZER", "LexicalQuery", "TfIdf", "index_terms", "lexical_query", "search_terms", "tokens"]
+__all__ = ["MAX_QUERY_TERMS", "TOKENIZER", "TfIdf", "index_terms", "search_terms", "tokens"]
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _INDEX_TOKEN = re.compile(r"[^\W_]+")
@@ -46,34 +45,22 @@ def index_terms(text: str) -> list[str]:
 
 def search_terms(text: str, docs_of: Callable[[Sequence[str]], Mapping[str, int]], n_docs: int,
                  max_terms: int = MAX_QUERY_TERMS) -> list[str]:
-    """The terms a lexical search for `text` asks for (see lexical_query)."""
-    return lexical_query(text, docs_of, n_docs, max_terms).terms
-
-
-@dataclass(frozen=True)
-class LexicalQuery:
-    terms: list[str]  # what the search asks for, most distinctive first
-    eligible: int  # the text's words that could have been asked for
-
-
-def lexical_query(text: str, docs_of: Callable[[Sequence[str]], Mapping[str, int]], n_docs: int,
-                  max_terms: int = MAX_QUERY_TERMS) -> LexicalQuery:
     """The terms a lexical search for `text` asks for: those found in at least one other article and in
     at most MAX_DOC_SHARE of them, the `max_terms` with the highest tf-idf (BM25's idf) in the text.
-    `docs_of` gives the number of articles each term is in. No terms when no word of the text qualifies."""
+    `docs_of` gives the number of articles each term is in. Empty when no word of the text qualifies."""
     tf: dict[str, int] = {}
     for term in index_terms(text):
         if len(term) > 1 or term.isdigit():
             tf[term] = tf.get(term, 0) + 1
     if not tf:
-        return LexicalQuery([], 0)
+        return []
     docs = docs_of(list(tf))
     weight = {}
     for term, count in tf.items():
         df = docs.get(term, 0)
         if 2 <= df <= MAX_DOC_SHARE * n_docs:  # the text itself may be one of the df
             weight[term] = (1.0 + math.log(count)) * math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-    return LexicalQuery(sorted(weight, key=lambda t: (-weight[t], t))[:max_terms], len(weight))
+    return sorted(weight, key=lambda t: (-weight[t], t))[:max_terms]
 
 
 def tokens(text: str, *, stop: bool = True) -> list[str]:
