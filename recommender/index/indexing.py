@@ -547,16 +547,11 @@ def add_articles(
         articles = _dedupe_ids(articles)  # the last copy of an id is the only one embedded
     prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
     with index_dir.write_lock():
-        index_dir.clean_leftovers()
-        snap = index_dir.open_for(embedder, config.max_tokens, mmap=False)
-        try:
-            rows = _load_rows(snap)
-        finally:
-            snap.close()
+        rows, next_key = _live_rows(index_dir, embedder, config)
         gone = {r.id for r in prepared.records} | set(remove)
         replaced = {r.key for r in rows.records if r.id in gone}
         rows = _drop(rows, replaced)
-        new_records = prepared.keyed(int(snap.keys.max()) + 1 if snap.count else 1)
+        new_records = prepared.keyed(next_key)
         start = len(rows.records)
         rows = _Rows(
             rows.records + new_records,
@@ -573,17 +568,23 @@ def add_articles(
                        seconds=time.time() - started, embed_seconds=prepared.embed_seconds)
 
 
+def _live_rows(index_dir: IndexDir, embedder: Embedder, config) -> tuple[_Rows, int]:
+    """(the live snapshot's rows, the key a new article takes next), read under the write lock after
+    clearing leftovers of killed writers."""
+    index_dir.clean_leftovers()
+    snap = index_dir.open_for(embedder, config.max_tokens, mmap=False)
+    try:
+        return _load_rows(snap), int(snap.keys.max()) + 1 if snap.count else 1
+    finally:
+        snap.close()
+
+
 def delete_articles(index_path, ids: Sequence[str], embedder: Embedder, config) -> BuildReport:
     """Remove articles by id: a new snapshot without them; groups are recomputed from the remaining links."""
     started = time.time()
     index_dir = IndexDir(index_path)
     with index_dir.write_lock():
-        index_dir.clean_leftovers()
-        snap = index_dir.open_for(embedder, config.max_tokens, mmap=False)
-        try:
-            rows = _load_rows(snap)
-        finally:
-            snap.close()
+        rows, _ = _live_rows(index_dir, embedder, config)
         wanted = set(ids)
         drop = {r.key for r in rows.records if r.id in wanted}
         missing = wanted - {r.id for r in rows.records}
