@@ -203,10 +203,9 @@ class QueryService:
         else:
             key = self.resolve(snap, id=id, url=url)
             query = self._indexed_query(snap, key)
-            meta = snap.meta([key])[key]
-            query_lang = meta.lang
-            info = {"id": meta.id, "title": meta.title, "indexed": True}
-            full = snap.record(key)
+            full = snap.record(key)  # one read of the row: its metadata, and the text the lexical side reads
+            query_lang = full.lang
+            info = {"id": full.id, "title": full.title, "indexed": True}
             words_of = f"{full.title}\n{full.body}"
             if explain:  # the cut furniture is shown only when asked for
                 info.update(also_read=list(full.also_read), removed=list(full.removed))
