@@ -51,12 +51,6 @@ class Config:
     collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.", choices=("canonical", "freshest", "none"))
     near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).", lo=0.01, hi=1)
     near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).", lo=0, hi=1)
-    story_group_threshold: float = setting(0.35, "Story score at or above which related lists treat two headline-only items as one story (average-linkage groups, one per list); measured on UCI headlines.", lo=-1, hi=1)
-    story_group_threshold_articles: float = setting(0.7, "The same bar for texts the model read in full (title + lead embed with higher cosines); measured on Wikinews editors' links.", lo=-1, hi=1)
-    list_time_weight: float = setting(0.2, "Cosine a related list's same-story score loses per three hours between two items read in full (at most four times this); the same-story verdict of /api/duplicates uses 0.2. Measured on Wikinews editors' links (docs/measurements.md, Related stories): lower weights block next-day developments editors link.", lo=0, hi=1)
-    list_time_weight_short: float = setting(0.02, "The same for headline-length texts (up to story_bar_short_words; in between a straight line) when a list blocks the story being read: headlines of one running story days apart read alike. Story groups keep list_time_weight. Chosen on story folds of UCI and topic folds of MSVCode (docs/measurements.md, Related stories).", lo=0, hi=1)
-    story_bar_short_words: int = setting(30, "Up to this many embedded words (a headline, or a headline with a one-line description) a text is judged by the headline bar (story_group_threshold).", lo=0, hi=None)
-    story_bar_long_words: int = setting(80, "From this many embedded words a text is judged by the article bar (story_group_threshold_articles); in between the bar rises in a straight line.", lo=0, hi=None)
     rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.", lo=0, hi=None)
     reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", lo=0, hi=None)
     reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.", lo=0, hi=None)
@@ -83,10 +77,9 @@ class Config:
                 values[name] = model_setting(name, values["model"])
         for s in SETTINGS:
             _check_range(s, values[s.name])
-        for low, high in (("default_k", "max_k"), ("story_bar_short_words", "story_bar_long_words")):
-            if values[low] > values[high]:
-                raise ConfigError(f"setting {low!r} ({values[low]}) is above {high!r} ({values[high]}); "
-                                  f"set {ENV_PREFIX}{low.upper()} or {ENV_PREFIX}{high.upper()} so it is not")
+        if values["default_k"] > values["max_k"]:
+            raise ConfigError(f"setting 'default_k' ({values['default_k']}) is above 'max_k' ({values['max_k']}); "
+                              f"set {ENV_PREFIX}DEFAULT_K or {ENV_PREFIX}MAX_K so it is not")
         return cls(**values)
 
     @property

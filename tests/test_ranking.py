@@ -128,37 +128,40 @@ def test_story_similarity_drives_relevance_and_is_reported():
     assert [r.candidate.id for r in alone] == ["a1", "a2", "a3"] and alone[0].story_similarity is None
 
 
-def test_story_context_mixes_centroids_and_raises_story_scores_toward_the_querys_story():
+def test_story_context_mixes_centroids_toward_the_querys_story():
     own = np.stack([unit(1, 0), unit(0, 1)])
     story = np.stack([unit(0, 1), unit(0, 1)])
     q = query(vector=unit(1, 0), story_centroid=unit(0, 1))
-    ctx, sims, scores = story_context(q, CandidateVectors(own, story), np.array([1.0, 0.0]),
-                                      np.array([0.9, -0.1]), 0.5)
+    ctx, sims = story_context(q, CandidateVectors(own, story), 0.5)
     assert np.allclose(ctx[0], unit(1, 1)) and np.allclose(ctx[1], unit(0, 1))
     assert np.allclose(mix_story(unit(1, 0), unit(0, 1), 0.25), unit(0.75, 0.25))
     assert sims == pytest.approx([1.0, 1 / np.sqrt(2)], abs=1e-6)  # against the query's mixed story vector
-    # a2 shares nothing with the query but is its story's centroid: its score rises to 1 less its time penalty
-    assert scores == pytest.approx([0.9, 0.9], abs=1e-6)
 
 
-def test_a_list_blocks_the_same_story_by_story_score_not_by_story_similarity():
-    # a1's story is close to the query's, but its own story score is under its bar: shown
-    c = cands([0.5, 0.45], story_score=[0.5, 0.75], story_bar=[0.7, 0.7])  # a2 is over its bar: blocked
-    story = np.stack([unit(1, 1, 1), unit(0, 0, 1)])
-    out = ranked(c, VECS[:2], RankParams(k=5, mmr_lambda=1.0, min_score=0, story_group_threshold=0.35, story_context=0.9),
-                 query(vector=unit(1, 1, 1)), story)
-    assert [r.candidate.id for r in out] == ["a1"] and out[0].story_similarity > 0.9
+def test_a_list_hides_the_story_told_again_by_another_outlet_and_keeps_the_outlets_own_development():
+    c = cands([0.9, 0.8, 0.7], told_again=[True, False, False], p_retelling=[0.9, 0.9, 0.1])
+    out = ranked(c, VECS[:3], RankParams(k=5, mmr_lambda=1.0, min_score=0))
+    assert [r.candidate.id for r in out] == ["a2", "a3"]
 
 
-def test_two_candidates_of_one_story_are_not_both_shown_when_one_is_close_to_the_others_centroid():
-    # a1 and a2 share little (cosine 0), but a2 is as close to a1's story centroid as a member would be
-    vecs = np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)])
-    centroids = np.stack([unit(1, 1, 0), unit(0, 1, 0), unit(0, 0, 1)])
-    params = RankParams(k=3, mmr_lambda=1.0, min_score=0, story_group_threshold=0.6)
-    shown = ranked(cands([0.5, 0.45, 0.4]), vecs, params, story=centroids)
-    assert [r.candidate.id for r in shown] == ["a1", "a3"]
-    # without centroids only the articles' own cosine counts: all three are shown
-    assert len(ranked(cands([0.5, 0.45, 0.4]), vecs, params)) == 3
+def test_of_two_items_that_retell_each_other_a_list_shows_the_first():
+    from recommender.evidence.pairs import Sides, load_pair_model
+
+    judge = load_pair_model("")
+    vecs = np.stack([unit(1, 0, 0), unit(1, 0.02, 0), unit(0, 1, 0)])
+    day = 20000.0
+
+    def shown(sources):
+        sides = Sides.of([day] * 3, [10] * 3, None, sources)
+        return [r.candidate.id for r in rank(cands([0.9, 0.8, 0.7]), CandidateVectors(vecs, None, sides), query(),
+                                             RankParams(k=3, mmr_lambda=1.0, min_score=0), judge=judge)]
+
+    # a2 is another outlet's version of a1 (cosine 1 the same day): listed once
+    assert shown(["x", "y", "z"]) == ["a1", "a3"]
+    # from one outlet, a2 is a1's development: both are listed
+    assert shown(["x", "x", "z"]) == ["a1", "a2", "a3"]
+    # without a judge every item stands alone
+    assert len(rank(cands([0.9, 0.8, 0.7]), CandidateVectors(vecs), query(), RankParams(k=3, mmr_lambda=1.0, min_score=0))) == 3
 
 
 def test_feedback_moves_the_query_toward_its_nearest_other_story():

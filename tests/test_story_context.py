@@ -9,8 +9,8 @@ from recommender.index.indexing import build_index
 from recommender.query.ranking import mix_story
 from recommender import Recommender
 
-# Four tellings of one story: the same two-word phrases in other orders (cosine ~0.72 with the
-# stand-in embedder, above the article bar of 0.7; no shared 5-word runs, so not near-duplicates).
+# Four tellings of one story by four outlets: the same two-word phrases in other orders (cosine ~0.72
+# with the stand-in embedder, the same words and day: retellings; no shared 5-word runs, so not copies).
 UNITS = ["city council", "bus routes", "tuesday vote", "four new", "fares rise", "network expands",
          "mayor said", "depot opens", "drivers hired", "service starts", "next month", "budget approved"]
 _RNG = np.random.default_rng(3)
@@ -26,9 +26,9 @@ OTHERS = [
 
 @pytest.fixture()
 def story_index(tmp_path, hash_embedder, hash_config):
-    records = [{"id": f"s{i}", "title": "Bus story", "body": b, "published": "2024-03-05"}
+    records = [{"id": f"s{i}", "title": "Bus story", "body": b, "published": "2024-03-05", "source": f"outlet{i}"}
                for i, b in enumerate(STORY)]
-    records += [{"id": f"o{i}", "title": f"Other story {i}", "body": b, "published": "2024-03-05"}
+    records += [{"id": f"o{i}", "title": f"Other story {i}", "body": b, "published": "2024-03-05", "source": "outlet0"}
                 for i, b in enumerate(OTHERS)]
     build_index([parse_article(r) for r in records], tmp_path / "idx", hash_embedder, hash_config)
     rec = Recommender(hash_config, hash_embedder, index_path=str(tmp_path / "idx"))
@@ -46,7 +46,7 @@ def test_the_three_versions_form_one_story_with_a_centroid(story_index):
 
 def test_an_unindexed_page_takes_the_story_of_its_same_story_candidate(story_index, hash_embedder):
     snap = story_index.snapshot
-    page = {"title": "Bus story", "body": PAGE, "published": "2024-03-05"}
+    page = {"title": "Bus story", "body": PAGE, "published": "2024-03-05", "source": "outlet9"}
     params = story_index.params(k=5, min_score=-1, feedback=0.0)
     out = story_index.related(params, article=page)
     ids = [i["id"] for i in out["items"]]
@@ -60,6 +60,23 @@ def test_an_unindexed_page_takes_the_story_of_its_same_story_candidate(story_ind
         want = float(mix_story(own, snap.story_vectors(np.asarray([row]))[0], params.story_context) @ q)
         assert item["story_similarity"] == pytest.approx(want, abs=1e-3)  # judged against the story's centroid
         assert item["score"] == pytest.approx(item["story_similarity"] * item["recency"], abs=1e-3)
+
+
+def test_one_outlets_second_telling_is_the_storys_development_and_is_listed(tmp_path, hash_embedder, hash_config):
+    records = [{"id": f"s{i}", "title": "Bus story", "body": b, "published": "2024-03-05", "source": "outlet0"}
+               for i, b in enumerate(STORY)]
+    records += [{"id": f"o{i}", "title": f"Other story {i}", "body": b, "published": "2024-03-05", "source": "outlet0"}
+                for i, b in enumerate(OTHERS)]
+    build_index([parse_article(r) for r in records], tmp_path / "idx", hash_embedder, hash_config)
+    rec = Recommender(hash_config, hash_embedder, index_path=str(tmp_path / "idx"))
+    rec.load()
+    snap = rec.snapshot
+    assert len({int(snap.story_group[snap.row_of_key(snap.key_of_id(f"s{i}"))]) for i in range(3)}) == 3
+    items = rec.related(rec.params(k=5, min_score=-1, feedback=0.0), id="s0")["items"]
+    same = [i for i in items if i["id"].startswith("s")]
+    assert {i["id"] for i in same} == {"s1", "s2"} and items[0]["id"] in ("s1", "s2")
+    assert all(i["relation"] == "development" and i["p_retelling"] >= 0.5 for i in same)
+    assert all(i["relation"] == "related" for i in items if i["id"].startswith("o"))
 
 
 def test_story_context_zero_ranks_by_the_articles_alone(story_index):
@@ -98,7 +115,7 @@ def test_a_big_story_widens_the_pool_until_enough_other_stories_are_in_it(tmp_pa
     # 61 tellings of one story fill 60 of the 64 stored neighbours of each; 40 other stories lie further out.
     rng = np.random.default_rng(5)
     records = [{"id": f"s{i}", "title": "Bus story", "body": " ".join(UNITS[j] for j in rng.permutation(len(UNITS))),
-                "published": "2024-03-05"} for i in range(61)]
+                "published": "2024-03-05", "source": f"outlet{i}"} for i in range(61)]
     words = [f"w{i}" for i in range(400)]
     records += [{"id": f"o{i}", "title": f"Other {i}", "body": " ".join(rng.choice(words, 12)),
                  "published": "2024-03-05"} for i in range(40)]

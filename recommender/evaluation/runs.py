@@ -193,15 +193,24 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
     """Same-story precision@5 among headlines, and pairwise P/R/F1 of the story groups formed."""
     import numpy as np
 
+    from recommender.embed.embedding import embedded_words
+    from recommender.evidence.pairs import Sides, lexical_signatures, load_pair_model
     from recommender.text.lexical import TfIdf
-    from recommender.evidence.stories import story_score
 
     titles = [r["TITLE"] for r in rows]
     labels = np.asarray([r["STORY"] for r in rows])
     days = np.asarray([int(r["TIMESTAMP"]) / 86_400_000 for r in rows])
     vectors = _embed(embedder, [(t, "") for t in titles], config.max_tokens)
     cos = vectors @ vectors.T
-    newsrec = story_score(cos, days[:, None] - days[None, :])
+    # The judgment's ranking: each headline's 50 nearest by cosine, ordered by p_retelling.
+    sides = Sides.of(days, [embedded_words(t, "", config.max_tokens) for t in titles], lexical_signatures(titles),
+                     [r.get("PUBLISHER", "") for r in rows])
+    near = np.argsort(-cos, axis=1)[:, :51]
+    qi = np.repeat(np.arange(len(rows)), near.shape[1])
+    judged = load_pair_model(config.model, config.pair_model or None).judge(cos[qi, near.ravel()], sides.take(qi),
+                                                                             sides.take(near.ravel()))
+    newsrec = np.full(cos.shape, -np.inf)
+    newsrec[qi, near.ravel()] = judged.p_retelling
     tf = TfIdf.fit(titles)
     m = tf.matrix(titles)
     tfidf = (m @ m.T).toarray()
@@ -214,7 +223,7 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
         "p_at_5_newsrec": precision_at_5(newsrec, labels),
         "p_at_5_cosine": precision_at_5(cos, labels),
         "p_at_5_tfidf": precision_at_5(tfidf, labels),
-        "groups": {"threshold": config.story_group_threshold, "count": len(set(groups)),
+        "groups": {"count": len(set(groups)),
                    **pairwise_f1(groups, list(labels))},
     }
 
@@ -421,11 +430,19 @@ def eval_related_uci(rows: list[dict], embedder, config, k: int = 5, folds: int 
     return out
 
 
+def _outlet(url: str) -> str:
+    """A search result's outlet: the host of its address, without 'www.'."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
 def eval_related_msvcode(rows: list[dict], embedder, config, k: int = 5, folds: int = 2) -> dict:
     """MSVCode news search results (title + description, 17 topics): how much of each related list is
     the story being read, by the fine-grained human groups (`gold1`), overall and per topic fold."""
     records = [{"id": r["doc_id"], "title": r.get("meta_title") or r["title"], "body": r.get("description") or "",
-                "published": r.get("date") or "", "url": r.get("url") or "", "source": r.get("topic", "")}
+                "published": r.get("date") or "", "url": r.get("url") or "", "source": _outlet(r.get("url") or "")}
                for r in rows]
     story = {r["doc_id"]: r["gold1"] for r in rows if r.get("gold1")}
     queries = sorted(story)

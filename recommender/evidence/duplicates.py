@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from recommender.evidence.pairs import LEX_PERM, lexical_signatures
+from recommender.evidence.pairs import LEX_PERM, RETELLING_VERDICT, lexical_signatures
 
 __all__ = [
     "BandTable",
@@ -111,7 +111,6 @@ def overlap(a: set[str], b: set[str]) -> Overlap:
     return Overlap(inter / len(a | b), inter / min(len(a), len(b)))
 
 
-RETELLING_VERDICT = 0.5  # a calibrated probability: "same-story" when a retelling is more likely than not
 
 
 def classify_pair(a, b, ov: Overlap | None, p_retelling: float, config) -> tuple[str | None, float | None, float | None]:

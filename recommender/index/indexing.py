@@ -17,15 +17,14 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from recommender.text.articles import Article
-from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
+from recommender.evidence.duplicates import (NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
                          lexical_part, overlap, shingles, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
-from recommender.evidence.pairs import RETELLING, Sides, load_pair_model
+from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet
 from recommender.embed.models import MULTILINGUAL, model_covers
 from recommender.index.store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
-from recommender.evidence.stories import (LIST_DATE_GRACE_DAYS, STRAGGLER_SIZE, bar_for, grace_for, group_centroids,
-                      group_stories, story_score)
+from recommender.evidence.stories import group_centroids, group_stories
 
 __all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
            "prepare_articles"]
@@ -121,6 +120,11 @@ class _Rows:
     def keys(self) -> np.ndarray:
         return np.asarray([r.key for r in self.records], dtype=np.int64)
 
+    def sides(self, config) -> Sides:
+        """What the pair judgment reads of every row."""
+        return Sides.of([r.when.days for r in self.records], self.text_words(config), lexical_part(self.minhash),
+                        [r.source for r in self.records], [r.lang for r in self.records])
+
 
 def _text(record: Record, max_tokens: int) -> str:
     return article_text(record.title, record.body, max_tokens)
@@ -128,8 +132,6 @@ def _text(record: Record, max_tokens: int) -> str:
 
 def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
     """Add duplicate links between each new row and every other row (exact, near, same-story)."""
-    import faiss
-
     if not len(new):
         return
     keys = rows.keys
@@ -142,9 +144,6 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     scores, nbrs = _neighbours(rows.vectors, new, k)
     _store_neighbours(rows, new, scores, nbrs)
-    text_words = np.asarray(rows.text_words(config), dtype=np.float64)
-    bars = [bar_for(int(w), config) for w in text_words]
-    bar_arr = np.asarray(bars, dtype=np.float64)
     shingle_cache: dict[int, set[str]] = {}
 
     def sh(i: int) -> set[str]:
@@ -153,51 +152,33 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
         return shingle_cache[i]
 
     judge = load_pair_model(config.model, config.pair_model or None)
-    verdict_reach = judge.cosine_reach(RETELLING, RETELLING_VERDICT)
-    lexsig = lexical_part(rows.minhash)
-    whens = [r.when for r in rows.records]
-    days = np.asarray([w.days for w in whens], dtype=np.float64)
-    precise = np.asarray([w.precise for w in whens], dtype=bool)
+    # Pairs further apart than the lowest cosine a retelling can have need not be judged.
+    reach = judge.cosine_reach(RETELLING, RETELLING_VERDICT)
+    sides = rows.sides(config)
     for qi, i in enumerate(new):
         cos_of = {int(j): float(s) for s, j in zip(scores[qi], nbrs[qi]) if j >= 0 and j != i}
         candidates = set(bands.query(rows.minhash[i])) | {j for j, s in cos_of.items() if s >= NEAR_COSINE}
         ri = rows.records[i]
         candidates.update(by_hash.get(ri.body_hash, []))
         candidates.discard(i)
-        bar_i = bars[i]
-        # A link needs the story bar of the pair (at least this row's) or a retelling verdict; the time
-        # penalty only lowers scores, so nearer neighbours are all that can pass.
-        reach = min(bar_i, verdict_reach)
         pairs = list(candidates | {j for j, s in cos_of.items() if s >= reach})
         if not pairs:
             continue
-        # Every pair's story scores at once (stories.pair_story_score's rules): the verdict's, with a
-        # day's grace for date-only pairs, and the lists', with none and the lists' time weight.
         js = np.asarray(pairs, dtype=np.int64)
         cos_list = [cos_of[j] if j in cos_of else float(rows.vectors[i] @ rows.vectors[j]) for j in pairs]
-        cos_all = np.asarray(cos_list, dtype=np.float64)
-        delta = days[i] - days[js]
-        verdict = judge.judge(cos_all, Sides.of([days[i]], [text_words[i]], lexsig[i]),
-                              Sides.of(days[js], text_words[js], lexsig[js])).p_retelling
-        listed = story_score(cos_all, delta, grace_days=grace_for(precise[i], precise[js], LIST_DATE_GRACE_DAYS),
-                             weight=config.list_time_weight)
-        # Only pairs that can be linked reach the loop: copy candidates, retellings, one story in lists.
-        linkable = ((verdict >= RETELLING_VERDICT) | (listed >= np.maximum(bar_i, bar_arr[js]))
-                    | np.isin(js, list(candidates)))
-        verdict, listed = verdict.tolist(), listed.tolist()
+        verdict = judge.judge(np.asarray(cos_list, dtype=np.float64), sides.take([i]), sides.take(js)).p_retelling
+        # Only copy candidates and retellings can be linked.
+        linkable = (verdict >= RETELLING_VERDICT) | np.isin(js, list(candidates))
+        verdict = verdict.tolist()
         for n in np.flatnonzero(linkable).tolist():
             j = pairs[n]
-            cos = cos_list[n]
             rj = rows.records[j]
             ov = overlap(sh(i), sh(j)) if j in candidates else None
             level, jac, cont = classify_pair(ri, rj, ov, verdict[n], config)
-            bar = max(bar_i, bars[j])
-            if level is None and listed[n] >= bar:
-                level = "story"  # not the same story by the API's bar, but one story in related lists
             if level is None:
                 continue
             a, b = sorted((int(keys[i]), int(keys[j])))
-            rows.links[(a, b)] = Link(a, b, level, round(cos, 4), jac, cont)
+            rows.links[(a, b)] = Link(a, b, level, round(cos_list[n], 4), jac, cont)
 
 
 def _neighbours(vectors: np.ndarray, new: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -270,37 +251,41 @@ def _canonical(members: list[int], records: list[Record]) -> int:
 def assign_groups(rows: _Rows, config) -> None:
     """dup_group / story_group of every row from the stored links; a group's id is its canonical member's key.
 
-    Duplicate groups: union-find over exact/near links. Story groups: average linkage over all
-    links (see stories.group_stories), so one busy topic does not chain into a single group.
-    """
+    Duplicate groups: union-find over exact/near links. Story groups: the copies and the retellings
+    by other outlets (pairs.told_again), by average linkage (stories.group_stories), so one busy topic
+    does not chain into a single group. An outlet's own articles on one story stay apart: its second
+    is the story's development, which lists show."""
     row_of = {r.key: i for i, r in enumerate(rows.records)}
     dup = UnionFind(range(len(rows.records)))
-    pairs, copies = [], []
+    copies, retold = [], []
     for (a, b), link in rows.links.items():
         ia, ib = row_of.get(a), row_of.get(b)
         if ia is None or ib is None:
             continue
-        copies.append(link.level in ("exact", "near"))
-        pairs.append((ia, ib, float(link.cosine)))
-        if copies[-1]:
+        if link.level in ("exact", "near"):
             dup.union(ia, ib)
-    # Every link's story score at once (copies count as 1): cosine less the list's time penalty.
-    when = [r.when for r in rows.records]
-    candidates = []
-    if pairs:
-        ia, ib, cos = (np.asarray(c) for c in zip(*pairs))
-        days_of = np.asarray([p.days for p in when], dtype=np.float64)
-        precise_of = np.asarray([p.precise for p in when], dtype=bool)
-        scores = np.where(np.asarray(copies), 1.0, story_score(
-            cos, days_of[ia] - days_of[ib], grace_days=grace_for(precise_of[ia], precise_of[ib], LIST_DATE_GRACE_DAYS),
-            weight=config.list_time_weight))
-        candidates = list(zip(ia.tolist(), ib.tolist(), scores.tolist()))
-    days = [p.days for p in when]
-    precise = all(p.precise for p in when)
-    bars = [bar_for(w, config) for w in rows.text_words(config)]
-    story_labels = group_stories(rows.vectors, days, candidates, bars,
-                                 grace_days=float(grace_for(precise, precise, LIST_DATE_GRACE_DAYS)),
-                                 straggler_size=STRAGGLER_SIZE, time_weight=config.list_time_weight)
+            copies.append((ia, ib, 1.0))
+        else:
+            retold.append((ia, ib, float(link.cosine)))
+    judge = load_pair_model(config.model, config.pair_model or None)
+    sides = rows.sides(config)
+
+    def together(ma: list[int], mb: list[int]) -> np.ndarray:
+        """Told-again probabilities between two groups' members (0 within one outlet; copies 1)."""
+        ia, ib = np.repeat(ma, len(mb)), np.tile(mb, len(ma))
+        cos = np.einsum("nd,nd->n", rows.vectors[ia], rows.vectors[ib])
+        p = judge.judge(cos, sides.take(ia), sides.take(ib)).p_retelling
+        p = np.where(other_outlet(sides.source[ia], sides.source[ib]), p, 0.0)
+        return np.where(dup_of[ia] == dup_of[ib], 1.0, p)
+
+    dup_of = np.asarray([dup.find(i) for i in range(len(rows.records))], dtype=np.int64)
+    links = list(copies)
+    if retold:
+        ia, ib, cos = (np.asarray(c) for c in zip(*retold))
+        p = judge.judge(cos.astype(np.float64), sides.take(ia), sides.take(ib)).p_retelling
+        keep = other_outlet(sides.source[ia], sides.source[ib]) & (p >= RETELLING_VERDICT)
+        links += list(zip(ia[keep].tolist(), ib[keep].tolist(), p[keep].tolist()))
+    story_labels = group_stories(len(rows.records), links, together)
     story: dict[int, list[int]] = {}
     for i, label in enumerate(story_labels):
         story.setdefault(label, []).append(i)
@@ -335,8 +320,7 @@ def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
             "near_threshold": config.near_threshold,
             "near_containment": config.near_containment,
             "retelling": f"pair model {config.pair_model or 'shipped'} ({load_pair_model(config.model, config.pair_model or None).name}), p >= {RETELLING_VERDICT}",
-            "story_group_threshold": config.story_group_threshold,
-            "story_group_threshold_articles": config.story_group_threshold_articles,
+            "story_groups": "copies and retellings by other outlets",
         },
         "versions": {
             "python": platform.python_version(),

@@ -1,13 +1,15 @@
 """Related-story ranking: pure functions over candidates and their vectors.
 
 From more candidates than asked for, the ranking
-1. drops the query article, its duplicates and its own story (the same story told again);
+1. drops the query article, its copies and its own story told again by other outlets (pairs.told_again:
+   an outlet's own next article on the story is its development, and stays);
 2. applies filters (source, section, language, date range, excluded ids);
 3. weighs similarity by a smooth recency decay relative to the query article's date;
 4. with feedback on, judges each candidate also by its closeness to the nearest other stories
    (pseudo-relevance feedback: what those stories share with the query is the topic, one headline's
    own words are noise);
-5. keeps one member per duplicate/story group (canonical or freshest);
+5. keeps one member per duplicate/story group (canonical or freshest), and of two items that retell
+   each other (another outlet's version), the first;
 6. with lexical evidence (each candidate's rank in a BM25 search for the query's distinctive words),
    orders the survivors by reciprocal rank fusion of that rank and their semantic rank;
 7. picks k by maximal marginal relevance; drops anything under the minimum score.
@@ -17,13 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from recommender.text.dates import UNKNOWN, UNKNOWN_DAY, Published
-from recommender.evidence.pairs import Sides
-from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, grace_for, story_score
+from recommender.evidence.pairs import PairModel, Sides, told_again
 
 __all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "fused_order", "mix_story",
            "mmr_select", "rank", "rank_pool", "recency_weights", "story_context"]
@@ -45,11 +46,9 @@ class Candidate:
     source: str = ""
     section: str = ""
     lang: str = ""
-    story_score: float | None = None  # same-story score against the query (cosine less time penalty)
-    story_bar: float | None = None  # the pair's same-story bar (None: the params' story_group_threshold)
-    time_weight: float | None = None  # the pair's list time weight (None: the params' list_time_weight)
-    p_retelling: float | None = None  # the pair judgment against the query (pairs.PairModel), reported
+    p_retelling: float | None = None  # the pair judgment against the query (pairs.PairModel)
     p_related: float | None = None
+    told_again: bool = False  # the query's story told again by another outlet (pairs.told_again): hidden
     lexical_rank: int | None = None  # 0-based rank in the query's lexical (BM25) search; None: not found by it
 
 
@@ -67,21 +66,23 @@ class Query:
     # story of its closest same-story candidate); None: the query is judged by its own vector.
     story_centroid: np.ndarray | None = None
     lexical: np.ndarray | None = None  # its content-word signature (pairs.lexical_signatures), or None
+    source: str = ""  # its outlet ('' unknown)
 
     @classmethod
     def indexed(cls, *, key: int, vector: np.ndarray, dup_group: int, story_group: int, when: Published,
-                words: int, story_centroid: np.ndarray | None = None, lexical: np.ndarray | None = None) -> "Query":
+                words: int, story_centroid: np.ndarray | None = None, lexical: np.ndarray | None = None,
+                source: str = "") -> "Query":
         return cls(np.asarray(vector, dtype=np.float32), when, words, key, dup_group, story_group, story_centroid,
-                   lexical)
+                   lexical, source)
 
     @classmethod
     def unindexed(cls, *, vector: np.ndarray, when: Published, words: int,
-                  lexical: np.ndarray | None = None) -> "Query":
-        return cls(np.asarray(vector, dtype=np.float32), when, words, lexical=lexical)
+                  lexical: np.ndarray | None = None, source: str = "") -> "Query":
+        return cls(np.asarray(vector, dtype=np.float32), when, words, lexical=lexical, source=source)
 
     def sides(self) -> Sides:
         """What the pair judgment reads of the query."""
-        return Sides.of([self.when.days], [self.words], self.lexical)
+        return Sides.of([self.when.days], [self.words], self.lexical, self.source)
 
     def with_story(self, centroid: np.ndarray | None) -> "Query":
         return dataclasses.replace(self, story_centroid=centroid)
@@ -94,6 +95,9 @@ class CandidateVectors:
     own: np.ndarray
     # Each candidate's story centroid (its own vector when it is alone in its story), or None.
     story: np.ndarray | None = None
+    # What the pair judgment reads of each candidate (with a `judge`, items that retell each other
+    # are listed once), or None.
+    sides: Sides | None = None
 
 
 @dataclass
@@ -112,12 +116,8 @@ class RankParams:
     date_from: int | None = None  # date ordinals, inclusive
     date_to: int | None = None
     exclude_ids: frozenset[str] = frozenset()
-    # The bar at or above which two items are one story in a list (a candidate's own story_bar may be higher).
-    story_group_threshold: float = 1.01
     # Weight of story centroids against the articles themselves in relevance and diversity (0: articles alone).
     story_context: float = 0.0
-    # Cosine a list's same-story score loses per three hours between two items (stories.time_penalty).
-    list_time_weight: float = 0.2
     # Share of the nearest other stories (their relevance-weighted mean) in the query vector (0: off).
     feedback: float = 0.0
     feedback_stories: int = 3  # how many of the nearest other stories (one member each) make that mean
@@ -156,27 +156,17 @@ def mix_story(own: np.ndarray, centroid: np.ndarray, weight: float) -> np.ndarra
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def story_context(query: Query, vectors: CandidateVectors, similarity: np.ndarray, story_scores: np.ndarray,
-                  weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(story vectors, story similarities, story scores) of the candidates against the query's story.
+def story_context(query: Query, vectors: CandidateVectors, weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """(story vectors, story similarities) of the candidates against the query's story.
 
     A story vector mixes the article's own vector with its story's centroid (`weight` of the
-    centroid): a story is judged by what its versions share, not by one headline's words. A
-    candidate's story score becomes the higher of its score against the query and against the
-    query's story centroid (the same time penalty), so a candidate as close to the query's story as
-    its members are is blocked as that story, even when it shares few words with the query itself.
-    """
+    centroid): a story is judged by what its versions share, not by one headline's words."""
     own = np.asarray(vectors.own, dtype=np.float32)
     centroids = own if vectors.story is None else vectors.story
     ctx = mix_story(own, centroids, weight)
-    scores = np.asarray(story_scores, dtype=np.float64)
-    q_centroid = query.vector
-    if query.story_centroid is not None:
-        q_centroid = query.story_centroid
-        penalty = np.asarray(similarity, dtype=np.float64) - scores
-        scores = np.maximum(scores, own @ q_centroid - penalty)
+    q_centroid = query.vector if query.story_centroid is None else query.story_centroid
     q = mix_story(query.vector, q_centroid, weight)
-    return ctx, ctx @ q, scores
+    return ctx, ctx @ q
 
 
 def feedback(relevance: np.ndarray, vectors: np.ndarray, groups: Sequence[int], share: float,
@@ -230,10 +220,11 @@ def recency_weights(days: np.ndarray, query_days: int, half_life_days: float) ->
     return out
 
 
-def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float, same_story: np.ndarray | None = None) -> list[int]:
+def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float,
+               same_story: Callable[[int], np.ndarray] | None = None) -> list[int]:
     """Greedy maximal marginal relevance: lam * score - (1 - lam) * max cosine to those already picked.
 
-    `same_story[i, j]` true means i and j tell one story: once one is picked the other is not.
+    `same_story(i)` gives, for each item, whether it tells item i's story: once i is picked those are not.
     """
     n = len(scores)
     if n == 0 or k <= 0:
@@ -251,7 +242,7 @@ def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float, same
         chosen.append(i)
         available[i] = False
         if same_story is not None:
-            available &= ~same_story[i]
+            available &= ~np.asarray(same_story(i), dtype=bool)
         sims = vectors @ vectors[i]
         max_sim = np.maximum(max_sim, sims)
     return chosen
@@ -290,28 +281,27 @@ def _describe(c: Candidate, similarity: float, query_days: int, group_size: int)
     return "; ".join(words)
 
 
-def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query, params: RankParams) -> list[Ranked]:
+def rank(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query, params: RankParams, *,
+         judge: PairModel | None = None) -> list[Ranked]:
     """Rank candidates (with their vectors, row-aligned) for a query; see the module docstring and rank_pool."""
-    return rank_pool(candidates, vectors, query, params)[0]
+    return rank_pool(candidates, vectors, query, params, judge=judge)[0]
 
 
 def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query: Query,
-              params: RankParams) -> tuple[list[Ranked], int]:
+              params: RankParams, *, judge: PairModel | None = None) -> tuple[list[Ranked], int]:
     """(the ranked list, how many other stories it was chosen from): the candidates' stories that
     survive same-story blocking, filters and the minimum score, one member each (with collapse
     "none", every surviving item counts).
 
     With story vectors and `params.story_context` > 0, relevance and diversity are judged between
-    stories (see story_context); same-story blocking uses the articles' own vectors and story
-    scores, and with story vectors also each one's closeness to the other's story centroid."""
+    stories (see story_context). With a `judge` and the candidates' sides, of two items that retell
+    each other (pairs.told_again) the list shows the first picked."""
     n = len(candidates)
     sims_all = np.asarray([c.similarity for c in candidates], dtype=np.float64)
-    stories_all = np.asarray([c.similarity if c.story_score is None else c.story_score for c in candidates],
-                             dtype=np.float64)
     own_all = np.asarray(vectors.own, dtype=np.float32).reshape(n, -1)
     ctx_all, story_sims = own_all, None
     if params.story_context > 0 and n:
-        ctx_all, story_sims, stories_all = story_context(query, vectors, sims_all, stories_all, params.story_context)
+        ctx_all, story_sims = story_context(query, vectors, params.story_context)
     keep: list[int] = []
     for i, c in enumerate(candidates):
         if query.key is not None and c.key == query.key:
@@ -320,9 +310,8 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
             continue
         if query.story_group is not None and c.story_group == query.story_group:
             continue
-        bar = params.story_group_threshold if c.story_bar is None else max(params.story_group_threshold, c.story_bar)
-        if stories_all[i] >= bar:
-            continue  # the same story told again
+        if c.told_again:
+            continue  # the story being read, told again by another outlet
         if not _passes(c, params):
             continue
         keep.append(i)
@@ -355,9 +344,8 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     if not survivors:
         return [], 0
     blocked = None
-    if params.collapse != "none" and params.story_group_threshold <= 1.0:
-        centroids = None if vectors.story is None else np.asarray(vectors.story)[keep][survivors]
-        blocked = _same_story_pairs([cands[i] for i in survivors], vecs[survivors], params, centroids)
+    if params.collapse != "none" and judge is not None and vectors.sides is not None:
+        blocked = _retold_by(judge, vecs[survivors], vectors.sides.take(np.asarray(keep)[survivors]))
     order = scores[survivors]
     if params.lexical > 0 and any(cands[i].lexical_rank is not None for i in survivors):
         order = fused_order(order, [cands[i].lexical_rank for i in survivors], params.lexical)
@@ -398,27 +386,14 @@ def _group(c: Candidate) -> int:
     return c.story_group or c.dup_group or -c.key
 
 
-def _same_story_pairs(cands: Sequence[Candidate], vecs: np.ndarray, params: RankParams,
-                      centroids: np.ndarray | None = None) -> np.ndarray:
-    """Pairs of candidates that tell one story: story score at or above the bar, where with
-    `centroids` (each candidate's story centroid, row-aligned) a candidate as close to the other's
-    story centroid as to a member counts too (the rule the query's own story is blocked by)."""
-
-    days = np.asarray([c.when.days for c in cands], dtype=np.float64)
-    precise = np.asarray([c.when.precise for c in cands], dtype=bool)
-    delta = days[:, None] - days[None, :]
-    cos = vecs @ vecs.T
-    if centroids is not None:
-        to_story = vecs @ np.asarray(centroids, dtype=np.float32).T
-        cos = np.maximum(cos, np.maximum(to_story, to_story.T))
-    weights = np.asarray([params.list_time_weight if c.time_weight is None else c.time_weight for c in cands])
-    score = story_score(cos, delta, grace_days=grace_for(precise[:, None], precise[None, :], LIST_DATE_GRACE_DAYS),
-                        weight=np.maximum(weights[:, None], weights[None, :]))
-    threshold = params.story_group_threshold
-    bars = np.asarray([threshold if c.story_bar is None else max(threshold, c.story_bar) for c in cands])
-    same = score >= np.maximum(bars[:, None], bars[None, :])
-    np.fill_diagonal(same, False)
-    return same
+def _retold_by(judge: PairModel, vecs: np.ndarray, sides: Sides) -> Callable[[int], np.ndarray]:
+    """For item i, which items retell it (pairs.told_again), judged when i is picked: k rows, not n x n."""
+    def retold(i: int) -> np.ndarray:
+        p = judge.judge(vecs @ vecs[i], sides.take([i]), sides).p_retelling
+        out = told_again(p, sides.source[i], sides.source)
+        out[i] = False
+        return out
+    return retold
 
 
 def _better_representative(i: int, j: int, cands: Sequence[Candidate], scores: np.ndarray, mode: str, group: int) -> bool:

@@ -19,15 +19,15 @@ from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import search_terms
-from recommender.evidence.duplicates import (NEAR_COSINE, RETELLING_VERDICT, BandTable, classify_pair, lexical_part, minhash_signatures,
+from recommender.evidence.duplicates import (NEAR_COSINE, BandTable, classify_pair, lexical_part, minhash_signatures,
                          overlap, shingles)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from recommender.embed.models import model_covers
-from recommender.query.ranking import Candidate, CandidateVectors, Query, RankParams, Ranked, rank_pool
+from recommender.query.ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool
 from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
-from recommender.evidence.pairs import RETELLING, PairModel, Sides, lexical_signatures, load_pair_model
-from recommender.evidence.stories import LIST_DATE_GRACE_DAYS, bar_for, grace_for, list_weight_for, story_score
+from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, lexical_signatures, load_pair_model,
+                                       told_again)
 
 __all__ = ["QueryService"]
 
@@ -148,7 +148,8 @@ class QueryService:
     def _sides(self, art: Article) -> Sides:
         """What the pair judgment reads of an article not in the index."""
         return Sides.of([art.when.days], [embedded_words(art.title, art.body, self.config.max_tokens)],
-                        lexical_signatures([article_text(art.title, art.body, self.config.max_tokens)]))
+                        lexical_signatures([article_text(art.title, art.body, self.config.max_tokens)]), art.source,
+                        art.lang)
 
     def _retelling_bars(self) -> dict[str, float]:
         """Where the pair judgment calls two texts a retelling, as cosines: the same day, and undated, with
@@ -168,8 +169,7 @@ class QueryService:
         c = self.config
         base = dict(
             k=c.default_k, half_life_days=c.half_life_days, mmr_lambda=c.mmr_lambda, min_score=c.min_score,
-            collapse=c.collapse, story_group_threshold=c.story_group_threshold, story_context=c.story_context,
-            list_time_weight=c.list_time_weight, feedback=c.feedback, feedback_stories=c.feedback_stories,
+            collapse=c.collapse, story_context=c.story_context, feedback=c.feedback, feedback_stories=c.feedback_stories,
             pool_stories=c.pool_stories, lexical=c.lexical,
         )
         base.update({k: v for k, v in overrides.items() if v is not None})
@@ -195,7 +195,7 @@ class QueryService:
             query_lang = art.lang
             sides = self._sides(art)
             query = Query.unindexed(vector=self.embed(art), when=art.when, words=int(sides.words[0]),
-                                    lexical=sides.lexsig[0])
+                                    lexical=sides.lexsig[0], source=art.source)
             info = {"id": art.id or None, "title": art.title, "indexed": False}
             words_of = f"{art.title}\n{art.body}"
             if explain:
@@ -255,6 +255,8 @@ class QueryService:
                 "neighbourhood_similarity": r.neighbourhood_similarity,
                 "p_related": None if r.p_related is None else round(r.p_related, 4),
                 "p_retelling": None if r.p_retelling is None else round(r.p_retelling, 4),
+                # The same story, kept: the outlet's own next article on it (pairs.told_again).
+                "relation": "development" if (r.p_retelling or 0.0) >= RETELLING_VERDICT else "related",
                 "lexical_rank": None if r.candidate.lexical_rank is None else r.candidate.lexical_rank + 1,
                 "reason": r.reason,
                 "group_size": r.group_size,
@@ -295,7 +297,7 @@ class QueryService:
         return Query.indexed(key=key, vector=np.asarray(snap.vectors[row]), dup_group=int(snap.dup_group[row]),
                              story_group=story, when=snap.published(row),
                              words=int(snap.words_read([row])[0]), story_centroid=snap.story_centroid(story),
-                             lexical=lexical_part(snap.minhash[row]))
+                             lexical=lexical_part(snap.minhash[row]), source=snap.meta([key])[key].source)
 
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
                          searched: list[Hit], lexical: list[tuple[int, float]]):
@@ -323,25 +325,22 @@ class QueryService:
         hits = [h for h in hits if h.key in meta and h.key != query.key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
-        # Story scores against the query, vectorised: cosine less the time penalty (list rules: no
-        # grace for date-only pairs, see stories.LIST_DATE_GRACE_DAYS).
-        # The pair's time weight and bar: those of its longer text (stories.list_weight_for, bar_for).
-        words = snap.words_read(rows)
-        weights = np.maximum(list_weight_for(query.words, self.config), list_weight_for(words, self.config))
-        grace = grace_for(snap.precise_time[rows], query.when.precise, LIST_DATE_GRACE_DAYS) if len(rows) else 0.0
-        stories = (story_score(sims, snap.time_days[rows] - query.when.days, grace_days=grace,
-                               weight=weights) if len(rows) else sims)
-        bars = np.maximum(bar_for(query.words, self.config), bar_for(words, self.config)).tolist()
-        stories, weights = np.asarray(stories, dtype=np.float64).tolist(), np.asarray(weights).tolist()
+        # Every candidate judged against the query in one call (a thousand pairs take a millisecond).
+        sources = [meta[h.key].source for h in hits]
+        sides = Sides.of(snap.time_days[rows], snap.words_read(rows), lexical_part(np.asarray(snap.minhash[rows])),
+                         sources)
+        judged = self.pairs.judge(sims, query.sides(), sides)
+        retold = told_again(judged.p_retelling, query.source, sides.source)
+        p_ret, p_rel, retold = judged.p_retelling.tolist(), judged.p_related.tolist(), retold.tolist()
         dup_groups, story_groups = snap.dup_group[rows].tolist(), snap.story_group[rows].tolist()
         cands = []
         for n, h in enumerate(hits):
             m = meta[h.key]
             cands.append(Candidate(
                 key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
-                dup_group=dup_groups[n], story_group=story_groups[n],
-                source=m.source, section=m.section, lang=m.lang, story_score=stories[n],
-                story_bar=bars[n], time_weight=weights[n], lexical_rank=lexical_rank.get(h.key),
+                dup_group=dup_groups[n], story_group=story_groups[n], source=m.source, section=m.section,
+                lang=m.lang, p_retelling=p_ret[n], p_related=p_rel[n], told_again=retold[n],
+                lexical_rank=lexical_rank.get(h.key),
             ))
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
@@ -349,29 +348,17 @@ class QueryService:
             centroids = snap.story_vectors(rows, own=vecs)
             if query.key is None:
                 query = query.with_story(self._story_of(snap, cands))
-        ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids), query, params)
-        self._judge_items(snap, query, ranked)
+        ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids, sides), query, params, judge=self.pairs)
         return ranked, meta, floor, pool
-
-    def _judge_items(self, snap: Snapshot, query: Query, ranked: list[Ranked]) -> None:
-        """Each listed item's evidence: the pair judgment against the query, in one call for the list."""
-        if not ranked:
-            return
-        rows = np.asarray([snap.row_of_key(r.candidate.key) for r in ranked], dtype=np.int64)
-        judged = self.pairs.judge([r.candidate.similarity for r in ranked], query.sides(),
-                                  Sides.of(snap.time_days[rows], snap.words_read(rows),
-                                           lexical_part(np.asarray(snap.minhash[rows]))))
-        for r, p_ret, p_rel in zip(ranked, judged.p_retelling.tolist(), judged.p_related.tolist()):
-            r.candidate = replace(r.candidate, p_retelling=p_ret, p_related=p_rel)
 
     @staticmethod
     def _story_of(snap: Snapshot, cands: list[Candidate]) -> np.ndarray | None:
-        """For an article not in the index: the centroid of the story its closest same-story candidate
-        tells (by story score, each against its pair's bar), or None."""
-        same = [c for c in cands if c.story_bar is not None and c.story_score >= c.story_bar]
+        """For an article not in the index: the centroid of the story its likeliest retelling among the
+        candidates tells (when one is more likely than not), or None."""
+        same = [c for c in cands if c.p_retelling is not None and c.p_retelling >= RETELLING_VERDICT]
         if not same:
             return None
-        return snap.story_centroid(max(same, key=lambda c: c.story_score).story_group)
+        return snap.story_centroid(max(same, key=lambda c: c.p_retelling).story_group)
 
     # --- duplicates -------------------------------------------------------------------------
 
@@ -466,7 +453,6 @@ class QueryService:
         return {
             "near_containment": self.config.near_containment,
             "near_threshold": self.config.near_threshold,
-            "story_group_threshold": self.config.story_group_threshold,
             "retelling_verdict": RETELLING_VERDICT,
         }
 
@@ -563,7 +549,6 @@ class QueryService:
         """Histograms of each article's nearest-neighbour cosine and of the stored links' cosines by
         verdict, with the configured bars to draw on them (made once per snapshot)."""
         snap = self.snapshot
-        c = self.config
 
         def make() -> dict:
             edges = np.linspace(0, 1, bins + 1)
@@ -581,9 +566,7 @@ class QueryService:
                 "links": {level: np.histogram(np.clip(v, 0, 1), bins=edges)[0].tolist()
                           for level, v in sorted(by_level.items())},
                 "bars": {"near-duplicate cosine candidate": NEAR_COSINE,
-                         **self._retelling_bars(),
-                         "one story in lists, headlines": c.story_group_threshold,
-                         "one story in lists, articles": c.story_group_threshold_articles},
+                         **self._retelling_bars()},
             }
 
         return snap.memo(("score-histograms", bins), make)
