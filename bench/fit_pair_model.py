@@ -70,12 +70,12 @@ class Texts:
             return self.at[key]
         try:
             art = parse_article(record, require_id=False)
-            title, body, when, lang = art.title, art.body, art.when.days, art.lang
+            title, body, when, lang, precise = art.title, art.body, art.when.days, art.lang, art.when.precise
         except BadInput:
-            title, body, when, lang = "", "", float("nan"), ""
+            title, body, when, lang, precise = "", "", float("nan"), "", False
         self.at[key] = len(self.rows)
         self.rows.append({"title": title, "body": body, "days": when, "source": record.get("source", ""),
-                          "lang": record.get("lang") or lang})
+                          "lang": record.get("lang") or lang, "precise": precise})
         return self.at[key]
 
 
@@ -197,7 +197,7 @@ def headline_pairs(pairs: list[dict], texts: Texts) -> list[dict]:
                                                  "published": "", "source": r["source"], "lang": r["lang"]})
                         if r["title"] else None)
             if side[-1] is not None:
-                texts.rows[side[-1]]["days"] = r["days"]
+                texts.rows[side[-1]].update(days=r["days"], precise=r["precise"])
         if None not in side:
             out.append({**p, "a": side[0], "b": side[1], "variant": "headlines"})
     return out
@@ -220,7 +220,7 @@ def retelling_of(article: dict, rng: random.Random) -> dict:
 def sides(texts: Texts, rows: list[int], vectors: np.ndarray, words: np.ndarray, lexsig: np.ndarray) -> Sides:
     t = texts.rows
     return Sides.of([t[i]["days"] for i in rows], words[rows], lexsig[rows], [t[i]["source"] for i in rows],
-                    [t[i]["lang"] for i in rows])
+                    [t[i]["lang"] for i in rows], [t[i]["precise"] for i in rows])
 
 
 def embed(texts: Texts, model: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -204,7 +204,7 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
     cos = vectors @ vectors.T
     # The judgment's ranking: each headline's 50 nearest by cosine, ordered by p_retelling.
     sides = Sides.of(days, [embedded_words(t, "", config.max_tokens) for t in titles], lexical_signatures(titles),
-                     [r.get("PUBLISHER", "") for r in rows])
+                     [r.get("PUBLISHER", "") for r in rows], precise=True)
     near = np.argsort(-cos, axis=1)[:, :51]
     qi = np.repeat(np.arange(len(rows)), near.shape[1])
     judged = load_pair_model(config.model, config.pair_model or None).judge(cos[qi, near.ravel()], sides.take(qi),

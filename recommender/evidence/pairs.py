@@ -12,7 +12,7 @@ different texts. The shipped models read four features, each with a reason in an
     lex        containment of the shorter text's content words in the other (MinHash estimate): shared
                names, places and numbers; a word is 4+ letters or holds a digit, and scripts written
                without spaces count in character pairs, so no stop list of any language is needed
-    gap        log(1 + days apart, less a day of grace)
+    gap        log(1 + hours apart), less a day of grace when either time is a date alone
     undated    either date unknown: its own value, never "the same time"
 
 FEATURES names more (the text's length, sources, languages, products): the fit script can try them, and
@@ -115,19 +115,21 @@ class Sides(NamedTuple):
     lexsig: np.ndarray | None  # (n, 1 + LEX_PERM) uint32 (lexical_signatures), None when not at hand
     source: np.ndarray  # str, '' when unknown
     lang: np.ndarray  # str, '' when unknown
+    precise: np.ndarray  # bool: a time of day is known (else a date alone)
 
     @classmethod
-    def of(cls, days, words, lexsig=None, source="", lang="") -> "Sides":
+    def of(cls, days, words, lexsig=None, source="", lang="", precise=False) -> "Sides":
         days = np.asarray(days, dtype=np.float64).reshape(-1)
         n = len(days)
         return cls(days, np.broadcast_to(np.asarray(words, dtype=np.float64).reshape(-1), (n,)),
                    None if lexsig is None else np.atleast_2d(np.asarray(lexsig, dtype=np.uint32)),
                    np.broadcast_to(np.asarray(source, dtype=object).reshape(-1), (n,)),
-                   np.broadcast_to(np.asarray(lang, dtype=object).reshape(-1), (n,)))
+                   np.broadcast_to(np.asarray(lang, dtype=object).reshape(-1), (n,)),
+                   np.broadcast_to(np.asarray(precise, dtype=bool).reshape(-1), (n,)))
 
     def take(self, rows) -> "Sides":
         return Sides(self.days[rows], self.words[rows], None if self.lexsig is None else self.lexsig[rows],
-                     self.source[rows], self.lang[rows])
+                     self.source[rows], self.lang[rows], self.precise[rows])
 
 
 def shortness(words) -> np.ndarray:
@@ -158,9 +160,12 @@ def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES) -> n
         return np.isnan(a.days - b.days)
 
     def gap():
-        # A day of grace: dates without a time of day, time zones and late editions put one telling a day apart.
+        # Hours apart: tellings of one event come within hours when the times are known. A day of grace
+        # when either is a date alone: time zones and late editions put one telling a date apart.
         delta = np.abs(a.days - b.days)
-        return np.where(np.isnan(delta), 0.0, np.log1p(np.clip(np.nan_to_num(delta) - 1.0, 0.0, MAX_GAP_DAYS)))
+        grace = np.where(a.precise & b.precise, 0.0, 1.0)
+        return np.where(np.isnan(delta), 0.0,
+                        np.log1p(24.0 * np.clip(np.nan_to_num(delta) - grace, 0.0, MAX_GAP_DAYS)))
 
     def known_source():
         return (a.source != "") & (b.source != "")

@@ -123,7 +123,8 @@ class _Rows:
     def sides(self, config) -> Sides:
         """What the pair judgment reads of every row."""
         return Sides.of([r.when.days for r in self.records], self.text_words(config), lexical_part(self.minhash),
-                        [r.source for r in self.records], [r.lang for r in self.records])
+                        [r.source for r in self.records], [r.lang for r in self.records],
+                        [r.when.precise for r in self.records])
 
 
 def _text(record: Record, max_tokens: int) -> str:

@@ -82,7 +82,7 @@ class Query:
 
     def sides(self) -> Sides:
         """What the pair judgment reads of the query."""
-        return Sides.of([self.when.days], [self.words], self.lexical, self.source)
+        return Sides.of([self.when.days], [self.words], self.lexical, self.source, "", self.when.precise)
 
     def with_story(self, centroid: np.ndarray | None) -> "Query":
         return dataclasses.replace(self, story_centroid=centroid)

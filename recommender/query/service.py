@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -142,14 +142,13 @@ class QueryService:
     def _judge_rows(self, snap: Snapshot, art: Article, cosines: np.ndarray, rows: np.ndarray):
         """The pair judgment of an article not in the index against rows of `snap` (row-aligned cosines): the
         snapshot the request read, never the live reference again (a swap may have moved it)."""
-        return self.pairs.judge(cosines, self._sides(art), Sides.of(snap.time_days[rows], snap.words_read(rows),
-                                                                   lexical_part(np.asarray(snap.minhash[rows]))))
+        return self.pairs.judge(cosines, self._sides(art), _row_sides(snap, rows))
 
     def _sides(self, art: Article) -> Sides:
         """What the pair judgment reads of an article not in the index."""
         return Sides.of([art.when.days], [embedded_words(art.title, art.body, self.config.max_tokens)],
                         lexical_signatures([article_text(art.title, art.body, self.config.max_tokens)]), art.source,
-                        art.lang)
+                        art.lang, art.when.precise)
 
     def _retelling_bars(self) -> dict[str, float]:
         """Where the pair judgment calls two texts a retelling, as cosines: the same day, and undated, with
@@ -326,9 +325,7 @@ class QueryService:
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
         sims = np.asarray([h.score for h in hits], dtype=np.float64)
         # Every candidate judged against the query in one call (a thousand pairs take a millisecond).
-        sources = [meta[h.key].source for h in hits]
-        sides = Sides.of(snap.time_days[rows], snap.words_read(rows), lexical_part(np.asarray(snap.minhash[rows])),
-                         sources)
+        sides = _row_sides(snap, rows, [meta[h.key].source for h in hits])
         judged = self.pairs.judge(sims, query.sides(), sides)
         retold = told_again(judged.p_retelling, query.source, sides.source)
         p_ret, p_rel, retold = judged.p_retelling.tolist(), judged.p_related.tolist(), retold.tolist()
@@ -630,6 +627,12 @@ def unread_share(words_read: int, text: str) -> float:
     lead, a short page)."""
     total = count_words(text)
     return max(0.0, 1.0 - words_read / total) if total else 0.0
+
+
+def _row_sides(snap: Snapshot, rows: np.ndarray, sources: Sequence[str] | str = "") -> Sides:
+    """What the pair judgment reads of indexed rows (with their outlets when the caller has them)."""
+    return Sides.of(snap.time_days[rows], snap.words_read(rows), lexical_part(np.asarray(snap.minhash[rows])), sources,
+                    "", snap.precise_time[rows])
 
 
 def _short_reason(snap: Snapshot, params: RankParams, examined: int, floor: float, found: int) -> str:
