@@ -2,16 +2,16 @@
 scores UCI headlines (two text shapes), MSVCode (title + description) and Wikinews (editors' links) per
 story fold (topic fold for MSVCode). Embeddings are computed once and reused. Prints JSON lines.
 
-python bench/related_sweep.py --uci FILE --msvcode FILE --wikinews FILE --set list_time_weight=0.2,0.1,0.05,0
+python bench/related_sweep.py --uci FILE --msvcode FILE --wikinews FILE --set feedback=0.75,0.5,0.25,0
 
 With --choose (the run's lines, or saved ones given by --results), cross-validation by story: for
 each fold, the settings chosen on all the other folds together and that fold's scores under them.
-Chosen means: among the settings that keep #15's list targets on those folds (UCI own story <= 0.08
+Chosen means: among the settings that keep the list targets on those folds (UCI own story <= 0.08
 and 4.6+ distinct stories in both text shapes, MSVCode own story <= 0.10 on its topic folds of the
 same numbers, Wikinews editors' recall above TF-IDF's: that set has no folds), the highest UCI
 same-category P@5, the mean of the two shapes. Then the held-out scores pooled over all folds, and
 over each half (--folds 4: the halves are the two-fold split that `newsrec eval related` reports).
---folds 2 is the old two-fold reading: each half chosen on the other alone.
+--folds 2: each half chosen on the other alone.
 """
 from __future__ import annotations
 

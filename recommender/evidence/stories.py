@@ -24,19 +24,29 @@ def group_stories(n: int, links: Iterable[tuple[int, int, float]],
                   together: Callable[[list[int], list[int]], np.ndarray], *, max_group: int = MAX_GROUP) -> list[int]:
     """Group labels (a member row of each group) for n rows by average linkage over candidate links.
 
-    `links` are (row, row, strength) candidates, merged from the strongest down; `together(ma, mb)` gives
-    the (len(ma), len(mb)) probabilities that members of two groups tell one story, and two groups merge
-    only when their mean reaches RETELLING_VERDICT."""
+    `links` are (row, row, strength) candidates, merged from the strongest down, a link's strength being
+    the probability that its two rows tell one story; `together(ma, mb)` gives the (len(ma), len(mb))
+    probabilities between the members of two groups, and two groups merge only when their mean reaches
+    RETELLING_VERDICT."""
     uf = UnionFind(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    for a, b, _ in sorted(links, key=lambda t: -t[2]):
+    apart: set[tuple[int, int, int, int]] = set()  # two groups found apart, as they were (roots and sizes)
+    for a, b, strength in sorted(links, key=lambda t: -t[2]):
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
             continue
         ma, mb = members[ra], members[rb]
         if len(ma) + len(mb) > max_group:
             continue
-        if float(np.mean(together(ma, mb))) < RETELLING_VERDICT:
+        seen = (min(ra, rb), max(ra, rb), len(members[min(ra, rb)]), len(members[max(ra, rb)]))
+        if seen in apart:
+            continue  # the same two groups, unchanged since: the same mean
+        if len(ma) == len(mb) == 1:
+            mean = strength  # two rows: the link's own judgment
+        else:
+            mean = float(np.mean(together(ma, mb)))
+        if mean < RETELLING_VERDICT:
+            apart.add(seen)
             continue
         uf.union(ra, rb)
         root = uf.find(ra)
