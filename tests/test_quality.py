@@ -35,6 +35,10 @@ def check(name: str, result: dict) -> None:
         got = metric(result, dotted)
         if got < floor:
             failures.append(f"{dotted} = {got} dropped below its pin {floor}")
+    for dotted, ceiling in pins.get("max", {}).items():
+        got = metric(result, dotted)
+        if got > ceiling:
+            failures.append(f"{dotted} = {got} rose above its pin {ceiling}")
     for better, worse in pins.get("beats", []):
         if metric(result, better) <= metric(result, worse):
             failures.append(f"{better} ({metric(result, better)}) no longer beats {worse} ({metric(result, worse)})")

@@ -77,7 +77,7 @@ RELATED_EXAMPLE = {
         "published": "2005-01-20", "source": "Wikinews", "section": "politics", "lang": "", "image": "",
         "score": 0.58, "similarity": 0.5, "recency": 1.0, "story_similarity": 0.52,
         "neighbourhood_similarity": 0.61,
-        "p_related": 0.93, "p_retelling": 0.04, "lexical_rank": 3,
+        "p_related": 0.93, "p_retelling": 0.04, "relation": "related", "lexical_rank": 3,
         "reason": "similar text (cosine 0.50); shares distinctive words (lexical rank 3)", "group_size": 1,
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
@@ -122,6 +122,10 @@ def document() -> dict:
                           "description": "the pair judgment: probability that a reader of the query wants this item (docs/pairs.md)"},
             "p_retelling": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
                             "description": "the pair judgment: probability that this item tells the query's story again"},
+            "relation": {"type": "string", "enum": ["related", "development"],
+                         "description": "development: the same story (p_retelling >= 0.5) from the query's own outlet, "
+                                        "its next article on it (another outlet's retelling is not listed); related: "
+                                        "another story"},
             "lexical_rank": {"type": ["integer", "null"], "minimum": 1,
                              "description": "rank in the BM25 search for the query's distinctive words; null when that search did not find it"},
         },
