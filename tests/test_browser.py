@@ -230,10 +230,24 @@ ADMIN_ENV = {"NEWSREC_TOKEN": "editor-secret"}
 
 
 @pytest.fixture(scope="module")
-def admin_server(real_index):
+def outlets_index(tmp_path_factory, real_embedder, real_config) -> Path:
+    """The demo index's articles (one outlet) and, for three of them, a wire service's copy (a new
+    headline, the last fifth cut): an index with stories told more than once, for the editors' pages."""
+    from tests.conftest import build_hash_index, demo_records
+
+    records = [{**r, "source": "wikinews.org"} for r in demo_records(300)]
+    for r in records[:3]:
+        words = r["body"].split()
+        records.append({"id": f"wire-{r['id']}", "title": f"Wire: {r['title']}", "published": r["published"],
+                        "body": " ".join(words[: max(len(words) * 4 // 5, 1)]), "source": "wire.example"})
+    return build_hash_index(tmp_path_factory.mktemp("outlets") / "idx", records, real_config, real_embedder)
+
+
+@pytest.fixture(scope="module")
+def admin_server(outlets_index):
     from tests.conftest import Server
 
-    holder = {"server": Server(real_index, env=ADMIN_ENV)}
+    holder = {"server": Server(outlets_index, env=ADMIN_ENV)}
 
     class Handle:
         @property
@@ -243,7 +257,7 @@ def admin_server(real_index):
         def restart(self):
             port = holder["server"].port
             holder["server"].stop()
-            holder["server"] = Server(real_index, port=port, env=ADMIN_ENV)
+            holder["server"] = Server(outlets_index, port=port, env=ADMIN_ENV)
 
     yield Handle()
     holder["server"].stop()
