@@ -221,28 +221,29 @@ def recency_weights(days: np.ndarray, query_days: int, half_life_days: float) ->
 
 
 def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float,
-               same_story: Callable[[int], np.ndarray] | None = None) -> list[int]:
+               same_story: Callable[[int, list[int]], bool] | None = None) -> list[int]:
     """Greedy maximal marginal relevance: lam * score - (1 - lam) * max cosine to those already picked.
 
-    `same_story(i)` gives, for each item, whether it tells item i's story: once i is picked those are not.
-    """
+    `same_story(i, chosen)` says whether item i tells the story of one already chosen: then it is
+    passed over (asked only of the item about to be picked, so a list of k asks about k items and
+    those it passes over, not every pair)."""
     n = len(scores)
     if n == 0 or k <= 0:
         return []
     chosen: list[int] = []
     max_sim = np.full(n, -np.inf)
     available = np.ones(n, dtype=bool)
-    for _ in range(min(k, n)):
+    while len(chosen) < k and available.any():
         penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
         value = lam * scores - (1.0 - lam) * penalty
         value[~available] = -np.inf
         i = int(np.argmax(value))
         if not np.isfinite(value[i]):
             break
-        chosen.append(i)
         available[i] = False
-        if same_story is not None:
-            available &= ~np.asarray(same_story(i), dtype=bool)
+        if same_story is not None and chosen and same_story(i, chosen):
+            continue
+        chosen.append(i)
         sims = vectors @ vectors[i]
         max_sim = np.maximum(max_sim, sims)
     return chosen
@@ -386,13 +387,12 @@ def _group(c: Candidate) -> int:
     return c.story_group or c.dup_group or -c.key
 
 
-def _retold_by(judge: PairModel, vecs: np.ndarray, sides: Sides) -> Callable[[int], np.ndarray]:
-    """For item i, which items retell it (pairs.told_again), judged when i is picked: k rows, not n x n."""
-    def retold(i: int) -> np.ndarray:
-        p = judge.judge(vecs @ vecs[i], sides.take([i]), sides).p_retelling
-        out = told_again(p, sides.source[i], sides.source)
-        out[i] = False
-        return out
+def _retold_by(judge: PairModel, vecs: np.ndarray, sides: Sides) -> Callable[[int, list[int]], bool]:
+    """Whether item i retells one of the items chosen (pairs.told_again), judged in one call."""
+    def retold(i: int, chosen: list[int]) -> bool:
+        rows = np.asarray(chosen)
+        p = judge.judge(vecs[rows] @ vecs[i], sides.take([i]), sides.take(rows)).p_retelling
+        return bool(told_again(p, sides.source[i], sides.source[rows]).any())
     return retold
 
 
