@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pytest
 
 from recommender.index.indexing import add_articles, delete_articles
 from recommender.index.store import IndexDir
@@ -77,6 +78,31 @@ def test_the_snapshot_finds_articles_by_their_words_and_follows_add_and_delete(t
         found = {snap.record(key).id for key, _ in snap.lexical_search(["zorblax"], 10)}
         assert found == {"lx-query", "lx-later"}
         assert snap.term_docs(["zorblax"]) == {"zorblax": 2}
+    finally:
+        snap.close()
+
+
+def test_the_postings_rank_as_fts5_bm25_ranks(tmp_path, corpus_records, hash_config, hash_embedder):
+    """The numpy scoring over the snapshot's postings and FTS5's own `ORDER BY rank` give the same articles
+    with the same scores; a snapshot without the postings (written before them) is answered by FTS5."""
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    snap = IndexDir(index).open()
+    try:
+        for record in list(snap.records().values())[:20]:
+            terms = search_terms(f"{record.title}\n{record.body}", snap.term_docs, snap.count)
+            assert terms
+            fast = snap.lexical_search(terms, 15)
+            match = " OR ".join(f'"{t}"' for t in terms)
+            fts = [(int(k), -float(s)) for k, s in snap._db().execute(
+                "SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT 15", (match,))]
+            assert np.allclose([s for _, s in fast], [s for _, s in fts], rtol=1e-9)
+            fts_score = dict(fts)
+            assert all(np.isclose(s, fts_score[k], rtol=1e-9) for k, s in fast if k in fts_score)
+            assert fast[0][0] == fts[0][0]
+            with_postings = snap.lexical_search(terms, 15)
+            snap._memo["postings"] = None  # as a snapshot written before the postings
+            assert snap.lexical_search(terms, 15) == [(k, pytest.approx(s)) for k, s in with_postings]
+            del snap._memo["postings"]
     finally:
         snap.close()
 

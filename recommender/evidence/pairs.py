@@ -178,8 +178,10 @@ def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES) -> n
         "other_lang": lambda: (a.lang != "") & (b.lang != "") & (a.lang != b.lang), "cos*lex": lambda: cos * lex(),
     }
     cols = [np.asarray(make[name](), dtype=np.float64) for name in names]
-    n = max([len(np.atleast_1d(c)) for c in cols] + [1])
-    return np.column_stack([np.broadcast_to(c, (n,)) for c in cols]) if cols else np.zeros((n, 0))
+    out = np.empty((max([c.size for c in cols] + [1]), len(cols)))
+    for j, c in enumerate(cols):
+        out[:, j] = c  # a one-row side's column broadcasts
+    return out
 
 
 def other_outlet(source_a, source_b) -> np.ndarray:

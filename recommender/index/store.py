@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import math
 import os
 import secrets
 import shutil
@@ -88,15 +89,17 @@ CREATE INDEX links_b ON links(b);
 """
 
 # The lexical part: an FTS5 index over the articles table's title and body (no second copy of the
-# text), and how many articles each term is in (what a lexical query's terms are chosen by).
+# text), how many articles each term is in (what a lexical query's terms are chosen by) and the term's
+# column in the postings arrays (lexical_postings below).
 _LEXICAL_SCHEMA = f"""
 CREATE VIRTUAL TABLE lexical USING fts5(title, body, content='articles', content_rowid='key',
                                          tokenize='{TOKENIZER}');
 INSERT INTO lexical(lexical) VALUES ('rebuild');
-CREATE VIRTUAL TABLE temp.lexical_vocab USING fts5vocab(main, lexical, row);
-CREATE TABLE lexical_terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO lexical_terms SELECT term, doc FROM temp.lexical_vocab;
+CREATE VIRTUAL TABLE temp.lexical_instances USING fts5vocab(main, lexical, instance);
+CREATE TABLE lexical_terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL, col INTEGER NOT NULL) WITHOUT ROWID;
 """
+# FTS5's bm25() constants (fts5_aux.c), so the arrays rank as `ORDER BY rank` would.
+BM25_K1, BM25_B = 1.2, 0.75
 
 ARTICLE_COLUMNS = (
     "key", "id", "title", "url", "published", "source", "section", "lang", "image", "body",
@@ -353,10 +356,10 @@ class Snapshot:
         if not manifest_file.exists():
             raise IndexNotReady(f"snapshot {self.name} is incomplete (no manifest.json); rebuild the index")
         self.manifest: dict[str, Any] = json.loads(manifest_file.read_text(encoding="utf-8"))
-        mode = self._mode = "r" if mmap else None
-        self.keys: np.ndarray = np.load(self.path / "keys.npy", mmap_mode=mode)
-        self.vectors: np.ndarray = np.load(self.path / "vectors.npy", mmap_mode=mode)
-        self.minhash: np.ndarray = np.load(self.path / "minhash.npy", mmap_mode=mode)
+        self._mode = "r" if mmap else None
+        self.keys: np.ndarray = self._array("keys.npy")
+        self.vectors: np.ndarray = self._array("vectors.npy")
+        self.minhash: np.ndarray = self._array("minhash.npy")
         arrays = np.load(self.path / "rows.npz")
         self.published_days: np.ndarray = arrays["published_days"]
         self.dup_group: np.ndarray = arrays["dup_group"]
@@ -368,12 +371,12 @@ class Snapshot:
         self.has_text_words = bool(len(self.text_words)) and bool((self.text_words >= 0).all())
         self.time_days: np.ndarray = arrays["time_days"]  # fractional days, NaN unknown
         has_nb = (self.path / "neighbours.npy").exists()
-        self.neighbours = np.load(self.path / "neighbours.npy", mmap_mode=mode) if has_nb else None
-        self.neighbour_scores = np.load(self.path / "neighbour_scores.npy", mmap_mode=mode) if has_nb else None
+        self.neighbours = self._array("neighbours.npy") if has_nb else None
+        self.neighbour_scores = self._array("neighbour_scores.npy") if has_nb else None
         self.precise_time: np.ndarray = arrays["precise_time"]  # a time of day is known
         has_stories = (self.path / "story_ids.npy").exists()
         self.story_ids = np.load(self.path / "story_ids.npy") if has_stories else np.zeros(0, dtype=np.int64)
-        self.story_centroids = (np.load(self.path / "story_centroids.npy", mmap_mode=mode) if has_stories
+        self.story_centroids = (self._array("story_centroids.npy") if has_stories
                                 else np.zeros((0, int(self.manifest.get("dim", 1))), dtype=np.float32))
         # Memory-mapped (exact and IVF alike): gunicorn workers share one copy through the page cache.
         flags = faiss.IO_FLAG_MMAP if mmap else 0
@@ -387,6 +390,12 @@ class Snapshot:
         self._meta_cache: dict[int, Meta] = {}
         self._lock = threading.Lock()
         self.loaded_at = time.time()
+
+    def _array(self, name: str) -> np.ndarray:
+        """A snapshot array, memory-mapped when opened so (gunicorn workers share it through the page
+        cache) and seen as a plain ndarray: numpy's memmap subclass costs microseconds on every slice."""
+        array = np.load(self.path / name, mmap_mode=self._mode)
+        return array.view(np.ndarray) if isinstance(array, np.memmap) else array
 
     # --- checks -----------------------------------------------------------------------------
 
@@ -455,6 +464,15 @@ class Snapshot:
         if row >= self.count or int(self.keys[row]) != key:
             raise ArticleNotFound(f"no article with key {key}")
         return row
+
+    def rows_of_keys(self, keys: Sequence[int]) -> np.ndarray:
+        """row_of_key for many keys at once."""
+        keys = np.asarray(keys, dtype=np.int64)
+        rows = np.minimum(np.searchsorted(self.keys, keys), max(self.count - 1, 0))
+        missing = keys[self.keys[rows] != keys] if self.count else keys
+        if len(missing):
+            raise ArticleNotFound(f"no article with key {int(missing[0])}")
+        return rows.astype(np.int64)
 
     def key_of_id(self, article_id: str) -> int:
         found = self._db().execute("SELECT key FROM articles WHERE id = ?", (article_id,)).fetchone()
@@ -535,15 +553,55 @@ class Snapshot:
                 f"SELECT term, docs FROM lexical_terms WHERE term IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
         return found
 
+    def _postings(self) -> tuple[np.ndarray, ...] | None:
+        """(indptr, rows, tf, lengths) written by write_postings (memory-mapped), or None in a snapshot
+        written before them (FTS5 answers alone)."""
+        def load():
+            if not (self.path / "lexical_indptr.npy").exists():
+                return None
+            return tuple(self._array(f"lexical_{name}.npy")
+                         for name in ("indptr", "rows", "tf", "lengths"))
+        return self.memo("postings", load)
+
     def lexical_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
         """(key, BM25 score, higher is better) of the articles best matching any of the terms (as
-        lexical.index_terms splits text), best first; empty without terms or the lexical part."""
+        lexical.index_terms splits text), best first; empty without terms or the lexical part.
+        Scored as FTS5's bm25() with its defaults, from the postings arrays where the snapshot has them."""
         if not terms or not self.has_lexical:
             return []
+        postings = self._postings()
+        if postings is not None:
+            return self._bm25(postings, terms, limit)
         match = " OR ".join(f'"{t}"' for t in terms)
         rows = self._db().execute("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT ?",
                                   (match, int(limit))).fetchall()
         return [(int(key), -float(score)) for key, score in rows]
+
+    def _bm25(self, postings: tuple[np.ndarray, ...], terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        indptr, rows, tf, lengths = postings
+        terms = list(dict.fromkeys(terms))
+        found = self._db().execute(
+            f"SELECT docs, col FROM lexical_terms WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall()
+        if not found or self.count == 0:
+            return []
+        n = self.count
+        avgdl = self.memo("avg_length", lambda: float(np.mean(lengths)) or 1.0)
+        hit_rows, weights = [], []
+        for docs, col in found:
+            idf = math.log((n - docs + 0.5) / (docs + 0.5))
+            idf = idf if idf > 0 else 1e-6
+            r = np.asarray(rows[indptr[col]:indptr[col + 1]])
+            f = np.asarray(tf[indptr[col]:indptr[col + 1]], dtype=np.float64)
+            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[r] / avgdl)
+            hit_rows.append(r)
+            weights.append(idf * f * (BM25_K1 + 1.0) / (f + norm))
+        r = np.concatenate(hit_rows)
+        scores = np.bincount(r, weights=np.concatenate(weights), minlength=n)
+        matched = np.unique(r)
+        if len(matched) > limit:
+            matched = matched[np.argpartition(-scores[matched], limit - 1)[:limit]]
+        order = matched[np.lexsort((self.keys[matched], -scores[matched]))]
+        return [(int(k), float(s)) for k, s in zip(self.keys[order].tolist(), scores[order].tolist())]
 
     def links_of(self, key: int) -> list[Link]:
         rows = self._db().execute(
@@ -637,8 +695,8 @@ class Snapshot:
         """The LSH band table written with the snapshot (memory-mapped, shared by workers), if any."""
         if "band_threshold" not in self.manifest or not (self.path / "band_keys.npy").exists():
             return None
-        return StoredBands(np.load(self.path / "band_keys.npy", mmap_mode=self._mode),
-                           np.load(self.path / "band_rows.npy", mmap_mode=self._mode),
+        return StoredBands(self._array("band_keys.npy"),
+                           self._array("band_rows.npy"),
                            int(self.manifest["bands"]), int(self.manifest["band_rows"]),
                            float(self.manifest["band_threshold"]))
 
@@ -669,6 +727,7 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
         conn.executemany("INSERT OR REPLACE INTO links (a, b, level, cosine, jaccard, containment) VALUES (?, ?, ?, ?, ?, ?)",
                          (tuple(link) for link in parts.links))
         conn.executescript(_LEXICAL_SCHEMA)
+        write_postings(conn, tmp, np.asarray([r.key for r in parts.records], dtype=np.int64))
         conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")
@@ -708,6 +767,39 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
     faiss.write_index(index, str(tmp / "faiss.index"))
     manifest = {**parts.manifest, "index_type": index_type, **extra, **extra_manifest, "format": FORMAT_VERSION}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> None:
+    """The FTS5 index's postings as arrays a query sums in numpy (lexical_search): for each term (a
+    column, in lexical_terms), the rows it is in and how often; and each row's length in tokens. One
+    pass over FTS5's own instances, so both rank alike; a query then costs its terms' postings, not
+    FTS5's per-match work (about 4 us a matching article)."""
+    terms: list[tuple[str, int, int]] = []
+    indptr = [0]
+    rows: list[int] = []
+    tf: list[int] = []
+    row_of = {int(k): n for n, k in enumerate(keys.tolist())}
+    lengths = np.zeros(len(keys), dtype=np.int32)
+    current, start = None, 0
+    for term, doc, hits in conn.execute(
+            "SELECT term, doc, count(*) FROM temp.lexical_instances GROUP BY term, doc ORDER BY term, doc"):
+        if term != current:
+            if current is not None:
+                terms.append((current, len(rows) - start, len(terms)))
+                indptr.append(len(rows))
+            current, start = term, len(rows)
+        row = row_of[int(doc)]
+        rows.append(row)
+        tf.append(hits)
+        lengths[row] += hits
+    if current is not None:
+        terms.append((current, len(rows) - start, len(terms)))
+        indptr.append(len(rows))
+    conn.executemany("INSERT INTO lexical_terms (term, docs, col) VALUES (?, ?, ?)", terms)
+    np.save(tmp / "lexical_indptr.npy", np.asarray(indptr, dtype=np.int64))
+    np.save(tmp / "lexical_rows.npy", np.asarray(rows, dtype=np.int32))
+    np.save(tmp / "lexical_tf.npy", np.minimum(np.asarray(tf, dtype=np.int64), 65535).astype(np.uint16))
+    np.save(tmp / "lexical_lengths.npy", lengths)
 
 
 def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | None = None,

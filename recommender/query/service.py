@@ -317,7 +317,7 @@ class QueryService:
         have = {h.key for h in hits}
         extra = [key for key in lexical_rank if key not in have and key != query.key]
         if extra:
-            extra_rows = np.asarray([snap.row_of_key(key) for key in extra], dtype=np.int64)
+            extra_rows = snap.rows_of_keys(extra)
             cosines = (np.asarray(snap.vectors[extra_rows]) @ query.vector).astype(np.float64)
             hits = list(hits) + [Hit(int(r), key, float(c)) for r, key, c in zip(extra_rows, extra, cosines)]
         meta = snap.meta([h.key for h in hits])
@@ -377,7 +377,7 @@ class QueryService:
         keys = sorted(candidates | set(cos_of))
         stored = snap.records(keys)
         mine = shingles(art.body)
-        rows = np.asarray([snap.row_of_key(key) for key in keys], dtype=np.int64)
+        rows = snap.rows_of_keys(keys)
         cosines = (np.asarray(snap.vectors[rows]) @ vector).astype(np.float64) if len(rows) else np.zeros(0)
         judged = self._judge_rows(snap, art, cosines, rows)
         matches = []

@@ -48,10 +48,9 @@ def search_terms(text: str, docs_of: Callable[[Sequence[str]], Mapping[str, int]
     """The terms a lexical search for `text` asks for: those found in at least one other article and in
     at most MAX_DOC_SHARE of them, the `max_terms` with the highest tf-idf (BM25's idf) in the text.
     `docs_of` gives the number of articles each term is in. Empty when no word of the text qualifies."""
-    tf: dict[str, int] = {}
-    for term in index_terms(text):
-        if len(term) > 1 or term.isdigit():
-            tf[term] = tf.get(term, 0) + 1
+    tf = Counter(index_terms(text))
+    for term in [t for t in tf if len(t) == 1 and not t.isdigit()]:
+        del tf[term]
     if not tf:
         return []
     docs = docs_of(list(tf))
