@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = read_rows(args.data, None)
     with tempfile.TemporaryDirectory() as tmp:  # comparing two texts needs no index
-        settings = {"model": args.model, "index": f"{tmp}/idx", "reload_interval": 0}
+        settings = {"model": args.model, "index": f"{tmp}/idx", "reload_interval": 0, "text_rate_limit": 0}
         client = create_app(settings, recommender=Recommender(Config.load(settings))).test_client()
         started = time.time()
         cosines, levels = [], []

@@ -52,6 +52,7 @@ class Config:
     near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).", lo=0.01, hi=1)
     near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).", lo=0, hi=1)
     rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.", lo=0, hi=None)
+    text_rate_limit: int = setting(120, "Requests per minute per client address that send an article's text (POST /api/related, /api/duplicates, /api/compare): each runs the model (about 10 ms of a core), so one client cannot take the server's CPU; answered 429 with Retry-After past it; 0 turns limiting off. A back end that posts drafts from one address raises it.", lo=0, hi=None)
     reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", lo=0, hi=None)
     reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.", lo=0, hi=None)
     pair_model: str = setting("", "Path to a pair model file (JSON) that judges pairs of articles: `python bench/fit_pair_model.py --write --out FILE` fits one; empty takes the one shipped with the package (docs/pairs.md).")

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,7 +148,7 @@ class RememberingEmbedder:
     def __init__(self, inner):
         assert getattr(inner, "batch_independent", False), "only batch-independent embedders may be remembered"
         self.inner = inner
-        self._known: dict[str, "np.ndarray"] = {}
+        self._known: dict[str, Any] = {}
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

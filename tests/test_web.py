@@ -126,6 +126,64 @@ def test_429_when_rate_limited(hash_index, hash_embedder):
     assert_error(c.get("/api/related?id=sample-sheinbaum"), 429)
 
 
+def test_requests_with_a_text_are_limited_per_client_by_default_and_told_when_to_retry(hash_index, hash_embedder):
+    """Each by-text request runs the model: past text_rate_limit a minute from one address the answer is
+    429 with Retry-After (in seconds, within the minute), in the one error shape; reads by id are not
+    counted, nor another address's requests; 0 turns the limit off."""
+    from recommender.config import Config
+
+    assert Config.load({}, environ={}).text_rate_limit > 0
+    body = {"title": "Council expands bus network", "body": "The council voted to add four bus routes."}
+    c = make_app(hash_index, hash_embedder, text_rate_limit=3).test_client()
+    codes = [c.post(path, json=body).status_code for path in ("/api/related", "/api/duplicates", "/api/related")]
+    assert codes == [200, 200, 200]
+    refused = c.post("/api/duplicates", json=body)
+    assert_error(refused, 429)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert c.get("/api/related?id=sample-sheinbaum").status_code == 200
+    assert c.post("/api/related", json=body, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
+    unlimited = make_app(hash_index, hash_embedder, text_rate_limit=0).test_client()
+    assert {unlimited.post("/api/related", json=body).status_code for _ in range(5)} == {200}
+
+
+def test_a_warmed_worker_has_answered_each_kind_of_request_and_counts_none_against_a_client(hash_index, hash_embedder,
+                                                                                             monkeypatch):
+    """The served app (web.serving: create_app(warm=True)) answers by text, by id, duplicates, a pasted page
+    and the fragment once before its first request, each without an error; a reader's rate limit then
+    starts from nothing."""
+    from recommender.query.service import QueryService
+    from recommender.text import articles
+    from web import create_app
+    from web.serving import APP
+
+    assert APP == "web:create_app(warm=True)"
+    seen, failed = [], []
+    for name in ("related", "duplicates", "compare"):
+        original = getattr(QueryService, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            seen.append((_name, "id" if kwargs.get("id") else "text"))
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(QueryService, name, counted)
+    clean_html = articles.clean_html
+    monkeypatch.setattr(articles, "clean_html", lambda *a, **k: seen.append(("clean_html", "page")) or clean_html(*a, **k))
+    import web
+    monkeypatch.setattr(web.log, "warning", lambda *a: failed.append(a))
+    from recommender import Recommender
+    from recommender.config import Config
+
+    settings = {"index": str(hash_index), "backend": "hash", "reload_interval": 0, "rate_limit": 2}
+    app = create_app(settings, recommender=Recommender(Config.load(settings, environ={}), hash_embedder), warm=True)
+    assert {("related", "text"), ("related", "id"), ("duplicates", "text"), ("compare", "text"),
+            ("clean_html", "page")} <= set(seen)
+    assert not failed
+    c = app.test_client()
+    assert [c.get("/api/related?id=sample-sheinbaum").status_code for _ in range(3)] == [200, 200, 429]
+    before = len(seen)
+    create_app(settings, recommender=Recommender(Config.load(settings, environ={}), hash_embedder))
+    assert len(seen) == before  # the tests' apps and a script's are not warmed unless asked
+
+
 def test_500_is_json_without_a_stack_trace(app):
     def boom(*a, **k):
         raise RuntimeError("secret internals")
@@ -199,16 +257,34 @@ def test_embed_is_framable_and_pages_are_not(client):
     assert "frame-ancestors" in r.headers["Content-Security-Policy"]
 
 
-def test_click_beacon_is_counted(client):
-    r = client.post("/api/click", data=json.dumps({"from": "sample-sheinbaum", "to": "wn1", "position": 2}), content_type="text/plain;charset=UTF-8")
+def test_click_beacon_is_counted_for_items_a_list_served(writable_index, corpus_records, hash_embedder):
+    app = make_app(writable_index, hash_embedder)
+    client = app.test_client()
+    page = corpus_records[0]["id"]
+    served = client.get(f"/api/related?id={page}&k=3").get_json()["items"]
+    first, second = served[0], served[1]
+    click = {"from": page, "to": second["id"], "position": 2, "ticket": second["ticket"]}
+    r = client.post("/api/click", data=json.dumps(click), content_type="text/plain;charset=UTF-8")
     assert r.status_code == 204
+    # an item no list showed on that page, a ticket of another item or page, or none: refused, not counted
+    never = next(r["id"] for r in corpus_records[1:] if r["id"] not in {i["id"] for i in served})
+    for forged in ({**click, "to": never}, {**click, "from": never}, {**click, "ticket": first["ticket"]},
+                   {k: v for k, v in click.items() if k != "ticket"}):
+        assert_error(client.post("/api/click", json=forged), 400, field="ticket")
+    app.extensions["newsrec.clicks"].flush()
     stats = client.get("/api/stats").get_json()["clicks"]
-    assert stats["total"] >= 1 and any(p["position"] == 2 and p["clicks"] >= 1 for p in stats["by_position"])
-    assert client.post("/api/view", json={"from": "sample-sheinbaum", "items": ["wn1", "wn2"]}).status_code == 204
+    assert stats["total"] == 1 and any(p["position"] == 2 and p["clicks"] == 1 for p in stats["by_position"])
+    ids, tickets = [i["id"] for i in served[:2]], [i["ticket"] for i in served[:2]]
+    assert client.post("/api/view", json={"from": page, "items": ids, "tickets": tickets}).status_code == 204
+    assert_error(client.post("/api/view", json={"from": page, "items": ids + [never],
+                                                "tickets": tickets + tickets[:1]}), 400, field="ticket")
     stats = client.get("/api/stats?days=1").get_json()["clicks"]
-    second = next(p for p in stats["by_position"] if p["position"] == 2)
-    assert second["views"] >= 1 and second["ctr"] is not None
+    second_place = next(p for p in stats["by_position"] if p["position"] == 2)
+    assert second_place["views"] == 1 and second_place["ctr"] is not None
     assert client.post("/api/view", json={"from": "x", "items": []}).status_code == 400
+    # the key is kept beside the index: another worker (another app on the same index) accepts the ticket
+    other = make_app(writable_index, hash_embedder).test_client()
+    assert other.post("/api/click", json=click).status_code == 204
 
 
 def test_widget_and_admin(client, hash_index, hash_embedder):
@@ -237,6 +313,10 @@ def test_admin_index_page_lists_groups_by_title_histograms_agreement_and_history
     titles = _re.findall(r'<span class="gtitle">(.*?)</span>', page)
     assert len(titles) >= 2 and titles == sorted(titles, key=str.casefold)  # by title, and titled
     assert "<th>source</th>" in page and "(canonical)" in page and "<td>wire</td>" in page
+    # the index's numbers in words, not the API's keys
+    headings = _re.findall(r'<table class="kv">(.*?)</table>', page, _re.S)[0]
+    assert "<th>Articles</th>" in headings and "<th>Search index</th>" in headings
+    assert not _re.search(r"<th>[a-z]+_[a-z_]+</th>", headings)
     # histograms carry the configured bars as lines
     assert page.count("<svg") >= 1 and "retelling, same day, no shared words: 0." in page and "<line" in page
     # build history starts with the build that made this index

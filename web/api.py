@@ -183,10 +183,19 @@ def _require_token() -> None:
         raise ApiError(403 if not cfg().token else 401, why, field="Authorization")
 
 
+# Endpoints whose POST carries an article's text: each runs the model (text_rate_limit).
+BY_TEXT = frozenset({"/api/related", "/api/duplicates", "/api/compare"})
+
+
 def _rate_limit() -> None:
-    limiter = current_app.extensions["newsrec.ratelimit"]
-    if not limiter.allow(request.remote_addr or "?"):
-        raise ApiError(429, f"more than {limiter.per_minute} requests a minute from this address; slow down")
+    client = request.remote_addr or "?"
+    limiters = [(current_app.extensions["newsrec.ratelimit"], "requests")]
+    if request.method == "POST" and request.path in BY_TEXT:
+        limiters.append((current_app.extensions["newsrec.textlimit"], "requests with an article's text"))
+    for limiter, what in limiters:
+        if not limiter.allow(client):
+            raise ApiError(429, f"more than {limiter.per_minute} {what} a minute from this address; slow down",
+                           headers={"Retry-After": str(limiter.retry_after())})
 
 
 bp.before_request(_rate_limit)
@@ -218,7 +227,7 @@ def related_get():
         response = current_app.response_class(status=304)
         response.set_etag(etag)
         return response
-    result = rec().related(params, id=article_id, url=url, explain=bool_param(args, "explain"))
+    result = _ticketed(rec().related(params, id=article_id, url=url, explain=bool_param(args, "explain")))
     response = jsonify(result)
     response.set_etag(etag)
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -230,8 +239,8 @@ def related_post():
     data = json_body()
     params = rank_params({**request.args, **data})
     if _get(data, "id") and not any(_get(data, f) for f in ("title", "body", "text", "html")):
-        return jsonify(rec().related(params, id=data["id"], explain=bool_param(data, "explain")))
-    return jsonify(rec().related(params, article=data, explain=bool_param(data, "explain")))
+        return jsonify(_ticketed(rec().related(params, id=data["id"], explain=bool_param(data, "explain"))))
+    return jsonify(_ticketed(rec().related(params, article=data, explain=bool_param(data, "explain"))))
 
 
 @bp.route("/api/duplicates", methods=["POST"])
@@ -308,6 +317,24 @@ def reload():
     return jsonify({"reloaded": changed, "snapshot": r.snapshot.name})
 
 
+def _ticketed(result: dict) -> dict:
+    """A related answer with each item's ticket (clicks.Tickets): what a click or view beacon sends back."""
+    tickets = current_app.extensions["newsrec.tickets"]
+    from_id = (result.get("query") or {}).get("id") or ""
+    for item in result["items"]:
+        item["ticket"] = tickets.of(from_id, item["id"])
+    return result
+
+
+def _unlisted(from_id: str, items: list[str], given: object) -> None:
+    """A 400 unless each item comes with the ticket a list on `from_id` gave it."""
+    tickets = current_app.extensions["newsrec.tickets"]
+    if not isinstance(given, list) or len(given) != len(items) or not all(
+            tickets.valid(from_id, to_id, t) for to_id, t in zip(items, given)):
+        raise ApiError(400, "each item needs the ticket the related list gave it on this page: only items a list "
+                            "served are counted", field="ticket")
+
+
 @bp.route("/api/click", methods=["POST"])
 def click():
     data = json_body(allow_text_plain=True)  # sendBeacon posts text/plain to avoid a CORS preflight
@@ -318,6 +345,7 @@ def click():
     if not isinstance(from_id, str) or len(from_id) > 512:
         raise ApiError(400, "'from' must be a string", field="from")
     position = int_param(data, "position", 0, 0, 1000)
+    _unlisted(from_id, [to_id], [data.get("ticket")])
     current_app.extensions["newsrec.clicks"].record(from_id, to_id, position)
     return "", 204
 
@@ -333,6 +361,7 @@ def view():
     if (not isinstance(items, list) or not items or len(items) > cfg().max_k
             or not all(isinstance(i, str) and 0 < len(i) <= 512 for i in items)):
         raise ApiError(400, f"'items' must be the shown articles' ids, 1 to {cfg().max_k} of them", field="items")
+    _unlisted(from_id, items, data.get("tickets"))
     current_app.extensions["newsrec.clicks"].viewed(from_id, items)
     return "", 204
 

@@ -9,6 +9,11 @@ most. Days older than the retention setting are deleted.
 from __future__ import annotations
 
 import atexit
+import hashlib
+import hmac
+import logging
+import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -16,7 +21,9 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-__all__ = ["ClickLog"]
+__all__ = ["ClickLog", "Tickets"]
+
+log = logging.getLogger("newsrec.web")
 
 FLUSH_SECONDS = 1.0
 SCHEMA = """
@@ -163,3 +170,43 @@ class ClickLog:
         return {"days": days, "since": since, "views": int(totals.get("view", 0)), "clicks": int(totals.get("click", 0)),
                 "total": int(totals.get("click", 0)), "by_position": by_position, "by_day": by_day,
                 "top_articles": top, "shown_never_clicked": never}
+
+
+class Tickets:
+    """Which items a served list held: each related item carries a ticket, an HMAC of (the list's
+    article, the item) under a key kept beside the index (`reader.key`, made once and shared by every
+    worker), and a click or a view counts only with the tickets of the items it names. So the readers'
+    numbers hold only items the server listed on that page, whatever is posted to the beacon."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / "reader.key"
+        self._key: bytes | None = None
+
+    def _load(self) -> bytes:
+        if self._key is None:
+            try:
+                if not self.path.exists():
+                    # Written whole under a temporary name and linked in: a worker never reads half a key,
+                    # and of two workers starting at once the first link wins and both read it.
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = self.path.with_name(f".reader.key.{os.getpid()}")
+                    tmp.write_bytes(secrets.token_bytes(32))
+                    os.chmod(tmp, 0o600)
+                    try:
+                        os.link(tmp, self.path)
+                    except FileExistsError:
+                        pass
+                    finally:
+                        tmp.unlink(missing_ok=True)
+                self._key = self.path.read_bytes()
+            except OSError as exc:  # a read-only index folder: tickets hold within this worker only
+                log.warning("cannot keep %s (%s): clicks are counted only by the worker that served the list",
+                            self.path, exc)
+                self._key = secrets.token_bytes(32)
+        return self._key
+
+    def of(self, from_id: str, to_id: str) -> str:
+        return hmac.new(self._load(), f"{from_id}\x00{to_id}".encode(), hashlib.sha256).hexdigest()[:20]
+
+    def valid(self, from_id: str, to_id: str, ticket: object) -> bool:
+        return isinstance(ticket, str) and hmac.compare_digest(ticket.encode(), self.of(from_id, to_id).encode())

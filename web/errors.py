@@ -48,10 +48,12 @@ def status_of(exc: NewsrecError) -> int:
 class ApiError(Exception):
     """An error raised by a view with its HTTP status (for conditions that are not library errors)."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None, code: str | None = None):
+    def __init__(self, status: int, message: str, *, field: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
         self.code = code or _CODES.get(status, "error")
+        self.headers = headers or {}
 
 
 def error_response(status: int, message: str, *, code: str | None = None, field: str | None = None):
@@ -72,7 +74,9 @@ def error_response(status: int, message: str, *, code: str | None = None, field:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api(exc: ApiError):
-        return error_response(exc.status, exc.message, code=exc.code, field=exc.field)
+        response = error_response(exc.status, exc.message, code=exc.code, field=exc.field)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(NewsrecError)
     def _lib(exc: NewsrecError):

@@ -15,7 +15,8 @@ ERRORS = {
     "404": _err("Unknown article or route"),
     "413": _err("Request body too large"),
     "415": _err("Not JSON"),
-    "429": _err("Rate limited"),
+    "429": _err("Rate limited (NEWSREC_TEXT_RATE_LIMIT for requests with a text, NEWSREC_RATE_LIMIT for all); "
+                "the Retry-After header gives the seconds to wait"),
     "500": _err("Internal error (the request id is in the server log)"),
     "503": _err("No index loaded"),
 }
@@ -79,6 +80,7 @@ RELATED_EXAMPLE = {
         "neighbourhood_similarity": 0.61,
         "p_related": 0.93, "p_retelling": 0.04, "relation": "related", "lexical_rank": 3,
         "reason": "similar text (cosine 0.50); shares distinctive words (lexical rank 3)", "group_size": 1,
+        "ticket": "3f9c2a41d07be85c1e2a",
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
     "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 1.0, "story_context": 0.6, "feedback": 0.5,
@@ -128,6 +130,8 @@ def document() -> dict:
                                         "another story"},
             "lexical_rank": {"type": ["integer", "null"], "minimum": 1,
                              "description": "rank in the BM25 search for the query's distinctive words; null when that search did not find it"},
+            "ticket": {"type": "string", "description": "what /api/click and /api/view send back for this item: only items a "
+                                                         "list served on that page are counted"},
         },
     }
     related = {
@@ -229,18 +233,22 @@ def document() -> dict:
             "/api/click": {"post": {
                 "summary": "Count a click on a recommendation (the widget sends it with sendBeacon as text/plain)",
                 "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": {"type": "object", "required": ["to"], "properties": {
+                    "application/json": {"schema": {"type": "object", "required": ["to", "ticket"], "properties": {
                         "from": {"type": "string"}, "to": {"type": "string", "minLength": 1},
-                        "position": {"type": "integer", "minimum": 0, "maximum": 1000}}},
-                        "example": {"from": "sample-sheinbaum", "to": "wn736", "position": 1}}}},
+                        "position": {"type": "integer", "minimum": 0, "maximum": 1000},
+                        "ticket": {"type": "string", "description": "the item's ticket from the related list"}}},
+                        "example": {"from": "sample-sheinbaum", "to": "wn736", "position": 1, "ticket": "3f9c2a41d07be85c1e2a"}}}},
                 "responses": {"204": {"description": "Counted"}, **ERRORS}}},
             "/api/view": {"post": {
                 "summary": "Count a related list seen by a reader (the widget's beacon, text/plain like clicks)",
                 "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": {"type": "object", "required": ["items"], "properties": {
+                    "application/json": {"schema": {"type": "object", "required": ["items", "tickets"], "properties": {
                         "from": {"type": "string"}, "items": {"type": "array", "minItems": 1, "maxItems": 50,
-                                                              "items": {"type": "string", "minLength": 1}}}},
-                        "example": {"from": "sample-sheinbaum", "items": ["wn736", "wn740", "wn12"]}}}},
+                                                              "items": {"type": "string", "minLength": 1}},
+                        "tickets": {"type": "array", "items": {"type": "string"},
+                                    "description": "each item's ticket from the related list, in the same order"}}},
+                        "example": {"from": "sample-sheinbaum", "items": ["wn736", "wn740"],
+                                    "tickets": ["3f9c2a41d07be85c1e2a", "b41e09c3d2f7a6e85d10"]}}}},
                 "responses": {"204": {"description": "Counted"}, **ERRORS}}},
             "/api/stats": {"get": {"summary": "Index stats and click counts", "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _ok({"type": "object"})}}},

@@ -7,6 +7,7 @@ import re
 import secrets
 import threading
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 
@@ -138,6 +139,19 @@ def _histogram_svg(counts: list[int], edges: list[float], bars: dict[str, float]
     }
 
 
+# The index's numbers as an editor reads them (the JSON API keeps the keys: GET /api/stats).
+STAT_LABELS = {
+    "snapshot": "Snapshot", "count": "Articles", "model": "Model", "backend": "Runtime", "dim": "Vector size",
+    "index_type": "Search index", "built_at": "Built", "duplicate_groups": "Articles copied (groups of copies)",
+    "story_groups": "Stories told by more than one outlet",
+}
+
+
+def _stat_rows(stats: dict) -> list[tuple[str, Any]]:
+    """(label, value) for the admin page: the known labels, else the key in words."""
+    return [(STAT_LABELS.get(k, k.replace("_", " ").capitalize()), v) for k, v in stats.items()]
+
+
 @bp.route("/admin")
 def admin():
     refusal = _admin_refusal()
@@ -154,7 +168,7 @@ def admin():
     charts = [("Each article's nearest neighbour", _histogram_svg(hist["nearest"], hist["edges"], hist["bars"]))]
     charts += [(f"Stored links: {level}", _histogram_svg(counts, hist["edges"], hist["bars"]))
                for level, counts in hist["links"].items()]
-    return render_template("admin.html", stats=r.stats(), groups=groups, charts=charts, bars=hist["bars"],
+    return render_template("admin.html", stats=_stat_rows(r.stats()), groups=groups, charts=charts, bars=hist["bars"],
                            agreement=_site_agreement(r), builds=r.index_dir.history(20),
                            ingests=ingest_runs(r.index_dir.path, 20), pages=-(-groups["total"] // GROUPS_PER_PAGE),
                            page=page)

@@ -76,6 +76,11 @@ class RateLimiter:
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def retry_after() -> int:
+        """Seconds until the current window ends (what a refused client is told to wait)."""
+        return max(1, 60 - int(time.time() % 60))
+
     def allow(self, client: str) -> bool:
         if self.per_minute <= 0:
             return True

@@ -6,7 +6,8 @@ import sys
 
 __all__ = ["run_gunicorn", "gunicorn_argv"]
 
-APP = "web:create_app()"
+# Each worker answers one request of each kind before it takes any (web.warm_up).
+APP = "web:create_app(warm=True)"
 
 
 def gunicorn_argv(host: str, port: int, *, workers: int = 2, threads: int = 4) -> list[str]:

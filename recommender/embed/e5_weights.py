@@ -273,7 +273,6 @@ class _Encoder:
     """The unpacked model on fp32 torch (built once per unpack): normalised mean-pooled vectors."""
 
     def __init__(self, folder: Path, packed: dict):
-        import torch
         from tokenizers import Tokenizer
         from transformers import BertConfig, BertModel
         from safetensors.torch import load_file

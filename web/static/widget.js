@@ -140,7 +140,7 @@
 
   function beacon(fromId, item, position) {
     try {
-      var data = JSON.stringify({ from: fromId || "", to: item.id, position: position });
+      var data = JSON.stringify({ from: fromId || "", to: item.id, position: position, ticket: item.ticket });
       var blob = new Blob([data], { type: "text/plain;charset=UTF-8" });
       if (navigator.sendBeacon) navigator.sendBeacon(api + "/api/click", blob);
     } catch (e) { /* counting a click must never break the link */ }
@@ -153,7 +153,8 @@
       if (sent) return;
       sent = true;
       try {
-        var data = JSON.stringify({ from: fromId || "", items: items.map(function (i) { return i.id; }) });
+        var data = JSON.stringify({ from: fromId || "", items: items.map(function (i) { return i.id; }),
+          tickets: items.map(function (i) { return i.ticket; }) });
         if (navigator.sendBeacon) navigator.sendBeacon(api + "/api/view", new Blob([data], { type: "text/plain;charset=UTF-8" }));
       } catch (e) { /* counting must never break the page */ }
     };
