@@ -264,6 +264,30 @@ def article(article_id: str):
     return jsonify(rec().article_info(article_id))
 
 
+@bp.route("/api/articles/<path:article_id>/choices", methods=["GET"])
+def choices_get(article_id: str):
+    """The editors' pinned and excluded stories for an article's list (admin token)."""
+    _require_token()
+    return jsonify(rec().choices(article_id))
+
+
+@bp.route("/api/articles/<path:article_id>/choices", methods=["PUT"])
+def choices_put(article_id: str):
+    """Replace an article's pinned stories (in order) and excluded ones; checked whole, stored at once."""
+    _require_token()
+    data = json_body()
+    unknown = sorted(set(data) - {"pins", "excludes"})
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0]!r}: send 'pins' and 'excludes'", field=unknown[0])
+    return jsonify(rec().set_choices(article_id, data.get("pins", []), data.get("excludes", [])))
+
+
+@bp.route("/api/articles/<path:article_id>/choices", methods=["DELETE"])
+def choices_delete(article_id: str):
+    _require_token()
+    return jsonify(rec().set_choices(article_id, [], []))
+
+
 @bp.route("/api/search", methods=["GET"])
 def search():
     q = (request.args.get("q") or "").strip()

@@ -80,7 +80,7 @@ RELATED_EXAMPLE = {
         "neighbourhood_similarity": 0.61,
         "p_related": 0.93, "p_retelling": 0.04, "relation": "related", "lexical_rank": 3,
         "reason": "similar text (cosine 0.50); shares distinctive words (lexical rank 3)", "group_size": 1,
-        "ticket": "3f9c2a41d07be85c1e2a",
+        "pinned": False, "ticket": "3f9c2a41d07be85c1e2a",
     }],
     "snapshot": "20261124T010025882899Z-0d6637",
     "params": {"k": 5, "half_life_days": 0.0, "mmr_lambda": 1.0, "story_context": 0.6, "feedback": 0.5,
@@ -104,7 +104,17 @@ def _ok(schema: dict, example: dict | None = None, description: str = "OK") -> d
     return {"description": description, "content": {"application/json": content}}
 
 
+_CHOSEN = {"type": "array", "items": {"type": "object", "required": ["id", "title", "gone"], "properties": {
+    "id": {"type": "string"}, "title": {"type": ["string", "null"]},
+    "gone": {"type": "boolean", "description": "deleted from the index since it was chosen: lists skip it"}}}}
+CHOICES_EXAMPLE = {"id": "sample-sheinbaum", "title": "Sheinbaum rejects US military action",
+                   "pins": [{"id": "wn736", "title": "Mexico's Senate approves security reform", "gone": False}],
+                   "excludes": [{"id": "wn12", "title": None, "gone": True}]}
+
+
 def document() -> dict:
+    choices = {"type": "object", "required": ["id", "pins", "excludes"],
+               "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "pins": _CHOSEN, "excludes": _CHOSEN}}
     related_item = {
         "type": "object",
         "required": ["id", "title", "score", "similarity", "recency", "reason"],
@@ -130,6 +140,7 @@ def document() -> dict:
                                         "another story"},
             "lexical_rank": {"type": ["integer", "null"], "minimum": 1,
                              "description": "rank in the BM25 search for the query's distinctive words; null when that search did not find it"},
+            "pinned": {"type": "boolean", "description": "an editor's pin for this article (listed first; its score is its cosine)"},
             "ticket": {"type": "string", "description": "what /api/click and /api/view send back for this item: only items a "
                                                          "list served on that page are counted"},
         },
@@ -218,6 +229,26 @@ def document() -> dict:
                 "delete": {"summary": "Delete an article (bearer token)", "security": [{"bearer": []}],
                            "responses": {"200": _ok({"type": "object"}), "401": _err("Wrong or missing token"),
                                          "403": _err("Writes disabled"), **ERRORS}},
+            },
+            "/api/articles/{id}/choices": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"summary": "The editors' pinned and excluded stories for this article's related list (bearer token)",
+                        "security": [{"bearer": []}],
+                        "responses": {"200": _ok(choices, CHOICES_EXAMPLE), "401": _err("Wrong or missing token"),
+                                      "403": _err("Admin disabled (no token configured)"), **ERRORS}},
+                "put": {"summary": "Replace the pinned stories (listed first, in this order, counting towards k) and the "
+                                   "excluded ones (never listed, nor their copies); checked whole, stored at once, kept "
+                                   "across rebuilds (bearer token)",
+                        "security": [{"bearer": []}],
+                        "requestBody": _json_body({"type": "object", "additionalProperties": False, "properties": {
+                            "pins": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                            "excludes": {"type": "array", "items": {"type": "string", "minLength": 1}}}},
+                            {"pins": ["wn736"], "excludes": ["wn12"]}),
+                        "responses": {"200": _ok(choices, CHOICES_EXAMPLE), "401": _err("Wrong or missing token"),
+                                      "403": _err("Admin disabled (no token configured)"), **ERRORS}},
+                "delete": {"summary": "Clear the article's pins and excludes (bearer token)", "security": [{"bearer": []}],
+                           "responses": {"200": _ok(choices), "401": _err("Wrong or missing token"),
+                                         "403": _err("Admin disabled (no token configured)"), **ERRORS}},
             },
             "/api/search": {"get": {"summary": "Indexed articles whose title contains the words",
                                     "parameters": [_query("q", {"type": "string", "minLength": 1}, "Words of a title", True),

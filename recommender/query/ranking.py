@@ -27,7 +27,7 @@ from recommender.text.dates import UNKNOWN, UNKNOWN_DAY, Published
 from recommender.evidence.pairs import PairModel, Sides, told_again
 
 __all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "fused_order", "mix_story",
-           "mmr_select", "rank", "rank_pool", "recency_weights", "story_context"]
+           "mmr_select", "rank", "rank_pool", "recency_weights", "story_context", "story_of"]
 
 RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
 # Reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009: 60, not tuned here): an
@@ -116,6 +116,8 @@ class RankParams:
     date_from: int | None = None  # date ordinals, inclusive
     date_to: int | None = None
     exclude_ids: frozenset[str] = frozenset()
+    # Stories (group ids as _group gives them) never listed: an editor's pins stand for theirs.
+    exclude_groups: frozenset[int] = frozenset()
     # Weight of story centroids against the articles themselves in relevance and diversity (0: articles alone).
     story_context: float = 0.0
     # Share of the nearest other stories (their relevance-weighted mean) in the query vector (0: off).
@@ -252,6 +254,8 @@ def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float,
 def _passes(c: Candidate, p: RankParams) -> bool:
     if c.id in p.exclude_ids:
         return False
+    if p.exclude_groups and _group(c) in p.exclude_groups:
+        return False
     if p.sources and c.source not in p.sources:
         return False
     if c.source in p.exclude_sources:
@@ -384,7 +388,12 @@ def fused_order(scores: np.ndarray, lexical_ranks: Sequence[int | None], weight:
 
 def _group(c: Candidate) -> int:
     """The group a candidate stands in: its story group, else its duplicate group, else itself."""
-    return c.story_group or c.dup_group or -c.key
+    return story_of(c.story_group, c.dup_group, c.key)
+
+
+def story_of(story_group: int, dup_group: int, key: int) -> int:
+    """The group an article stands in, from its stored groups (see _group)."""
+    return story_group or dup_group or -key
 
 
 def _retold_by(judge: PairModel, vecs: np.ndarray, sides: Sides) -> Callable[[int, list[int]], bool]:

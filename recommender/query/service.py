@@ -24,7 +24,8 @@ from recommender.evidence.duplicates import (NEAR_COSINE, BandTable, classify_pa
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from recommender.embed.models import model_covers
-from recommender.query.ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool
+from recommender.query.editorial import Choices, Editorial
+from recommender.query.ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool, story_of
 from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, lexical_signatures, load_pair_model,
                                        told_again)
@@ -52,6 +53,7 @@ class QueryService:
         self.read_only = read_only
         self.embedder = embedder if embedder is not None or read_only else load_embedder(config)
         self.index_dir = IndexDir(index_path or config.index)
+        self.editorial = Editorial(self.index_dir.path)
         self.profile: CleaningProfile | None = load_profile(config.site_patterns)
         self._snapshot: Snapshot | None = None
         self._pairs: PairModel | None = None
@@ -189,6 +191,8 @@ class QueryService:
         snap = self.snapshot
         info: dict[str, Any]
         query_lang = ""
+        asked_k = params.k
+        pinned: list[dict] = []
         if article is not None:
             art = self.parse(article)
             query_lang = art.lang
@@ -208,6 +212,14 @@ class QueryService:
             words_of = f"{full.title}\n{full.body}"
             if explain:  # the cut furniture is shown only when asked for
                 info.update(also_read=list(full.also_read), removed=list(full.removed))
+            choices = self.editorial.get(full.id)
+            if choices:
+                # The editors' pins lead (in their order, counting towards k); the rest of the list is
+                # ranked as ever, without the excluded stories and never repeating a pin's story.
+                pinned, groups = self._pinned(snap, query, choices.pins[:params.k])
+                params = replace(params, k=params.k - len(pinned),
+                                 exclude_groups=params.exclude_groups | groups | _stories(snap, choices.excludes),
+                                 exclude_ids=params.exclude_ids | frozenset(choices.pins) | frozenset(choices.excludes))
         info["lang"] = query_lang or None
         info["low_confidence"] = self.low_confidence(query_lang)
         own_language = not params.langs and not params.cross_lang and bool(query_lang)
@@ -226,7 +238,10 @@ class QueryService:
             info["lexical_terms"] = asked
             info["lexical_unread_share"] = round(unread, 3)
         pool_lexical = (lexical or []) if params.lexical > 0 else []
-        ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, pool_lexical)
+        if params.k > 0:
+            ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, pool_lexical)
+        else:  # pinned in full
+            ranked, meta_of, n_cand, floor = [], {}, 0, 1.0
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
         if lexical is None:
             answer_extra["notes"] = ["this index was built without its lexical part: lists come from the embedding "
@@ -243,7 +258,7 @@ class QueryService:
                                                      f"{len(ranked)}, so other languages were added (lang= keeps one)")
                     ranked, meta_of, params = more, more_meta, wider
                     answer_extra["short"] = len(ranked) < params.k
-        items = []
+        items = list(pinned)
         for r in ranked:
             items.append({
                 **_public(meta_of[r.candidate.key]),
@@ -259,9 +274,78 @@ class QueryService:
                 "lexical_rank": None if r.candidate.lexical_rank is None else r.candidate.lexical_rank + 1,
                 "reason": r.reason,
                 "group_size": r.group_size,
+                "pinned": False,
             })
-        shown = _public_params(replace(params, lexical=asked_params.lexical))
+        shown = _public_params(replace(params, lexical=asked_params.lexical, k=asked_k))
         return {"query": info, "items": items, "snapshot": snap.name, "params": shown, **answer_extra}
+
+    def _pinned(self, snap: Snapshot, query: Query, pins: Sequence[str]) -> tuple[list[dict], frozenset[int]]:
+        """(the list items of an article's pins still indexed, in order; the stories they stand for). A
+        pin's numbers are its own evidence against the article; no recency or rank applies to it."""
+        keys = []
+        for pin in pins:
+            try:
+                keys.append(snap.key_of_id(pin))
+            except ArticleNotFound:  # deleted since it was pinned: dropped here, reported on the admin page
+                continue
+        if not keys:
+            return [], frozenset()
+        rows = snap.rows_of_keys(keys)
+        meta = snap.meta(keys)
+        sims = (np.asarray(snap.vectors[rows]) @ query.vector).astype(np.float64)
+        judged = self.pairs.judge(sims, query.sides(), _row_sides(snap, rows, [meta[k].source for k in keys]))
+        items = []
+        for n, key in enumerate(keys):
+            sim = round(float(sims[n]), 4)
+            items.append({**_public(meta[key]), "score": sim, "similarity": sim, "recency": 1.0,
+                          "story_similarity": None, "neighbourhood_similarity": None,
+                          "p_related": round(float(judged.p_related[n]), 4),
+                          "p_retelling": round(float(judged.p_retelling[n]), 4),
+                          "relation": "development" if judged.p_retelling[n] >= RETELLING_VERDICT else "related",
+                          "lexical_rank": None, "reason": f"pinned by an editor (similar text, cosine {sim:.2f})",
+                          "group_size": 1, "pinned": True})
+        return items, _stories(snap, [meta[k].id for k in keys])
+
+    # --- editors' choices -------------------------------------------------------------------
+
+    def choices(self, article_id: str) -> dict:
+        """An article's pinned and excluded stories, each with its title, or `gone` when deleted since."""
+        snap = self.snapshot
+        key = snap.key_of_id(article_id)  # ArticleNotFound for an unknown article
+        choices = self.editorial.get(article_id)
+        titles = self.titles(list(choices.pins) + list(choices.excludes))
+
+        def listed(ids: Sequence[str]) -> list[dict]:
+            return [{"id": i, "title": titles.get(i), "gone": i not in titles} for i in ids]
+        return {"id": article_id, "title": snap.meta([key])[key].title, "pins": listed(choices.pins),
+                "excludes": listed(choices.excludes)}
+
+    def set_choices(self, article_id: str, pins: Any, excludes: Any) -> dict:
+        """Replace an article's pinned stories (in order) and excluded ones. Checked whole before anything
+        is stored: known articles, not the article itself, no story both pinned and excluded, at most
+        max_k pins (BadInput, naming the field, otherwise)."""
+        snap = self.snapshot
+        snap.key_of_id(article_id)
+        lists = {}
+        for field, given in (("pins", pins), ("excludes", excludes)):
+            if not isinstance(given, (list, tuple)) or not all(isinstance(i, str) and i for i in given):
+                raise BadInput(f"'{field}' must be a list of article ids", field=field)
+            if len(set(given)) != len(given):
+                raise BadInput(f"'{field}' names an article twice", field=field)
+            if article_id in given:
+                raise BadInput(f"an article cannot be in its own list ('{field}' names {article_id!r})", field=field)
+            known = self.titles(list(given))
+            unknown = [i for i in given if i not in known]
+            if unknown:
+                raise BadInput(f"'{field}' names {unknown[0]!r}, which is not in the index", field=field)
+            lists[field] = tuple(given)
+        if len(lists["pins"]) > self.config.max_k:
+            raise BadInput(f"at most {self.config.max_k} pins (max_k): a list never shows more", field="pins")
+        both = set(lists["pins"]) & set(lists["excludes"])
+        if both:
+            raise BadInput(f"{sorted(both)[0]!r} is both pinned and excluded", field="excludes")
+        self.editorial.put(article_id, Choices(lists["pins"], lists["excludes"]))
+        return self.choices(article_id)
 
     @staticmethod
     def _lexical_hits(snap: Snapshot, text: str) -> tuple[list[str], list[tuple[int, float]] | None]:
@@ -627,6 +711,18 @@ def unread_share(words_read: int, text: str) -> float:
     lead, a short page)."""
     total = count_words(text)
     return max(0.0, 1.0 - words_read / total) if total else 0.0
+
+
+def _stories(snap: Snapshot, ids: Sequence[str]) -> frozenset[int]:
+    """The stories (ranking.story_of) the indexed articles among these ids stand in."""
+    keys = []
+    for article_id in ids:
+        try:
+            keys.append(snap.key_of_id(article_id))
+        except ArticleNotFound:
+            continue
+    rows = snap.rows_of_keys(keys)
+    return frozenset(story_of(int(snap.story_group[r]), int(snap.dup_group[r]), int(k)) for r, k in zip(rows, keys))
 
 
 def _row_sides(snap: Snapshot, rows: np.ndarray, sources: Sequence[str] | str = "") -> Sides:
