@@ -56,6 +56,7 @@ class Config:
     reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", lo=0, hi=None)
     reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.", lo=0, hi=None)
     pair_model: str = setting("", "Path to a pair model file (JSON) that judges pairs of articles: `python bench/fit_pair_model.py --write --out FILE` fits one; empty takes the one shipped with the package (docs/pairs.md).")
+    site_rules: str = setting("", "Path to a JSON file of site-wide rules every related list honours: sources, sections and ids never listed, and a maximum age per section (docs/operations.md); a file that does not parse stops the server at start with the reason.")
     site_patterns: str = setting("", "Path to a JSON site profile with extra cleaning patterns (docs/measurements.md).")
 
     @classmethod

@@ -363,3 +363,71 @@ def test_the_admin_index_page_on_a_phone(browser, admin_server):
     pg.screenshot(path=str(ARTIFACTS / "admin-index.png"), full_page=True)
     assert errors == []
     context.close()
+
+
+@pytest.fixture()
+def editors_index(tmp_path, real_embedder, real_config) -> Path:
+    """A small index of the demo's articles that the test changes (add, delete)."""
+    from tests.conftest import build_hash_index, demo_records
+
+    return build_hash_index(tmp_path / "idx", demo_records(80), real_config, real_embedder)
+
+
+def _cli(*args: str) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    subprocess.run([sys.executable, "-m", "web.cli", *args], cwd=ROOT, check=True, capture_output=True)
+
+
+def _widget_ids(pg, url: str) -> list[str]:
+    pg.goto(url)
+    pg.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    return pg.evaluate("""() => Array.from(document.querySelectorAll('[data-newsrec-widget]'))
+        .flatMap(h => Array.from((h.shadowRoot || h).querySelectorAll('a[data-newsrec-id]')))
+        .map(a => a.getAttribute('data-newsrec-id'))""")
+
+
+def test_an_editor_pins_and_excludes_from_the_article_page_and_the_widget_keeps_them_across_snapshots(
+        browser, editors_index, tmp_path):
+    from tests.conftest import Server, demo_records, write_jsonl
+
+    records = demo_records(120)
+    page_id = records[0]["id"]
+    server = Server(editors_index, env=ADMIN_ENV)
+    try:
+        context, pg, errors = _editor_page(browser, 1100, 1400)
+        before = _widget_ids(pg, f"{server.url}/article/{page_id}")
+        assert len(before) == 5
+        pinned, excluded = before[3], before[0]
+        pg.goto(f"{server.url}/admin/article/{page_id}")
+        pg.click(f"#list button[data-action='pin'][data-id='{pinned}']")
+        pg.wait_for_selector(f"#pins li[data-id='{pinned}']")
+        pg.click(f"#list button[data-action='exclude'][data-id='{excluded}']")
+        pg.wait_for_selector(f"#excludes li[data-id='{excluded}']")
+        assert pg.locator("#list li").first.get_attribute("data-id") == pinned  # the preview shows it first
+        pg.screenshot(path=str(ARTIFACTS / "admin-article.png"), full_page=True)
+        # a new snapshot (newsrec add), picked up by the running server: the choices hold
+        snapshot = json.load(urllib.request.urlopen(server.url + "/healthz"))["snapshot"]
+        _cli("add", "--quiet", "--index", str(editors_index),
+             "--input", str(write_jsonl(tmp_path / "new.jsonl", records[100:103])))
+        deadline = time.time() + 20
+        while json.load(urllib.request.urlopen(server.url + "/healthz"))["snapshot"] == snapshot:
+            assert time.time() < deadline, "the server did not pick up the new snapshot"
+            time.sleep(0.3)
+        after = _widget_ids(pg, f"{server.url}/article/{page_id}")
+        assert after[0] == pinned and excluded not in after and len(after) == 5
+        # the pinned story deleted: dropped from the widget, reported gone on the editors' page
+        _cli("delete", "--index", str(editors_index), "--id", pinned)
+        deadline = time.time() + 20
+        while pinned in _widget_ids(pg, f"{server.url}/article/{page_id}"):
+            assert time.time() < deadline, "the deleted pin is still listed"
+            time.sleep(0.3)
+        pg.goto(f"{server.url}/admin/article/{page_id}")
+        assert "gone from the index" in pg.locator(f"#pins li[data-id='{pinned}']").inner_text()
+        assert not errors
+        context.close()
+    finally:
+        server.stop()

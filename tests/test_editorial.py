@@ -113,3 +113,53 @@ def test_choices_survive_add_and_delete_and_a_deleted_pin_is_dropped_and_reporte
     # kept beside the snapshots, not in one
     with sqlite3.connect(writable_index / "editorial.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM choices WHERE article_id = ?", (page,)).fetchone()[0] == 2
+
+
+def _form_post(c, path: str, action: str, other: str):
+    """Post an action of the admin article page as its form does (the CSRF token of the page just read)."""
+    import re
+
+    page = c.get(path, headers=AUTH).get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    return c.post(path, data={"csrf": token, "action": action, "id": other}, headers=AUTH)
+
+
+def test_the_admin_article_page_pins_excludes_and_offers_the_articles_own_links(tmp_path, corpus_records, hash_config,
+                                                                               hash_embedder):
+    from tests.conftest import build_hash_index
+
+    records = [dict(r) for r in corpus_records[:60]]
+    linked = records[45]
+    # the page's own ALSO READ link to an indexed story (cut by cleaning, kept as data)
+    records[0]["body"] = records[0]["body"] + f"\n\nALSO READ: {linked['title']}"
+    records[0]["html"] = None
+    index = build_hash_index(tmp_path / "idx", records, hash_config, hash_embedder)
+    c = _app(index, hash_embedder)
+    page = records[0]["id"]
+    path = f"/admin/article/{page}"
+    assert c.get(path).status_code == 401
+    html_page = c.get(path, headers=AUTH).get_data(as_text=True)
+    first = _related(c, page)[0]["id"]
+    assert f'data-action="pin" data-id="{first}"' in html_page
+    r = _form_post(c, path, "pin", first)
+    assert r.status_code == 303 and r.headers["Location"] == path
+    assert _related(c, page)[0] == {**_related(c, page)[0], "id": first, "pinned": True}
+    second = _related(c, page)[1]["id"]
+    assert _form_post(c, path, "exclude", second).status_code == 303
+    assert second not in {i["id"] for i in _related(c, page, k=10)}
+    assert _form_post(c, path, "pin", "no-such-article").status_code == 400  # said on the page, nothing stored
+    got = c.get(f"/api/articles/{page}/choices", headers=AUTH).get_json()
+    assert [p["id"] for p in got["pins"]] == [first] and [x["id"] for x in got["excludes"]] == [second]
+    # a form from elsewhere (no matching CSRF cookie) changes nothing
+    other = make_app(index, hash_embedder, token="t").test_client()
+    assert other.post(path, data={"csrf": "x", "action": "unpin", "id": first}, headers=AUTH).status_code == 403
+    assert [p["id"] for p in c.get(f"/api/articles/{page}/choices", headers=AUTH).get_json()["pins"]] == [first]
+    # the article's own ALSO READ link, offered as a pin with one click (never applied by itself)
+    assert linked["id"] not in [p["id"] for p in got["pins"]]
+    assert f'<li data-id="{linked["id"]}">' in c.get(path, headers=AUTH).get_data(as_text=True).split('id="offered"')[1]
+    assert _form_post(c, path, "pin", linked["id"]).status_code == 303
+    assert [i["id"] for i in _related(c, page)[:2]] == [first, linked["id"]]
+    assert _form_post(c, path, "up", linked["id"]).status_code == 303
+    assert [i["id"] for i in _related(c, page)[:2]] == [linked["id"], first]
+    found = c.get(f"/admin/articles?q={first}", headers=AUTH)
+    assert found.status_code == 200 and f"/admin/article/{page}" in found.get_data(as_text=True)  # listed as chosen

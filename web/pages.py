@@ -7,6 +7,7 @@ import re
 import secrets
 import threading
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
@@ -266,6 +267,86 @@ def admin_check():
         return jsonify({**result, "matches": [{k: v for k, v in m.items() if k not in ("draft", "original")}
                                               for m in matches]})
     return _check_page(headline=headline, text=text, result=result, draft=parsed)
+
+
+# --- an article's list, as its editors choose it ---------------------------------------------
+
+ARTICLE_ACTIONS = ("pin", "unpin", "exclude", "unexclude", "up")
+
+
+def _article_admin_page(article_id: str, status: int = 200, error: str | None = None) -> Response:
+    """The editors' page of one article: its list as readers see it, its pins and excludes, and the stories
+    its own ALSO READ links point at (offered as pins), with a fresh CSRF token for the forms."""
+    r = rec()
+    choices = r.choices(article_id)
+    listed = r.related(r.params(), id=article_id)["items"]
+    pinned = {p["id"] for p in choices["pins"]}
+    excluded = {x["id"] for x in choices["excludes"]}
+    offered = [s for s in r.linked_stories(article_id) if s["id"] not in pinned | excluded]
+    token = secrets.token_urlsafe(24)
+    response = Response(render_template("admin_article.html", article=choices, items=listed, offered=offered,
+                                        csrf=token, error=error, max_k=cfg().max_k), status=status)
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/admin", secure=request.is_secure)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/admin/articles")
+def admin_articles():
+    """Find an article by words of its title; the articles whose lists editors have chosen."""
+    refusal = _admin_refusal()
+    if refusal is not None:
+        return refusal
+    if not _index_ready():
+        raise IndexNotReady("no index loaded")
+    r = rec()
+    q = (request.args.get("q") or "").strip()
+    found = r.search_titles(q, 20) if q else []
+    chosen = r.editorial.articles(100)
+    titles = r.titles([a for a, _, _ in chosen])
+    return render_template("admin_articles.html", q=q, found=found,
+                           chosen=[{"id": a, "title": titles.get(a), "pins": p, "excludes": x} for a, p, x in chosen])
+
+
+@bp.route("/admin/article/<path:article_id>", methods=["GET", "POST"])
+def admin_article(article_id: str):
+    refusal = _admin_refusal()
+    if refusal is not None:
+        return refusal
+    if not _index_ready():
+        raise IndexNotReady("no index loaded")
+    if request.method == "GET":
+        return _article_admin_page(article_id)
+    sent, kept = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
+    if not sent or not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
+        return _article_admin_page(article_id, 403, "This form had expired or came from another page; it has been "
+                                                    "reloaded: try again.")
+    action, other = request.form.get("action", ""), request.form.get("id", "").strip()
+    if action not in ARTICLE_ACTIONS or not other:
+        return _article_admin_page(article_id, 400, "Choose a story and what to do with it.")
+    r = rec()
+    current = r.editorial.get(article_id)
+    pins, excludes = list(current.pins), list(current.excludes)
+    if action == "pin" and other not in pins:
+        pins.append(other)
+        excludes = [x for x in excludes if x != other]
+    elif action == "unpin":
+        pins = [p for p in pins if p != other]
+    elif action == "up" and other in pins and pins.index(other) > 0:
+        at = pins.index(other)
+        pins[at - 1], pins[at] = pins[at], pins[at - 1]
+    elif action == "exclude" and other not in excludes:
+        excludes.append(other)
+        pins = [p for p in pins if p != other]
+    elif action == "unexclude":
+        excludes = [x for x in excludes if x != other]
+    try:
+        r.set_choices(article_id, pins, excludes)
+    except BadInput as exc:
+        return _article_admin_page(article_id, 400, exc.message)
+    response = Response(status=303)  # after a change, a GET: reloading the page does not post again
+    response.headers["Location"] = f"/admin/article/{quote(article_id, safe='')}"
+    return response
 
 
 @bp.route("/widget.js")

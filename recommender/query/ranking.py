@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from recommender.text.dates import UNKNOWN, UNKNOWN_DAY, Published
 from recommender.evidence.pairs import PairModel, Sides, told_again
 
 __all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "fused_order", "mix_story",
-           "mmr_select", "rank", "rank_pool", "recency_weights", "story_context", "story_of"]
+           "mmr_select", "rank", "rank_pool", "recency_weights", "story_context", "story_of", "within_age"]
 
 RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
 # Reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009: 60, not tuned here): an
@@ -118,6 +118,9 @@ class RankParams:
     exclude_ids: frozenset[str] = frozenset()
     # Stories (group ids as _group gives them) never listed: an editor's pins stand for theirs.
     exclude_groups: frozenset[int] = frozenset()
+    exclude_sections: frozenset[str] = frozenset()
+    # Per section ("*": any other), the earliest date ordinal listed (site rules' maximum age).
+    oldest_day: Mapping[str, int] = field(default_factory=dict)
     # Weight of story centroids against the articles themselves in relevance and diversity (0: articles alone).
     story_context: float = 0.0
     # Share of the nearest other stories (their relevance-weighted mean) in the query vector (0: off).
@@ -260,6 +263,10 @@ def _passes(c: Candidate, p: RankParams) -> bool:
         return False
     if c.source in p.exclude_sources:
         return False
+    if c.section in p.exclude_sections:
+        return False
+    if p.oldest_day and not within_age(c.section, c.when.day, p.oldest_day):
+        return False
     if p.sections and c.section not in p.sections:
         return False
     if p.langs and c.lang and c.lang not in p.langs:
@@ -269,6 +276,13 @@ def _passes(c: Candidate, p: RankParams) -> bool:
     if p.date_to is not None and (not c.when.known or c.when.day > p.date_to):
         return False
     return True
+
+
+def within_age(section: str, day: int, oldest_day: Mapping[str, int]) -> bool:
+    """Whether an item of this section and date ordinal is young enough (an undated one is not, where an
+    age applies)."""
+    oldest = oldest_day.get(section, oldest_day.get("*"))
+    return oldest is None or (day != UNKNOWN_DAY and day >= oldest)
 
 
 def _describe(c: Candidate, similarity: float, query_days: int, group_size: int) -> str:

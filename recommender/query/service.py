@@ -25,7 +25,9 @@ from recommender.embed.embedding import Embedder, article_text, embedded_words, 
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from recommender.embed.models import model_covers
 from recommender.query.editorial import Choices, Editorial
-from recommender.query.ranking import Candidate, CandidateVectors, Query, RankParams, rank_pool, story_of
+from recommender.query.rules import load_rules
+from recommender.query.ranking import (Candidate, CandidateVectors, Query, RankParams, rank_pool, story_of,
+                                       within_age)
 from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, lexical_signatures, load_pair_model,
                                        told_again)
@@ -54,6 +56,7 @@ class QueryService:
         self.embedder = embedder if embedder is not None or read_only else load_embedder(config)
         self.index_dir = IndexDir(index_path or config.index)
         self.editorial = Editorial(self.index_dir.path)
+        self.rules = load_rules(config.site_rules)
         self.profile: CleaningProfile | None = load_profile(config.site_patterns)
         self._snapshot: Snapshot | None = None
         self._pairs: PairModel | None = None
@@ -192,6 +195,7 @@ class QueryService:
         info: dict[str, Any]
         query_lang = ""
         asked_k = params.k
+        params = self.rules.params(params)  # the site's rules hold for every list
         pinned: list[dict] = []
         if article is not None:
             art = self.parse(article)
@@ -216,7 +220,7 @@ class QueryService:
             if choices:
                 # The editors' pins lead (in their order, counting towards k); the rest of the list is
                 # ranked as ever, without the excluded stories and never repeating a pin's story.
-                pinned, groups = self._pinned(snap, query, choices.pins[:params.k])
+                pinned, groups = self._pinned(snap, query, choices.pins, params)
                 params = replace(params, k=params.k - len(pinned),
                                  exclude_groups=params.exclude_groups | groups | _stories(snap, choices.excludes),
                                  exclude_ids=params.exclude_ids | frozenset(choices.pins) | frozenset(choices.excludes))
@@ -279,19 +283,22 @@ class QueryService:
         shown = _public_params(replace(params, lexical=asked_params.lexical, k=asked_k))
         return {"query": info, "items": items, "snapshot": snap.name, "params": shown, **answer_extra}
 
-    def _pinned(self, snap: Snapshot, query: Query, pins: Sequence[str]) -> tuple[list[dict], frozenset[int]]:
-        """(the list items of an article's pins still indexed, in order; the stories they stand for). A
-        pin's numbers are its own evidence against the article; no recency or rank applies to it."""
+    def _pinned(self, snap: Snapshot, query: Query, pins: Sequence[str],
+                params: RankParams) -> tuple[list[dict], frozenset[int]]:
+        """(the list items of an article's pins still indexed and allowed by the site's rules, in order,
+        at most k; the stories they stand for). A pin's numbers are its own evidence against the article;
+        no recency or rank applies to it."""
         keys = []
         for pin in pins:
             try:
                 keys.append(snap.key_of_id(pin))
             except ArticleNotFound:  # deleted since it was pinned: dropped here, reported on the admin page
                 continue
+        meta = snap.meta(keys)
+        keys = [k for k in keys if _allowed(meta[k], params)][:params.k]
         if not keys:
             return [], frozenset()
         rows = snap.rows_of_keys(keys)
-        meta = snap.meta(keys)
         sims = (np.asarray(snap.vectors[rows]) @ query.vector).astype(np.float64)
         judged = self.pairs.judge(sims, query.sides(), _row_sides(snap, rows, [meta[k].source for k in keys]))
         items = []
@@ -319,6 +326,28 @@ class QueryService:
             return [{"id": i, "title": titles.get(i), "gone": i not in titles} for i in ids]
         return {"id": article_id, "title": snap.meta([key])[key].title, "pins": listed(choices.pins),
                 "excludes": listed(choices.excludes)}
+
+    def linked_stories(self, article_id: str) -> list[dict]:
+        """The indexed articles the article's own cut ALSO READ links point at (by url, else by their
+        headline as the title of an indexed article), in page order: what its editors once linked,
+        offered to them as pins (never applied by themselves)."""
+        snap = self.snapshot
+        record = snap.record(snap.key_of_id(article_id))
+        found: dict[int, None] = {}
+        for link in record.also_read:
+            url, title = (link.get("url") or "", (link.get("title") or "").strip()) if isinstance(link, dict) else ("", "")
+            key = None
+            try:
+                key = snap.key_of_url(url) if url else None
+            except ArticleNotFound:
+                pass
+            if key is None and title:
+                key = next((m.key for m in snap.title_search(title, 5) if m.title.strip().casefold() == title.casefold()),
+                           None)
+            if key is not None and key != record.key:
+                found[key] = None
+        meta = snap.meta(list(found))
+        return [{"id": meta[k].id, "title": meta[k].title} for k in found if k in meta]
 
     def set_choices(self, article_id: str, pins: Any, excludes: Any) -> dict:
         """Replace an article's pinned stories (in order) and excluded ones. Checked whole before anything
@@ -713,6 +742,12 @@ def unread_share(words_read: int, text: str) -> float:
     return max(0.0, 1.0 - words_read / total) if total else 0.0
 
 
+def _allowed(meta: Meta, p: RankParams) -> bool:
+    """Whether the site's rules (as merged into the parameters) let this article be listed."""
+    return (meta.id not in p.exclude_ids and meta.source not in p.exclude_sources and meta.section not in p.exclude_sections
+            and (not p.oldest_day or within_age(meta.section, Published.of(meta.published).day, p.oldest_day)))
+
+
 def _stories(snap: Snapshot, ids: Sequence[str]) -> frozenset[int]:
     """The stories (ranking.story_of) the indexed articles among these ids stand in."""
     keys = []
@@ -734,6 +769,7 @@ def _row_sides(snap: Snapshot, rows: np.ndarray, sources: Sequence[str] | str = 
 def _short_reason(snap: Snapshot, params: RankParams, examined: int, floor: float, found: int) -> str:
     """Why a related list holds fewer than k items, in words a site's developer can act on."""
     filtered = any((params.sources, params.exclude_sources, params.sections, params.langs, params.exclude_ids,
+                    params.exclude_sections, params.oldest_day, params.exclude_groups,
                     params.date_from is not None, params.date_to is not None))
     if snap.count - 1 < params.k:
         return f"the index holds {snap.count} articles"
