@@ -56,6 +56,7 @@ class Config:
     reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", lo=0, hi=None)
     reader_retention_days: int = setting(400, "Days of widget views and clicks kept in clicks.sqlite (older days are deleted); 0 keeps everything.", lo=0, hi=None)
     pair_model: str = setting("", "Path to a pair model file (JSON) that judges pairs of articles: `python bench/fit_pair_model.py --write --out FILE` fits one; empty takes the one shipped with the package (docs/pairs.md).")
+    fallback_image: str = setting("", "URL of the image the widget and the fragment show for a story that has none (http or https); empty shows such a story as text, in a row of the same height.")
     site_rules: str = setting("", "Path to a JSON file of site-wide rules every related list honours: sources, sections and ids never listed, and a maximum age per section (docs/operations.md); a file that does not parse stops the server at start with the reason.")
     site_patterns: str = setting("", "Path to a JSON site profile with extra cleaning patterns (docs/measurements.md).")
 
@@ -79,6 +80,8 @@ class Config:
                 values[name] = model_setting(name, values["model"])
         for s in SETTINGS:
             _check_range(s, values[s.name])
+        if values["fallback_image"] and not values["fallback_image"].startswith(("http://", "https://")):
+            raise ConfigError(f"setting 'fallback_image' must be an http(s) URL, not {values['fallback_image']!r}")
         if values["default_k"] > values["max_k"]:
             raise ConfigError(f"setting 'default_k' ({values['default_k']}) is above 'max_k' ({values['max_k']}); "
                               f"set {ENV_PREFIX}DEFAULT_K or {ENV_PREFIX}MAX_K so it is not")

@@ -124,6 +124,9 @@ def other_origin(tmp_path_factory, live_server):
     (root / "evil.html").write_text(page, encoding="utf-8")
     (root / "de.html").write_text(GERMAN_PAGE.replace("WIDGET", f"{live_server.url}/widget.js"), encoding="utf-8")
     (root / "slow.html").write_text(page.replace('data-timeout="8000"', 'data-timeout="1000"'), encoding="utf-8")
+    # the story three screens down the page, and text after it: the widget must wait, then move nothing
+    (root / "long.html").write_text(page.replace('<div class="wrap">', '<div style="height:300vh">Top stories</div><div class="wrap">')
+                                    .replace("</div></div>", "</div></div>" + "<p>More of the site.</p>" * 40), encoding="utf-8")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -431,3 +434,67 @@ def test_an_editor_pins_and_excludes_from_the_article_page_and_the_widget_keeps_
         context.close()
     finally:
         server.stop()
+
+
+# Counted before any of the page's scripts run: layout shifts not caused by input, long tasks, and when
+# the widget finished (its `data-newsrec` attribute set once the lists are in place).
+BUDGET_PROBE = """
+window.__nr = {shift: 0, long: [], ready: null};
+new PerformanceObserver(l => l.getEntries().forEach(e => { if (!e.hadRecentInput) window.__nr.shift += e.value; }))
+  .observe({type: 'layout-shift', buffered: true});
+new PerformanceObserver(l => l.getEntries().forEach(e => window.__nr.long.push([e.startTime, e.duration])))
+  .observe({type: 'longtask', buffered: true});
+new MutationObserver(() => { if (!window.__nr.ready && document.documentElement.dataset.newsrec) window.__nr.ready = performance.now(); })
+  .observe(document.documentElement, {attributes: true, attributeFilter: ['data-newsrec']});
+"""
+
+
+def _scroll_through(pg) -> None:
+    """Scroll to the bottom and back a screen at a time, as a reader would."""
+    height = pg.evaluate("document.documentElement.scrollHeight")
+    for y in list(range(0, height, 500)) + list(range(height, -1, -500)):
+        pg.evaluate(f"window.scrollTo(0, {y})")
+        pg.wait_for_timeout(60)
+
+
+@pytest.mark.parametrize("where", ["demo", "other-origin"])
+def test_the_widget_shifts_no_layout_and_runs_no_long_task(browser, live_server, other_origin, where):
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    pg = context.new_page()
+    pg.route("https://en.wikinews.org/**", lambda route: route.fulfill(status=200, body="ok", content_type="text/plain"))
+    pg.add_init_script(BUDGET_PROBE)
+    pg.goto(live_server.url + "/" if where == "demo" else other_origin + "/index.html")
+    pg.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    _scroll_through(pg)
+    probe = pg.evaluate("window.__nr")
+    assert probe["shift"] == 0.0, probe
+    assert not [t for t in probe["long"] if t[0] <= probe["ready"] <= t[0] + t[1]], probe  # the lists' placing
+    context.close()
+
+
+def test_the_widget_asks_only_when_its_block_comes_near_and_moves_nothing(browser, live_server, other_origin):
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    pg = context.new_page()
+    pg.add_init_script(BUDGET_PROBE)
+    asked: list[str] = []
+    pg.on("request", lambda r: asked.append(r.url) if "/api/related" in r.url else None)
+    pg.goto(other_origin + "/long.html")
+    pg.wait_for_load_state("load")
+    pg.wait_for_timeout(1500)
+    assert asked == [] and pg.evaluate("document.documentElement.dataset.newsrec || ''") == ""
+    pg.evaluate("window.scrollTo(0, window.innerHeight * 1.2)")  # the block is now within a screen below
+    pg.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)
+    assert len(asked) == 1
+    _scroll_through(pg)
+    assert pg.evaluate("window.__nr.shift") == 0.0
+    context.close()
+
+
+def test_widget_js_fits_its_budget(live_server):
+    """At most 6 KB gzipped as served (the file keeps its comments; the server sends it without them)."""
+    import gzip
+
+    with urllib.request.urlopen(live_server.url + "/widget.js") as r:
+        body = r.read()
+    assert len(gzip.compress(body, 9)) <= 6 * 1024
+    assert body.startswith(b"/*! newsrec widget") and b"\n//" not in body

@@ -371,3 +371,25 @@ def test_admin_without_a_token_on_the_server_says_how_to_open_it(client):
     r = client.get("/admin")
     text = r.get_data(as_text=True)
     assert r.status_code == 403 and "restart it with NEWSREC_TOKEN" in text and "writes" not in text
+
+
+def test_thumbnails_hold_their_place_and_the_site_fallback_stands_in(hash_index, hash_embedder):
+    """Every fragment row is sized before its image loads (width, height, lazy); a story without an image
+    shows the site's fallback image when one is set (the widget reads it from the answer); a fallback
+    that is not an http(s) URL is refused at start."""
+    import re
+
+    from recommender.config import Config
+    from recommender.errors import ConfigError
+
+    plain = make_app(hash_index, hash_embedder).test_client()
+    assert "fallback_image" not in plain.get("/api/related?id=sample-sheinbaum").get_json()
+    assert "<img" not in plain.get("/embed?id=sample-sheinbaum").get_data(as_text=True)
+    c = make_app(hash_index, hash_embedder, fallback_image="https://cdn.example/logo.png").test_client()
+    assert c.get("/api/related?id=sample-sheinbaum").get_json()["fallback_image"] == "https://cdn.example/logo.png"
+    page = c.get("/embed?id=sample-sheinbaum").get_data(as_text=True)
+    images = re.findall(r"<img [^>]*>", page)
+    assert images and all('width="72" height="48"' in i and 'loading="lazy"' in i for i in images)
+    assert 'src="https://cdn.example/logo.png"' in images[0]
+    with pytest.raises(ConfigError, match="fallback_image"):
+        Config.load({"fallback_image": "javascript:alert(1)"}, environ={})

@@ -342,11 +342,14 @@ def reload():
 
 
 def _ticketed(result: dict) -> dict:
-    """A related answer with each item's ticket (clicks.Tickets): what a click or view beacon sends back."""
+    """A related answer with each item's ticket (clicks.Tickets): what a click or view beacon sends back;
+    and the site's fallback image, when it has one."""
     tickets = current_app.extensions["newsrec.tickets"]
     from_id = (result.get("query") or {}).get("id") or ""
     for item in result["items"]:
         item["ticket"] = tickets.of(from_id, item["id"])
+    if cfg().fallback_image:
+        result["fallback_image"] = cfg().fallback_image
     return result
 
 

@@ -155,6 +155,7 @@ def document() -> dict:
                        "snapshot": {"type": "string"}, "params": {"type": "object"},
                        "short": {"type": "boolean", "description": "fewer than k items: see short_reason"},
                        "short_reason": {"type": "string"},
+                       "fallback_image": {"type": "string", "description": "the site's image for a story without one (NEWSREC_FALLBACK_IMAGE), when set"},
                        "notes": {"type": "array", "items": {"type": "string"},
                                  "description": "what the answer could not use (an index built without its lexical part)"}},
     }

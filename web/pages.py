@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import re
 import secrets
@@ -10,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from recommender import (ArticleNotFound, BadInput, IndexNotReady, NewsrecError, ingest_runs, related_link,
                          shared_passages)
@@ -80,7 +81,8 @@ def embed():
         raise ApiError(400, "give 'id' or 'url'", field="id")
     params = rank_params(args)
     result = rec().related(params, id=article_id, url=url)
-    response = Response(render_template("embed.html", result=result, heading=args.get("heading", "Related stories")))
+    response = Response(render_template("embed.html", result=result, heading=args.get("heading", "Related stories"),
+                                        fallback_image=cfg().fallback_image))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -349,10 +351,33 @@ def admin_article(article_id: str):
     return response
 
 
+def minified(source: str) -> str:
+    """widget.js as served: its lines without their indentation, line comments and inner block comments
+    (the opening /*! ... */ with the options stays). The file keeps its comments for whoever reads it."""
+    out, in_comment = [], False
+    for n, line in enumerate(source.splitlines()):
+        text = line.strip()
+        if in_comment or (n and text.startswith("/*") and not text.startswith("/*!")):
+            in_comment = "*/" not in text
+            continue
+        if text and not text.startswith("//"):
+            out.append(text)
+    return "\n".join(out) + "\n"
+
+
+@functools.lru_cache(maxsize=2)
+def _widget_body(path: str, mtime: float) -> tuple[bytes, str]:
+    body = minified(Path(path).read_text(encoding="utf-8")).encode("utf-8")
+    return body, hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
 @bp.route("/widget.js")
 def widget():
-    response = send_from_directory(current_app.static_folder, "widget.js", mimetype="application/javascript")
+    path = Path(current_app.static_folder) / "widget.js"
+    body, etag = _widget_body(str(path), path.stat().st_mtime)
+    response = Response(body, mimetype="application/javascript")
+    response.set_etag(etag)
     response.headers["Cache-Control"] = "public, max-age=600"
-    return response
+    return response.make_conditional(request)
 
 

@@ -11,6 +11,7 @@
  *   data-label       the label shown before each story (default: the label the page's own block
  *                    carried, e.g. "Lesen Sie auch", else the page's language's, else "ALSO READ")
  *   data-heading     the heading of a container list (default: "Related stories" in the page's language)
+ *   data-fallback-image  the image of a story that has none (default: the server's NEWSREC_FALLBACK_IMAGE)
  * Style: the CSS variables --newsrec-* (see the README). Nothing from the answer is inserted as
  * HTML; any failure leaves the page as it was.
  */
@@ -77,7 +78,7 @@
     ".nr{background:var(--newsrec-bg,transparent);border-left:3px solid var(--newsrec-border,#c8102e);padding:.25em .9em;" +
     "border-radius:var(--newsrec-radius,0)}" +
     ".nr-h{font-size:.75em;font-weight:700;letter-spacing:.06em;text-transform:uppercase;color:var(--newsrec-muted,#666);margin:.2em 0 .4em}" +
-    "ul{list-style:none;margin:0;padding:0}li{display:flex;gap:.7em;align-items:flex-start;margin:.45em 0}" +
+    "ul{list-style:none;margin:0;padding:0}li{display:flex;gap:.7em;align-items:flex-start;margin:.45em 0;min-height:48px}" +
     "a{color:var(--newsrec-link,#0b4f9c);font-weight:600;text-decoration:none;line-height:1.3}a:hover{text-decoration:underline}" +
     "img{width:72px;height:48px;object-fit:cover;border-radius:3px;flex:none}" +
     ".meta{display:block;font-size:.8em;font-weight:400;color:var(--newsrec-muted,#666);margin-top:.15em}";
@@ -180,7 +181,7 @@
     root.appendChild(style);
   }
 
-  function render(items, heading, fromId, offset) {
+  function render(items, heading, fromId, offset, fallback) {
     var host = document.createElement("div");
     host.setAttribute("data-newsrec-widget", "");
     var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
@@ -196,10 +197,14 @@
     items.forEach(function (item, i) {
       var href = safeUrl(item.url || "") || (api + "/article/" + encodeURIComponent(item.id));
       var li = document.createElement("li");
-      var img = safeUrl(item.image || "");
+      var img = safeUrl(item.image || "") || fallback;
       if (img) {
+        // Sized before it loads (the row keeps its height), fetched when near, and the site's fallback
+        // (else nothing) when it fails.
         var im = document.createElement("img");
-        im.src = img; im.alt = ""; im.loading = "lazy";
+        im.width = 72; im.height = 48; im.alt = ""; im.loading = "lazy"; im.decoding = "async";
+        im.onerror = function () { if (fallback && im.src !== fallback) im.src = fallback; else im.remove(); };
+        im.src = img;
         li.appendChild(im);
       }
       var a = document.createElement("a");
@@ -219,14 +224,40 @@
     return host;
   }
 
+  // Whether any of an element's box is on screen now.
+  function onScreen(el) {
+    var r = el.getBoundingClientRect();
+    return r.bottom > 0 && r.top < innerHeight && r.height > 0;
+  }
+
+  // Put `host` where `old` was with no layout shift: a block on screen keeps its height (the list scrolls
+  // inside it) until it is off screen, where growing moves nothing a reader sees (the browser's scroll
+  // anchoring holds what is above).
+  function swap(old, host, inside) {
+    var keep = onScreen(old) ? old.getBoundingClientRect().height : 0;
+    if (keep) {
+      host.style.height = keep + "px";
+      host.style.overflowY = "auto";
+      var cs = getComputedStyle(old);
+      if (!inside) host.style.margin = cs.marginTop + " 0 " + cs.marginBottom;
+      if (typeof IntersectionObserver !== "undefined") {
+        var io = new IntersectionObserver(function (es) {
+          if (!es[0].isIntersecting) { host.style.height = host.style.overflowY = ""; io.disconnect(); }
+        });
+        io.observe(host);
+      }
+    }
+    if (inside) { old.textContent = ""; old.appendChild(host); } else old.parentNode.insertBefore(host, old);
+  }
+
   function place(data, blocks, container) {
     var items = (data && data.items) || [];
     if (!items.length) return false;
     var fromId = data.query && data.query.id;
+    var fallback = safeUrl(opt("fallback-image", data.fallback_image || ""));
     if (container) {
-      container.textContent = "";
-      var host = render(items, opt("heading", HEADING_BY_LANG[pageLang] || "Related stories"), fromId, 0);
-      container.appendChild(host);
+      var host = render(items, opt("heading", HEADING_BY_LANG[pageLang] || "Related stories"), fromId, 0, fallback);
+      swap(container, host, true);
       blocks.forEach(function (b) { b.hidden = true; b.setAttribute("data-newsrec-replaced", ""); });
       watchSeen([host], fromId, items);
       return true;
@@ -237,8 +268,8 @@
     blocks.forEach(function (b, i) {
       var chunk = i === blocks.length - 1 ? items.slice(i * per) : items.slice(i * per, (i + 1) * per);
       if (!chunk.length) return;
-      var host = render(chunk, fixedLabel || ownLabel(b) || label, fromId, i * per);
-      b.parentNode.insertBefore(host, b);
+      var host = render(chunk, fixedLabel || ownLabel(b) || label, fromId, i * per, fallback);
+      swap(b, host);
       hosts.push(host);
       b.hidden = true;
       b.setAttribute("data-newsrec-replaced", "");
@@ -284,8 +315,22 @@
       });
   }
 
+  // Ask for the list only when a block comes within a screen of the viewport: a reader who never
+  // scrolls near it costs the page (and the server) nothing.
+  function whenNear() {
+    var targets = findBlocks();
+    var container = document.querySelector(opt("container", "[data-newsrec]"));
+    if (container) targets.push(container);
+    if (!targets.length) return;
+    if (typeof IntersectionObserver === "undefined") return start();
+    var io = new IntersectionObserver(function (es) {
+      if (es.some(function (e) { return e.isIntersecting; })) { io.disconnect(); start(); }
+    }, { rootMargin: "100% 0px" });
+    targets.forEach(function (t) { io.observe(t); });
+  }
+
   try {
-    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { try { start(); } catch (e) {} });
-    else start();
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { try { whenNear(); } catch (e) {} });
+    else whenNear();
   } catch (e) { /* never break the host page */ }
 })();
