@@ -32,8 +32,10 @@ def _free_port() -> int:
 class LocalRayCluster:
     """`with LocalRayCluster(nodes=2) as address:` -> 'host:port' of the head."""
 
-    def __init__(self, nodes: int = 2, cpus: int = 1):
-        self.nodes, self.cpus = nodes, cpus
+    def __init__(self, nodes: int = 2, cpus: int = 1, pin: bool = False):
+        """`pin`: each node's processes on a core of their own (taskset), so a node is a CPU's worth of
+        machine as a one-CPU node elsewhere would be (for measuring how work spreads over nodes)."""
+        self.nodes, self.cpus, self.pin = nodes, cpus, pin
         self.address = ""
         self._holder: subprocess.Popen | None = None
         self._temp = ""
@@ -43,9 +45,13 @@ class LocalRayCluster:
         port = _free_port()
         self._temp = tempfile.mkdtemp(prefix="nrray", dir="/tmp")  # Ray's socket paths must stay short
         common = f"--node-ip-address 127.0.0.1 --num-cpus {self.cpus} --disable-usage-stats"
-        steps = [f"{ray} start --head --port {port} {common} --include-dashboard false --temp-dir {self._temp} "
+        cores = os.cpu_count() or 1
+
+        def on(i: int) -> str:
+            return f"taskset -c {i % cores} " if self.pin else ""
+        steps = [f"{on(0)}{ray} start --head --port {port} {common} --include-dashboard false --temp-dir {self._temp} "
                  f">{self._temp}/head.log 2>&1"]
-        steps += [f"{ray} start --address 127.0.0.1:{port} {common} >{self._temp}/node{i}.log 2>&1"
+        steps += [f"{on(i)}{ray} start --address 127.0.0.1:{port} {common} >{self._temp}/node{i}.log 2>&1"
                   for i in range(1, self.nodes)]
         script = "set -e; " + "; ".join(steps) + "; echo ready; exec sleep infinity"
         self._holder = subprocess.Popen(

@@ -137,3 +137,57 @@ def test_faults_that_fail_at_once(tmp_path):
                              timeout=120)
     assert missing.returncode != 0 and "pip install 'newsrec[ray]'" in missing.stderr
     assert not (tmp_path / "i").exists() or not any((tmp_path / "i").glob("snapshots/*"))
+
+
+def _search_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "ray::_search_task"], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker_killed(cluster, monkeypatch):
+    """Blocks of rows searched by tasks on both nodes give the bytes one local search gives: a flat scan
+    (20,000 rows: two blocks and a remainder; one task's worker killed mid-search and its block run
+    again) and an IVF index past the exact limit (made once by the driver, shipped to the tasks)."""
+    import threading
+
+    import numpy as np
+    import ray
+
+    from recommender.index import indexing
+    from recommender.index.distributed import WORKER_ENV, neighbours_on_ray
+
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((300, 384)).astype(np.float32)
+    vectors = centres[rng.integers(0, 300, 20_000)] + rng.standard_normal((20_000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = np.arange(20_000 - 3)  # blocks of 8,192, 8,192 and 3,613
+    local = indexing.neighbours(vectors, rows, 21)
+    ray.init(address=cluster, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
+             log_to_driver=False, logging_level="ERROR")
+    try:
+        killed: list[int] = []
+
+        def kill_one() -> None:
+            deadline = time.time() + 60
+            while time.time() < deadline and not killed:
+                pids = _search_pids()
+                if pids:
+                    time.sleep(0.3)
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
+                time.sleep(0.05)
+        killer = threading.Thread(target=kill_one)
+        killer.start()
+        remote = neighbours_on_ray(vectors, rows, 21)
+        killer.join()
+        assert killed, "no search task was seen running"
+        assert np.array_equal(local[1], remote[1]) and np.array_equal(local[0], remote[0])
+        # past the exact limit: the driver's IVF index, searched in the same blocks
+        monkeypatch.setattr(indexing, "EXACT_LIMIT", 5_000)
+        monkeypatch.setattr(indexing, "APPROX_PAIRS", 1_000_000)
+        part = np.arange(0, 20_000, 2)
+        local_ivf, remote_ivf = indexing.neighbours(vectors, part, 11), neighbours_on_ray(vectors, part, 11)
+        assert np.array_equal(local_ivf[1], remote_ivf[1]) and np.array_equal(local_ivf[0], remote_ivf[0])
+        assert not np.array_equal(local_ivf[1], indexing.search_block(vectors, part, 11)[1])  # it was approximate
+    finally:
+        ray.shutdown()

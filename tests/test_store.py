@@ -246,10 +246,10 @@ def test_linking_many_rows_finds_neighbours_through_ivf_with_exact_cosines(monke
     from recommender.index import indexing
 
     vectors = _clustered(3000)
-    exact_scores, exact_rows = indexing._neighbours(vectors, list(range(3000)), 11)
+    exact_scores, exact_rows = indexing.neighbours(vectors, list(range(3000)), 11)
     monkeypatch.setattr(indexing, "EXACT_LIMIT", 1000)
     monkeypatch.setattr(indexing, "APPROX_PAIRS", 0)
-    scores, rows = indexing._neighbours(vectors, list(range(3000)), 11)
+    scores, rows = indexing.neighbours(vectors, list(range(3000)), 11)
     assert rows.shape == (3000, 11) and np.all(rows >= 0)
     assert np.allclose(scores, np.einsum("qkd,qd->qk", vectors[rows], vectors), atol=1e-5)
     assert np.all(np.diff(scores, axis=1) <= 1e-6)

@@ -1,10 +1,14 @@
-"""The per-article steps of a build (clean, embed, MinHash) on a Ray cluster.
+"""A build on a Ray cluster: the per-article steps (clean, embed, MinHash) and the neighbour search.
 
 Ray Data reads the inputs in blocks on the cluster (JSONL lines, or the files of a folder), a pool of
 actors cleans, embeds and MinHashes them (the model loaded once per actor, one ONNX thread each),
 and the rows come back to this process in input order as a `Prepared`, which the usual index
-assembly (indexing.build_index / add_articles) links, groups and publishes. Nothing is published
-before every row is back, so an interrupted build leaves the live snapshot as it was.
+assembly (indexing.build_index / add_articles) links, groups and publishes. Its neighbour search, the
+step that grows with the square of the rows, runs on the cluster too (neighbours_on_ray): the rows'
+vectors are shared once through the object store and each task searches a block of rows; the blocks
+are cut where FAISS cuts its own, so the result is the one a local search gives, and a task lost
+with its worker is run again to the same result. Nothing is published before every row is back, so
+an interrupted build leaves the live snapshot as it was.
 
 Ray is an optional extra (`pip install 'newsrec[ray]'`); nothing else in the project imports this.
 """
@@ -24,9 +28,10 @@ from recommender.text.articles import Article, parse_article
 from recommender.config import Config
 from recommender.evidence.duplicates import SIGNATURE_WIDTH, text_signatures
 from recommender.errors import BadInput, ConfigError
-from recommender.index.indexing import Prepared, embed_records, what_is_read
+from recommender.index.indexing import (Prepared, embed_records, neighbour_plan, search_block, search_bounds,
+                                        what_is_read)
 
-__all__ = ["RAY_FIX", "prepare_on_ray"]
+__all__ = ["RAY_FIX", "neighbours_on_ray", "prepare_on_ray"]
 
 RAY_FIX = "install it with: pip install 'newsrec[ray]' (or scripts/setup --ray)"
 # Actors and readers ask for fractions of a CPU: on one-CPU nodes an actor (or a reader) asking for a
@@ -155,6 +160,34 @@ class PrepareActor:
         }
 
 
+def neighbours_on_ray(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """indexing.neighbours, on the connected Ray cluster: the vectors (and the IVF index, past
+    EXACT_LIMIT, made once here) go to the object store once; a task per block (indexing.search_bounds)
+    searches it on whichever node has a free fraction of a CPU, retried on another if its worker dies;
+    the blocks come back in order."""
+    import faiss
+    import ray
+
+    new = np.asarray(new, dtype=np.int64)
+    index, rescore = neighbour_plan(vectors, len(new))
+    vectors_ref = ray.put(np.ascontiguousarray(vectors, dtype=np.float32))
+    index_ref = ray.put(faiss.serialize_index(index) if index is not None else None)
+    bounds = search_bounds(len(new))
+    search = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_search_task)
+    futures = [search.remote(vectors_ref, new[a:b], k, index_ref, rescore) for a, b in zip(bounds, bounds[1:]) if b > a]
+    parts = ray.get(futures)
+    if not parts:
+        return np.zeros((0, k), dtype=np.float32), np.zeros((0, k), dtype=np.int64)
+    return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+
+
+def _search_task(vectors: np.ndarray, rows: np.ndarray, k: int, index_bytes, rescore: int):
+    import faiss
+
+    index = faiss.deserialize_index(index_bytes) if index_bytes is not None else None
+    return search_block(vectors, rows, k, index, rescore)
+
+
 def _dataset(ray, kind: str, files: list[str]):
     if kind == "jsonl":  # .gz is decompressed by Arrow, detected from the name
         return ray.data.read_text(files, include_paths=True, num_cpus=READ_CPUS)
@@ -215,6 +248,9 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
                                       np.asarray(batch["minhash"], dtype=np.uint32)))
         prepared = Prepared.concat(parts, dim)
         prepared.embed_seconds = time.time() - started
+        # The session stays for the assembly's neighbour search, which ends it (Prepared.finish).
+        prepared.search, prepared.release = neighbours_on_ray, ray.shutdown
         return prepared
-    finally:
+    except BaseException:
         ray.shutdown()
+        raise

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +27,8 @@ from recommender.index.store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, L
                     build_faiss, write_snapshot)
 from recommender.evidence.stories import group_centroids, group_stories
 
-__all__ = ["BuildReport", "Prepared", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
+__all__ = ["BuildReport", "Prepared", "Search", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
+           "neighbour_plan", "neighbours", "search_block", "search_bounds",
            "prepare_articles"]
 
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
@@ -131,8 +133,10 @@ def _text(record: Record, max_tokens: int) -> str:
     return article_text(record.title, record.body, max_tokens)
 
 
-def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
-    """Add duplicate links between each new row and every other row (exact, near, same-story)."""
+def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = None) -> None:
+    """Add duplicate links between each new row and every other row (exact, near, same-story).
+    `search`: how the new rows' neighbours are found (default `neighbours`, here; a Ray cluster's:
+    distributed.neighbours_on_ray)."""
     if not len(new):
         return
     keys = rows.keys
@@ -143,7 +147,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
     bands = BandTable.build(rows.minhash, config.near_threshold)
     new = list(new)
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
-    scores, nbrs = _neighbours(rows.vectors, new, k)
+    scores, nbrs = (search or neighbours)(rows.vectors, new, k)
     _store_neighbours(rows, new, scores, nbrs)
     shingle_cache: dict[int, set[str]] = {}
 
@@ -182,35 +186,78 @@ def link_rows(rows: _Rows, new: Sequence[int], config) -> None:
             rows.links[(a, b)] = Link(a, b, level, round(cos_list[n], 4), jac, cont)
 
 
-def _neighbours(vectors: np.ndarray, new: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(cosines, rows) of each new row's k nearest rows, best first.
+# A neighbour search: (all rows' vectors, the rows searched, k) -> (cosines, rows), best first.
+Search = Callable[[np.ndarray, Sequence[int], int], "tuple[np.ndarray, np.ndarray]"]
+# Query rows searched at a time: a multiple of FAISS's own query block (4096), so a search split into
+# blocks (here, or one per Ray task: distributed.neighbours_on_ray) computes exactly what one call does.
+SEARCH_BLOCK = 8192
 
-    Exact (a flat scan) while the scan is small; when many rows are searched against many (a build or
-    a large add above store.EXACT_LIMIT: n^2 grows past hours), an IVF index of the rows, made by the
-    serving index's own rule, finds them, and their cosines are recomputed exactly, so link verdicts
-    never rest on quantised scores."""
+
+def neighbour_plan(vectors: np.ndarray, n_queries: int) -> tuple[Any, int]:
+    """(the index a neighbour search of `n_queries` rows against these uses, hits to fetch per hit
+    kept): None (a flat scan) while the scan is small; when many rows are searched against many (a
+    build or a large add above store.EXACT_LIMIT: n^2 grows past hours), an IVF index of the rows,
+    made by the serving index's own rule, whose hits are then re-scored exactly (search_block), so
+    link verdicts never rest on quantised scores."""
+    n = len(vectors)
+    if n <= EXACT_LIMIT or n_queries * n <= APPROX_PAIRS:
+        return None, 1
     import faiss
 
-    n = len(vectors)
-    queries = np.ascontiguousarray(vectors[new])
-    if n <= EXACT_LIMIT or len(new) * n <= APPROX_PAIRS:
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(vectors)
-        return index.search(queries, k)
-    approx, _, extra = build_faiss(vectors, np.arange(n, dtype=np.int64))
-    fetch = min(n, k * int(extra.get("rescore", 1)))
-    out_s = np.empty((len(new), k), dtype=np.float32)
-    out_i = np.empty((len(new), k), dtype=np.int64)
-    for start in range(0, len(new), 8192):  # bounded memory: 8192 x fetch x dim gathered at a time
-        q = queries[start:start + 8192]
-        _, nbrs = approx.search(q, fetch)
-        exact = np.einsum("qkd,qd->qk", vectors[np.maximum(nbrs, 0)], q)
-        exact[nbrs < 0] = -np.inf
-        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-        out_s[start:start + 8192] = np.take_along_axis(exact, order, 1)
-        out_i[start:start + 8192] = np.where(np.isfinite(out_s[start:start + 8192]),
-                                             np.take_along_axis(nbrs, order, 1), -1)
-    return out_s, out_i
+    approx, _, extra = build_faiss(vectors, np.arange(n, dtype=np.int64), exact_limit=EXACT_LIMIT)
+    faiss.extract_index_ivf(approx).nprobe = int(extra["nprobe"])  # the lists a served query probes
+    return approx, int(extra.get("rescore", 1))
+
+
+def search_block(vectors: np.ndarray, rows: np.ndarray, k: int, index: Any = None,
+                 rescore: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, rows) of the k nearest rows of each of `rows` (at most SEARCH_BLOCK), best first, by
+    the plan neighbour_plan made."""
+    import faiss
+
+    queries = np.ascontiguousarray(vectors[rows])
+    if index is None:
+        return faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), k, faiss.METRIC_INNER_PRODUCT)
+    fetch = min(len(vectors), k * rescore)
+    _, nbrs = index.search(queries, fetch)
+    exact = np.einsum("qkd,qd->qk", vectors[np.maximum(nbrs, 0)], queries)
+    exact[nbrs < 0] = -np.inf
+    order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+    scores = np.take_along_axis(exact, order, 1)
+    return scores, np.where(np.isfinite(scores), np.take_along_axis(nbrs, order, 1), -1)
+
+
+def search_bounds(n: int) -> list[int]:
+    """Where a search of n rows is cut into blocks: every SEARCH_BLOCK rows, a last block of fewer than 32
+    joined to the one before (FAISS scans fewer than 20 query rows another way than more)."""
+    bounds = list(range(0, n, SEARCH_BLOCK)) + [n]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < 32:
+        del bounds[-2]
+    return bounds
+
+
+def neighbours(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, rows) of each new row's k nearest rows, best first: neighbour_plan, then search_block
+    over the blocks of search_bounds, a thread a core, each block's BLAS on one thread. A block so
+    searched gives the same bytes here as on a one-thread Ray worker (distributed.neighbours_on_ray):
+    a multi-threaded BLAS sums in another order (cosines 2e-7 apart, ties reordered)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import faiss
+
+    new = np.asarray(new, dtype=np.int64)
+    index, rescore = neighbour_plan(vectors, len(new))
+    bounds = search_bounds(len(new))
+
+    def block(at: int) -> tuple[np.ndarray, np.ndarray]:
+        faiss.omp_set_num_threads(1)  # this thread's FAISS and BLAS work on one thread
+        return search_block(vectors, new[bounds[at]:bounds[at + 1]], k, index, rescore)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(bounds) - 1))) as pool:
+        parts = list(pool.map(block, range(len(bounds) - 1)))
+    if not parts:
+        return np.zeros((0, k), dtype=np.float32), np.zeros((0, k), dtype=np.int64)
+    return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
 
 def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray) -> None:
@@ -390,6 +437,9 @@ class Prepared:
     vectors: np.ndarray
     minhash: np.ndarray
     embed_seconds: float = 0.0
+    # Where the assembly finds the rows' neighbours (None: here), and what ends it (a Ray session).
+    search: Search | None = None
+    release: Callable[[], None] | None = None
 
     @classmethod
     def concat(cls, parts: Sequence["Prepared"], dim: int) -> "Prepared":
@@ -406,7 +456,14 @@ class Prepared:
         keep = sorted(last.values())
         if len(keep) == len(self.records):
             return self
-        return Prepared([self.records[i] for i in keep], self.vectors[keep], self.minhash[keep], self.embed_seconds)
+        return dataclasses.replace(self, records=[self.records[i] for i in keep], vectors=self.vectors[keep],
+                                   minhash=self.minhash[keep])
+
+    def finish(self) -> None:
+        """End what the rows were prepared with (a Ray session), once the assembly is done with it."""
+        if self.release is not None:
+            self.release()
+            self.release = self.search = None
 
     def keyed(self, first_key: int) -> list[Record]:
         return [dataclasses.replace(r, key=first_key + i) for i, r in enumerate(self.records)]
@@ -492,7 +549,10 @@ def build_index(
     records = prepared.keyed(1)
     log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
     rows = _Rows(records, prepared.vectors, prepared.minhash, {})
-    link_rows(rows, range(len(records)), config)
+    try:
+        link_rows(rows, range(len(records)), config, prepared.search)
+    finally:
+        prepared.finish()
     with index_dir.write_lock():
         index_dir.clean_leftovers()
         name = _publish(index_dir, rows, embedder, config, started)
@@ -547,7 +607,10 @@ def add_articles(
             rows.neighbour_scores,
             rows.words,
         )
-        link_rows(rows, range(start, len(rows.records)), config)
+        try:
+            link_rows(rows, range(start, len(rows.records)), config, prepared.search)
+        finally:
+            prepared.finish()
         name = _publish(index_dir, rows, embedder, config, started)
     return BuildReport(name, len(rows.records), added=len(new_records), deleted=len(replaced),
                        seconds=time.time() - started, embed_seconds=prepared.embed_seconds)
