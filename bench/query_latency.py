@@ -58,7 +58,14 @@ def main() -> None:
     ap.add_argument("--model", default="english", help="english (default) or multilingual: the model the server runs")
     ap.add_argument("--topic-stories", action="store_true",
                     help="stories of ~200 articles: every related query widens past its stored neighbours")
+    ap.add_argument("--index", default="", help="measure this built index (by id: its own articles) instead of "
+                                                "synthetic ones, e.g. a build of the Wikinews corpus")
+    ap.add_argument("--editorial", action="store_true",
+                    help="with --index: every queried article has two pinned stories and one excluded, and site "
+                         "rules (a section never listed, a maximum age) hold for every list")
     args = ap.parse_args()
+    if args.index:
+        return measure_built(Path(args.index), args)
     from recommender.embed.models import Centres, model_setting, resolve_model
 
     folder, model_name = resolve_model(args.model, "~/.cache/newsrec")
@@ -99,6 +106,50 @@ def main() -> None:
             results["sizes"].append(entry)
             print(json.dumps(entry), flush=True)
     print(json.dumps(results, indent=2))
+
+
+def measure_built(index: Path, args) -> None:
+    """Related by id over HTTP (2 workers) on a built index, for a sample of its own articles; with
+    --editorial, under editors' pins and excludes and site rules (written beside the index, removed after)."""
+    import sqlite3
+
+    from recommender.index.store import IndexDir
+    from recommender.query.editorial import Choices, Editorial
+
+    snap = IndexDir(index).open()
+    ids = [r[0] for r in snap._db().execute("SELECT id FROM articles ORDER BY key")]
+    snap.close()
+    rng = np.random.default_rng(2)
+    asked = [ids[i] for i in rng.integers(0, len(ids), args.queries)]
+    env = {"NEWSREC_MODEL": args.model}
+    editorial = Editorial(index)
+    made = not editorial.path.exists()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.editorial:
+            for n, article in enumerate(dict.fromkeys(asked)):
+                others = [ids[(n * 7919 + j) % len(ids)] for j in (1, 2, 3)]
+                others = [o for o in others if o != article]
+                editorial.put(article, Choices(tuple(others[:2]), tuple(others[2:])))
+            rules = Path(tmp) / "rules.json"
+            rules.write_text(json.dumps({"never": {"sections": ["sponsored"]}, "max_age_days": {"*": 36500}}))
+            env["NEWSREC_SITE_RULES"] = str(rules)
+        server = Server(index, free_port(), workers=2, env=env)
+        try:
+            for i in range(10):
+                http(f"{server.url}/api/related?id={asked[i]}&k=5")
+            entry = {"index": str(index), "articles": len(ids), "editorial": args.editorial,
+                     "related_by_id": latencies(lambda i: http(f"{server.url}/api/related?id={asked[i]}&k=5"),
+                                                args.queries)}
+        finally:
+            server.stop()
+            if args.editorial:
+                if made:
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(str(editorial.path) + suffix).unlink(missing_ok=True)
+                else:
+                    with sqlite3.connect(editorial.path) as db:
+                        db.executemany("DELETE FROM choices WHERE article_id = ?", [(a,) for a in set(asked)])
+    print(json.dumps({"bench": "query_latency", **machine(), **entry}, indent=2))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from recommender.index.indexing import add_articles, delete_articles
 from recommender.index.store import IndexDir
 from recommender.query.ranking import fused_order
 from recommender.text.articles import parse_article
-from recommender.text.lexical import index_terms, search_terms
+from recommender.text.lexical import TOKENIZER, index_terms, search_terms
 from tests.conftest import build_hash_index, make_app
 
 BODY = ("Workers at the plant said the new line would start next month, and the regional council welcomed the "
@@ -43,6 +43,20 @@ def test_index_terms_split_as_the_full_text_index_does():
     assert index_terms("Zürich’s CAFÉ – naïve 2024 covid_19") == ["zurich", "s", "cafe", "naive", "2024", "covid", "19"]
     # a script written without spaces stays one run: found by its embedding, not its words
     assert index_terms("北京今日天气晴朗") == ["北京今日天气晴朗"]
+
+
+def test_index_terms_are_the_full_text_index_own_terms_in_every_script():
+    """A query's terms are looked up in the index's vocabulary: they must be the terms FTS5 made of the
+    same text (German ß, Greek accents, Cyrillic ё, Turkish İ, Devanagari, Hangul, Arabic, Vietnamese)."""
+    texts = ["Zürich’s CAFÉ – naïve 2024 covid_19", "Die Außenminister schließen ab: Straße, Maß, Öl",
+             "서울 특별시 한국어 기사", "हिन्दी में समाचार पढ़ें", "مرحبا بالعالم العربي", "Ελληνικά νέα σήμερα",
+             "Ångström, São Paulo, Łódź, Øresund, Đorđe", "Привет, мир! Ёлка", "İstanbul ışık ĞÜŞ",
+             "Việt Nam tiếng Việt", "Ｆｕｌｌｗｉｄｔｈ ﬁnance"]
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{TOKENIZER}')")
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, row)")
+    db.executemany("INSERT INTO t VALUES (?)", [(t,) for t in texts])
+    assert {w for t in texts for w in index_terms(t)} == {r[0] for r in db.execute("SELECT term FROM v")}
 
 
 def test_fusion_lifts_an_item_both_rankings_hold_and_weight_zero_is_the_semantic_order():

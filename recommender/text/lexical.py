@@ -34,13 +34,20 @@ MAX_QUERY_TERMS = 25
 MAX_DOC_SHARE = 0.5
 
 
+# The diacritics FTS5's `remove_diacritics 2` takes off: those of Latin letters (combining marks
+# U+0300-U+036F after a Latin letter, once decomposed); other scripts keep theirs (Greek tonos,
+# Cyrillic ё, Devanagari and Hangul as written).
+_LATIN_MARKS = re.compile("([A-Za-z\u00c0-\u024f\u1e00-\u1eff])[\u0300-\u036f]+")
+
+
 def index_terms(text: str) -> list[str]:
     """The terms of a text as the full-text index (TOKENIZER) splits it: runs of letters and digits,
-    case folded, without diacritics. A script written without spaces gives whole runs, which rarely
+    in lower case, without the diacritics of Latin letters (every other script's words as written:
+    Greek, Cyrillic, Devanagari, Hangul). A script written without spaces gives whole runs, which rarely
     match anything: such a text is found by its embedding alone."""
     if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return _INDEX_TOKEN.findall(text.casefold())
+        text = unicodedata.normalize("NFC", _LATIN_MARKS.sub(r"\1", unicodedata.normalize("NFD", text)))
+    return _INDEX_TOKEN.findall(text.lower())
 
 
 def search_terms(text: str, docs_of: Callable[[Sequence[str]], Mapping[str, int]], n_docs: int,
