@@ -125,9 +125,9 @@ def test_a_big_story_widens_the_pool_until_enough_other_stories_are_in_it(tmp_pa
     seen: list[int] = []
     inner = Recommender._rank_candidates
 
-    def spy(self, snap, query, n_cand, params, *rest):
+    def spy(self, snap, query, n_cand, params, *rest, **named):
         seen.append(n_cand)
-        return inner(self, snap, query, n_cand, params, *rest)
+        return inner(self, snap, query, n_cand, params, *rest, **named)
 
     monkeypatch.setattr(Recommender, "_rank_candidates", spy)
     few = rec.related(rec.params(k=3, min_score=-1, pool_stories=0, feedback=0.0), id="s0")

@@ -345,6 +345,41 @@ def _list_scores(lists: dict[str, list[str]], story: dict[str, str], category: d
     return out
 
 
+def _answer(index: str, config, k: int, queries: list[str]) -> tuple[dict[str, list[str]], dict[str, bool]]:
+    """(each query's list of ids, whether it came back short), from a built index opened read-only
+    (related by id needs no model)."""
+    from recommender.facade import Recommender
+
+    rec = Recommender(config, read_only=True, index_path=index)
+    rec.load()
+    params = rec.params(k=k)
+    lists, short = {}, {}
+    for qid in queries:
+        answer = rec.related(params, id=qid)
+        lists[qid] = [i["id"] for i in answer["items"]]
+        short[qid] = bool(answer.get("short"))
+    rec.snapshot.close()
+    return lists, short
+
+
+def related_by_id(index: str | Path, config, k: int, queries: list[str]) -> tuple[dict[str, list[str]], dict[str, bool]]:
+    """_answer over the machine's cores: the queries dealt to a process a core, each opening the index
+    itself; the same answers as one process gives, in the queries' order."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    workers = min(os.cpu_count() or 1, 4) if len(queries) >= 500 else 1
+    if workers == 1:
+        return _answer(str(index), config, k, list(queries))
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        parts = list(pool.map(_answer, [str(index)] * workers, [config] * workers, [k] * workers,
+                              [list(queries[i::workers]) for i in range(workers)]))
+    lists = {q: l for part, _ in parts for q, l in part.items()}
+    short = {q: v for _, part in parts for q, v in part.items()}
+    return {q: lists[q] for q in queries}, {q: short[q] for q in queries}
+
+
 def _related_lists(records: list[dict], embedder, config, k: int, queries: list[str] | None = None):
     """(newsrec lists, flagged-short by query, ids in row order, vectors) over an index of these records."""
     import tempfile
@@ -353,12 +388,8 @@ def _related_lists(records: list[dict], embedder, config, k: int, queries: list[
 
     with tempfile.TemporaryDirectory() as tmp:
         rec = _build_eval_index(records, embedder, config, Path(tmp))
-        params = rec.params(k=k)
-        lists, short = {}, {}
-        for qid in queries if queries is not None else [r["id"] for r in records]:
-            answer = rec.related(params, id=qid)
-            lists[qid] = [i["id"] for i in answer["items"]]
-            short[qid] = bool(answer.get("short"))
+        lists, short = related_by_id(rec.index_dir.path, config, k,
+                                     queries if queries is not None else [r["id"] for r in records])
         snap = rec.snapshot
         ids = snap.ids(snap.keys)
         order = [ids[int(key)] for key in snap.keys]
@@ -488,15 +519,9 @@ def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, 
 
     with tempfile.TemporaryDirectory() as tmp:
         rec = _build_eval_index(records, embedder, config, Path(tmp))
-        params = rec.params(k=k)
-        cache: dict[str, list[str]] = {}
-
-        def ours(qid: str) -> list[str]:
-            if qid not in cache:
-                cache[qid] = [i["id"] for i in rec.related(params, id=qid)["items"]] if qid in known else []
-            return cache[qid]
-
-        newsrec = score(ours)
+        asked = [q for q in dict.fromkeys(l["id"] for l in with_links + with_topic) if q in known]
+        lists, _ = related_by_id(rec.index_dir.path, config, k, asked)
+        newsrec = score(lambda qid: lists.get(qid, []))
         snap = rec.snapshot
         row_ids = {snap.row_of_key(snap.key_of_id(i)): i for i in ids}
         vectors = np.asarray(snap.vectors)

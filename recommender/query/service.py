@@ -394,8 +394,10 @@ class QueryService:
         choice (params.pool_stories)."""
         n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
         searched: list[Hit] = []
+        made: dict[int, Candidate] = {}  # each candidate judged once, however often the pool widens
         while True:
-            ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched, lexical or [])
+            ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched, lexical or [],
+                                                                 made=made)
             # Scores never exceed similarity, so candidates further out than min_score cannot help.
             enough = len(ranked) >= params.k and pool >= params.pool_stories
             if enough or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
@@ -412,11 +414,12 @@ class QueryService:
                              lexical=lexical_part(snap.minhash[row]), source=snap.meta([key])[key].source)
 
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
-                         searched: list[Hit], lexical: list[tuple[int, float]]):
+                         searched: list[Hit], lexical: list[tuple[int, float]], *, made: dict[int, Candidate]):
         """(ranked, metadata by key, lowest candidate cosine, other stories ranked from) for the query's
         n_cand nearest articles. Past the stored neighbours, the widest pool is searched once into
         `searched` and each widening takes its first n_cand (a flat or IVF search of 1,000 costs about
-        what one of 256 does: the scan, not k, is the work)."""
+        what one of 256 does: the scan, not k, is the work); `made` keeps the candidates judged by an
+        earlier, narrower pool of the same query."""
         hits = snap.stored_neighbours(snap.row_of_key(query.key), n_cand) if query.key is not None else None
         if hits is None and n_cand <= STORED_NEIGHBOURS:
             hits = snap.search(query.vector, n_cand)
@@ -436,22 +439,24 @@ class QueryService:
         meta = snap.meta([h.key for h in hits])
         hits = [h for h in hits if h.key in meta and h.key != query.key]
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
-        sims = np.asarray([h.score for h in hits], dtype=np.float64)
-        # Every candidate judged against the query in one call (a thousand pairs take a millisecond).
         sides = _row_sides(snap, rows, [meta[h.key].source for h in hits])
-        judged = self.pairs.judge(sims, query.sides(), sides)
-        retold = told_again(judged.p_retelling, query.source, sides.source)
-        p_ret, p_rel, retold = judged.p_retelling.tolist(), judged.p_related.tolist(), retold.tolist()
-        dup_groups, story_groups = snap.dup_group[rows].tolist(), snap.story_group[rows].tolist()
-        cands = []
-        for n, h in enumerate(hits):
-            m = meta[h.key]
-            cands.append(Candidate(
-                key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
-                dup_group=dup_groups[n], story_group=story_groups[n], source=m.source, section=m.section,
-                lang=m.lang, p_retelling=p_ret[n], p_related=p_rel[n], told_again=retold[n],
-                lexical_rank=lexical_rank.get(h.key),
-            ))
+        # Every new candidate judged against the query in one call (a thousand pairs take a millisecond).
+        new = [n for n, h in enumerate(hits) if h.key not in made]
+        if new:
+            fresh = sides.take(new)
+            judged = self.pairs.judge(np.asarray([hits[n].score for n in new], dtype=np.float64), query.sides(), fresh)
+            retold = told_again(judged.p_retelling, query.source, fresh.source).tolist()
+            p_ret, p_rel = judged.p_retelling.tolist(), judged.p_related.tolist()
+            dup_groups, story_groups = snap.dup_group[rows[new]].tolist(), snap.story_group[rows[new]].tolist()
+            for j, n in enumerate(new):
+                h, m = hits[n], meta[hits[n].key]
+                made[h.key] = Candidate(
+                    key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
+                    dup_group=dup_groups[j], story_group=story_groups[j], source=m.source, section=m.section,
+                    lang=m.lang, p_retelling=p_ret[j], p_related=p_rel[j], told_again=retold[j],
+                    lexical_rank=lexical_rank.get(h.key),
+                )
+        cands = [made[h.key] for h in hits]
         vecs = np.asarray(snap.vectors[rows]) if len(rows) else np.zeros((0, len(query.vector)), dtype=np.float32)
         centroids = None
         if params.story_context > 0 and len(rows):
