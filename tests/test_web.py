@@ -393,3 +393,11 @@ def test_thumbnails_hold_their_place_and_the_site_fallback_stands_in(hash_index,
     assert 'src="https://cdn.example/logo.png"' in images[0]
     with pytest.raises(ConfigError, match="fallback_image"):
         Config.load({"fallback_image": "javascript:alert(1)"}, environ={})
+
+
+def test_the_served_widget_drops_comments_and_indentation_but_no_code():
+    from web.pages import minified
+
+    source = "/*! header\n * options\n */\n(function () {\n  // a note\n  var a = 1; // kept\n  /* inner\n     block */\n  /* short */ var b = 2;\n  var url = \"https://x\";\n})();\n"
+    assert minified(source) == ("/*! header\n* options\n*/\n(function () {\nvar a = 1; // kept\nvar b = 2;\n"
+                                "var url = \"https://x\";\n})();\n")

@@ -359,7 +359,7 @@ def minified(source: str) -> str:
         text = line.strip()
         if in_comment or (n and text.startswith("/*") and not text.startswith("/*!")):
             in_comment = "*/" not in text
-            continue
+            text = "" if in_comment else text.split("*/", 1)[1].strip()  # code after a closed comment stays
         if text and not text.startswith("//"):
             out.append(text)
     return "\n".join(out) + "\n"
