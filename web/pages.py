@@ -87,6 +87,15 @@ def embed():
     return response
 
 
+def _admin_page_refusal() -> Response | None:
+    """_admin_refusal, then IndexNotReady when no index is loaded: what every admin page of the index
+    checks first."""
+    refusal = _admin_refusal()
+    if refusal is None and not _index_ready():
+        raise IndexNotReady("no index loaded")
+    return refusal
+
+
 def _admin_refusal() -> Response | None:
     """None when the request carries the admin token (bearer, or basic auth with it as password)."""
     ok, why = check_token(cfg())
@@ -157,11 +166,9 @@ def _stat_rows(stats: dict) -> list[tuple[str, Any]]:
 
 @bp.route("/admin")
 def admin():
-    refusal = _admin_refusal()
+    refusal = _admin_page_refusal()
     if refusal is not None:
         return refusal
-    if not _index_ready():
-        raise IndexNotReady("no index loaded")
     r = rec()
     kind = request.args.get("kind", "duplicate")
     sort = request.args.get("sort", "size")
@@ -210,15 +217,26 @@ def _looks_like_html(text: str) -> bool:
     return bool(re.search(r"<(p|div|article|body|html|h[1-6]|br|span|section)\b", text[:5000], re.IGNORECASE))
 
 
-def _check_page(status: int = 200, **context) -> Response:
-    """The check page with a fresh CSRF token, in the form and in a same-site cookie (double submit)."""
+def _form_page(template: str, status: int = 200, **context) -> Response:
+    """An admin page with forms, with a fresh CSRF token in the forms and in a same-site cookie (double
+    submit); never cached (nothing pasted or chosen stays in a cache)."""
     token = secrets.token_urlsafe(24)
-    response = Response(render_template("check.html", csrf=token, stats=rec().stats() if _index_ready() else None,
-                                        max_chars=MAX_DRAFT_CHARS, **context), status=status)
+    response = Response(render_template(template, csrf=token, **context), status=status)
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/admin",
                         secure=request.is_secure)
-    response.headers["Cache-Control"] = "no-store"  # nothing pasted stays in a cache either
+    response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _csrf_ok() -> bool:
+    """Whether a posted form carries the token its page's cookie holds."""
+    sent, kept = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
+    return bool(sent and kept and hmac.compare_digest(sent.encode(), kept.encode()))
+
+
+def _check_page(status: int = 200, **context) -> Response:
+    return _form_page("check.html", status, stats=rec().stats() if _index_ready() else None,
+                      max_chars=MAX_DRAFT_CHARS, **context)
 
 
 @bp.route("/admin/check", methods=["GET", "POST"])
@@ -230,8 +248,7 @@ def admin_check():
     if request.method == "GET":
         return _check_page()
     wants_json = request.accept_mimetypes.best == "application/json"
-    sent, kept = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
-    if not sent or not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
+    if not _csrf_ok():
         if wants_json:
             raise ApiError(403, "the form's CSRF token is missing or does not match: reload the page", field="csrf")
         return _check_page(403, error="This form had expired or came from another page. It has been reloaded: paste again.")
@@ -285,22 +302,16 @@ def _article_admin_page(article_id: str, status: int = 200, error: str | None = 
     pinned = {p["id"] for p in choices["pins"]}
     excluded = {x["id"] for x in choices["excludes"]}
     offered = [s for s in r.linked_stories(article_id) if s["id"] not in pinned | excluded]
-    token = secrets.token_urlsafe(24)
-    response = Response(render_template("admin_article.html", article=choices, items=listed, offered=offered,
-                                        csrf=token, error=error, max_k=cfg().max_k), status=status)
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/admin", secure=request.is_secure)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _form_page("admin_article.html", status, article=choices, items=listed, offered=offered, error=error,
+                      max_k=cfg().max_k)
 
 
 @bp.route("/admin/articles")
 def admin_articles():
     """Find an article by words of its title; the articles whose lists editors have chosen."""
-    refusal = _admin_refusal()
+    refusal = _admin_page_refusal()
     if refusal is not None:
         return refusal
-    if not _index_ready():
-        raise IndexNotReady("no index loaded")
     r = rec()
     q = (request.args.get("q") or "").strip()
     found = r.search_titles(q, 20) if q else []
@@ -312,15 +323,12 @@ def admin_articles():
 
 @bp.route("/admin/article/<path:article_id>", methods=["GET", "POST"])
 def admin_article(article_id: str):
-    refusal = _admin_refusal()
+    refusal = _admin_page_refusal()
     if refusal is not None:
         return refusal
-    if not _index_ready():
-        raise IndexNotReady("no index loaded")
     if request.method == "GET":
         return _article_admin_page(article_id)
-    sent, kept = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
-    if not sent or not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
+    if not _csrf_ok():
         return _article_admin_page(article_id, 403, "This form had expired or came from another page; it has been "
                                                     "reloaded: try again.")
     action, other = request.form.get("action", ""), request.form.get("id", "").strip()
