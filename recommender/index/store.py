@@ -480,6 +480,16 @@ class Snapshot:
             raise ArticleNotFound(f"no article with id {article_id!r} in the index", field="id")
         return int(found[0])
 
+    def keys_of_ids(self, article_ids: Sequence[str]) -> dict[str, int]:
+        """The keys of those ids that are in the index, in one query per 500 (the rest are left out)."""
+        ids = list(dict.fromkeys(article_ids))
+        found: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update((str(i), int(k)) for i, k in self._db().execute(
+                f"SELECT id, key FROM articles WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+        return found
+
     def key_of_url(self, url: str) -> int:
         found = self._db().execute("SELECT key FROM articles WHERE url = ?", (url,)).fetchone()
         if found is None:

@@ -288,12 +288,8 @@ class QueryService:
         """(the list items of an article's pins still indexed and allowed by the site's rules, in order,
         at most k; the stories they stand for). A pin's numbers are its own evidence against the article;
         no recency or rank applies to it."""
-        keys = []
-        for pin in pins:
-            try:
-                keys.append(snap.key_of_id(pin))
-            except ArticleNotFound:  # deleted since it was pinned: dropped here, reported on the admin page
-                continue
+        found = snap.keys_of_ids(pins)  # one deleted since it was pinned is dropped here, reported on the admin page
+        keys = [found[p] for p in pins if p in found]
         meta = snap.meta(keys)
         keys = [k for k in keys if _allowed(meta[k], params)][:params.k]
         if not keys:
@@ -576,12 +572,7 @@ class QueryService:
     def titles(self, article_ids: list[str]) -> dict[str, str]:
         """Titles of those ids that are in the index (the rest are left out)."""
         snap = self.snapshot
-        keys = {}
-        for article_id in dict.fromkeys(article_ids):
-            try:
-                keys[snap.key_of_id(article_id)] = article_id
-            except ArticleNotFound:
-                continue
+        keys = {k: i for i, k in snap.keys_of_ids(article_ids).items()}
         return {keys[k]: m.title for k, m in snap.meta(list(keys)).items()}
 
     def article_info(self, article_id: str) -> dict:
@@ -755,12 +746,7 @@ def _allowed(meta: Meta, p: RankParams) -> bool:
 
 def _stories(snap: Snapshot, ids: Sequence[str]) -> frozenset[int]:
     """The stories (ranking.story_of) the indexed articles among these ids stand in."""
-    keys = []
-    for article_id in ids:
-        try:
-            keys.append(snap.key_of_id(article_id))
-        except ArticleNotFound:
-            continue
+    keys = list(snap.keys_of_ids(ids).values())
     rows = snap.rows_of_keys(keys)
     return frozenset(story_of(int(snap.story_group[r]), int(snap.dup_group[r]), int(k)) for r, k in zip(rows, keys))
 
