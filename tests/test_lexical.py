@@ -121,6 +121,24 @@ def test_the_postings_rank_as_fts5_bm25_ranks(tmp_path, corpus_records, hash_con
         snap.close()
 
 
+def test_an_indexed_articles_stored_terms_are_those_its_text_asks_for(tmp_path, corpus_records, hash_config, hash_embedder):
+    """The terms a snapshot stores for each article (written in one vectorised pass) are the ones
+    search_terms picks from the article's text, in the same order, and find the same articles."""
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    snap = IndexDir(index).open()
+    try:
+        records = snap.records()
+        assert len(records) >= 20
+        for key, record in records.items():
+            row = snap.row_of_key(key)
+            terms = search_terms(f"{record.title}\n{record.body}", snap.term_docs, snap.count)
+            cols = snap.query_terms(row)
+            assert snap.term_names(cols) == terms
+            assert snap.lexical_search_columns(cols, 15) == snap.lexical_search(terms, 15)
+    finally:
+        snap.close()
+
+
 def test_a_related_list_carries_its_lexical_evidence(tmp_path, corpus_records, hash_config, hash_embedder):
     """The stand-in embedder sees the follow-up as far (cosine about 0.2, most of the corpus nearer); its
     rare shared names make it first lexically, and the fused order moves it up the list (the query is

@@ -573,6 +573,34 @@ class Snapshot:
                          for name in ("indptr", "rows", "tf", "lengths"))
         return self.memo("postings", load)
 
+    def query_terms(self, row: int) -> np.ndarray | None:
+        """The terms (postings columns) a related query for this indexed row asks for, best first
+        (article_query_terms), or None in a snapshot written before they were stored."""
+        stored = self.memo("query_terms", lambda: (self._array("lexical_query_indptr.npy"), self._array("lexical_query_cols.npy"))
+                           if (self.path / "lexical_query_cols.npy").exists() else None)
+        if stored is None or self._postings() is None:
+            return None
+        indptr, cols = stored
+        return np.asarray(cols[indptr[row]:indptr[row + 1]], dtype=np.int64)
+
+    def term_names(self, cols: Sequence[int]) -> list[str]:
+        """The terms of postings columns, in the columns' order."""
+        cols = [int(c) for c in cols]
+        if not cols:
+            return []
+        found = dict((c, t) for t, c in self._db().execute(
+            f"SELECT term, col FROM lexical_terms WHERE col IN ({', '.join('?' * len(cols))})", cols))
+        return [found[c] for c in cols if c in found]
+
+    def lexical_search_columns(self, cols: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """lexical_search for terms given as postings columns (query_terms)."""
+        postings = self._postings()
+        if postings is None or not len(cols) or self.count == 0:
+            return []
+        indptr = postings[0]
+        cols = np.sort(np.asarray(cols, dtype=np.int64))  # as lexical_search's terms come: in term order
+        return self._bm25(postings, list(zip((indptr[cols + 1] - indptr[cols]).tolist(), cols.tolist())), limit)
+
     def lexical_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
         """(key, BM25 score, higher is better) of the articles best matching any of the terms (as
         lexical.index_terms splits text), best first; empty without terms or the lexical part.
@@ -581,33 +609,32 @@ class Snapshot:
             return []
         postings = self._postings()
         if postings is not None:
-            return self._bm25(postings, terms, limit)
+            terms = list(dict.fromkeys(terms))
+            return self._bm25(postings, self._db().execute(
+                f"SELECT docs, col FROM lexical_terms WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall(), limit)
         match = " OR ".join(f'"{t}"' for t in terms)
         rows = self._db().execute("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT ?",
                                   (match, int(limit))).fetchall()
         return [(int(key), -float(score)) for key, score in rows]
 
-    def _bm25(self, postings: tuple[np.ndarray, ...], terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+    def _bm25(self, postings: tuple[np.ndarray, ...], found: Sequence[tuple[int, int]], limit: int) -> list[tuple[int, float]]:
+        """BM25 over the postings of the terms `found` as (articles it is in, column)."""
         indptr, rows, tf, lengths = postings
-        terms = list(dict.fromkeys(terms))
-        found = self._db().execute(
-            f"SELECT docs, col FROM lexical_terms WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall()
         if not found or self.count == 0:
             return []
         n = self.count
         avgdl = self.memo("avg_length", lambda: float(np.mean(lengths)) or 1.0)
-        hit_rows, weights = [], []
-        for docs, col in found:
-            idf = math.log((n - docs + 0.5) / (docs + 0.5))
-            idf = idf if idf > 0 else 1e-6
-            r = np.asarray(rows[indptr[col]:indptr[col + 1]])
-            f = np.asarray(tf[indptr[col]:indptr[col + 1]], dtype=np.float64)
-            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[r] / avgdl)
-            hit_rows.append(r)
-            weights.append(idf * f * (BM25_K1 + 1.0) / (f + norm))
-        r = np.concatenate(hit_rows)
-        scores = np.bincount(r, weights=np.concatenate(weights), minlength=n)
-        matched = np.unique(r)
+        docs, cols = (np.asarray(x, dtype=np.int64) for x in zip(*found))
+        idf = np.log((n - docs + 0.5) / (docs + 0.5))
+        idf = np.where(idf > 0, idf, 1e-6)
+        starts, sizes = indptr[cols], indptr[cols + 1] - indptr[cols]
+        # Every term's postings in one gather: position p of term t is starts[t] + p.
+        at = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+        r = np.asarray(rows[at], dtype=np.int64)
+        f = tf[at].astype(np.float64)
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[r] / avgdl)
+        scores = np.bincount(r, weights=np.repeat(idf, sizes) * f * (BM25_K1 + 1.0) / (f + norm), minlength=n)
+        matched = np.flatnonzero(np.bincount(r, minlength=n))
         if len(matched) > limit:
             matched = matched[np.argpartition(-scores[matched], limit - 1)[:limit]]
         order = matched[np.lexsort((self.keys[matched], -scores[matched]))]
@@ -806,10 +833,38 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
         terms.append((current, len(rows) - start, len(terms)))
         indptr.append(len(rows))
     conn.executemany("INSERT INTO lexical_terms (term, docs, col) VALUES (?, ?, ?)", terms)
-    np.save(tmp / "lexical_indptr.npy", np.asarray(indptr, dtype=np.int64))
-    np.save(tmp / "lexical_rows.npy", np.asarray(rows, dtype=np.int32))
-    np.save(tmp / "lexical_tf.npy", np.minimum(np.asarray(tf, dtype=np.int64), 65535).astype(np.uint16))
+    indptr_a, rows_a, tf_a = np.asarray(indptr, dtype=np.int64), np.asarray(rows, dtype=np.int32), np.asarray(tf, dtype=np.int64)
+    np.save(tmp / "lexical_indptr.npy", indptr_a)
+    np.save(tmp / "lexical_rows.npy", rows_a)
+    np.save(tmp / "lexical_tf.npy", np.minimum(tf_a, 65535).astype(np.uint16))
     np.save(tmp / "lexical_lengths.npy", lengths)
+    words = np.asarray([not (len(t) == 1 and not t.isdigit()) for t, _, _ in terms], dtype=bool)
+    query_indptr, query_cols = article_query_terms(indptr_a, rows_a, tf_a, words, len(keys))
+    np.save(tmp / "lexical_query_indptr.npy", query_indptr)
+    np.save(tmp / "lexical_query_cols.npy", query_cols)
+
+
+def article_query_terms(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, words: np.ndarray,
+                        n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every row, the terms (postings columns) that lexical.search_terms picks from its article's
+    own text, best first, as (indptr over rows, columns): the rule applied to the postings in one
+    vectorised pass when a snapshot is written, so a related query for an indexed article reads its
+    terms instead of splitting its text and counting each word's articles. `words`: the columns that
+    are words (search_terms leaves out single letters)."""
+    from recommender.text.lexical import MAX_DOC_SHARE, MAX_QUERY_TERMS
+
+    docs = np.diff(indptr)
+    cols = np.repeat(np.arange(len(docs), dtype=np.int64), docs)
+    asked = (words & (docs >= 2) & (docs <= MAX_DOC_SHARE * n))[cols]
+    cols, at, counts = cols[asked], rows[asked].astype(np.int64), tf[asked].astype(np.float64)
+    df = docs[cols].astype(np.float64)
+    weight = (1.0 + np.log(counts)) * np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    order = np.lexsort((cols, -weight, at))  # by row, then weight (highest first), then term
+    cols, at = cols[order], at[order]
+    starts = np.searchsorted(at, np.arange(n + 1))
+    rank = np.arange(len(at)) - starts[at]
+    keep = rank < MAX_QUERY_TERMS
+    return np.searchsorted(at[keep], np.arange(n + 1)).astype(np.int64), cols[keep].astype(np.int32)
 
 
 def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | None = None,

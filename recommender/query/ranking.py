@@ -24,7 +24,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from recommender.text.dates import UNKNOWN, UNKNOWN_DAY, Published
-from recommender.evidence.pairs import PairModel, Sides, told_again
+from recommender.evidence.pairs import PairModel, Sides, other_outlet, told_again
 
 __all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "fused_order", "mix_story",
            "mmr_select", "rank", "rank_pool", "recency_weights", "story_context", "story_of", "within_age"]
@@ -35,7 +35,7 @@ RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay re
 RRF_K = 60
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a query makes a few hundred, and a frozen one costs three times as much to make
 class Candidate:
     key: int
     id: str
@@ -414,6 +414,9 @@ def _retold_by(judge: PairModel, vecs: np.ndarray, sides: Sides) -> Callable[[in
     """Whether item i retells one of the items chosen (pairs.told_again), judged in one call."""
     def retold(i: int, chosen: list[int]) -> bool:
         rows = np.asarray(chosen)
+        rows = rows[other_outlet(sides.source[i], sides.source[rows])]  # one outlet's pairs are never told again
+        if not len(rows):
+            return False
         p = judge.judge(vecs[rows] @ vecs[i], sides.take([i]), sides.take(rows)).p_retelling
         return bool(told_again(p, sides.source[i], sides.source[rows]).any())
     return retold

@@ -236,7 +236,7 @@ class QueryService:
         asked_params = params
         unread = unread_share(query.words, words_of)
         params = replace(params, lexical=params.lexical * unread)
-        asked, lexical = (self._lexical_hits(snap, words_of) if params.lexical > 0 or explain
+        asked, lexical = (self._lexical_hits(snap, words_of, query.key, names=explain) if params.lexical > 0 or explain
                           else ([], [] if snap.has_lexical else None))
         if explain:
             info["lexical_terms"] = asked
@@ -373,12 +373,18 @@ class QueryService:
         return self.choices(article_id)
 
     @staticmethod
-    def _lexical_hits(snap: Snapshot, text: str) -> tuple[list[str], list[tuple[int, float]] | None]:
+    def _lexical_hits(snap: Snapshot, text: str, key: int | None = None, *,
+                      names: bool = True) -> tuple[list[str], list[tuple[int, float]] | None]:
         """(the terms asked for, the best lexical matches as (key, BM25 score)) for a query text; the
         matches are None when the snapshot has no lexical part, empty when no word of the text
-        qualifies (none found in another article, or a script the index does not split into words)."""
+        qualifies (none found in another article, or a script the index does not split into words).
+        An indexed article (`key`) asks for the terms the snapshot chose from its text when written
+        (the same rule); their names are looked up only when wanted."""
         if not snap.has_lexical:
             return [], None
+        cols = snap.query_terms(snap.row_of_key(key)) if key is not None else None
+        if cols is not None:
+            return (snap.term_names(cols) if names else []), snap.lexical_search_columns(cols, LEXICAL_CANDIDATES)
         terms = search_terms(text, snap.term_docs, snap.count)
         return terms, snap.lexical_search(terms, LEXICAL_CANDIDATES)
 
