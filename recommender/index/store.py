@@ -22,7 +22,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
-import math
 import os
 import secrets
 import shutil
