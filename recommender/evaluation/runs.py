@@ -362,6 +362,16 @@ def _answer(index: str, config, k: int, queries: list[str]) -> tuple[dict[str, l
     return lists, short
 
 
+def _one_thread() -> None:
+    """A pool process's FAISS and BLAS work on one thread: a process a core, each with threads for every
+    core, fight over the cores (the UCI lists took twice as long)."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    faiss.omp_set_num_threads(1)
+    threadpool_limits(1)
+
+
 def related_by_id(index: str | Path, config, k: int, queries: list[str]) -> tuple[dict[str, list[str]], dict[str, bool]]:
     """_answer over the machine's cores: the queries dealt to a process a core, each opening the index
     itself; the same answers as one process gives, in the queries' order."""
@@ -372,7 +382,7 @@ def related_by_id(index: str | Path, config, k: int, queries: list[str]) -> tupl
     workers = min(os.cpu_count() or 1, 4) if len(queries) >= 500 else 1
     if workers == 1:
         return _answer(str(index), config, k, list(queries))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
         parts = list(pool.map(_answer, [str(index)] * workers, [config] * workers, [k] * workers,
                               [list(queries[i::workers]) for i in range(workers)]))
     lists = {q: l for part, _ in parts for q, l in part.items()}
