@@ -336,8 +336,9 @@ class IndexDir:
                          max_tokens=max_tokens or None, mmap=mmap)
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """One search result (a tuple: a query makes up to a thousand)."""
+
     row: int
     key: int
     score: float
