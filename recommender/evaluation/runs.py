@@ -69,21 +69,9 @@ def eval_html_snippets(rows: list[dict]) -> dict:
     """The trafilatura benchmark (fields html, with, without): clean_html() and trafilatura's own
     extract() on the same pages in the same run, overall, per site fold and per language (the language
     of the page's kept snippets, as detected)."""
-    import trafilatura
-
-    from recommender.text.language import detect_language
-
-    ours, theirs, langs, folds = [], [], [], []
-    for row in rows:
-        keep, cut = row.get("with") or [], row.get("without") or []
-        ours.append(snippet_counts(clean_html(row["html"]).body, keep, cut))
-        try:
-            alone = trafilatura.extract(row["html"]) or ""
-        except Exception:  # scored as an empty extraction, as a user of trafilatura would get
-            alone = ""
-        theirs.append(snippet_counts(alone, keep, cut))
-        langs.append(detect_language(" ".join(keep)).lang or "und")
-        folds.append(site_fold(row.get("url", "")))
+    scored = over_cores(_score_snippets, rows)
+    ours, theirs, langs = (list(x) for x in zip(*scored)) if scored else ([], [], [])
+    folds = [site_fold(row.get("url", "")) for row in rows]
 
     def table(pick) -> dict:
         chosen = [i for i in range(len(rows)) if pick(i)]
@@ -95,6 +83,43 @@ def eval_html_snippets(rows: list[dict]) -> dict:
     return {"kind": "html-snippets", **table(lambda i: True),
             "folds": {str(f): table(lambda i, f=f: folds[i] == f) for f in sorted(set(folds))},
             "per_language": per_language}
+
+
+def _score_snippets(rows: list[dict]) -> list[tuple]:
+    """(clean_html's counts, trafilatura's counts, the kept snippets' language) for each row."""
+    import trafilatura
+
+    from recommender.text.language import detect_language
+
+    out = []
+    for row in rows:
+        keep, cut = row.get("with") or [], row.get("without") or []
+        ours = snippet_counts(clean_html(row["html"]).body, keep, cut)
+        try:
+            alone = trafilatura.extract(row["html"]) or ""
+        except Exception:  # scored as an empty extraction, as a user of trafilatura would get
+            alone = ""
+        out.append((ours, snippet_counts(alone, keep, cut), detect_language(" ".join(keep)).lang or "und"))
+    return out
+
+
+def over_cores(work, items: list, *, least: int = 200) -> list:
+    """`work` (a module-level function from a list of items to a list of results, one each) over the
+    machine's cores: the items dealt to a process a core, the results in the items' order. Fewer than
+    `least` items, or one core, run here."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    workers = min(os.cpu_count() or 1, 4) if len(items) >= least else 1
+    if workers == 1:
+        return work(items)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        parts = list(pool.map(work, [items[i::workers] for i in range(workers)]))
+    out: list = [None] * len(items)
+    for i, part in enumerate(parts):
+        out[i::workers] = part
+    return out
 
 
 # --- same story -------------------------------------------------------------------------------
@@ -345,7 +370,7 @@ def _list_scores(lists: dict[str, list[str]], story: dict[str, str], category: d
     return out
 
 
-def _answer(index: str, config, k: int, queries: list[str]) -> tuple[dict[str, list[str]], dict[str, bool]]:
+def _answer(index: str, config, k: int, queries: list[str]) -> list[tuple[list[str], bool]]:
     """(each query's list of ids, whether it came back short), from a built index opened read-only
     (related by id needs no model)."""
     from recommender.facade import Recommender
@@ -353,13 +378,12 @@ def _answer(index: str, config, k: int, queries: list[str]) -> tuple[dict[str, l
     rec = Recommender(config, read_only=True, index_path=index)
     rec.load()
     params = rec.params(k=k)
-    lists, short = {}, {}
+    out = []
     for qid in queries:
         answer = rec.related(params, id=qid)
-        lists[qid] = [i["id"] for i in answer["items"]]
-        short[qid] = bool(answer.get("short"))
+        out.append(([i["id"] for i in answer["items"]], bool(answer.get("short"))))
     rec.snapshot.close()
-    return lists, short
+    return out
 
 
 def _one_thread() -> None:
@@ -373,21 +397,13 @@ def _one_thread() -> None:
 
 
 def related_by_id(index: str | Path, config, k: int, queries: list[str]) -> tuple[dict[str, list[str]], dict[str, bool]]:
-    """_answer over the machine's cores: the queries dealt to a process a core, each opening the index
-    itself; the same answers as one process gives, in the queries' order."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    """(lists, short) by query: _answer over the machine's cores (over_cores; each process opens the
+    index itself), the same answers as one process gives."""
+    from functools import partial
 
-    workers = min(os.cpu_count() or 1, 4) if len(queries) >= 500 else 1
-    if workers == 1:
-        return _answer(str(index), config, k, list(queries))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
-        parts = list(pool.map(_answer, [str(index)] * workers, [config] * workers, [k] * workers,
-                              [list(queries[i::workers]) for i in range(workers)]))
-    lists = {q: l for part, _ in parts for q, l in part.items()}
-    short = {q: v for _, part in parts for q, v in part.items()}
-    return {q: lists[q] for q in queries}, {q: short[q] for q in queries}
+    answers = over_cores(partial(_answer, str(index), config, k), list(queries), least=500)
+    return ({q: items for q, (items, _) in zip(queries, answers)},
+            {q: short for q, (_, short) in zip(queries, answers)})
 
 
 def _related_lists(records: list[dict], embedder, config, k: int, queries: list[str] | None = None):
