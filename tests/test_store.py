@@ -59,6 +59,24 @@ def test_search_finds_the_article_itself(hash_index):
     assert hits[0].key == snap.keys[row] and hits[0].score == pytest.approx(1.0, abs=1e-4)
 
 
+def test_warming_reads_the_newest_articles_listings_once(hash_index):
+    """Snapshot.warm reads the newest articles' listing metadata into the cache (a served worker's first
+    lists then read no rows): the highest keys, as many as asked, the same Meta a query reads."""
+    snap = IndexDir(hash_index).open()
+    try:
+        keys = [int(k) for k in snap.keys]
+        assert snap.warm(limit=3) == 3
+        assert sorted(snap._meta_cache) == keys[-3:]
+        snap._meta_cache.clear()
+        assert snap.warm() == len(keys)
+        warmed = dict(snap._meta_cache)
+        snap._meta_cache.clear()
+        assert snap.meta(keys) == warmed
+        assert snap.warm(limit=0) == 0
+    finally:
+        snap.close()
+
+
 def test_add_replace_and_delete_in_place(writable_index, hash_config, hash_embedder, corpus_records):
     d = IndexDir(writable_index)
     before = d.open()

@@ -85,7 +85,8 @@ _WARM_PAGE = (f"<html><head><title>{_WARM_TITLE}</title></head><body><article><h
 def warm_up(app: Flask) -> None:
     """Answer each kind of request once through the app (by id and by text, duplicates, a pasted page,
     the fragment, the widget): the model's first runs, the cleaner's and language detector's imports, the
-    templates, the snapshot's mapped pages and the pair model are paid for here, so a served worker's
+    templates, the snapshot's mapped pages, the newest articles' listing metadata (Snapshot.warm) and the
+    pair model are paid for here, so a served worker's
     first request costs what its tenth does. Nothing is stored (reads only); the warm-up's requests
     count against no client's rate limit."""
     rec = app.extensions["newsrec"]
@@ -102,6 +103,7 @@ def warm_up(app: Flask) -> None:
     limiters = {name: app.extensions[name] for name in ("newsrec.ratelimit", "newsrec.textlimit")}
     app.extensions.update({name: RateLimiter(0) for name in limiters})
     started = time.perf_counter()
+    snap.warm()
     for method, path, body in calls:
         answer = client.open(path, method=method, json=body)
         if answer.status_code >= 500:
