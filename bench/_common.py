@@ -249,6 +249,29 @@ def latencies(fn, n: int) -> dict:
             "mean_ms": round(float(a.mean()), 2)}
 
 
+class KeptAlive:
+    """GET requests on one persistent HTTP/1.1 connection, as a browser fetching a widget's lists keeps
+    it (`http` below opens a new connection for each request)."""
+
+    def __init__(self, base_url: str):
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+    def get(self, path: str) -> dict:
+        self.conn.request("GET", path)
+        answer = self.conn.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"GET {path}: {answer.status}")
+        return json.loads(body)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def http(url: str, data: dict | None = None) -> dict:
     req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
                                  headers={"Content-Type": "application/json"} if data is not None else {})

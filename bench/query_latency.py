@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import MemoryCgroup, Server, evict_from_page_cache, http, latencies, machine, synthetic_index
+from _common import KeptAlive, MemoryCgroup, Server, evict_from_page_cache, http, latencies, machine, synthetic_index
 
 
 def free_port() -> int:
@@ -92,6 +92,10 @@ def main() -> None:
                 for i in range(10):
                     http(f"{server.url}/api/related?id={ids[i]}&k=5&min_score=-1")
                 entry["related_by_id"] = latencies(lambda i: http(f"{server.url}/api/related?id={ids[i]}&k=5&min_score=-1"), args.queries)
+                kept, others = KeptAlive(server.url), [f"a{k}" for k in rng.integers(1, n + 1, args.queries)]
+                entry["related_by_id_kept_alive"] = latencies(
+                    lambda i: kept.get(f"/api/related?id={others[i]}&k=5&min_score=-1"), args.queries)
+                kept.close()
                 body = {"title": "Council expands bus network",
                         "body": "The city council voted on Tuesday to expand the bus network, adding four routes.", "min_score": -1}
                 entry["related_by_text"] = latencies(lambda i: http(f"{server.url}/api/related", body), args.queries)
@@ -140,6 +144,10 @@ def measure_built(index: Path, args) -> None:
             entry = {"index": str(index), "articles": len(ids), "editorial": args.editorial,
                      "related_by_id": latencies(lambda i: http(f"{server.url}/api/related?id={asked[i]}&k=5"),
                                                 args.queries)}
+            kept, others = KeptAlive(server.url), [ids[i] for i in rng.integers(0, len(ids), args.queries)]
+            entry["related_by_id_kept_alive"] = latencies(lambda i: kept.get(f"/api/related?id={others[i]}&k=5"),
+                                                          args.queries)
+            kept.close()
         finally:
             server.stop()
             if args.editorial:
