@@ -522,10 +522,11 @@ class Snapshot:
                 cache[int(r[0])] = Meta(*r)
         return {k: cache[k] for k in wanted if k in cache}
 
-    def warm(self, limit: int = META_CACHE) -> int:
+    def warm(self, limit: int = META_CACHE // 2) -> int:
         """Read the listing metadata of the newest `limit` articles (the highest keys) into the cache and
         parse their publication times once, so a served worker's first related lists cost what its later
-        ones do (see meta). Returns how many were read."""
+        ones do (see meta). Half the cache by default: the rest is left for the older articles lists
+        reach, since a full cache starts again empty. Returns how many were read."""
         found = self.meta(np.asarray(self.keys[-limit:]).tolist()) if limit > 0 else {}
         for m in found.values():
             Published.of(m.published)
