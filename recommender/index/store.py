@@ -35,7 +35,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from recommender.text.dates import Published, published_arrays
-from recommender.text.lexical import TOKENIZER
+from recommender.text.lexical import TOKENIZER, is_word
 from recommender.errors import ArticleNotFound, IndexMismatch, IndexNotReady
 
 __all__ = ["IndexDir", "Snapshot", "write_snapshot", "SnapshotParts", "Record", "Link", "Meta", "StoredBands", "Hit",
@@ -848,7 +848,7 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
     np.save(tmp / "lexical_rows.npy", rows_a)
     np.save(tmp / "lexical_tf.npy", np.minimum(tf_a, 65535).astype(np.uint16))
     np.save(tmp / "lexical_lengths.npy", lengths)
-    words = np.asarray([not (len(t) == 1 and not t.isdigit()) for t, _, _ in terms], dtype=bool)
+    words = np.asarray([is_word(t) for t, _, _ in terms], dtype=bool)
     query_indptr, query_cols = article_query_terms(indptr_a, rows_a, tf_a, words, len(keys))
     np.save(tmp / "lexical_query_indptr.npy", query_indptr)
     np.save(tmp / "lexical_query_cols.npy", query_cols)
@@ -861,14 +861,13 @@ def article_query_terms(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, wo
     vectorised pass when a snapshot is written, so a related query for an indexed article reads its
     terms instead of splitting its text and counting each word's articles. `words`: the columns that
     are words (search_terms leaves out single letters)."""
-    from recommender.text.lexical import MAX_DOC_SHARE, MAX_QUERY_TERMS
+    from recommender.text.lexical import MAX_QUERY_TERMS, asked_for, term_weights
 
     docs = np.diff(indptr)
     cols = np.repeat(np.arange(len(docs), dtype=np.int64), docs)
-    asked = (words & (docs >= 2) & (docs <= MAX_DOC_SHARE * n))[cols]
+    asked = (words & asked_for(docs, n))[cols]
     cols, at, counts = cols[asked], rows[asked].astype(np.int64), tf[asked].astype(np.float64)
-    df = docs[cols].astype(np.float64)
-    weight = (1.0 + np.log(counts)) * np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    weight = term_weights(counts, docs[cols].astype(np.float64), n)
     order = np.lexsort((cols, -weight, at))  # by row, then weight (highest first), then term
     cols, at = cols[order], at[order]
     starts = np.searchsorted(at, np.arange(n + 1))

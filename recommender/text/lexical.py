@@ -13,7 +13,8 @@ import unicodedata
 from collections import Counter
 from typing import Callable, Iterable, Mapping, Sequence
 
-__all__ = ["MAX_QUERY_TERMS", "TOKENIZER", "TfIdf", "index_terms", "search_terms", "tokens"]
+__all__ = ["MAX_QUERY_TERMS", "TOKENIZER", "TfIdf", "asked_for", "index_terms", "is_word", "search_terms",
+           "term_weights", "tokens"]
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _INDEX_TOKEN = re.compile(r"[^\W_]+")
@@ -55,18 +56,36 @@ def search_terms(text: str, docs_of: Callable[[Sequence[str]], Mapping[str, int]
     """The terms a lexical search for `text` asks for: those found in at least one other article and in
     at most MAX_DOC_SHARE of them, the `max_terms` with the highest tf-idf (BM25's idf) in the text.
     `docs_of` gives the number of articles each term is in. Empty when no word of the text qualifies."""
-    tf = Counter(index_terms(text))
-    for term in [t for t in tf if len(t) == 1 and not t.isdigit()]:
-        del tf[term]
+    import numpy as np
+
+    tf = Counter(t for t in index_terms(text) if is_word(t))
     if not tf:
         return []
     docs = docs_of(list(tf))
-    weight = {}
-    for term, count in tf.items():
-        df = docs.get(term, 0)
-        if 2 <= df <= MAX_DOC_SHARE * n_docs:  # the text itself may be one of the df
-            weight[term] = (1.0 + math.log(count)) * math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+    terms = list(tf)
+    df = np.asarray([docs.get(t, 0) for t in terms], dtype=np.float64)
+    weight = term_weights(np.asarray([tf[t] for t in terms], dtype=np.float64), df, n_docs)
+    weight = {t: w for t, w, ok in zip(terms, weight.tolist(), asked_for(df, n_docs).tolist()) if ok}
     return sorted(weight, key=lambda t: (-weight[t], t))[:max_terms]
+
+
+def is_word(term: str) -> bool:
+    """Whether a term can be asked for: a single letter cannot (a digit can)."""
+    return not (len(term) == 1 and not term.isdigit())
+
+
+def asked_for(df, n_docs: int):
+    """Which terms, by the number of articles each is in, a lexical query may ask for: found in at least
+    one other article (the text itself may be one of them) and in at most MAX_DOC_SHARE of them."""
+    return (df >= 2) & (df <= MAX_DOC_SHARE * n_docs)
+
+
+def term_weights(counts, df, n_docs: int):
+    """Each term's weight in a text (numpy arrays: its count there, the articles it is in): sublinear tf
+    times BM25's idf. The one rule by which search_terms and the snapshot's stored terms pick."""
+    import numpy as np
+
+    return (1.0 + np.log(counts)) * np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
 
 def tokens(text: str, *, stop: bool = True) -> list[str]:
