@@ -77,6 +77,24 @@ def test_warming_reads_the_newest_articles_listings_once(hash_index):
         snap.close()
 
 
+def test_a_full_listing_cache_lets_its_longest_kept_go_and_answers_whole(hash_index, monkeypatch):
+    """When the listing cache is full, the articles kept longest make room (not the whole cache), and an
+    answer holds every article asked for, whichever were cached."""
+    import recommender.index.store as store
+
+    monkeypatch.setattr(store, "META_CACHE", 4)
+    snap = IndexDir(hash_index).open()
+    try:
+        keys = [int(k) for k in snap.keys][:7]
+        assert sorted(snap.meta(keys[:3])) == keys[:3]
+        assert sorted(snap.meta(keys[3:5])) == keys[3:5]  # 5 > 4: the oldest half (one) goes
+        assert list(snap._meta_cache) == keys[1:5]
+        assert sorted(snap.meta(keys[:7])) == keys[:7]  # three new ones need three places
+        assert set(snap._meta_cache) == {keys[0], keys[4], keys[5], keys[6]}
+    finally:
+        snap.close()
+
+
 def test_add_replace_and_delete_in_place(writable_index, hash_config, hash_embedder, corpus_records):
     d = IndexDir(writable_index)
     before = d.open()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import json
 import os
 import secrets
@@ -388,6 +389,7 @@ class Snapshot:
         self._local = threading.local()
         self._memo: dict[Any, Any] = {}
         self._meta_cache: dict[int, Meta] = {}
+        self._meta_lock = threading.Lock()
         self._lock = threading.Lock()
         self.loaded_at = time.time()
 
@@ -510,23 +512,34 @@ class Snapshot:
 
     def meta(self, keys: Sequence[int]) -> dict[int, Meta]:
         """What a listing shows of these articles, by key in key order (absent keys are left out).
-        A snapshot never changes, so what was read is kept (up to META_CACHE articles): related
-        queries read the same neighbourhoods again and again."""
+        A snapshot never changes, so what was read is kept (up to META_CACHE articles, the longest
+        kept making room): related queries read the same neighbourhoods again and again."""
         cache = self._meta_cache
         wanted = sorted({int(k) for k in keys})
-        missing = [k for k in wanted if k not in cache]
+        found: dict[int, Meta] = {}
+        missing = []
+        for k in wanted:
+            m = cache.get(k)
+            if m is None:
+                missing.append(k)
+            else:
+                found[k] = m
         if missing:
-            if len(cache) + len(missing) > META_CACHE:
-                cache.clear()
-            for r in self._select(META_COLUMNS, missing):
-                cache[int(r[0])] = Meta(*r)
-        return {k: cache[k] for k in wanted if k in cache}
+            fresh = {int(r[0]): Meta(*r) for r in self._select(META_COLUMNS, missing)}
+            found.update(fresh)
+            with self._meta_lock:  # threads read the cache while one of them makes room in it
+                over = len(cache) + len(fresh) - META_CACHE
+                if over > 0:  # the longest-kept go first: the older half, or what the new ones need
+                    for k in list(itertools.islice(cache, max(over, len(cache) // 2))):
+                        del cache[k]
+                cache.update(fresh)
+        return {k: found[k] for k in wanted if k in found}
 
     def warm(self, limit: int = META_CACHE // 2) -> int:
         """Read the listing metadata of the newest `limit` articles (the highest keys) into the cache and
         parse their publication times once, so a served worker's first related lists cost what its later
         ones do (see meta). Half the cache by default: the rest is left for the older articles lists
-        reach, since a full cache starts again empty. Returns how many were read."""
+        reach. Returns how many were read."""
         found = self.meta(np.asarray(self.keys[-limit:]).tolist()) if limit > 0 else {}
         for m in found.values():
             Published.of(m.published)
