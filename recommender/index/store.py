@@ -618,11 +618,9 @@ class Snapshot:
     def lexical_search_columns(self, cols: np.ndarray, limit: int) -> list[tuple[int, float]]:
         """lexical_search for terms given as postings columns (query_terms)."""
         postings = self._postings()
-        if postings is None or not len(cols) or self.count == 0:
+        if postings is None:
             return []
-        indptr = postings[0]
-        cols = np.sort(np.asarray(cols, dtype=np.int64))  # as lexical_search's terms come: in term order
-        return self._bm25(postings, list(zip((indptr[cols + 1] - indptr[cols]).tolist(), cols.tolist())), limit)
+        return self._bm25(postings, np.sort(np.asarray(cols, dtype=np.int64)), limit)  # in term order, as lexical_search's
 
     def lexical_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
         """(key, BM25 score, higher is better) of the articles best matching any of the terms (as
@@ -633,24 +631,25 @@ class Snapshot:
         postings = self._postings()
         if postings is not None:
             terms = list(dict.fromkeys(terms))
-            return self._bm25(postings, self._db().execute(
-                f"SELECT docs, col FROM lexical_terms WHERE term IN ({', '.join('?' * len(terms))})", terms).fetchall(), limit)
+            cols = [c for (c,) in self._db().execute(
+                f"SELECT col FROM lexical_terms WHERE term IN ({', '.join('?' * len(terms))})", terms)]
+            return self._bm25(postings, np.asarray(cols, dtype=np.int64), limit)
         match = " OR ".join(f'"{t}"' for t in terms)
         rows = self._db().execute("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT ?",
                                   (match, int(limit))).fetchall()
         return [(int(key), -float(score)) for key, score in rows]
 
-    def _bm25(self, postings: tuple[np.ndarray, ...], found: Sequence[tuple[int, int]], limit: int) -> list[tuple[int, float]]:
-        """BM25 over the postings of the terms `found` as (articles it is in, column)."""
+    def _bm25(self, postings: tuple[np.ndarray, ...], cols: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """BM25 over the postings of the terms in columns `cols` (a term is in as many articles as its
+        postings hold)."""
         indptr, rows, tf, lengths = postings
-        if not found or self.count == 0:
+        if not len(cols) or self.count == 0:
             return []
         n = self.count
         avgdl = self.memo("avg_length", lambda: float(np.mean(lengths)) or 1.0)
-        docs, cols = (np.asarray(x, dtype=np.int64) for x in zip(*found))
-        idf = np.log((n - docs + 0.5) / (docs + 0.5))
-        idf = np.where(idf > 0, idf, 1e-6)
         starts, sizes = indptr[cols], indptr[cols + 1] - indptr[cols]
+        idf = np.log((n - sizes + 0.5) / (sizes + 0.5))
+        idf = np.where(idf > 0, idf, 1e-6)
         # Every term's postings in one gather: position p of term t is starts[t] + p.
         at = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
         r = np.asarray(rows[at], dtype=np.int64)
