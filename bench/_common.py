@@ -16,6 +16,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from recommender.embed.runtimes import cpu_vector  # noqa: E402
+
 
 def machine() -> dict:
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -41,16 +43,6 @@ def pace() -> dict:
 
     return {"python_loop": best(lambda: sum(i * i for i in range(1_000_000))),
             "vector_scan": best(lambda: vectors @ query)}
-
-
-def cpu_vector() -> str:
-    """The CPU's widest integer vector instructions, which int8 model runs depend on (2.7x apart):
-    'avx512_vnni', 'avx2' or 'other'."""
-    try:
-        flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split())
-    except (OSError, StopIteration):
-        return "unknown"
-    return next((f for f in ("avx512_vnni", "avx2") if f in flags), "other")
 
 
 def synthetic_index(path: Path, n: int, *, dim: int = 384, seed: int = 0, model: str = "all-MiniLM-L6-v2",

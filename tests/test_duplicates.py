@@ -5,7 +5,8 @@ import random
 
 import numpy as np
 
-from recommender.evidence.duplicates import BandTable, UnionFind, body_hash, minhash_signatures, overlap, shingles
+from recommender.evidence.duplicates import (BandTable, Shingled, UnionFind, body_hash, classify_pair, minhash_signatures,
+                                             overlap)
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
          "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
@@ -33,9 +34,46 @@ def test_overlap_containment_survives_extra_furniture_and_truncation():
     a = doc(1)
     furnished = "Share this story. Follow us on WhatsApp. " + a + " ALSO READ: something else entirely here"
     truncated = " ".join(a.split()[:200])
-    assert overlap(shingles(a), shingles(furnished)).containment == 1.0
-    ov = overlap(shingles(a), shingles(truncated))
-    assert ov.containment == 1.0 and ov.jaccard < 0.7
+    assert overlap(Shingled.of(a), Shingled.of(furnished)).containment == 1.0
+    ov = overlap(Shingled.of(a), Shingled.of(truncated))
+    assert ov.containment == ov.coverage == 1.0 and ov.jaccard < 0.7
+
+
+def test_a_copy_is_covered_throughout_and_a_shared_template_block_is_not():
+    """Edits leave the words around them in shared passages; two pages that share an introduction and a
+    list of questions and differ in every answer share a block and no more."""
+    from recommender.config import Config
+
+    config = Config.load({}, environ={})
+    story = doc(3)
+    edited = edit(story, 0.10, 7)
+    ov = overlap(Shingled.of(story), Shingled.of(edited))
+    assert ov.containment < 0.7 and ov.coverage >= config.near_coverage
+    intro = ("Wikinews interviewed the candidate about the election in the riding, the party's plan for "
+             "schools and hospitals, and what the voters here ask for most at the doors this autumn. ")
+    questions = ["Why are you running in this election?", "What is the most important issue in the riding?",
+                 "What would your party do about the cost of housing?", "How would you pay for it?"]
+    rng = random.Random(5)
+
+    def interview(person: int) -> str:
+        answers = [" ".join(rng.choice(WORDS) + str(rng.randint(0, 50)) for _ in range(9)) + "." for _ in questions]
+        return f"Candidate {person} is running. " + intro + " ".join(q + " " + a for q, a in zip(questions, answers))
+
+    one, two = interview(1), interview(2)
+    ov = overlap(Shingled.of(one), Shingled.of(two))
+    # Containment alone would call it a copy (a copy with a tenth of its words edited keeps 0.55 of it).
+    assert ov.containment >= 0.45 and ov.coverage < config.near_coverage
+    level, _, _ = classify_pair(_Text(one), _Text(two), ov, 0.0, config)
+    assert level is None
+    assert classify_pair(_Text(story), _Text(edited), overlap(Shingled.of(story), Shingled.of(edited)), 0.0,
+                         config)[0] == "near"
+
+
+class _Text:
+    def __init__(self, body: str):
+        from recommender.evidence.duplicates import body_hash
+
+        self.body, self.body_hash = body, body_hash(body)
 
 
 def test_lsh_finds_edited_copies_and_not_strangers():

@@ -54,16 +54,15 @@ def test_a_text_loses_the_centre_its_language_detector_expects():
     assert np.allclose(Centres(common).apply(raw[:1], texts[:1]), _unit(raw[0] - common)[None], atol=1e-6)
 
 
-def test_each_model_has_its_own_backend_and_token_budget_unless_told():
+def test_each_model_has_its_own_token_budget_and_the_runtime_is_chosen_unless_told():
     from recommender.config import Config
 
     assert model_setting("max_tokens", "") == model_setting("max_tokens", "english") == 128
     assert model_setting("max_tokens", "multilingual") == 128 and model_setting("max_tokens", "/my/model") == 128
-    assert model_setting("backend", "") == model_setting("backend", "/my/model") == "onnx"
     multilingual = Config.load({"model": "multilingual"}, environ={})
-    assert (multilingual.backend, multilingual.max_tokens) == ("openvino", 128)
-    english = Config.load(environ={})
-    assert (english.backend, english.max_tokens) == ("onnx", 128)
+    assert (multilingual.backend, multilingual.max_tokens) == ("auto", 128)
+    english = Config.load(environ={"NEWSREC_BACKEND": ""})
+    assert (english.backend, english.max_tokens) == ("auto", 128)
     told = Config.load({"model": "multilingual"}, environ={"NEWSREC_MAX_TOKENS": "96", "NEWSREC_BACKEND": "onnx"})
     assert (told.backend, told.max_tokens) == ("onnx", 96)
 

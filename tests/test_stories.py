@@ -45,7 +45,7 @@ def test_the_verdict_gives_consecutive_dates_a_days_grace_and_an_undated_draft_n
     tuesday = Record(key=2, id="t", title="Hardliner wins runoff", body="y", body_hash="b", published="2005-06-25")
 
     class Config:
-        near_containment = 0.45
+        near_coverage = 0.78
 
     judge = load_pair_model("")
     p = float(judge.judge([0.8], Sides.of([monday.when.days], [5]), Sides.of([tuesday.when.days], [5])).p_retelling[0])

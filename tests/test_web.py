@@ -73,7 +73,7 @@ def test_duplicates_and_compare(client):
     assert body["verdict"] in ("exact", "near")
     top = body["matches"][0]
     assert top["id"] == "sample-sheinbaum"
-    assert set(top["scores"]) == {"cosine", "jaccard", "containment", "p_retelling", "p_related"}
+    assert set(top["scores"]) == {"cosine", "jaccard", "containment", "coverage", "p_retelling", "p_related"}
     cmp = client.post("/api/compare", json={"a": {"title": "a", "body": raw}, "b": {"title": "b", "body": raw + "\n\nShare this"}}).get_json()
     assert cmp["duplicate"] is True and cmp["scores"]["containment"] == 1.0
 

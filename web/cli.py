@@ -54,7 +54,10 @@ def _articles(args: argparse.Namespace, rec):
     if args.engine == "ray":
         from recommender.index.distributed import prepare_on_ray
 
-        return prepare_on_ray(args.input, rec.config, rec.embedder.dim, address=args.ray_address,
+        # The actors run the driver's runtime (an `auto` choice is made once, here), so every vector of the
+        # index comes from one runtime whichever CPU each node has.
+        config = rec.config.replace(backend=rec.embedder.backend)
+        return prepare_on_ray(args.input, config, rec.embedder.dim, address=args.ray_address,
                               actors=args.actors, actor_gpus=args.actor_gpus, progress=not args.quiet, log=_log)
     return _read(args, rec)
 
@@ -253,7 +256,7 @@ def _add_common(p: argparse.ArgumentParser, *, index: bool = True, model: bool =
         p.add_argument("--index", help="index directory (default: $NEWSREC_INDEX or index/demo)")
     if model:
         p.add_argument("--model", help="sentence-transformers model path or name (default: bundled all-MiniLM-L6-v2)")
-        p.add_argument("--backend", choices=["onnx", "openvino", "onnx-fp32", "torch", "hash"], help="embedding backend (default: the model's own: onnx for english, openvino for multilingual)")
+        p.add_argument("--backend", choices=["auto", "onnx", "openvino", "onnx-fp32", "torch", "hash"], help="embedding runtime (default auto: the one the index was built with, else the fastest on this CPU whose vectors agree with the full-precision model's)")
         p.add_argument("--max-tokens", dest="max_tokens", type=int, help="tokens of each article the model reads")
         p.add_argument("--batch-size", dest="batch_size", type=int, help="articles per embedding batch")
 

@@ -162,6 +162,7 @@ def document() -> dict:
     probability = {"type": "number", "minimum": 0, "maximum": 1}
     scores = {"type": "object", "properties": {"cosine": {"type": "number"}, "jaccard": {"type": ["number", "null"]},
                                                 "containment": {"type": ["number", "null"]},
+                                                "coverage": {"type": ["number", "null"], "description": "share of the shorter text's words in 5-word passages the other has (a copy at NEWSREC_NEAR_COVERAGE and above)"},
                                                 "p_retelling": {**probability, "description": "the pair judgment: B tells A's story again (same-story at 0.5 and above)"},
                                                 "p_related": {**probability, "description": "the pair judgment: a reader of A would want B"}}}
     explain = {"type": "array", "description": "the features that moved each judgment's odds most",

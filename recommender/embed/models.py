@@ -16,7 +16,7 @@ import numpy as np
 
 from recommender.errors import ConfigError
 
-__all__ = ["ENGLISH", "MULTILINGUAL", "default_model_path", "LANGUAGES", "Centres", "center_of", "MODEL_SETTINGS", "model_covers", "model_setting", "normalise_rows", "prompt_of", "resolve_model"]
+__all__ = ["ENGLISH", "MULTILINGUAL", "REFERENCE_RUNTIME", "default_model_path", "LANGUAGES", "Centres", "center_of", "MODEL_SETTINGS", "model_covers", "model_setting", "normalise_rows", "prompt_of", "resolve_model"]
 
 ENGLISH = "all-MiniLM-L6-v2"
 MULTILINGUAL = "multilingual-e5-small"
@@ -31,16 +31,17 @@ LANGUAGES = {
 }
 # Settings whose value depends on the model: a setting left at 0 or empty (the default) takes the named model's
 # own, and a model of one's own (a path) takes the `None` entry.
-# - backend, what runs the model: MiniLM on onnxruntime's dynamic int8 (its scores were pinned there;
-#   OpenVINO builds 145 vs 115 docs/s but scored SemEval English 0.861 vs 0.864); e5 on OpenVINO's
-#   static int8 (SemEval 0.772 vs 0.767 at 160 tokens, 67 vs 51 docs/s).
 # - max_tokens, the tokens of title + lead read: MiniLM 128 (SemEval English Pearson 0.862 vs 0.856
 #   at 256, and twice as fast); e5 128 on OpenVINO: SemEval through the API 0.768 (160: 0.772, the
 #   story folds' pick with the centre weight, bench/language_centres.py), and 84 vs 67 docs/s.
 MODEL_SETTINGS = {
-    "backend": {ENGLISH: "onnx", MULTILINGUAL: "openvino", None: "onnx"},
     "max_tokens": {ENGLISH: 128, MULTILINGUAL: 128, None: 128},
 }
+# The runtime each named model's quality pins are measured on (tests/quality_pins.json); a machine runs
+# the one measured fastest on its CPU whose vectors agree with the full-precision model's (runtimes.py).
+# MiniLM on onnxruntime's dynamic int8; e5 on OpenVINO's static int8 (SemEval 0.772 vs 0.767 at 160
+# tokens).
+REFERENCE_RUNTIME = {ENGLISH: "onnx", MULTILINGUAL: "openvino"}
 _ALIASES = {"": ENGLISH, "english": ENGLISH, ENGLISH.lower(): ENGLISH,
             "multilingual": MULTILINGUAL, MULTILINGUAL: MULTILINGUAL}
 

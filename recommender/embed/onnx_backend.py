@@ -32,12 +32,13 @@ import numpy as np
 from recommender.embed.models import Centres, prompt_of, resolve_model
 from recommender.errors import ConfigError
 
-__all__ = ["OnnxEmbedder", "calibration_texts", "export_onnx", "export_openvino", "pooling_mode"]
+__all__ = ["OnnxEmbedder", "calibration_texts", "discard_fp32", "export_onnx", "export_openvino", "model_fingerprint", "pooling_mode"]
 
 EXPORT_VERSION = 3  # 3: attention traced in its plain (eager) form
 
 
-def _fingerprint(model_dir: Path) -> str:
+def model_fingerprint(model_dir: Path) -> str:
+    """A model folder's files and the export version, as a short hash (names its exports)."""
     h = hashlib.sha256(f"v{EXPORT_VERSION}".encode())
     for name in sorted(p.name for p in model_dir.iterdir() if p.is_file()):
         stat = (model_dir / name).stat()
@@ -47,7 +48,7 @@ def _fingerprint(model_dir: Path) -> str:
 
 def _export_dir(model_dir: Path, cache_dir: str | Path) -> Path:
     """Where this model's exports are cached (one folder per model files and export version)."""
-    return Path(os.path.expanduser(str(cache_dir))) / "onnx" / _fingerprint(model_dir)
+    return Path(os.path.expanduser(str(cache_dir))) / "onnx" / model_fingerprint(model_dir)
 
 
 def _transformer_dir(model_dir: Path) -> Path:
@@ -153,9 +154,9 @@ CALIBRATION_TEXTS = 96
 CALIBRATION_WORDS = 120  # about the 128-160 tokens a build reads
 
 
-def calibration_texts(languages: frozenset[str] | None) -> list[str]:
+def calibration_texts(languages: frozenset[str] | None, *, seed: int = 1) -> list[str]:
     """Seeded word strings, spread evenly over the `languages` (ISO 639-1) wordfreq lists; every
-    language it lists when `languages` is None (a model of one's own)."""
+    language it lists when `languages` is None (a model of one's own). The export calibrates on seed 1."""
     import wordfreq
 
     from recommender.embed.e5_weights import WORDFREQ_TO_LANGID, language_texts
@@ -165,7 +166,7 @@ def calibration_texts(languages: frozenset[str] | None) -> list[str]:
     if not codes:
         codes = ["en"]
     each = -(-CALIBRATION_TEXTS // len(codes))
-    return [t for c in codes for t in language_texts(c, each, seed=1, words=CALIBRATION_WORDS)]
+    return [t for c in codes for t in language_texts(c, each, seed=seed, words=CALIBRATION_WORDS)]
 
 
 def export_openvino(model_dir: str | Path, cache_dir: str | Path, languages: frozenset[str] | None) -> Path:
@@ -206,6 +207,11 @@ def export_openvino(model_dir: str | Path, cache_dir: str | Path, languages: fro
     os.replace(tmp, target)
     fp32.unlink(missing_ok=True)  # another process exporting at once may have done it
     return target
+
+
+def discard_fp32(model_dir: str | Path, cache_dir: str | Path) -> None:
+    """Delete the model's full-precision export (made again if a runtime asks for it)."""
+    (_export_dir(Path(model_dir), cache_dir) / "model.onnx").unlink(missing_ok=True)
 
 
 def _prune_orphans(exports: Path) -> None:

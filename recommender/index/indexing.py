@@ -19,7 +19,7 @@ import numpy as np
 
 from recommender.text.articles import Article
 from recommender.evidence.duplicates import (NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
-                         lexical_part, overlap, shingles, text_signatures)
+                         lexical_part, overlap, Shingled, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
@@ -149,11 +149,11 @@ def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = N
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     scores, nbrs = (search or neighbours)(rows.vectors, new, k)
     _store_neighbours(rows, new, scores, nbrs)
-    shingle_cache: dict[int, set[str]] = {}
+    shingle_cache: dict[int, Shingled] = {}
 
-    def sh(i: int) -> set[str]:
+    def sh(i: int) -> Shingled:
         if i not in shingle_cache:
-            shingle_cache[i] = shingles(rows.records[i].body)
+            shingle_cache[i] = Shingled.of(rows.records[i].body)
         return shingle_cache[i]
 
     judge = load_pair_model(config.model, config.pair_model or None)
@@ -366,7 +366,7 @@ def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
         "build_seconds": round(time.time() - started, 3),
         "thresholds": {
             "near_threshold": config.near_threshold,
-            "near_containment": config.near_containment,
+            "near_coverage": config.near_coverage,
             "retelling": f"pair model {config.pair_model or 'shipped'} ({load_pair_model(config.model, config.pair_model or None).name}), p >= {RETELLING_VERDICT}",
             "story_groups": "copies and retellings by other outlets",
         },

@@ -285,12 +285,18 @@ class IndexDir:
         self._prune(keep=name)
         return name
 
+    def manifest(self, name: str | None = None) -> dict:
+        """A snapshot's manifest (the current one by default); empty when there is none to read."""
+        name = name or self.current_name()
+        try:
+            manifest = json.loads((self.snapshots / str(name) / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return manifest if name and isinstance(manifest, dict) else {}
+
     def _record_history(self, name: str) -> None:
         """One line per published snapshot in history.jsonl (snapshots themselves are pruned)."""
-        try:
-            manifest = json.loads((self.snapshots / name / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            manifest = {}
+        manifest = self.manifest(name)
         line = {"snapshot": name, **{k: manifest.get(k) for k in HISTORY_FIELDS}}
         with open(self.path / "history.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")

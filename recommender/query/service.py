@@ -20,7 +20,7 @@ from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import search_terms
 from recommender.evidence.duplicates import (NEAR_COSINE, BandTable, classify_pair, lexical_part, minhash_signatures,
-                         overlap, shingles)
+                         overlap, Shingled)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from recommender.embed.models import model_covers
@@ -53,8 +53,9 @@ class QueryService:
                  read_only: bool = False):
         self.config = config
         self.read_only = read_only
-        self.embedder = embedder if embedder is not None or read_only else load_embedder(config)
         self.index_dir = IndexDir(index_path or config.index)
+        self.embedder = (embedder if embedder is not None or read_only
+                         else load_embedder(config, index_path=str(self.index_dir.path)))
         self.editorial = Editorial(self.index_dir.path)
         self.rules = load_rules(config.site_rules)
         self.profile: CleaningProfile | None = load_profile(config.site_patterns)
@@ -496,7 +497,7 @@ class QueryService:
         # Every hit is judged (a few dozen pairs in one call); the copies' candidates too.
         keys = sorted(candidates | set(cos_of))
         stored = snap.records(keys)
-        mine = shingles(art.body)
+        mine = Shingled.of(art.body)
         rows = snap.rows_of_keys(keys)
         cosines = (np.asarray(snap.vectors[rows]) @ vector).astype(np.float64) if len(rows) else np.zeros(0)
         judged = self._judge_rows(snap, art, cosines, rows)
@@ -507,7 +508,7 @@ class QueryService:
                 continue
             row = int(rows[n])
             cos = float(cosines[n])
-            ov = overlap(mine, shingles(other.body))
+            ov = overlap(mine, Shingled.of(other.body))
             p = float(judged.p_retelling[n])
             level, _, _ = classify_pair(record, other, ov if key in candidates else None, p, self.config)
             if level is None or level not in levels:
@@ -516,7 +517,8 @@ class QueryService:
                 **_public(other),
                 "level": level,
                 "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4),
-                           "containment": round(ov.containment, 4), "p_retelling": round(p, 4),
+                           "containment": round(ov.containment, 4), "coverage": round(ov.coverage, 4),
+                           "p_retelling": round(p, 4),
                            "p_related": round(float(judged.p_related[n]), 4)},
                 "dup_group": int(snap.dup_group[row]),
                 "story_group": int(snap.story_group[row]),
@@ -549,7 +551,7 @@ class QueryService:
         vecs = self._model().encode([article_text(x.title, x.body, self.config.max_tokens) for x in arts])
         cos = float(np.dot(vecs[0], vecs[1]))
         ra, rb = (x.to_record() for x in arts)
-        ov = overlap(shingles(ra.body), shingles(rb.body))
+        ov = overlap(Shingled.of(ra.body), Shingled.of(rb.body))
         judged = self.pairs.judge([cos], self._sides(arts[0]), self._sides(arts[1]))
         p = float(judged.p_retelling[0])
         level, _, _ = classify_pair(ra, rb, ov, p, self.config)
@@ -558,7 +560,8 @@ class QueryService:
             "duplicate": level in ("exact", "near"),
             "same_story": level is not None,
             "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4), "containment": round(ov.containment, 4),
-                       "p_retelling": round(p, 4), "p_related": round(float(judged.p_related[0]), 4)},
+                       "coverage": round(ov.coverage, 4), "p_retelling": round(p, 4),
+                       "p_related": round(float(judged.p_related[0]), 4)},
             "explain": judged.explain(0, self.pairs),
             "langs": {"a": arts[0].lang or None, "b": arts[1].lang or None},
             "cross_lang": bool(arts[0].lang and arts[1].lang and arts[0].lang != arts[1].lang),
@@ -568,7 +571,7 @@ class QueryService:
 
     def _thresholds(self) -> dict:
         return {
-            "near_containment": self.config.near_containment,
+            "near_coverage": self.config.near_coverage,
             "near_threshold": self.config.near_threshold,
             "retelling_verdict": RETELLING_VERDICT,
         }
