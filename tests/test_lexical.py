@@ -9,7 +9,7 @@ import pytest
 
 from recommender.index.indexing import add_articles, delete_articles
 from recommender.index.store import IndexDir
-from recommender.query.ranking import fused_order
+from recommender.query.ranking import fused_order, rank_of
 from recommender.text.articles import parse_article
 from recommender.text.lexical import TOKENIZER, index_terms, search_terms
 from tests.conftest import build_hash_index, make_app
@@ -62,11 +62,13 @@ def test_index_terms_are_the_full_text_index_own_terms_in_every_script():
 def test_fusion_lifts_an_item_both_rankings_hold_and_weight_zero_is_the_semantic_order():
     scores = np.asarray([0.9, 0.8, 0.7, 0.6])
     lexical = [None, 5, 0, None]
-    fused = fused_order(scores, lexical, 1.0)
+    semantic, words = rank_of(scores.tolist()), rank_of([None if r is None else -r for r in lexical])
+    fused = fused_order([(semantic, 1.0), (words, 1.0)])
     # third by meaning and first by words leads; second by meaning and sixth by words passes the first by meaning alone
     assert list(np.argsort(-fused)) == [2, 1, 0, 3]
     assert fused.max() <= 1.0
-    assert list(np.argsort(-fused_order(scores, lexical, 0.0))) == [0, 1, 2, 3]
+    assert list(np.argsort(-fused_order([(semantic, 1.0), (words, 0.0)]))) == [0, 1, 2, 3]
+    assert list(rank_of([0.2, None, 0.9, 0.2])) == [1, np.inf, 0, 2]
 
 
 def _index(tmp_path, corpus_records, hash_config, hash_embedder):

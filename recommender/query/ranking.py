@@ -10,8 +10,9 @@ From more candidates than asked for, the ranking
    own words are noise);
 5. keeps one member per duplicate/story group (canonical or freshest), and of two items that retell
    each other (another outlet's version), the first;
-6. with lexical evidence (each candidate's rank in a BM25 search for the query's distinctive words),
-   orders the survivors by reciprocal rank fusion of that rank and their semantic rank;
+6. orders the survivors by reciprocal rank fusion of their score's rank, their rank by the pair
+   model's p_related (times recency), and, with lexical evidence, their rank in a BM25 search for the
+   query's distinctive words;
 7. picks k by maximal marginal relevance; drops anything under the minimum score.
 Every result carries the parts of its score.
 """
@@ -26,7 +27,7 @@ import numpy as np
 from recommender.text.dates import UNKNOWN, UNKNOWN_DAY, Published
 from recommender.evidence.pairs import PairModel, Sides, other_outlet, told_again
 
-__all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "fused_order", "mix_story",
+__all__ = ["Candidate", "CandidateVectors", "Query", "RankParams", "Ranked", "feedback", "fused_order", "mix_story", "rank_of",
            "mmr_select", "rank", "rank_pool", "recency_weights", "story_context", "story_of", "within_age"]
 
 RECENCY_FLOOR = 0.5  # an old story keeps at least half its similarity: decay reorders, it does not erase
@@ -365,9 +366,18 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     blocked = None
     if params.collapse != "none" and judge is not None and vectors.sides is not None:
         blocked = _retold_by(judge, vecs[survivors], vectors.sides.take(np.asarray(keep)[survivors]))
-    order = scores[survivors]
+    # The order: two judgments of the same question, merged by rank (their scores are not on one scale):
+    # the pair model's p_related (its cosine, shared content words, time apart: calibrated across kinds
+    # of news) and the list's score (story context, the neighbourhood's feedback, recency), with the
+    # lexical search's rank beside them when it has a say.
+    rankings = [(rank_of(scores[survivors].tolist()), 1.0)]
+    p_related = [cands[i].p_related for i in survivors]
+    if any(p is not None for p in p_related):
+        rankings.append((rank_of([None if p is None else p * rec[i] for p, i in zip(p_related, survivors)]), 1.0))
     if params.lexical > 0 and any(cands[i].lexical_rank is not None for i in survivors):
-        order = fused_order(order, [cands[i].lexical_rank for i in survivors], params.lexical)
+        rankings.append((np.asarray([np.inf if cands[i].lexical_rank is None else cands[i].lexical_rank
+                                     for i in survivors], dtype=np.float64), params.lexical))
+    order = fused_order(rankings) if len(rankings) > 1 else scores[survivors]
     picked = mmr_select(order, ctx[survivors], params.k, params.mmr_lambda, blocked)
     out = []
     for s in picked:
@@ -389,15 +399,21 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     return out, len(survivors)
 
 
-def fused_order(scores: np.ndarray, lexical_ranks: Sequence[int | None], weight: float) -> np.ndarray:
-    """Reciprocal rank fusion of the semantic order (by `scores`) and the lexical ranks (None: not found
-    lexically), `weight` for the lexical side, scaled so that first in both is 1."""
-    scores = np.asarray(scores, dtype=np.float64)
-    semantic = np.empty(len(scores))
-    semantic[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
-    lexical = np.asarray([np.inf if r is None else r for r in lexical_ranks], dtype=np.float64)
-    fused = 1.0 / (RRF_K + 1 + semantic) + weight / (RRF_K + 1 + lexical)
-    return fused / ((1.0 + weight) / (RRF_K + 1))
+def rank_of(values: Sequence[float | None]) -> np.ndarray:
+    """Each value's 0-based rank, highest first (ties in order; None: not ranked, inf)."""
+    have = np.asarray([v is not None for v in values], dtype=bool)
+    ranks = np.full(len(values), np.inf)
+    held = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    ranks[np.flatnonzero(have)[np.argsort(-held, kind="stable")]] = np.arange(len(held))
+    return ranks
+
+
+def fused_order(rankings: Sequence[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Reciprocal rank fusion of rankings given as 0-based ranks (inf: not in that ranking), each with
+    its weight, scaled so that first in all of them is 1."""
+    total = sum(w for _, w in rankings)
+    fused = sum(w / (RRF_K + 1 + np.asarray(r, dtype=np.float64)) for r, w in rankings)
+    return fused / (total / (RRF_K + 1))
 
 
 def _group(c: Candidate) -> int:
