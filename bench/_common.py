@@ -242,8 +242,8 @@ def latencies(fn, n: int) -> dict:
 
 
 class KeptAlive:
-    """GET requests on one persistent HTTP/1.1 connection, as a browser fetching a widget's lists keeps
-    it (`http` below opens a new connection for each request)."""
+    """Requests on one persistent HTTP/1.1 connection, as a browser fetching a widget's lists keeps it
+    (`http` below opens a new connection for each request)."""
 
     def __init__(self, base_url: str):
         import http.client
@@ -253,11 +253,20 @@ class KeptAlive:
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
 
     def get(self, path: str) -> dict:
-        self.conn.request("GET", path)
+        return self._ask("GET", path, None)
+
+    def post(self, path: str, data: dict) -> dict:
+        return self._ask("POST", path, data)
+
+    def _ask(self, method: str, path: str, data: dict | None) -> dict:
+        if data is None:
+            self.conn.request(method, path)
+        else:
+            self.conn.request(method, path, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"})
         answer = self.conn.getresponse()
         body = answer.read()
         if answer.status != 200:
-            raise RuntimeError(f"GET {path}: {answer.status}")
+            raise RuntimeError(f"{method} {path}: {answer.status}")
         return json.loads(body)
 
     def close(self) -> None:

@@ -113,7 +113,8 @@ def main() -> None:
 
 
 def measure_built(index: Path, args) -> None:
-    """Related by id over HTTP (2 workers) on a built index, for a sample of its own articles; with
+    """Related by id and by text (its own articles pasted whole) over HTTP (2 workers) on a built index,
+    for a sample of its own articles; with
     --editorial, under editors' pins and excludes and site rules (written beside the index, removed after)."""
     import sqlite3
 
@@ -122,9 +123,12 @@ def measure_built(index: Path, args) -> None:
 
     snap = IndexDir(index).open()
     ids = [r[0] for r in snap._db().execute("SELECT id FROM articles ORDER BY key")]
-    snap.close()
     rng = np.random.default_rng(2)
     asked = [ids[i] for i in rng.integers(0, len(ids), args.queries)]
+    # By text: the index's own articles pasted whole (title and body), as an editor's draft would be.
+    pasted = [snap.record(int(k)) for k in rng.choice(np.asarray(snap.keys), min(args.queries, len(ids)))]
+    pasted = [{"title": r.title, "body": r.body} for r in pasted]
+    snap.close()
     env = {"NEWSREC_MODEL": args.model}
     editorial = Editorial(index)
     made = not editorial.path.exists()
@@ -147,6 +151,9 @@ def measure_built(index: Path, args) -> None:
             kept, others = KeptAlive(server.url), [ids[i] for i in rng.integers(0, len(ids), args.queries)]
             entry["related_by_id_kept_alive"] = latencies(lambda i: kept.get(f"/api/related?id={others[i]}&k=5"),
                                                           args.queries)
+            entry["related_by_text_kept_alive"] = latencies(
+                lambda i: kept.post("/api/related", pasted[i % len(pasted)]), args.queries)
+            entry["pasted_words_median"] = int(np.median([len(p["body"].split()) for p in pasted]))
             kept.close()
         finally:
             server.stop()
