@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from web.cli import main
 from tests.conftest import DEMO_CORPUS, SAMPLE_DIR, demo_records, write_jsonl
 
@@ -116,3 +118,44 @@ def test_eval_site_links_uses_the_sites_own_also_read_links(tmp_path, capsys, mo
     assert result["recall_at_k"] == 1.0  # b, the page's own ALSO READ target, is in a's top 5
     code, _, err = run(capsys, "eval", "cleaning")
     assert code == 2 and "--data" in err
+
+
+@pytest.mark.slow
+def test_a_build_killed_mid_assembly_leaves_the_live_snapshot(tmp_path):
+    """The driver killed (SIGKILL: no clean-up runs) while it links, groups and writes: the live snapshot is
+    the one before, whole; the next build clears what the killed one left and publishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, index_summary
+
+    index = tmp_path / "index"
+    small = write_jsonl(tmp_path / "small.jsonl", demo_records(40, seed=1))
+    big = write_jsonl(tmp_path / "big.jsonl", demo_records(3000, seed=2))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def build(path):
+        return [sys.executable, "-m", "web.cli", "build", "--input", str(path), "--index", str(index), "--backend",
+                "hash", "--quiet"]
+
+    assert subprocess.run(build(small), cwd=ROOT, env=env, capture_output=True).returncode == 0
+    live, before = (index / "CURRENT").read_text(), index_summary(index)
+    driver = subprocess.Popen(build(big), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    for line in driver.stderr:  # the assembly starts once every article is cleaned and embedded
+        if "finding duplicates" in line:
+            break
+    assert driver.poll() is None, "the build ended before its assembly could be interrupted"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=60)
+    driver.stderr.close()
+    assert (index / "CURRENT").read_text() == live
+    after = index_summary(index)
+    assert all(after[part] == before[part] for part in ("ids", "dup_groups", "story_groups"))
+    assert all((after["vectors"][i] == v).all() for i, v in before["vectors"].items())
+    again = subprocess.run(build(big), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert not [p for p in index.iterdir() if p.name.startswith(".tmp-")]
+    assert len(index_summary(index)["ids"]) == 3000
