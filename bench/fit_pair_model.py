@@ -44,6 +44,7 @@ from recommender.embed.embedding import article_text, load_embedder  # noqa: E40
 from recommender.errors import BadInput  # noqa: E402
 from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
 from recommender.embed.embedding import embedded_words  # noqa: E402
+from recommender.embed.models import REFERENCE_RUNTIME, resolve_model  # noqa: E402
 
 KINDS = ("semeval", "uci", "msvcode", "wikinews")
 # MSRP is scored, never fitted on: its pairs are sentences of one news story each, paraphrase or not, so
@@ -225,7 +226,9 @@ def sides(texts: Texts, rows: list[int], vectors: np.ndarray, words: np.ndarray,
 
 def embed(texts: Texts, model: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """(vectors, words read) of every text, as the service embeds an article; vectors cached by content."""
-    config = Config.load({"model": model}, environ={})
+    # The runtime the shipped fit and the quality pins are measured on, whatever this CPU would choose.
+    config = Config.load({"model": model, "backend": REFERENCE_RUNTIME[resolve_model(model, "~/.cache/newsrec")[1]]},
+                         environ={})
     strings = [article_text(r["title"], r["body"], config.max_tokens) for r in texts.rows]
     words = np.asarray([embedded_words(r["title"], r["body"], config.max_tokens) for r in texts.rows], dtype=np.float64)
     digest = hashlib.blake2b("\x00".join([model, str(config.max_tokens), config.backend] + strings).encode(),
