@@ -697,6 +697,16 @@ class Snapshot:
         if self.count == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
+        if not self.approximate and len(self.vectors) == len(self.keys) == self.count:
+            # Exact: one matrix-vector product over the stored vectors and a partial sort. For a single
+            # query it beats FAISS's flat search here (100k articles: 5 against 12 ms on one thread,
+            # bench/query_latency.py's in-process comparison), with the same hits.
+            sims = np.asarray(self.vectors) @ q[0]
+            n = min(k, self.count)
+            top = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
+            top = top[np.argsort(-sims[top], kind="stable")]
+            return [Hit(r, key, score) for r, key, score in
+                    zip(top.tolist(), self.keys[top].tolist(), sims[top].astype(np.float64).tolist())]
         scores, keys = self._faiss.search(q, min(k * self.rescore, self.count))
         valid = keys[0] >= 0
         found_keys = keys[0][valid]
