@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -134,6 +135,7 @@ def choose_runtime(model: str, *, max_tokens: int, cache_dir: str,
         choice = Choice(pick(measured), cpu, measured)
         if choice.runtime != REFERENCE:
             discard_fp32(folder, cache_dir)  # measured, not run: its export is the largest
+        print(choice.describe(), file=sys.stderr)  # once per model and kind of CPU
         known[key] = {**asdict(choice), "cpu": list(cpu), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         tmp = store.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")

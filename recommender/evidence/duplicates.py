@@ -67,10 +67,7 @@ def body_hash(text: str) -> str:
 
 def shingles(text: str, size: int = SHINGLE) -> set[str]:
     """Word shingles; a text shorter than `size` words is one shingle."""
-    w = words(text)
-    if len(w) < size:
-        return {" ".join(w)} if w else set()
-    return {" ".join(w[i : i + size]) for i in range(len(w) - size + 1)}
+    return set(Shingled.of(text, size).set)
 
 
 def shared_passages(text: str, other: str, size: int = SHINGLE) -> list[tuple[str, bool]]:
