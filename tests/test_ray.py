@@ -77,7 +77,9 @@ def test_the_ray_build_is_the_local_build_even_with_an_actor_killed(cluster, art
     a, b = index_summary(tmp_path / "local"), index_summary(tmp_path / "ray")
     assert a["ids"] == b["ids"] and len(a["ids"]) == ARTICLES
     assert a["dup_groups"] == b["dup_groups"] and a["story_groups"] == b["story_groups"]
-    assert min(float(a["vectors"][i] @ b["vectors"][i]) for i in a["ids"]) >= 0.9999
+    # One runtime both ways; OpenVINO runs four texts a run, and a text's batch-mates move its vector by up to
+    # 2e-4 (onnx_backend.OPENVINO_BATCH), onnxruntime int8 not at all.
+    assert min(float(a["vectors"][i] @ b["vectors"][i]) for i in a["ids"]) >= 0.9998
     sample = random.Random(5).sample(a["ids"], 100)
     assert _related_lists(tmp_path / "local", sample) == _related_lists(tmp_path / "ray", sample)
 
