@@ -1,7 +1,7 @@
 """The same-story bar (`same_story_threshold`) of a model, chosen by story folds on SemEval-2022 pairs:
 each fold picks the cosine cut with the best accuracy of the verdict "same story" (Overall <= 2), and
 the other fold scores it. Pairs that share an article are one story (evaluation.pair_story_groups);
-every text is cleaned and embedded as POST /api/compare does it, on the model's own backend and token
+every text is cleaned and embedded as POST /api/compare does it, on the runtime chosen for this CPU and the model's token
 budget. Prints JSON. --langs keeps the pairs whose two articles are both in those languages (the
 english model is for English: `--langs en`).
 
