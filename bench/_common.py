@@ -61,15 +61,7 @@ def synthetic_index(path: Path, n: int, *, dim: int = 384, seed: int = 0, model:
     from recommender.index.store import STORED_NEIGHBOURS, IndexDir, Record, write_snapshot
 
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
-    vectors = np.empty((n, dim), dtype=np.float32)
-    topic = np.empty(n, dtype=np.int64)
-    step = 100_000
-    for start in range(0, n, step):
-        m = min(step, n - start)
-        topic[start:start + m] = rng.integers(0, len(centres), m)
-        v = centres[topic[start:start + m]] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
-        vectors[start:start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    vectors, topic = topic_vectors(n, dim, rng)
     keys = np.arange(1, n + 1, dtype=np.int64)
     neighbours = neighbour_scores = None
     if n <= 200_000:  # what `newsrec build` stores for an exact index: each article's 64 nearest
@@ -113,6 +105,21 @@ def synthetic_index(path: Path, n: int, *, dim: int = 384, seed: int = 0, model:
                                        band_threshold=Config.load({}).near_threshold))
     index_dir.publish(tmp)
     return path
+
+
+def topic_vectors(n: int, dim: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(n unit vectors, the topic of each): topics of about 200 articles, each article its topic's centre
+    plus noise (neighbour cosines like real articles': a few close, most far)."""
+    centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
+    vectors = np.empty((n, dim), dtype=np.float32)
+    topic = np.empty(n, dtype=np.int64)
+    step = 100_000
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        topic[start:start + m] = rng.integers(0, len(centres), m)
+        v = centres[topic[start:start + m]] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
+        vectors[start:start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return vectors, topic
 
 
 def synthetic_bodies(topic: np.ndarray, rng, words: int = 150, vocabulary: int = 30_000) -> list[str]:

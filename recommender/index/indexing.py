@@ -52,6 +52,8 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)
     languages: dict[str, int] = field(default_factory=dict)  # articles per stored language ("" unknown)
     warnings: list[str] = field(default_factory=list)
+    # Seconds of each assembly stage (neighbours, links, groups, write), for a build.
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def docs_per_second(self) -> float:
@@ -68,6 +70,7 @@ class BuildReport:
             "docs_per_second": round(self.docs_per_second, 1),
             "languages": dict(sorted(self.languages.items(), key=lambda kv: -kv[1])),
             "warnings": self.warnings,
+            **({"stages": {k: round(v, 3) for k, v in self.stages.items()}} if self.stages else {}),
         }
 
 
@@ -191,6 +194,17 @@ Search = Callable[[np.ndarray, Sequence[int], int], "tuple[np.ndarray, np.ndarra
 # Query rows searched at a time: a multiple of FAISS's own query block (4096), so a search split into
 # blocks (here, or one per Ray task: distributed.neighbours_on_ray) computes exactly what one call does.
 SEARCH_BLOCK = 8192
+
+
+def _timed(search: Search, stages: dict[str, float]) -> Search:
+    """`search`, adding the seconds it takes to stages["neighbours"]."""
+    def run(vectors, new, k):
+        t0 = time.time()
+        try:
+            return search(vectors, new, k)
+        finally:
+            stages["neighbours"] = stages.get("neighbours", 0.0) + time.time() - t0
+    return run
 
 
 def neighbour_plan(vectors: np.ndarray, n_queries: int) -> tuple[Any, int]:
@@ -388,14 +402,21 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, started: float) -> str:
+def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, started: float,
+             stages: dict[str, float] | None = None) -> str:
+    """Group the rows, write them as a snapshot and publish it; `stages` gets the seconds of each."""
+    stages = {} if stages is None else stages
+    t0 = time.time()
     assign_groups(rows, config)
+    t1 = time.time()
     tmp = index_dir.new_temp()
     write_snapshot(tmp, snapshot_parts(rows.records, rows.vectors, rows.minhash, rows.links.values(),
                                        _manifest(embedder, len(rows.records), config, started),
                                        neighbours=(rows.neighbours, rows.neighbour_scores),
                                        band_threshold=config.near_threshold, text_words=rows.text_words(config)))
-    return index_dir.publish(tmp)
+    name = index_dir.publish(tmp)
+    stages.update(groups=t1 - t0, write=time.time() - t1)
+    return name
 
 
 def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbours=(None, None),
@@ -549,15 +570,19 @@ def build_index(
     records = prepared.keyed(1)
     log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
     rows = _Rows(records, prepared.vectors, prepared.minhash, {})
+    stages: dict[str, float] = {}
+    t0 = time.time()
     try:
-        link_rows(rows, range(len(records)), config, prepared.search)
+        link_rows(rows, range(len(records)), config, _timed(prepared.search or neighbours, stages))
     finally:
         prepared.finish()
+    stages["links"] = time.time() - t0 - stages.get("neighbours", 0.0)
+    log(f"neighbours {stages.get('neighbours', 0.0):.1f}s, links {stages['links']:.1f}s; grouping and writing")
     with index_dir.write_lock():
         index_dir.clean_leftovers()
-        name = _publish(index_dir, rows, embedder, config, started)
+        name = _publish(index_dir, rows, embedder, config, started, stages)
     languages = dict(Counter(r.lang for r in records))
-    return BuildReport(name, len(records), added=len(records), seconds=time.time() - started,
+    return BuildReport(name, len(records), added=len(records), seconds=time.time() - started, stages=stages,
                        embed_seconds=prepared.embed_seconds, languages=languages,
                        warnings=language_warnings(languages, embedder.name))
 

@@ -1,0 +1,82 @@
+"""The build's assembly on one machine, stage by stage: from rows already cleaned, embedded and signed
+(synthetic: topic-clustered vectors, news-shaped bodies, distinct signatures) to a published snapshot.
+Each size runs in a process of its own, whose peak memory is the driver's. Prints JSON.
+
+    python bench/assembly.py [--sizes 25000,50000,100000]
+
+Stages (BuildReport.stages): neighbours (each row's nearest rows: exact up to store.EXACT_LIMIT, then
+IVF re-scored exactly), links (the pair judgments of each row's neighbours and copy candidates), groups
+(union-find and average linkage over the links), write (the snapshot: vectors, metadata, FTS5 and its
+postings, bands). Between two sizes, each stage's growth exponent: log(t2 / t1) / log(n2 / n1).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import ROOT, machine, synthetic_bodies, topic_vectors
+
+
+class _Vectors:
+    """What a build records of the model that made the rows (they come prepared)."""
+
+    name, backend, dim, vectors = "all-MiniLM-L6-v2", "onnx", 384, ""
+
+
+def one(n: int) -> dict:
+    from recommender.config import Config
+    from recommender.evidence.duplicates import SIGNATURE_WIDTH
+    from recommender.index.indexing import Prepared, build_index
+    from recommender.index.store import Record
+
+    rng = np.random.default_rng(0)
+    t0 = time.time()
+    vectors, topic = topic_vectors(n, 384, rng)
+    bodies = synthetic_bodies(topic, rng)
+    records = [Record(key=0, id=f"a{i}", title=f"Synthetic article {i}", body=bodies[i], body_hash=f"h{i}",
+                      published=f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", source=f"outlet{i % 7}")
+               for i in range(n)]
+    minhash = rng.integers(0, 2**32, (n, SIGNATURE_WIDTH), dtype=np.uint32)
+    made = time.time() - t0
+    config = Config.load({"reload_interval": 0}, environ={})
+    with tempfile.TemporaryDirectory() as tmp:
+        report = build_index(Prepared(records, vectors, minhash), Path(tmp) / "idx", _Vectors(), config)
+    return {"articles": n, "rows_made_seconds": round(made, 1), "seconds": round(report.seconds, 1),
+            "stages": {k: round(v, 2) for k, v in report.stages.items()},
+            "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="25000,50000,100000")
+    ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one)))
+        return
+    runs = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        out = subprocess.run([sys.executable, __file__, "--one", str(n)], cwd=ROOT, check=True, capture_output=True,
+                             text=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(runs[-1]), flush=True)
+    growth = {}
+    for a, b in zip(runs, runs[1:]):
+        ratio = math.log(b["articles"] / a["articles"])
+        growth[f"{a['articles']}->{b['articles']}"] = {
+            stage: round(math.log(max(b["stages"][stage], 1e-3) / max(a["stages"][stage], 1e-3)) / ratio, 2)
+            for stage in a["stages"]}
+    print(json.dumps({"bench": "assembly", **machine(), "runs": runs, "growth_exponent": growth}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
