@@ -83,16 +83,24 @@ def test_an_index_keeps_the_runtime_it_was_built_with(tmp_path, monkeypatch):
 
     monkeypatch.setattr("recommender.embed.onnx_backend.OnnxEmbedder", Made)
     monkeypatch.setattr(runtimes, "choose_runtime", lambda *a, **k: runtimes.Choice("openvino", (), {}))
+    from recommender.index.store import IndexDir
+
     index = tmp_path / "idx"
     (index / "snapshots" / "s1").mkdir(parents=True)
     (index / "snapshots" / "s1" / "manifest.json").write_text(json.dumps({"backend": "onnx"}))
     (index / "CURRENT").write_text("s1")
     config = Config.load({"index": str(index)}, environ={})
     assert config.backend == "auto"
-    embedding.load_embedder(config, index_path=str(index))
-    embedding.load_embedder(config, index_path=str(tmp_path / "new"))  # no index yet: the CPU's choice
-    embedding.load_embedder(config.replace(backend="onnx-fp32"), index_path=str(index))  # told: as told
+    built = IndexDir(index).manifest().get("backend")
+    embedding.load_embedder(config, built_with=built)
+    embedding.load_embedder(config, built_with=IndexDir(tmp_path / "new").manifest().get("backend"))  # none yet
+    embedding.load_embedder(config.replace(backend="onnx-fp32"), built_with=built)  # told: as told
     assert asked == ["onnx", "openvino", "onnx-fp32"]
+    # A server of that index runs its runtime.
+    from recommender.query.service import QueryService
+
+    QueryService(config)
+    assert asked[-1] == "onnx"
 
 
 @pytest.mark.model

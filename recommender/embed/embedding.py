@@ -137,16 +137,16 @@ class HashingEmbedder:
         return normalise_rows(out)
 
 
-def load_embedder(config, *, index_path: str | None = None) -> Embedder:
-    """The embedder a Config asks for (backend + model). `auto` (the default) runs the runtime this
-    index was built with (its vectors and the queries' then come from one runtime), else the one chosen
-    for this CPU (runtimes.choose_runtime)."""
+def load_embedder(config, *, built_with: str | None = None) -> Embedder:
+    """The embedder a Config asks for (backend + model). `auto` (the default) runs `built_with`, the
+    runtime an index was built with (its vectors and the queries' then come from one runtime), else the
+    one chosen for this CPU (runtimes.choose_runtime)."""
     backend = config.backend
     if config.device != "cpu" and backend not in ("torch", "auto"):
         raise ConfigError(f"device {config.device!r} needs the torch backend (NEWSREC_BACKEND=torch, or --backend "
                           f"torch); the {backend!r} backend runs on CPU only")
     if backend == "auto":
-        backend = "torch" if config.device != "cpu" else _auto_runtime(config, index_path)
+        backend = "torch" if config.device != "cpu" else _auto_runtime(config, built_with)
     if backend == "torch":
         return SentenceTransformerEmbedder(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir,
                                            device=config.device)
@@ -160,13 +160,9 @@ def load_embedder(config, *, index_path: str | None = None) -> Embedder:
                       f"'torch' or 'hash'")
 
 
-def _auto_runtime(config, index_path: str | None) -> str:
+def _auto_runtime(config, built_with: str | None) -> str:
     from recommender.embed.runtimes import CANDIDATES, choose_runtime
 
-    if index_path:
-        from recommender.index.store import IndexDir
-
-        built = IndexDir(index_path).manifest().get("backend")
-        if built in CANDIDATES:
-            return built
+    if built_with in CANDIDATES:
+        return built_with
     return choose_runtime(config.model, max_tokens=config.max_tokens, cache_dir=config.cache_dir).runtime

@@ -55,7 +55,7 @@ class QueryService:
         self.read_only = read_only
         self.index_dir = IndexDir(index_path or config.index)
         self.embedder = (embedder if embedder is not None or read_only
-                         else load_embedder(config, index_path=str(self.index_dir.path)))
+                         else load_embedder(config, built_with=self.index_dir.manifest().get("backend")))
         self.editorial = Editorial(self.index_dir.path)
         self.rules = load_rules(config.site_rules)
         self.profile: CleaningProfile | None = load_profile(config.site_patterns)
