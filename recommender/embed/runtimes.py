@@ -8,11 +8,12 @@ the same probe texts, and the fastest whose vectors agree with the full-precisio
 probe text's vector within cosine AGREEMENT of the fp32 one. The runtimes the quality pins are measured
 on (models.REFERENCE_RUNTIME) reach 0.981 at worst on the probe texts (MiniLM on onnxruntime int8; 0.992
 on OpenVINO int8) and 0.979 (e5 on OpenVINO int8); e5 on onnxruntime's dynamic int8 reaches 0.954, and
-scored SemEval lower (0.767 against 0.772), so it is not kept. The choice is stored in the model cache (`runtime-choice.json`, one entry per model,
-token budget and CPU features) with what was measured, so it is made once per machine kind.
+scored SemEval lower (0.767 against 0.772), so it is not kept. The choice is stored in the model cache
+(`runtime-choice.json`, one entry per model, token budget and CPU features) with what was measured, so it
+is made once per machine kind.
 
 An index records the runtime it was built with; an index served or added to keeps that runtime, so
-its stored vectors and new queries come from the same one (`load_embedder(..., index_path=)`).
+its stored vectors and new queries come from the same one (`load_embedder(..., built_with=)`).
 """
 from __future__ import annotations
 

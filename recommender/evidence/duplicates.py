@@ -65,9 +65,9 @@ def body_hash(text: str) -> str:
     return hashlib.blake2b(" ".join(words(text)).encode(), digest_size=16).hexdigest()
 
 
-def shingles(text: str, size: int = SHINGLE) -> set[str]:
+def shingles(text: str, size: int = SHINGLE) -> frozenset[str]:
     """Word shingles; a text shorter than `size` words is one shingle."""
-    return set(Shingled.of(text, size).set)
+    return Shingled.of(text, size).set
 
 
 def shared_passages(text: str, other: str, size: int = SHINGLE) -> list[tuple[str, bool]]:

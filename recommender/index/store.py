@@ -288,11 +288,13 @@ class IndexDir:
     def manifest(self, name: str | None = None) -> dict:
         """A snapshot's manifest (the current one by default); empty when there is none to read."""
         name = name or self.current_name()
+        if not name:
+            return {}
         try:
-            manifest = json.loads((self.snapshots / str(name) / "manifest.json").read_text(encoding="utf-8"))
+            manifest = json.loads((self.snapshots / name / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return manifest if name and isinstance(manifest, dict) else {}
+        return manifest if isinstance(manifest, dict) else {}
 
     def _record_history(self, name: str) -> None:
         """One line per published snapshot in history.jsonl (snapshots themselves are pruned)."""
