@@ -89,6 +89,21 @@ def test_lsh_finds_edited_copies_and_not_strangers():
     assert len(strangers) <= 2
 
 
+def test_band_queries_in_one_pass_find_what_each_query_finds():
+    """BandTable.query_many (the build's vectorised lookup) gives every signature the rows query gives it,
+    the bucket limit included."""
+    originals = [doc(i) for i in range(30)]
+    texts = originals + [edit(t, 0.05, 200 + i) for i, t in enumerate(originals)] + [originals[0]] * 5
+    sigs = minhash_signatures(texts)
+    table = BandTable.build(sigs, threshold=0.5)
+    for limit in (200, 2):
+        q, rows = table.query_many(sigs[::2], limit_per_bucket=limit)
+        found = [set(rows[q == n].tolist()) for n in range(len(sigs[::2]))]
+        assert found == [table.query(s, limit_per_bucket=limit) for s in sigs[::2]]
+        assert sum(len(f) > 1 for f in found[:15]) >= 13  # an original finds its edited copy
+    assert {0, 60, 61, 62, 63, 64} <= table.query(sigs[0]) and len(found[0]) < 6  # five repeats, cut to two a band
+
+
 def test_union_find_groups():
     uf = UnionFind(range(6))
     uf.union(0, 1)

@@ -195,3 +195,26 @@ def test_the_lexical_side_weighs_the_share_of_the_article_the_model_did_not_read
     assert unread_share(8, "Zorblax opens a mining plant near Qwerton") == 0.0  # a headline: all of it read
     assert unread_share(96, " ".join(["word"] * 400)) == 1.0 - 96 / 400  # a long article: most of it unread
     assert unread_share(0, "") == 0.0
+
+
+def test_the_postings_are_fts5s_own_counts_whatever_the_chunk(tmp_path, corpus_records, hash_config, hash_embedder,
+                                                               monkeypatch):
+    """Each term's articles and hits in the written postings are FTS5's own (its instances grouped by
+    term and article in SQL), also when FTS5 is read a few instances at a time, runs cut mid-article."""
+    import recommender.index.store as store
+
+    monkeypatch.setattr(store, "POSTINGS_CHUNK", 7)
+    snap = IndexDir(_index(tmp_path, corpus_records, hash_config, hash_embedder)).open()
+    try:
+        db = snap._db()
+        db.execute("CREATE VIRTUAL TABLE temp.check_instances USING fts5vocab(main, lexical, instance)")
+        expected = [tuple(r) for r in db.execute("SELECT term, doc, count(*) FROM temp.check_instances GROUP BY term, doc "
+                              "ORDER BY term, doc")]
+        col = dict(db.execute("SELECT term, col FROM lexical_terms"))
+        indptr, rows, tf, lengths = snap._postings()
+        got = [(term, int(snap.keys[rows[at]]), int(tf[at]))
+               for term, c in sorted(col.items()) for at in range(indptr[c], indptr[c + 1])]
+        assert got == expected and len(got) > 1000
+        assert lengths.sum() == sum(n for _, _, n in expected)
+    finally:
+        snap.close()

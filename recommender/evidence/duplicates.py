@@ -247,6 +247,29 @@ class BandTable:
                 found.update(self.rows_of[b, lo : min(hi, lo + limit_per_bucket)].tolist())
         return found
 
+    def query_many(self, signatures: np.ndarray, limit_per_bucket: int = 200) -> tuple[np.ndarray, np.ndarray]:
+        """(query, row) index arrays: for each signature, the rows sharing at least one band with it (`query`
+        of each in one vectorised pass; a pair may repeat, once per band it shares)."""
+        m = signatures.shape[0]
+        if self.keys.shape[1] == 0 or m == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        h = _band_hashes(signatures[:, :NUM_PERM], self.bands, self.rows)
+        queries, found = [], []
+        for b in range(self.bands):
+            lo = np.searchsorted(self.keys[b], h[:, b], side="left")
+            hi = np.minimum(np.searchsorted(self.keys[b], h[:, b], side="right"), lo + limit_per_bucket)
+            count = hi - lo
+            hit = np.flatnonzero(count > 0)
+            if not len(hit):
+                continue
+            count = count[hit]
+            within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+            queries.append(np.repeat(hit, count))
+            found.append(self.rows_of[b, np.repeat(lo[hit], count) + within].astype(np.int64))
+        if not queries:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(queries).astype(np.int64), np.concatenate(found)
+
     def candidate_pairs(self, limit_per_bucket: int = 200) -> set[tuple[int, int]]:
         """Every pair of rows that share a bucket (buckets larger than the limit are cut)."""
         pairs: set[tuple[int, int]] = set()

@@ -142,51 +142,88 @@ def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = N
     distributed.neighbours_on_ray)."""
     if not len(new):
         return
-    keys = rows.keys
     n = len(rows.records)
-    by_hash: dict[str, list[int]] = {}
-    for i, r in enumerate(rows.records):
-        by_hash.setdefault(r.body_hash, []).append(i)
-    bands = BandTable.build(rows.minhash, config.near_threshold)
-    new = list(new)
+    new = np.asarray(list(new), dtype=np.int64)
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     scores, nbrs = (search or neighbours)(rows.vectors, new, k)
-    _store_neighbours(rows, new, scores, nbrs)
-    shingle_cache: dict[int, Shingled] = {}
-
-    def sh(i: int) -> Shingled:
-        if i not in shingle_cache:
-            shingle_cache[i] = Shingled.of(rows.records[i].body)
-        return shingle_cache[i]
-
+    _store_neighbours(rows, new.tolist(), scores, nbrs)
     judge = load_pair_model(config.model, config.pair_model or None)
-    # Pairs further apart than the lowest cosine a retelling can have need not be judged.
-    reach = judge.cosine_reach(RETELLING, RETELLING_VERDICT)
+    evidence = _LinkEvidence(rows, config, judge.cosine_reach(RETELLING, RETELLING_VERDICT))
     sides = rows.sides(config)
-    for qi, i in enumerate(new):
-        cos_of = {int(j): float(s) for s, j in zip(scores[qi], nbrs[qi]) if j >= 0 and j != i}
-        candidates = set(bands.query(rows.minhash[i])) | {j for j, s in cos_of.items() if s >= NEAR_COSINE}
-        ri = rows.records[i]
-        candidates.update(by_hash.get(ri.body_hash, []))
-        candidates.discard(i)
-        pairs = list(candidates | {j for j, s in cos_of.items() if s >= reach})
-        if not pairs:
+    keys = rows.keys
+    for start in range(0, len(new), LINK_BLOCK):
+        block = slice(start, start + LINK_BLOCK)
+        at, js, cos, copy = evidence.pairs(new[block], scores[block], nbrs[block])
+        if not len(at):
             continue
-        js = np.asarray(pairs, dtype=np.int64)
-        cos_list = [cos_of[j] if j in cos_of else float(rows.vectors[i] @ rows.vectors[j]) for j in pairs]
-        verdict = judge.judge(np.asarray(cos_list, dtype=np.float64), sides.take([i]), sides.take(js)).p_retelling
+        i_rows = new[block][at]
+        verdict = judge.judge(cos, sides.take(i_rows), sides.take(js)).p_retelling
         # Only copy candidates and retellings can be linked.
-        linkable = (verdict >= RETELLING_VERDICT) | np.isin(js, list(candidates))
-        verdict = verdict.tolist()
-        for n in np.flatnonzero(linkable).tolist():
-            j = pairs[n]
-            rj = rows.records[j]
-            ov = overlap(sh(i), sh(j)) if j in candidates else None
-            level, jac, cont = classify_pair(ri, rj, ov, verdict[n], config)
+        shingled: dict[int, Shingled] = {}
+
+        def sh(i: int) -> Shingled:
+            if i not in shingled:
+                shingled[i] = Shingled.of(rows.records[i].body)
+            return shingled[i]
+
+        for m in np.flatnonzero((verdict >= RETELLING_VERDICT) | copy).tolist():
+            i, j = int(i_rows[m]), int(js[m])
+            ov = overlap(sh(i), sh(j)) if copy[m] else None
+            level, jac, cont = classify_pair(rows.records[i], rows.records[j], ov, float(verdict[m]), config)
             if level is None:
                 continue
             a, b = sorted((int(keys[i]), int(keys[j])))
-            rows.links[(a, b)] = Link(a, b, level, round(cos_list[n], 4), jac, cont)
+            rows.links[(a, b)] = Link(a, b, level, round(float(cos[m]), 4), jac, cont)
+
+
+# New rows linked at a time: their candidate pairs are judged in one vectorised call.
+LINK_BLOCK = 4096
+
+
+class _LinkEvidence:
+    """Which pairs of a new row and another row link_rows judges: copy candidates (a shared MinHash
+    band, the same body, or a neighbour at NEAR_COSINE or closer) and neighbours close enough to be
+    retellings (the pair model's cosine reach)."""
+
+    def __init__(self, rows: _Rows, config, reach: float):
+        self.vectors = rows.vectors
+        self.bands = BandTable.build(rows.minhash, config.near_threshold)
+        self.minhash = rows.minhash
+        self.reach = reach
+        by_hash: dict[str, list[int]] = {}
+        for i, r in enumerate(rows.records):
+            by_hash.setdefault(r.body_hash, []).append(i)
+        # Rows whose body another row repeats, with the others (most bodies are their own).
+        self.same_body = {i: members for members in by_hash.values() if len(members) > 1 for i in members}
+
+    def pairs(self, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray):
+        """(query positions in `new`, other rows, cosines, copy-candidate flags) of the pairs to judge,
+        each pair once, ordered by query then row."""
+        n = len(self.vectors)
+        q = np.repeat(np.arange(len(new)), nbrs.shape[1])
+        j, s = nbrs.reshape(-1), scores.reshape(-1).astype(np.float64)
+        known = j >= 0
+        q, j, s = q[known], j[known], s[known]
+        near = s >= NEAR_COSINE
+        keep = near | (s >= self.reach)
+        bq, bj = self.bands.query_many(self.minhash[new])
+        hq = [(p, m) for p, i in enumerate(new.tolist()) for m in self.same_body.get(i, ())]
+        hq, hj = (np.asarray(c, dtype=np.int64).reshape(-1) for c in (zip(*hq) if hq else ((), ())))
+        code = np.concatenate([q[keep] * n + j[keep], bq * n + bj, hq * n + hj])
+        copy = np.concatenate([near[keep], np.ones(len(bq) + len(hq), dtype=bool)])
+        cos = np.concatenate([s[keep], np.full(len(bq) + len(hq), np.nan)])
+        order = np.argsort(code, kind="stable")
+        code, copy, cos = code[order], copy[order], cos[order]
+        first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.zeros(0, dtype=np.int64)
+        copy = np.logical_or.reduceat(copy, first) if len(first) else copy[:0]
+        cos = np.fmax.reduceat(cos, first) if len(first) else cos[:0]
+        at, js = np.divmod(code[first], n)
+        other = js != new[at]
+        at, js, cos, copy = at[other], js[other], cos[other], copy[other]
+        missing = np.isnan(cos)
+        if missing.any():  # copy candidates beyond the neighbours searched: their cosines computed here
+            cos[missing] = np.einsum("nd,nd->n", self.vectors[new[at[missing]]], self.vectors[js[missing]])
+        return at, js, cos, copy
 
 
 # A neighbour search: (all rows' vectors, the rows searched, k) -> (cosines, rows), best first.

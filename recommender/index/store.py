@@ -96,8 +96,10 @@ CREATE VIRTUAL TABLE lexical USING fts5(title, body, content='articles', content
                                          tokenize='{TOKENIZER}');
 INSERT INTO lexical(lexical) VALUES ('rebuild');
 CREATE VIRTUAL TABLE temp.lexical_instances USING fts5vocab(main, lexical, instance);
+CREATE VIRTUAL TABLE temp.lexical_vocab USING fts5vocab(main, lexical, row);
 CREATE TABLE lexical_terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL, col INTEGER NOT NULL) WITHOUT ROWID;
 """
+POSTINGS_CHUNK = 1 << 18  # term instances read from FTS5 at a time when its postings are written
 # FTS5's bm25() constants (fts5_aux.c), so the arrays rank as `ORDER BY rank` would.
 BM25_K1, BM25_B = 1.2, 0.75
 
@@ -851,29 +853,40 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
     column, in lexical_terms), the rows it is in and how often; and each row's length in tokens. One
     pass over FTS5's own instances, so both rank alike; a query then costs its terms' postings, not
     FTS5's per-match work (about 4 us a matching article)."""
-    terms: list[tuple[str, int, int]] = []
-    indptr = [0]
-    rows: list[int] = []
-    tf: list[int] = []
-    row_of = {int(k): n for n, k in enumerate(keys.tolist())}
-    lengths = np.zeros(len(keys), dtype=np.int32)
-    current, start = None, 0
-    for term, doc, hits in conn.execute(
-            "SELECT term, doc, count(*) FROM temp.lexical_instances GROUP BY term, doc ORDER BY term, doc"):
-        if term != current:
-            if current is not None:
-                terms.append((current, len(rows) - start, len(terms)))
-                indptr.append(len(rows))
-            current, start = term, len(rows)
-        row = row_of[int(doc)]
-        rows.append(row)
-        tf.append(hits)
-        lengths[row] += hits
-    if current is not None:
-        terms.append((current, len(rows) - start, len(terms)))
-        indptr.append(len(rows))
+    vocab = conn.execute("SELECT term, doc, cnt FROM temp.lexical_vocab ORDER BY term").fetchall()
+    names = [t for t, _, _ in vocab]
+    instances = np.asarray([c for _, _, c in vocab], dtype=np.int64)
+    # Every instance's article, by term (FTS5 walks its index in term order, so no sort is made), read in
+    # chunks and counted into (term, article, hits) runs as it comes; a term's instances are its `cnt`.
+    ends = np.cumsum(instances)
+    cursor = conn.execute("SELECT doc FROM temp.lexical_instances ORDER BY term")
+    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    seen = 0
+    while chunk := cursor.fetchmany(POSTINGS_CHUNK):
+        doc = np.asarray(chunk, dtype=np.int64).reshape(-1)
+        term = np.searchsorted(ends, np.arange(seen, seen + len(doc)), side="right")
+        seen += len(doc)
+        first = np.flatnonzero(np.r_[True, (term[1:] != term[:-1]) | (doc[1:] != doc[:-1])])
+        runs.append((term[first], doc[first], np.diff(np.r_[first, len(doc)])))
+    if seen != int(instances.sum()):
+        raise RuntimeError(f"FTS5 listed {seen} term instances and counted {int(instances.sum())}")
+    if runs:
+        term_a, doc_a, tf_a = (np.concatenate(c) for c in zip(*runs))
+    else:
+        term_a = doc_a = tf_a = np.zeros(0, dtype=np.int64)
+    if len(term_a) > 1 and not np.all((term_a[1:] > term_a[:-1]) | ((term_a[1:] == term_a[:-1]) & (doc_a[1:] > doc_a[:-1]))):
+        # A run cut by a chunk's end, or instances not in article order within a term: sum the runs.
+        order = np.lexsort((doc_a, term_a))
+        term_a, doc_a, tf_a = term_a[order], doc_a[order], tf_a[order]
+        first = np.flatnonzero(np.r_[True, (term_a[1:] != term_a[:-1]) | (doc_a[1:] != doc_a[:-1])])
+        term_a, doc_a, tf_a = term_a[first], doc_a[first], np.add.reduceat(tf_a, first)
+    tf_a = tf_a.astype(np.int64)
+    indptr_a = np.searchsorted(term_a, np.arange(len(names) + 1)).astype(np.int64)
+    by_key = np.argsort(keys, kind="stable")
+    rows_a = by_key[np.searchsorted(keys, doc_a, sorter=by_key)].astype(np.int32)
+    lengths = np.bincount(rows_a, weights=tf_a, minlength=len(keys)).astype(np.int32)
+    terms = [(name, int(c), col) for col, (name, c) in enumerate(zip(names, np.diff(indptr_a).tolist()))]
     conn.executemany("INSERT INTO lexical_terms (term, docs, col) VALUES (?, ?, ?)", terms)
-    indptr_a, rows_a, tf_a = np.asarray(indptr, dtype=np.int64), np.asarray(rows, dtype=np.int32), np.asarray(tf, dtype=np.int64)
     np.save(tmp / "lexical_indptr.npy", indptr_a)
     np.save(tmp / "lexical_rows.npy", rows_a)
     np.save(tmp / "lexical_tf.npy", np.minimum(tf_a, 65535).astype(np.uint16))
