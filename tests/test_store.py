@@ -277,8 +277,8 @@ def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
 
 
 def test_linking_many_rows_finds_neighbours_through_ivf_with_exact_cosines(monkeypatch):
-    """A build above store.EXACT_LIMIT finds each row's neighbours with an IVF index (a flat scan of
-    n^2 pairs would take hours) and recomputes their cosines exactly."""
+    """A build above store.EXACT_LIMIT finds each row's neighbours in the lists of the rows nearest it
+    (indexing.RowLists: a flat scan of n^2 pairs would take hours), with exact cosines, best first."""
     from recommender.index import indexing
 
     vectors = _clustered(3000)

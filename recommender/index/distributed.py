@@ -161,31 +161,26 @@ class PrepareActor:
 
 
 def neighbours_on_ray(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """indexing.neighbours, on the connected Ray cluster: the vectors (and the IVF index, past
-    EXACT_LIMIT, made once here) go to the object store once; a task per block (indexing.search_bounds)
+    """indexing.neighbours, on the connected Ray cluster: the vectors (and the rows' lists, past
+    EXACT_LIMIT, made once here: indexing.RowLists) go to the object store once; a task per block (indexing.search_bounds)
     searches it on whichever node has a free fraction of a CPU, retried on another if its worker dies;
     the blocks come back in order."""
-    import faiss
     import ray
 
     new = np.asarray(new, dtype=np.int64)
-    index, rescore = neighbour_plan(vectors, len(new))
     vectors_ref = ray.put(np.ascontiguousarray(vectors, dtype=np.float32))
-    index_ref = ray.put(faiss.serialize_index(index) if index is not None else None)
+    plan_ref = ray.put(neighbour_plan(vectors, len(new)))
     bounds = search_bounds(len(new))
     search = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_search_task)
-    futures = [search.remote(vectors_ref, new[a:b], k, index_ref, rescore) for a, b in zip(bounds, bounds[1:]) if b > a]
+    futures = [search.remote(vectors_ref, new[a:b], k, plan_ref) for a, b in zip(bounds, bounds[1:]) if b > a]
     parts = ray.get(futures)
     if not parts:
         return np.zeros((0, k), dtype=np.float32), np.zeros((0, k), dtype=np.int64)
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
 
-def _search_task(vectors: np.ndarray, rows: np.ndarray, k: int, index_bytes, rescore: int):
-    import faiss
-
-    index = faiss.deserialize_index(index_bytes) if index_bytes is not None else None
-    return search_block(vectors, rows, k, index, rescore)
+def _search_task(vectors: np.ndarray, rows: np.ndarray, k: int, plan):
+    return search_block(vectors, rows, k, plan)
 
 
 def _dataset(ray, kind: str, files: list[str]):

@@ -23,7 +23,7 @@ from recommender.evidence.duplicates import (NEAR_COSINE, SIGNATURE_WIDTH, BandT
 from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
-from recommender.index.store import (EXACT_LIMIT, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
+from recommender.index.store import (EXACT_LIMIT, PROBE_SHARE, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     build_faiss, write_snapshot)
 from recommender.evidence.stories import group_centroids, group_stories
 
@@ -34,10 +34,10 @@ __all__ = ["BuildReport", "Prepared", "Search", "build_index", "add_articles", "
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
 BUILD_CHUNK = 1024  # articles per pipelined build step (larger chunks sort by length better: less padding)
 FIRST_CHUNK = 32  # the first step's size; steps double up to BUILD_CHUNK
-# Row pairs (searched x indexed) above which linking finds neighbours with an IVF index instead of a
-# flat scan (with more than store.EXACT_LIMIT rows). The flat scan ran 2.3e8 pairs/s here (2 cores,
-# 100k x 100k in 44 s), so 4e10 pairs is ~3 minutes, more than training an IVF index costs; the IVF
-# search took 10.9 s for the same 100k x 100k (a tenth of the lists probed), 4x less.
+# Row pairs (searched x indexed) above which linking finds neighbours in the rows' lists (RowLists)
+# instead of a flat scan (with more than store.EXACT_LIMIT rows). The flat scan ran 2.3e8 pairs/s here
+# (2 cores, 100k x 100k in 44 s), so 4e10 pairs is ~3 minutes, more than cutting the rows into lists
+# costs (2.3 s at 300k).
 APPROX_PAIRS = 4e10
 
 
@@ -244,38 +244,101 @@ def _timed(search: Search, stages: dict[str, float]) -> Search:
     return run
 
 
-def neighbour_plan(vectors: np.ndarray, n_queries: int) -> tuple[Any, int]:
-    """(the index a neighbour search of `n_queries` rows against these uses, hits to fetch per hit
-    kept): None (a flat scan) while the scan is small; when many rows are searched against many (a
-    build or a large add above store.EXACT_LIMIT: n^2 grows past hours), an IVF index of the rows,
-    made by the serving index's own rule, whose hits are then re-scored exactly (search_block), so
-    link verdicts never rest on quantised scores."""
+def neighbour_plan(vectors: np.ndarray, n_queries: int) -> "RowLists | None":
+    """How a neighbour search of `n_queries` rows against these runs: None (a flat scan) while the scan
+    is small; when many rows are searched against many (a build or a large add above store.EXACT_LIMIT,
+    where n^2 grows past hours), the rows cut into lists (RowLists), each query scanning the lists
+    nearest it. Either way the cosines are exact: link verdicts never rest on quantised scores."""
     n = len(vectors)
     if n <= EXACT_LIMIT or n_queries * n <= APPROX_PAIRS:
-        return None, 1
-    import faiss
-
-    approx, _, extra = build_faiss(vectors, np.arange(n, dtype=np.int64), exact_limit=EXACT_LIMIT)
-    faiss.extract_index_ivf(approx).nprobe = int(extra["nprobe"])  # the lists a served query probes
-    return approx, int(extra.get("rescore", 1))
+        return None
+    return RowLists.of(vectors)
 
 
-def search_block(vectors: np.ndarray, rows: np.ndarray, k: int, index: Any = None,
-                 rescore: int = 1) -> tuple[np.ndarray, np.ndarray]:
+# A large build's neighbour search (RowLists) scans the share of the lists a served query probes
+# (store.PROBE_SHARE, a tenth), at least MIN_PROBED of them. On 30,678 real texts (bench/build_lists.py)
+# a tenth of the lists finds 0.95 of the exact 21 nearest, 0.92 of the 65 and 0.99 of the neighbours
+# within cosine 0.5; on 300k topic-clustered synthetic rows it costs a quarter of the exact scan.
+MIN_PROBED = 32
+
+
+@dataclass(frozen=True)
+class RowLists:
+    """The rows cut into lists by k-means (spherical, trained on a sample): each row sits in its nearest
+    centre's list. A block of queries is searched list by list, one matrix product of the queries that
+    probe a list against its rows (BLAS on the raw vectors: exact cosines), the best k kept per query."""
+
+    centres: np.ndarray  # (lists, dim) float32
+    order: np.ndarray  # row numbers, list by list
+    starts: np.ndarray  # (lists + 1,) where each list begins in `order`
+    probe: int
+
+    @classmethod
+    def of(cls, vectors: np.ndarray, probe_share: float = PROBE_SHARE) -> "RowLists":
+        import faiss
+
+        n, dim = vectors.shape
+        lists = max(1, int(round(np.sqrt(n))))
+        sample = vectors[np.random.default_rng(0).choice(n, size=min(n, 64 * lists), replace=False)]
+        kmeans = faiss.Kmeans(dim, lists, niter=12, seed=1, spherical=True)
+        kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
+        centres = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+        nearest = np.concatenate([faiss.knn(np.ascontiguousarray(vectors[a:a + 65536]), centres, 1,
+                                            faiss.METRIC_INNER_PRODUCT)[1][:, 0] for a in range(0, n, 65536)])
+        order = np.argsort(nearest, kind="stable")
+        starts = np.searchsorted(nearest[order], np.arange(lists + 1)).astype(np.int64)
+        return cls(centres, order.astype(np.int64), starts, min(lists, max(MIN_PROBED, int(np.ceil(lists * probe_share)))))
+
+    def search(self, vectors: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cosines, rows) of the k nearest rows of each of `rows` found in its probed lists, best first
+        (ties by row number); -inf / -1 where fewer were found."""
+        import faiss
+
+        queries = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+        m = len(queries)
+        _, probes = faiss.knn(queries, self.centres, self.probe, faiss.METRIC_INNER_PRODUCT)
+        asking, lists = np.repeat(np.arange(m), self.probe), probes.reshape(-1)
+        keep = lists >= 0
+        by_list = np.argsort(lists[keep], kind="stable")
+        asking, lists = asking[keep][by_list], lists[keep][by_list]
+        cut = np.flatnonzero(np.r_[True, lists[1:] != lists[:-1], True]) if len(lists) else np.zeros(1, dtype=np.int64)
+        best_s = np.full((m, k), -np.inf, dtype=np.float32)
+        best_r = np.full((m, k), -1, dtype=np.int64)
+        for a, b in zip(cut[:-1], cut[1:]):
+            members = self.order[self.starts[lists[a]]:self.starts[lists[a] + 1]]
+            if not len(members):
+                continue
+            who = asking[a:b]
+            sims = queries[who] @ vectors[members].T
+            if len(members) > k:
+                top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+                sims, found = np.take_along_axis(sims, top, 1), members[top]
+            else:
+                found = np.broadcast_to(members, sims.shape)
+            both_s, both_r = np.hstack([best_s[who], sims]), np.hstack([best_r[who], found])
+            pick = np.argpartition(-both_s, k - 1, axis=1)[:, :k]
+            best_s[who], best_r[who] = np.take_along_axis(both_s, pick, 1), np.take_along_axis(both_r, pick, 1)
+        pick = _best(best_s, best_r)
+        return np.take_along_axis(best_s, pick, 1), np.take_along_axis(best_r, pick, 1)
+
+
+def _best(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per line, the positions in order: highest score first, ties by lowest row, unfilled (-1) last."""
+    order = np.argsort(np.where(rows < 0, np.iinfo(np.int64).max, rows), axis=1, kind="stable")
+    ranked = np.argsort(-np.take_along_axis(scores, order, 1), axis=1, kind="stable")
+    return np.take_along_axis(order, ranked, 1)
+
+
+def search_block(vectors: np.ndarray, rows: np.ndarray, k: int,
+                 plan: "RowLists | None" = None) -> tuple[np.ndarray, np.ndarray]:
     """(cosines, rows) of the k nearest rows of each of `rows` (at most SEARCH_BLOCK), best first, by
     the plan neighbour_plan made."""
     import faiss
 
-    queries = np.ascontiguousarray(vectors[rows])
-    if index is None:
+    if plan is None:
+        queries = np.ascontiguousarray(vectors[rows])
         return faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), k, faiss.METRIC_INNER_PRODUCT)
-    fetch = min(len(vectors), k * rescore)
-    _, nbrs = index.search(queries, fetch)
-    exact = np.einsum("qkd,qd->qk", vectors[np.maximum(nbrs, 0)], queries)
-    exact[nbrs < 0] = -np.inf
-    order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-    scores = np.take_along_axis(exact, order, 1)
-    return scores, np.where(np.isfinite(scores), np.take_along_axis(nbrs, order, 1), -1)
+    return plan.search(vectors, rows, k)
 
 
 def search_bounds(n: int) -> list[int]:
@@ -297,12 +360,12 @@ def neighbours(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndar
     import faiss
 
     new = np.asarray(new, dtype=np.int64)
-    index, rescore = neighbour_plan(vectors, len(new))
+    plan = neighbour_plan(vectors, len(new))
     bounds = search_bounds(len(new))
 
     def block(at: int) -> tuple[np.ndarray, np.ndarray]:
         faiss.omp_set_num_threads(1)  # this thread's FAISS and BLAS work on one thread
-        return search_block(vectors, new[bounds[at]:bounds[at + 1]], k, index, rescore)
+        return search_block(vectors, new[bounds[at]:bounds[at + 1]], k, plan)
 
     with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(bounds) - 1))) as pool:
         parts = list(pool.map(block, range(len(bounds) - 1)))
