@@ -123,9 +123,14 @@ def test_the_postings_rank_as_fts5_bm25_ranks(tmp_path, corpus_records, hash_con
         snap.close()
 
 
-def test_an_indexed_articles_stored_terms_are_those_its_text_asks_for(tmp_path, corpus_records, hash_config, hash_embedder):
-    """The terms a snapshot stores for each article (written in one vectorised pass) are the ones
-    search_terms picks from the article's text, in the same order, and find the same articles."""
+def test_an_indexed_articles_stored_terms_are_those_its_text_asks_for(tmp_path, corpus_records, hash_config, hash_embedder,
+                                                                      monkeypatch):
+    """The terms a snapshot stores for each article (written in vectorised passes over blocks of
+    articles, here of 7) are the ones search_terms picks from the article's text, in the same order, and
+    find the same articles."""
+    import recommender.index.store as store
+
+    monkeypatch.setattr(store, "QUERY_TERMS_ROWS", 7)
     index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
     snap = IndexDir(index).open()
     try:

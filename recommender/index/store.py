@@ -100,6 +100,7 @@ CREATE VIRTUAL TABLE temp.lexical_vocab USING fts5vocab(main, lexical, row);
 CREATE TABLE lexical_terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL, col INTEGER NOT NULL) WITHOUT ROWID;
 """
 POSTINGS_CHUNK = 1 << 18  # term instances read from FTS5 at a time when its postings are written
+QUERY_TERMS_ROWS = 1 << 14  # articles whose stored query terms are chosen at a time (~100 MB of sorting)
 # FTS5's bm25() constants (fts5_aux.c), so the arrays rank as `ORDER BY rank` would.
 BM25_K1, BM25_B = 1.2, 0.75
 
@@ -855,35 +856,38 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
     FTS5's per-match work (about 4 us a matching article)."""
     vocab = conn.execute("SELECT term, doc, cnt FROM temp.lexical_vocab ORDER BY term").fetchall()
     names = [t for t, _, _ in vocab]
-    instances = np.asarray([c for _, _, c in vocab], dtype=np.int64)
-    # Every instance's article, by term (FTS5 walks its index in term order, so no sort is made), read in
-    # chunks and counted into (term, article, hits) runs as it comes; a term's instances are its `cnt`.
-    ends = np.cumsum(instances)
+    docs = np.asarray([d for _, d, _ in vocab], dtype=np.int64)
+    ends = np.cumsum(np.asarray([c for _, _, c in vocab], dtype=np.int64))
+    indptr_a = np.r_[0, np.cumsum(docs)].astype(np.int64)
+    # Every instance's article, by term and article (FTS5 walks its index in that order, so no sort is
+    # made), read in chunks and counted into runs as it comes: a term's instances are its `cnt` of the
+    # vocabulary, its runs its `doc`.
+    term_a = np.repeat(np.arange(len(names), dtype=np.int32), docs)
+    rows_a = np.empty(len(term_a), dtype=np.int32)
+    tf_a = np.empty(len(term_a), dtype=np.int32)
+    by_key = np.argsort(keys, kind="stable")
     cursor = conn.execute("SELECT doc FROM temp.lexical_instances ORDER BY term")
-    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    seen = 0
+    seen = filled = 0
+    last = (-1, -1)
     while chunk := cursor.fetchmany(POSTINGS_CHUNK):
         doc = np.asarray(chunk, dtype=np.int64).reshape(-1)
         term = np.searchsorted(ends, np.arange(seen, seen + len(doc)), side="right")
         seen += len(doc)
         first = np.flatnonzero(np.r_[True, (term[1:] != term[:-1]) | (doc[1:] != doc[:-1])])
-        runs.append((term[first], doc[first], np.diff(np.r_[first, len(doc)])))
-    if seen != int(instances.sum()):
-        raise RuntimeError(f"FTS5 listed {seen} term instances and counted {int(instances.sum())}")
-    if runs:
-        term_a, doc_a, tf_a = (np.concatenate(c) for c in zip(*runs))
-    else:
-        term_a = doc_a = tf_a = np.zeros(0, dtype=np.int64)
-    if len(term_a) > 1 and not np.all((term_a[1:] > term_a[:-1]) | ((term_a[1:] == term_a[:-1]) & (doc_a[1:] > doc_a[:-1]))):
-        # A run cut by a chunk's end, or instances not in article order within a term: sum the runs.
-        order = np.lexsort((doc_a, term_a))
-        term_a, doc_a, tf_a = term_a[order], doc_a[order], tf_a[order]
-        first = np.flatnonzero(np.r_[True, (term_a[1:] != term_a[:-1]) | (doc_a[1:] != doc_a[:-1])])
-        term_a, doc_a, tf_a = term_a[first], doc_a[first], np.add.reduceat(tf_a, first)
-    tf_a = tf_a.astype(np.int64)
-    indptr_a = np.searchsorted(term_a, np.arange(len(names) + 1)).astype(np.int64)
-    by_key = np.argsort(keys, kind="stable")
-    rows_a = by_key[np.searchsorted(keys, doc_a, sorter=by_key)].astype(np.int32)
+        run_term, run_doc, run_tf = term[first], doc[first], np.diff(np.r_[first, len(doc)])
+        if (int(run_term[0]), int(run_doc[0])) == last:  # the run the last chunk ended in goes on
+            tf_a[filled - 1] += run_tf[0]
+            run_term, run_doc, run_tf = run_term[1:], run_doc[1:], run_tf[1:]
+        to = filled + len(run_term)
+        if to > len(term_a) or not np.array_equal(run_term, term_a[filled:to]):
+            raise RuntimeError("FTS5's term instances did not come by term and article")
+        rows_a[filled:to] = by_key[np.searchsorted(keys, run_doc, sorter=by_key)]
+        tf_a[filled:to] = run_tf
+        filled, last = to, (int(term[-1]), int(doc[-1]))
+    if filled != len(term_a) or seen != (int(ends[-1]) if len(ends) else 0):
+        raise RuntimeError(f"FTS5 listed {seen} term instances in {filled} runs; its vocabulary counts "
+                           f"{int(ends[-1]) if len(ends) else 0} in {len(term_a)}")
+    del term_a
     lengths = np.bincount(rows_a, weights=tf_a, minlength=len(keys)).astype(np.int32)
     terms = [(name, int(c), col) for col, (name, c) in enumerate(zip(names, np.diff(indptr_a).tolist()))]
     conn.executemany("INSERT INTO lexical_terms (term, docs, col) VALUES (?, ?, ?)", terms)
@@ -907,16 +911,24 @@ def article_query_terms(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, wo
     from recommender.text.lexical import MAX_QUERY_TERMS, asked_for, term_weights
 
     docs = np.diff(indptr)
-    cols = np.repeat(np.arange(len(docs), dtype=np.int64), docs)
-    asked = (words & asked_for(docs, n))[cols]
-    cols, at, counts = cols[asked], rows[asked].astype(np.int64), tf[asked].astype(np.float64)
-    weight = term_weights(counts, docs[cols].astype(np.float64), n)
-    order = np.lexsort((cols, -weight, at))  # by row, then weight (highest first), then term
-    cols, at = cols[order], at[order]
-    starts = np.searchsorted(at, np.arange(n + 1))
-    rank = np.arange(len(at)) - starts[at]
-    keep = rank < MAX_QUERY_TERMS
-    return np.searchsorted(at[keep], np.arange(n + 1)).astype(np.int64), cols[keep].astype(np.int32)
+    runs = np.flatnonzero((words & asked_for(docs, n))[np.repeat(np.arange(len(docs), dtype=np.int32), docs)])
+    cols = (np.searchsorted(indptr, runs, side="right") - 1).astype(np.int32)
+    at, counts = rows[runs].astype(np.int32), tf[runs]
+    del runs
+    out_indptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols: list[np.ndarray] = []
+    for lo in range(0, n, QUERY_TERMS_ROWS):  # a block of rows at a time: the sort's memory stays bounded
+        hi = min(n, lo + QUERY_TERMS_ROWS)
+        mine = np.flatnonzero((at - lo).view(np.uint32) < hi - lo)
+        c, a = cols[mine].astype(np.int64), at[mine].astype(np.int64)
+        weight = term_weights(counts[mine].astype(np.float64), docs[c].astype(np.float64), n)
+        order = np.lexsort((c, -weight, a))  # by row, then weight (highest first), then term
+        c, a = c[order], a[order]
+        starts = np.searchsorted(a, np.arange(lo, hi + 1))
+        keep = np.arange(len(a)) - starts[a - lo] < MAX_QUERY_TERMS
+        out_indptr[lo + 1:hi + 1] = np.diff(np.searchsorted(a[keep], np.arange(lo, hi + 1)))
+        out_cols.append(c[keep].astype(np.int32))
+    return np.cumsum(out_indptr), (np.concatenate(out_cols) if out_cols else np.zeros(0, dtype=np.int32))
 
 
 def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | None = None,
