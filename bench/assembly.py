@@ -2,16 +2,19 @@
 (synthetic: topic-clustered vectors, news-shaped bodies, distinct signatures) to a published snapshot.
 Each size runs in a process of its own, whose peak memory is the driver's. Prints JSON.
 
-    python bench/assembly.py [--sizes 25000,50000,100000]
+    python bench/assembly.py [--sizes 25000,50000,100000] [--ray-nodes 2]
 
 Stages (BuildReport.stages): neighbours (each row's nearest rows: exact up to store.EXACT_LIMIT, then
 IVF re-scored exactly), links (the pair judgments of each row's neighbours and copy candidates), groups
 (union-find and average linkage over the links), write (the snapshot: vectors, metadata, FTS5 and its
 postings, bands). Between two sizes, each stage's growth exponent: log(t2 / t1) / log(n2 / n1).
+With --ray-nodes N the neighbour search runs on a local Ray cluster of N one-core nodes, each pinned to
+a core (tests/ray_cluster.py), as `newsrec build --engine ray` runs it; the driver is this process.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import resource
@@ -32,7 +35,7 @@ class _Vectors:
     name, backend, dim, vectors = "all-MiniLM-L6-v2", "onnx", 384, ""
 
 
-def one(n: int) -> dict:
+def one(n: int, ray_nodes: int = 0) -> dict:
     from recommender.config import Config
     from recommender.evidence.duplicates import SIGNATURE_WIDTH
     from recommender.index.indexing import Prepared, build_index
@@ -48,9 +51,21 @@ def one(n: int) -> dict:
     minhash = rng.integers(0, 2**32, (n, SIGNATURE_WIDTH), dtype=np.uint32)
     made = time.time() - t0
     config = Config.load({"reload_interval": 0}, environ={})
-    with tempfile.TemporaryDirectory() as tmp:
-        report = build_index(Prepared(records, vectors, minhash), Path(tmp) / "idx", _Vectors(), config)
-    return {"articles": n, "rows_made_seconds": round(made, 1), "seconds": round(report.seconds, 1),
+    prepared = Prepared(records, vectors, minhash)
+    with contextlib.ExitStack() as stack:
+        if ray_nodes:
+            import ray
+
+            from recommender.index.distributed import WORKER_ENV, neighbours_on_ray
+            from tests.ray_cluster import LocalRayCluster
+
+            address = stack.enter_context(LocalRayCluster(nodes=ray_nodes, cpus=1, pin=True))
+            ray.init(address=address, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
+                     log_to_driver=False, logging_level="ERROR")
+            prepared.search, prepared.release = neighbours_on_ray, ray.shutdown
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        report = build_index(prepared, Path(tmp) / "idx", _Vectors(), config)
+    return {"articles": n, "ray_nodes": ray_nodes, "rows_made_seconds": round(made, 1), "seconds": round(report.seconds, 1),
             "stages": {k: round(v, 2) for k, v in report.stages.items()},
             "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
@@ -58,15 +73,16 @@ def one(n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="25000,50000,100000")
+    ap.add_argument("--ray-nodes", type=int, default=0, help="neighbours on a local Ray cluster of this many nodes")
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one)))
+        print(json.dumps(one(args.one, args.ray_nodes)))
         return
     runs = []
     for n in (int(s) for s in args.sizes.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], cwd=ROOT, check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--ray-nodes", str(args.ray_nodes)], cwd=ROOT,
+                             check=True, capture_output=True, text=True)
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(runs[-1]), flush=True)
     growth = {}
