@@ -8,8 +8,9 @@ Stages (BuildReport.stages): neighbours (each row's nearest rows: exact up to st
 IVF re-scored exactly), links (the pair judgments of each row's neighbours and copy candidates), groups
 (union-find and average linkage over the links), write (the snapshot: vectors, metadata, FTS5 and its
 postings, bands). Between two sizes, each stage's growth exponent: log(t2 / t1) / log(n2 / n1).
-With --ray-nodes N the neighbour search runs on a local Ray cluster of N one-core nodes, each pinned to
-a core (tests/ray_cluster.py), as `newsrec build --engine ray` runs it; the driver is this process.
+With --ray-nodes N the neighbour search and the judging run on a local Ray cluster of N one-core nodes,
+each pinned to a core (tests/ray_cluster.py), as `newsrec build --engine ray` runs them; the driver is
+this process.
 """
 from __future__ import annotations
 
@@ -56,13 +57,13 @@ def one(n: int, ray_nodes: int = 0) -> dict:
         if ray_nodes:
             import ray
 
-            from recommender.index.distributed import WORKER_ENV, neighbours_on_ray
+            from recommender.index.distributed import WORKER_ENV, judge_on_ray, neighbours_on_ray
             from tests.ray_cluster import LocalRayCluster
 
             address = stack.enter_context(LocalRayCluster(nodes=ray_nodes, cpus=1, pin=True))
             ray.init(address=address, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
                      log_to_driver=False, logging_level="ERROR")
-            prepared.search, prepared.release = neighbours_on_ray, ray.shutdown
+            prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, ray.shutdown
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         report = build_index(prepared, Path(tmp) / "idx", _Vectors(), config)
     return {"articles": n, "ray_nodes": ray_nodes, "rows_made_seconds": round(made, 1), "seconds": round(report.seconds, 1),

@@ -141,9 +141,20 @@ def test_faults_that_fail_at_once(tmp_path):
     assert not (tmp_path / "i").exists() or not any((tmp_path / "i").glob("snapshots/*"))
 
 
-def _search_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "ray::_search_task"], capture_output=True, text=True)
+def _search_pids(task: str = "_search_task") -> list[int]:
+    found = subprocess.run(["pgrep", "-f", f"ray::{task}"], capture_output=True, text=True)
     return [int(p) for p in found.stdout.split()]
+
+
+def _kill_one_running(task: str, killed: list[int], wait: float) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline and not killed:
+        pids = _search_pids(task)
+        if pids:
+            time.sleep(wait)
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+        time.sleep(0.05)
 
 
 def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker_killed(cluster, monkeypatch):
@@ -168,17 +179,7 @@ def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker
              log_to_driver=False, logging_level="ERROR")
     try:
         killed: list[int] = []
-
-        def kill_one() -> None:
-            deadline = time.time() + 60
-            while time.time() < deadline and not killed:
-                pids = _search_pids()
-                if pids:
-                    time.sleep(0.3)
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                time.sleep(0.05)
-        killer = threading.Thread(target=kill_one)
+        killer = threading.Thread(target=_kill_one_running, args=("_search_task", killed, 0.3))
         killer.start()
         remote = neighbours_on_ray(vectors, rows, 21)
         killer.join()
@@ -191,5 +192,58 @@ def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker
         local_ivf, remote_ivf = indexing.neighbours(vectors, part, 11), neighbours_on_ray(vectors, part, 11)
         assert np.array_equal(local_ivf[1], remote_ivf[1]) and np.array_equal(local_ivf[0], remote_ivf[0])
         assert not np.array_equal(local_ivf[1], indexing.search_block(vectors, part, 11)[1])  # it was approximate
+    finally:
+        ray.shutdown()
+
+
+def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(cluster, monkeypatch):
+    """Each row's candidate pairs judged by tasks on both nodes (the Linker read in place from the object
+    store) give the links the local judging gives, in the same order, with a task's worker killed
+    mid-judging and its block judged again: copies made by editing bodies, and retellings."""
+    import threading
+
+    import numpy as np
+    import ray
+
+    from recommender.config import Config
+    from recommender.evidence.duplicates import body_hash, text_signatures
+    from recommender.index import distributed, indexing
+    from recommender.index.distributed import WORKER_ENV, judge_on_ray
+    from recommender.index.store import Record
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    centres = rng.standard_normal((60, 384)).astype(np.float32)
+    topic = rng.integers(0, 60, n)
+    vectors = centres[topic] + 0.8 * rng.standard_normal((n, 384)).astype(np.float32)
+    words = [f"w{i}" for i in range(5000)]
+    bodies = [" ".join(rng.choice(words, 80)) for _ in range(n)]
+    for c in range(400):  # edited copies, their vectors next to the original's
+        src, dst = 2 * c, 2 * c + 1 + 800
+        edited = bodies[src].split()
+        edited[int(rng.integers(0, 80))] = "edited"
+        bodies[dst] = " ".join(edited) if c % 4 else bodies[src]
+        vectors[dst] = vectors[src] + 0.02 * rng.standard_normal(384).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    records = [Record(key=i + 1, id=f"a{i}", title=f"T{i}", body=b, body_hash=body_hash(b), source=f"s{i % 5}",
+                      published=f"2024-03-{1 + i % 28:02d}") for i, b in enumerate(bodies)]
+    rows = indexing._Rows(records, vectors, text_signatures(bodies, [f"T{i} {b}" for i, b in enumerate(bodies)]), {})
+    config = Config.load({"reload_interval": 0}, environ={})
+    new = np.arange(n)
+    scores, nbrs = indexing.neighbours(vectors, new, 21)
+    linker = indexing.Linker.of(rows, config)
+    local = indexing.judge_blocks(linker, new, scores, nbrs)
+    assert {link.level for link in local} >= {"exact", "near", "same-story"}
+    monkeypatch.setattr(distributed, "LINK_BLOCK", 500)  # twelve tasks
+    ray.init(address=cluster, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
+             log_to_driver=False, logging_level="ERROR")
+    try:
+        killed: list[int] = []
+        killer = threading.Thread(target=_kill_one_running, args=("_judge_task", killed, 0.05))
+        killer.start()
+        remote = judge_on_ray(linker, new, scores, nbrs)
+        killer.join()
+        assert killed, "no judging task was seen running"
+        assert remote == local
     finally:
         ray.shutdown()

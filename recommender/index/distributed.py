@@ -7,8 +7,9 @@ assembly (indexing.build_index / add_articles) links, groups and publishes. Its 
 step that grows with the square of the rows, runs on the cluster too (neighbours_on_ray): the rows'
 vectors are shared once through the object store and each task searches a block of rows; the blocks
 are cut where FAISS cuts its own, so the result is the one a local search gives, and a task lost
-with its worker is run again to the same result. Nothing is published before every row is back, so
-an interrupted build leaves the live snapshot as it was.
+with its worker is run again to the same result. So does the judging of each row's candidate pairs
+(judge_on_ray): tasks read what the judgment needs in place and send back only the links. Nothing is
+published before every row is back, so an interrupted build leaves the live snapshot as it was.
 
 Ray is an optional extra (`pip install 'newsrec[ray]'`); nothing else in the project imports this.
 """
@@ -28,10 +29,10 @@ from recommender.text.articles import Article, parse_article
 from recommender.config import Config
 from recommender.evidence.duplicates import SIGNATURE_WIDTH, text_signatures
 from recommender.errors import BadInput, ConfigError
-from recommender.index.indexing import (Prepared, embed_records, neighbour_plan, search_block, search_bounds,
-                                        what_is_read)
+from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, embed_records, neighbour_plan, search_block,
+                                        search_bounds, what_is_read)
 
-__all__ = ["RAY_FIX", "neighbours_on_ray", "prepare_on_ray"]
+__all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray"]
 
 RAY_FIX = "install it with: pip install 'newsrec[ray]' (or scripts/setup --ray)"
 # Actors and readers ask for fractions of a CPU: on one-CPU nodes an actor (or a reader) asking for a
@@ -183,6 +184,24 @@ def _search_task(vectors: np.ndarray, rows: np.ndarray, k: int, plan):
     return search_block(vectors, rows, k, plan)
 
 
+def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
+    """indexing.judge_blocks, on the connected Ray cluster: the Linker (vectors, signatures, what the
+    pair judgment reads of every row, the bodies as one buffer) goes to the object store once and is
+    read in place; a task per LINK_BLOCK new rows judges their candidate pairs on whichever node has a
+    free fraction of a CPU, retried on another if its worker dies; only the links come back, in row order."""
+    import ray
+
+    linker_ref = ray.put(linker)
+    task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_judge_task)
+    futures = [task.remote(linker_ref, new[a:a + LINK_BLOCK], scores[a:a + LINK_BLOCK], nbrs[a:a + LINK_BLOCK])
+               for a in range(0, len(new), LINK_BLOCK)]
+    return [link for part in ray.get(futures) for link in part]
+
+
+def _judge_task(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
+    return linker.links(new, scores, nbrs)
+
+
 def _dataset(ray, kind: str, files: list[str]):
     if kind == "jsonl":  # .gz is decompressed by Arrow, detected from the name
         return ray.data.read_text(files, include_paths=True, num_cpus=READ_CPUS)
@@ -243,8 +262,8 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
                                       np.asarray(batch["minhash"], dtype=np.uint32)))
         prepared = Prepared.concat(parts, dim)
         prepared.embed_seconds = time.time() - started
-        # The session stays for the assembly's neighbour search, which ends it (Prepared.finish).
-        prepared.search, prepared.release = neighbours_on_ray, ray.shutdown
+        # The session stays for the assembly's neighbour search and judging, which end it (Prepared.finish).
+        prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, ray.shutdown
         return prepared
     except BaseException:
         ray.shutdown()

@@ -27,8 +27,8 @@ from recommender.index.store import (EXACT_LIMIT, PROBE_SHARE, STORED_NEIGHBOURS
                     build_faiss, write_snapshot)
 from recommender.evidence.stories import group_centroids, group_stories
 
-__all__ = ["BuildReport", "Prepared", "Search", "build_index", "add_articles", "delete_articles", "embed_records", "link_rows",
-           "neighbour_plan", "neighbours", "search_block", "search_bounds",
+__all__ = ["BuildReport", "Judging", "Linker", "Prepared", "Search", "build_index", "add_articles", "delete_articles",
+           "embed_records", "judge_blocks", "link_rows", "neighbour_plan", "neighbours", "search_block", "search_bounds",
            "prepare_articles"]
 
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
@@ -136,10 +136,12 @@ def _text(record: Record, max_tokens: int) -> str:
     return article_text(record.title, record.body, max_tokens)
 
 
-def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = None) -> None:
+def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = None,
+              judging: Judging | None = None) -> None:
     """Add duplicate links between each new row and every other row (exact, near, same-story).
     `search`: how the new rows' neighbours are found (default `neighbours`, here; a Ray cluster's:
-    distributed.neighbours_on_ray)."""
+    distributed.neighbours_on_ray); `judging`: where their pairs are judged (default `judge_blocks`,
+    here; distributed.judge_on_ray)."""
     if not len(new):
         return
     n = len(rows.records)
@@ -147,54 +149,87 @@ def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = N
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     scores, nbrs = (search or neighbours)(rows.vectors, new, k)
     _store_neighbours(rows, new.tolist(), scores, nbrs)
-    judge = load_pair_model(config.model, config.pair_model or None)
-    evidence = _LinkEvidence(rows, config, judge.cosine_reach(RETELLING, RETELLING_VERDICT))
-    sides = rows.sides(config)
-    keys = rows.keys
-    for start in range(0, len(new), LINK_BLOCK):
-        block = slice(start, start + LINK_BLOCK)
-        at, js, cos, copy = evidence.pairs(new[block], scores[block], nbrs[block])
-        if not len(at):
-            continue
-        i_rows = new[block][at]
-        verdict = judge.judge(cos, sides.take(i_rows), sides.take(js)).p_retelling
-        # Only copy candidates and retellings can be linked.
-        shingled: dict[int, Shingled] = {}
-
-        def sh(i: int) -> Shingled:
-            if i not in shingled:
-                shingled[i] = Shingled.of(rows.records[i].body)
-            return shingled[i]
-
-        for m in np.flatnonzero((verdict >= RETELLING_VERDICT) | copy).tolist():
-            i, j = int(i_rows[m]), int(js[m])
-            ov = overlap(sh(i), sh(j)) if copy[m] else None
-            level, jac, cont = classify_pair(rows.records[i], rows.records[j], ov, float(verdict[m]), config)
-            if level is None:
-                continue
-            a, b = sorted((int(keys[i]), int(keys[j])))
-            rows.links[(a, b)] = Link(a, b, level, round(float(cos[m]), 4), jac, cont)
+    for link in (judging or judge_blocks)(Linker.of(rows, config), new, scores, nbrs):
+        rows.links[(link.a, link.b)] = link
 
 
 # New rows linked at a time: their candidate pairs are judged in one vectorised call.
 LINK_BLOCK = 4096
 
 
-class _LinkEvidence:
-    """Which pairs of a new row and another row link_rows judges: copy candidates (a shared MinHash
-    band, the same body, or a neighbour at NEAR_COSINE or closer) and neighbours close enough to be
-    retellings (the pair model's cosine reach)."""
+class _Text:
+    """What classify_pair reads of an article: its body, and its body's hash (here a number per distinct hash)."""
 
-    def __init__(self, rows: _Rows, config, reach: float):
-        self.vectors = rows.vectors
-        self.bands = BandTable.build(rows.minhash, config.near_threshold)
-        self.minhash = rows.minhash
-        self.reach = reach
-        by_hash: dict[str, list[int]] = {}
-        for i, r in enumerate(rows.records):
-            by_hash.setdefault(r.body_hash, []).append(i)
-        # Rows whose body another row repeats, with the others (most bodies are their own).
-        self.same_body = {i: members for members in by_hash.values() if len(members) > 1 for i in members}
+    __slots__ = ("body", "body_hash")
+
+    def __init__(self, body: str, body_hash: int):
+        self.body, self.body_hash = body, body_hash
+
+
+class Linker:
+    """What judging a new row against the others needs, in arrays a Ray task reads without copying
+    (bodies as one UTF-8 buffer): the candidate pairs (copy candidates: a shared MinHash band, the same
+    body, or a neighbour at NEAR_COSINE or closer; and neighbours close enough to be retellings, by the
+    pair model's cosine reach), the pair judgment, and each pair's shingle overlap where it may be a copy."""
+
+    def __init__(self, vectors: np.ndarray, minhash: np.ndarray, sides: Sides, *, bands: BandTable, bodies: np.ndarray,
+                 starts: np.ndarray, hash_ids: np.ndarray, keys: np.ndarray, config):
+        self.vectors, self.minhash, self.bands, self.sides = vectors, minhash, bands, sides
+        self.bodies, self.starts, self.hash_ids, self.keys = bodies, starts, hash_ids, keys
+        self.config = config
+        self.judge = load_pair_model(config.model, config.pair_model or None)
+        self.reach = self.judge.cosine_reach(RETELLING, RETELLING_VERDICT)
+        # Rows whose body another row repeats (most bodies are their own), ordered by hash number.
+        repeated = np.flatnonzero(np.bincount(hash_ids) > 1) if len(hash_ids) else hash_ids
+        repeats = np.flatnonzero(np.isin(hash_ids, repeated))
+        self.repeats = repeats[np.argsort(hash_ids[repeats], kind="stable")]
+        self.repeat_hashes = hash_ids[self.repeats]
+
+    @classmethod
+    def of(cls, rows: _Rows, config) -> "Linker":
+        encoded = [r.body.encode("utf-8") for r in rows.records]
+        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in encoded], out=starts[1:])
+        bodies = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        del encoded
+        _, hash_ids = np.unique(np.asarray([r.body_hash for r in rows.records], dtype=object).astype(str),
+                                return_inverse=True)
+        return cls(rows.vectors, rows.minhash, rows.sides(config), bands=BandTable.build(rows.minhash, config.near_threshold),
+                   bodies=bodies, starts=starts, hash_ids=hash_ids.astype(np.int64), keys=rows.keys, config=config)
+
+    def body(self, i: int) -> str:
+        return self.bodies[self.starts[i]:self.starts[i + 1]].tobytes().decode("utf-8")
+
+    def links(self, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list[Link]:
+        """The links of these new rows (a block, with their neighbours' cosines and rows), in row order."""
+        at, js, cos, copy = self.pairs(new, scores, nbrs)
+        if not len(at):
+            return []
+        i_rows = new[at]
+        verdict = self.judge.judge(cos, self.sides.take(i_rows), self.sides.take(js)).p_retelling
+        texts: dict[int, _Text] = {}
+        shingled: dict[int, Shingled] = {}
+
+        def text(i: int) -> _Text:
+            if i not in texts:
+                texts[i] = _Text(self.body(i), int(self.hash_ids[i]))
+            return texts[i]
+
+        def sh(i: int) -> Shingled:
+            if i not in shingled:
+                shingled[i] = Shingled.of(text(i).body)
+            return shingled[i]
+
+        out = []
+        # Only copy candidates and retellings can be linked.
+        for m in np.flatnonzero((verdict >= RETELLING_VERDICT) | copy).tolist():
+            i, j = int(i_rows[m]), int(js[m])
+            ov = overlap(sh(i), sh(j)) if copy[m] else None
+            level, jac, cont = classify_pair(text(i), text(j), ov, float(verdict[m]), self.config)
+            if level is not None:
+                a, b = sorted((int(self.keys[i]), int(self.keys[j])))
+                out.append(Link(a, b, level, round(float(cos[m]), 4), jac, cont))
+        return out
 
     def pairs(self, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray):
         """(query positions in `new`, other rows, cosines, copy-candidate flags) of the pairs to judge,
@@ -207,8 +242,11 @@ class _LinkEvidence:
         near = s >= NEAR_COSINE
         keep = near | (s >= self.reach)
         bq, bj = self.bands.query_many(self.minhash[new])
-        hq = [(p, m) for p, i in enumerate(new.tolist()) for m in self.same_body.get(i, ())]
-        hq, hj = (np.asarray(c, dtype=np.int64).reshape(-1) for c in (zip(*hq) if hq else ((), ())))
+        # The same body: the rows with this row's hash number.
+        lo = np.searchsorted(self.repeat_hashes, self.hash_ids[new], side="left")
+        count = np.searchsorted(self.repeat_hashes, self.hash_ids[new], side="right") - lo
+        hq = np.repeat(np.arange(len(new)), count)
+        hj = self.repeats[np.repeat(lo, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
         code = np.concatenate([q[keep] * n + j[keep], bq * n + bj, hq * n + hj])
         copy = np.concatenate([near[keep], np.ones(len(bq) + len(hq), dtype=bool)])
         cos = np.concatenate([s[keep], np.full(len(bq) + len(hq), np.nan)])
@@ -224,6 +262,19 @@ class _LinkEvidence:
         if missing.any():  # copy candidates beyond the neighbours searched: their cosines computed here
             cos[missing] = np.einsum("nd,nd->n", self.vectors[new[at[missing]]], self.vectors[js[missing]])
         return at, js, cos, copy
+
+
+def judge_blocks(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list[Link]:
+    """The links of the new rows, judged here LINK_BLOCK rows at a time, in row order."""
+    out: list[Link] = []
+    for start in range(0, len(new), LINK_BLOCK):
+        block = slice(start, start + LINK_BLOCK)
+        out.extend(linker.links(new[block], scores[block], nbrs[block]))
+    return out
+
+
+# Judging: (a Linker, the new rows, their neighbours' cosines and rows) -> the links, in row order.
+Judging = Callable[[Linker, np.ndarray, np.ndarray, np.ndarray], "list[Link]"]
 
 
 # A neighbour search: (all rows' vectors, the rows searched, k) -> (cosines, rows), best first.
@@ -358,6 +409,7 @@ def neighbours(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndar
     from concurrent.futures import ThreadPoolExecutor
 
     import faiss
+    from threadpoolctl import threadpool_limits
 
     new = np.asarray(new, dtype=np.int64)
     plan = neighbour_plan(vectors, len(new))
@@ -367,7 +419,9 @@ def neighbours(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndar
         faiss.omp_set_num_threads(1)  # this thread's FAISS and BLAS work on one thread
         return search_block(vectors, new[bounds[at]:bounds[at + 1]], k, plan)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(bounds) - 1))) as pool:
+    # Every BLAS on one thread while the blocks run a thread a core (as on a one-thread Ray worker);
+    # two searching threads each starting BLAS threads of their own ran slower than one thread.
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(bounds) - 1))) as pool:
         parts = list(pool.map(block, range(len(bounds) - 1)))
     if not parts:
         return np.zeros((0, k), dtype=np.float32), np.zeros((0, k), dtype=np.int64)
@@ -558,8 +612,10 @@ class Prepared:
     vectors: np.ndarray
     minhash: np.ndarray
     embed_seconds: float = 0.0
-    # Where the assembly finds the rows' neighbours (None: here), and what ends it (a Ray session).
+    # Where the assembly finds the rows' neighbours and judges their pairs (None: here), and what ends
+    # it (a Ray session).
     search: Search | None = None
+    judging: "Judging | None" = None
     release: Callable[[], None] | None = None
 
     @classmethod
@@ -584,7 +640,7 @@ class Prepared:
         """End what the rows were prepared with (a Ray session), once the assembly is done with it."""
         if self.release is not None:
             self.release()
-            self.release = self.search = None
+            self.release = self.search = self.judging = None
 
     def keyed(self, first_key: int) -> list[Record]:
         return [dataclasses.replace(r, key=first_key + i) for i, r in enumerate(self.records)]
@@ -673,7 +729,7 @@ def build_index(
     stages: dict[str, float] = {}
     t0 = time.time()
     try:
-        link_rows(rows, range(len(records)), config, _timed(prepared.search or neighbours, stages))
+        link_rows(rows, range(len(records)), config, _timed(prepared.search or neighbours, stages), prepared.judging)
     finally:
         prepared.finish()
     stages["links"] = time.time() - t0 - stages.get("neighbours", 0.0)
@@ -733,7 +789,7 @@ def add_articles(
             rows.words,
         )
         try:
-            link_rows(rows, range(start, len(rows.records)), config, prepared.search)
+            link_rows(rows, range(start, len(rows.records)), config, prepared.search, prepared.judging)
         finally:
             prepared.finish()
         name = _publish(index_dir, rows, embedder, config, started)
