@@ -5,7 +5,7 @@ Each size runs in a process of its own, whose peak memory is the driver's. Print
     python bench/assembly.py [--sizes 25000,50000,100000] [--ray-nodes 2]
 
 Stages (BuildReport.stages): neighbours (each row's nearest rows: exact up to store.EXACT_LIMIT, then
-IVF re-scored exactly), links (the pair judgments of each row's neighbours and copy candidates), groups
+in the rows' lists, indexing.RowLists), links (the pair judgments of each row's neighbours and copy candidates), groups
 (union-find and average linkage over the links), write (the snapshot: vectors, metadata, FTS5 and its
 postings, bands). Between two sizes, each stage's growth exponent: log(t2 / t1) / log(n2 / n1).
 With --ray-nodes N the neighbour search and the judging run on a local Ray cluster of N one-core nodes,

@@ -160,7 +160,7 @@ def _kill_one_running(task: str, killed: list[int], wait: float) -> None:
 def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker_killed(cluster, monkeypatch):
     """Blocks of rows searched by tasks on both nodes give the bytes one local search gives: a flat scan
     (12,000 rows: a block and a remainder; one task's worker killed mid-search and its block run
-    again) and an IVF index past the exact limit (made once by the driver, shipped to the tasks)."""
+    again) and the rows' lists past the exact limit (made once by the driver, shipped to the tasks)."""
     import threading
 
     import numpy as np
@@ -185,7 +185,7 @@ def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker
         killer.join()
         assert killed, "no search task was seen running"
         assert np.array_equal(local[1], remote[1]) and np.array_equal(local[0], remote[0])
-        # past the exact limit: the driver's IVF index, searched in the same blocks
+        # past the exact limit: the driver's lists of the rows (indexing.RowLists), searched in the same blocks
         monkeypatch.setattr(indexing, "EXACT_LIMIT", 5_000)
         monkeypatch.setattr(indexing, "APPROX_PAIRS", 1_000_000)
         part = np.arange(0, 12_000, 2)

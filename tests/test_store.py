@@ -276,7 +276,7 @@ def test_story_centroids_are_stored_and_stand_in_for_grouped_rows(tmp_path):
     assert np.allclose(got[2], vectors[2]) and np.allclose(got[4], cents[1]) and np.allclose(got[0], cents[0])
 
 
-def test_linking_many_rows_finds_neighbours_through_ivf_with_exact_cosines(monkeypatch):
+def test_linking_many_rows_finds_neighbours_in_the_rows_lists_with_exact_cosines(monkeypatch):
     """A build above store.EXACT_LIMIT finds each row's neighbours in the lists of the rows nearest it
     (indexing.RowLists: a flat scan of n^2 pairs would take hours), with exact cosines, best first."""
     from recommender.index import indexing
