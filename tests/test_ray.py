@@ -146,23 +146,33 @@ def _search_pids(task: str = "_search_task") -> list[int]:
     return [int(p) for p in found.stdout.split()]
 
 
-def _kill_one_running(task: str, killed: list[int], wait: float) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline and not killed:
-        pids = _search_pids(task)
-        if pids:
-            time.sleep(wait)
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
-        time.sleep(0.05)
+def _with_a_worker_killed(task: str, wait: float, run):
+    """run(), while a worker running `task` is killed (`wait` seconds after it is first seen); its result."""
+    import threading
+
+    killed: list[int] = []
+
+    def kill_one() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            pids = _search_pids(task)
+            if pids:
+                time.sleep(wait)
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.05)
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    result = run()
+    killer.join()
+    assert killed, f"no {task} was seen running"
+    return result
 
 
 def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker_killed(cluster, monkeypatch):
     """Blocks of rows searched by tasks on both nodes give the bytes one local search gives: a flat scan
     (12,000 rows: a block and a remainder; one task's worker killed mid-search and its block run
     again) and the rows' lists past the exact limit (made once by the driver, shipped to the tasks)."""
-    import threading
-
     import numpy as np
     import ray
 
@@ -178,12 +188,7 @@ def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker
     ray.init(address=cluster, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
              log_to_driver=False, logging_level="ERROR")
     try:
-        killed: list[int] = []
-        killer = threading.Thread(target=_kill_one_running, args=("_search_task", killed, 0.3))
-        killer.start()
-        remote = neighbours_on_ray(vectors, rows, 21)
-        killer.join()
-        assert killed, "no search task was seen running"
+        remote = _with_a_worker_killed("_search_task", 0.3, lambda: neighbours_on_ray(vectors, rows, 21))
         assert np.array_equal(local[1], remote[1]) and np.array_equal(local[0], remote[0])
         # past the exact limit: the driver's lists of the rows (indexing.RowLists), searched in the same blocks
         monkeypatch.setattr(indexing, "EXACT_LIMIT", 5_000)
@@ -200,8 +205,6 @@ def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(c
     """Each row's candidate pairs judged by tasks on both nodes (the Linker read in place from the object
     store) give the links the local judging gives, in the same order, with a task's worker killed
     mid-judging and its block judged again: copies made by editing bodies, and retellings."""
-    import threading
-
     import numpy as np
     import ray
 
@@ -238,12 +241,7 @@ def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(c
     ray.init(address=cluster, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
              log_to_driver=False, logging_level="ERROR")
     try:
-        killed: list[int] = []
-        killer = threading.Thread(target=_kill_one_running, args=("_judge_task", killed, 0.05))
-        killer.start()
-        remote = judge_on_ray(linker, new, scores, nbrs)
-        killer.join()
-        assert killed, "no judging task was seen running"
+        remote = _with_a_worker_killed("_judge_task", 0.05, lambda: judge_on_ray(linker, new, scores, nbrs))
         assert remote == local
     finally:
         ray.shutdown()

@@ -191,7 +191,7 @@ def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.n
     free fraction of a CPU, retried on another if its worker dies; only the links come back, in row order."""
     import ray
 
-    linker_ref = ray.put(linker)
+    linker_ref = ray.put(linker.packed())
     task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_judge_task)
     futures = [task.remote(linker_ref, new[a:a + LINK_BLOCK], scores[a:a + LINK_BLOCK], nbrs[a:a + LINK_BLOCK])
                for a in range(0, len(new), LINK_BLOCK)]

@@ -7,6 +7,7 @@ snapshot atomically.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import platform
 import os
@@ -166,16 +167,38 @@ class _Text:
         self.body, self.body_hash = body, body_hash
 
 
+@dataclass(frozen=True)
+class PackedTexts:
+    """Texts as one UTF-8 buffer and where each begins: one array a Ray task maps in place instead of
+    unpickling a string an article."""
+
+    buffer: np.ndarray  # uint8
+    starts: np.ndarray  # (n + 1,) int64
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> "PackedTexts":
+        encoded = [t.encode("utf-8") for t in texts]
+        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in encoded], out=starts[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), starts)
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, i: int) -> str:
+        return self.buffer[self.starts[i]:self.starts[i + 1]].tobytes().decode("utf-8")
+
+
 class Linker:
     """What judging a new row against the others needs, in arrays a Ray task reads without copying
-    (bodies as one UTF-8 buffer): the candidate pairs (copy candidates: a shared MinHash band, the same
+    (`packed`: the bodies as one UTF-8 buffer): the candidate pairs (copy candidates: a shared MinHash band, the same
     body, or a neighbour at NEAR_COSINE or closer; and neighbours close enough to be retellings, by the
     pair model's cosine reach), the pair judgment, and each pair's shingle overlap where it may be a copy."""
 
-    def __init__(self, vectors: np.ndarray, minhash: np.ndarray, sides: Sides, *, bands: BandTable, bodies: np.ndarray,
-                 starts: np.ndarray, hash_ids: np.ndarray, keys: np.ndarray, config):
+    def __init__(self, vectors: np.ndarray, minhash: np.ndarray, sides: Sides, *, bands: BandTable,
+                 bodies: "Sequence[str] | PackedTexts", hash_ids: np.ndarray, keys: np.ndarray, config):
         self.vectors, self.minhash, self.bands, self.sides = vectors, minhash, bands, sides
-        self.bodies, self.starts, self.hash_ids, self.keys = bodies, starts, hash_ids, keys
+        self.bodies, self.hash_ids, self.keys = bodies, hash_ids, keys
         self.config = config
         self.judge = load_pair_model(config.model, config.pair_model or None)
         self.reach = self.judge.cosine_reach(RETELLING, RETELLING_VERDICT)
@@ -187,18 +210,17 @@ class Linker:
 
     @classmethod
     def of(cls, rows: _Rows, config) -> "Linker":
-        encoded = [r.body.encode("utf-8") for r in rows.records]
-        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(b) for b in encoded], out=starts[1:])
-        bodies = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        del encoded
         _, hash_ids = np.unique(np.asarray([r.body_hash for r in rows.records], dtype=object).astype(str),
                                 return_inverse=True)
         return cls(rows.vectors, rows.minhash, rows.sides(config), bands=BandTable.build(rows.minhash, config.near_threshold),
-                   bodies=bodies, starts=starts, hash_ids=hash_ids.astype(np.int64), keys=rows.keys, config=config)
+                   bodies=[r.body for r in rows.records], hash_ids=hash_ids.astype(np.int64), keys=rows.keys,
+                   config=config)
 
-    def body(self, i: int) -> str:
-        return self.bodies[self.starts[i]:self.starts[i + 1]].tobytes().decode("utf-8")
+    def packed(self) -> "Linker":
+        """This Linker with its bodies in one UTF-8 buffer (PackedTexts), for a Ray task to map in place."""
+        other = copy.copy(self)
+        other.bodies = PackedTexts.of(self.bodies)
+        return other
 
     def links(self, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list[Link]:
         """The links of these new rows (a block, with their neighbours' cosines and rows), in row order."""
@@ -212,7 +234,7 @@ class Linker:
 
         def text(i: int) -> _Text:
             if i not in texts:
-                texts[i] = _Text(self.body(i), int(self.hash_ids[i]))
+                texts[i] = _Text(self.bodies[i], int(self.hash_ids[i]))
             return texts[i]
 
         def sh(i: int) -> Shingled:
