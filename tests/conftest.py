@@ -35,6 +35,48 @@ def demo_records(n: int, seed: int = 3) -> list[dict]:
     return (topical + rest)[:n]
 
 
+def syndicated_records(n: int, seed: int = 11) -> list[dict]:
+    """n articles as an aggregator holds them: demo articles, each with up to six others of its story:
+    two syndicated copies (other sites' furniture, a word changed), two other tellings (the article's
+    second half headed by its first sentence, and its first half, the same day), a brief (the lead,
+    the next day) and the outlet's own update a week later (its last paragraph). Copies, retellings and
+    developments to group; every id once."""
+    import datetime as dt
+    import re
+
+    rng = random.Random(seed)
+    demo = demo_records((n + 6) // 7, seed=seed)
+    titles = [r["title"] for r in demo]
+    out: list[dict] = []
+    for r in demo:
+        paras = [p for p in r["body"].split("\n") if p.strip()] or [r["title"]]
+        sentences = re.split(r"(?<=[.!?])\s+", " ".join(paras))
+        first, second = sentences[:max(1, len(sentences) // 2)], sentences[len(sentences) // 2:] or sentences
+        day = (r.get("published") or "2010-01-01")[:10]
+
+        def later(days: int) -> str:
+            return (dt.date.fromisoformat(day) + dt.timedelta(days=days)).isoformat()
+
+        copy = paras[:]
+        copy.insert(min(2, len(copy)), f"ALSO READ: {rng.choice(titles)}")
+        copy[0] = copy[0].replace(" the ", " this ", 1)
+        wire = paras + ["Share this article:", "Related stories", *rng.sample(titles, 3)]
+        told = {"title": second[0][:150], "body": " ".join(second[1:]) or second[0]}
+        out += [{"id": r["id"], "title": r["title"], "body": r["body"], "published": day, "source": "wikinews"},
+                {"id": f"{r['id']}/copy", "title": r["title"], "body": "\n".join(copy + ["Follow us for the latest news."]),
+                 "published": day, "source": "syndicate.example"},
+                {"id": f"{r['id']}/wire", "title": r["title"], "body": "\n".join(wire), "published": day,
+                 "source": "wire.example"},
+                {"id": f"{r['id']}/told", **told, "published": day, "source": "other.example"},
+                {"id": f"{r['id']}/half", "title": r["title"], "body": " ".join(first), "published": day,
+                 "source": "digest.example"},
+                {"id": f"{r['id']}/brief", "title": r["title"], "body": paras[0], "published": later(1),
+                 "source": "brief.example"},
+                {"id": f"{r['id']}/update", "title": f"Update: {r['title']}", "body": paras[-1], "published": later(7),
+                 "source": "wikinews"}]
+    return out[:n]
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     with open(path, "w", encoding="utf-8") as fh:
         for r in records:

@@ -1,6 +1,7 @@
 """`newsrec build --engine ray` on a real local Ray cluster (a head and a second node on 127.0.0.1, one
-CPU each), with the real model: the same index as the local build, a killed actor retried, a driver
-interrupted without touching the live snapshot, and the faults that must fail at once.
+CPU each): the same index as the local build with the real model (2,000 articles) and with the stand-in
+embedder (20,000 articles of several outlets), a killed actor retried, a driver interrupted without
+touching the live snapshot, and the faults that must fail at once.
 The cluster is tests/ray_cluster.py's: its own PID namespace, ended with everything in it."""
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.conftest import ROOT, demo_records, free_port, index_summary, write_jsonl
+from tests.conftest import ROOT, demo_records, free_port, index_summary, syndicated_records, write_jsonl
 from tests.ray_cluster import ENV as RAY_ENV, LocalRayCluster, can_unshare
 
 pytestmark = [pytest.mark.ray, pytest.mark.model, pytest.mark.slow]
@@ -47,34 +49,42 @@ def _actor_pids() -> list[int]:
     return [int(p) for p in found.stdout.split()]
 
 
-def _related_lists(index: Path, ids: list[str]) -> dict[str, list[str]]:
+def _related_lists(index: Path, ids: list[str], backend: str | None = None) -> dict[str, list[str]]:
     from recommender.config import Config
     from recommender.facade import Recommender
 
-    rec = Recommender(Config.load({"index": str(index), "reload_interval": 0}), read_only=True)
+    given = {"index": str(index), "reload_interval": 0, **({"backend": backend} if backend else {})}
+    rec = Recommender(Config.load(given), read_only=True)
     rec.load()
     return {i: [item["id"] for item in rec.related(rec.params(), id=i)["items"]] for i in ids}
 
 
-def test_the_ray_build_is_the_local_build_even_with_an_actor_killed(cluster, articles, tmp_path):
-    local = subprocess.run(_cli("build", "--input", str(articles), "--index", str(tmp_path / "local"), "--quiet"),
-                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+def _local_and_ray_builds(cluster: str, articles: Path, tmp_path: Path, env: dict) -> tuple[dict, dict]:
+    """The local build and the Ray build of one input, an actor killed while the Ray build runs (Ray
+    restarts it and retries its batch): each index's summary (tests.conftest.index_summary)."""
+    backend = ["--backend", env["NEWSREC_BACKEND"]] if "NEWSREC_BACKEND" in env else []
+    local = subprocess.run(_cli("build", "--input", str(articles), "--index", str(tmp_path / "local"), "--quiet", *backend),
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert local.returncode == 0, local.stderr
     driver = subprocess.Popen(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(articles),
-                                   "--index", str(tmp_path / "ray"), "--quiet"),
-                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   "--index", str(tmp_path / "ray"), "--quiet", *backend),
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Kill one actor once both are at work (their model loaded): Ray restarts it and retries its batch.
     deadline = time.time() + 120
     while len(_actor_pids()) < 2 and time.time() < deadline and driver.poll() is None:
         time.sleep(0.2)
-    time.sleep(6)
+    time.sleep(3)
     victims = _actor_pids()
     assert victims and driver.poll() is None, "the build ended before an actor could be killed"
     os.kill(victims[0], signal.SIGKILL)
     out, err = driver.communicate(timeout=300)
     assert driver.returncode == 0, err
     assert "2 node(s)" in err, err
-    a, b = index_summary(tmp_path / "local"), index_summary(tmp_path / "ray")
+    return index_summary(tmp_path / "local"), index_summary(tmp_path / "ray")
+
+
+def test_the_ray_build_is_the_local_build_even_with_an_actor_killed(cluster, articles, tmp_path):
+    a, b = _local_and_ray_builds(cluster, articles, tmp_path, ENV)
     assert a["ids"] == b["ids"] and len(a["ids"]) == ARTICLES
     assert a["dup_groups"] == b["dup_groups"] and a["story_groups"] == b["story_groups"]
     # One runtime both ways; OpenVINO runs four texts a run, and a text's batch-mates move its vector by up to
@@ -82,6 +92,21 @@ def test_the_ray_build_is_the_local_build_even_with_an_actor_killed(cluster, art
     assert min(float(a["vectors"][i] @ b["vectors"][i]) for i in a["ids"]) >= 0.9998
     sample = random.Random(5).sample(a["ids"], 100)
     assert _related_lists(tmp_path / "local", sample) == _related_lists(tmp_path / "ray", sample)
+
+
+def test_an_aggregators_20k_articles_build_on_ray_as_they_build_here(cluster, tmp_path):
+    """20,000 articles of several outlets (copies, other tellings, briefs, updates: groups to find), with
+    the stand-in embedder so that size costs no model time: the same ids, groups and lists both ways."""
+    articles = write_jsonl(tmp_path / "aggregator.jsonl", syndicated_records(20_000))
+    a, b = _local_and_ray_builds(cluster, articles, tmp_path, {**ENV, "NEWSREC_BACKEND": "hash"})
+    assert a["ids"] == b["ids"] and len(a["ids"]) == 20_000
+    assert min(len([g for g in a[name] if len(g) > 1]) for name in ("dup_groups", "story_groups")) > 1000
+    assert a["dup_groups"] == b["dup_groups"] and a["story_groups"] == b["story_groups"]
+    assert all(np.array_equal(a["vectors"][i], b["vectors"][i]) for i in a["ids"])
+    sample = random.Random(5).sample(a["ids"], 100)
+    local = _related_lists(tmp_path / "local", sample, "hash")
+    assert sum(map(len, local.values())) >= 400
+    assert local == _related_lists(tmp_path / "ray", sample, "hash")
 
 
 def test_a_driver_interrupted_mid_build_leaves_the_live_snapshot(cluster, articles, tmp_path):
@@ -173,7 +198,6 @@ def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker
     """Blocks of rows searched by tasks on both nodes give the bytes one local search gives: a flat scan
     (12,000 rows: a block and a remainder; one task's worker killed mid-search and its block run
     again) and the rows' lists past the exact limit (made once by the driver, shipped to the tasks)."""
-    import numpy as np
     import ray
 
     from recommender.index import indexing
@@ -205,7 +229,6 @@ def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(c
     """Each row's candidate pairs judged by tasks on both nodes (the Linker read in place from the object
     store) give the links the local judging gives, in the same order, with a task's worker killed
     mid-judging and its block judged again: copies made by editing bodies, and retellings."""
-    import numpy as np
     import ray
 
     from recommender.config import Config
