@@ -45,6 +45,7 @@ from recommender.errors import BadInput  # noqa: E402
 from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
 from recommender.embed.embedding import embedded_words  # noqa: E402
 from recommender.embed.models import REFERENCE_RUNTIME, resolve_model  # noqa: E402
+from recommender.evaluation.metrics import verdict_scores  # noqa: E402
 
 KINDS = ("semeval", "uci", "msvcode", "wikinews")
 # MSRP is scored, never fitted on: its pairs are sentences of one news story each, paraphrase or not, so
@@ -265,23 +266,6 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]
     return coef, float(lr.intercept_[0] - (coef * mu).sum())
 
 
-def scores(p: np.ndarray, y: np.ndarray) -> dict:
-    """Balanced accuracy at 0.5, class-balanced expected calibration error (10 bins), AUC, pair counts."""
-    from sklearn.metrics import roc_auc_score
-
-    w = weights_of(np.zeros(len(y)), y)
-    pred = p >= 0.5
-    tpr, tnr = pred[y == 1].mean(), (~pred[y == 0]).mean()
-    bins = np.minimum((p * 10).astype(int), 9)
-    ece = 0.0
-    for b in range(10):
-        m = bins == b
-        if m.any():
-            ece += w[m].sum() * abs((w[m] * p[m]).sum() / w[m].sum() - (w[m] * y[m]).sum() / w[m].sum())
-    return {"pairs": int(len(y)), "positives": int(y.sum()), "balanced_accuracy": round(float((tpr + tnr) / 2), 4),
-            "ece": round(float(ece), 4), "auc": round(float(roc_auc_score(y, p)), 4)}
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
@@ -341,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
                 m = us == v
                 if len(set(ys[m])) < 2:
                     continue
-                row = scores(1 / (1 + np.exp(-(xs[m] @ coef + icpt))), ys[m])
+                row = verdict_scores(1 / (1 + np.exp(-(xs[m] @ coef + icpt))), ys[m])
                 pred = xs[m, 0] >= bar
                 row["cosine_bar"] = round(bar, 3)
                 row["cosine_bar_balanced_accuracy"] = round(float((pred[ys[m] == 1].mean() + (~pred[ys[m] == 0]).mean()) / 2), 4)
@@ -358,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict:
         coef, icpt = fit(xs[fitted_on], ys[fitted_on], weights_of(us[fitted_on], ys[fitted_on]))
         shipped[head] = {"weights": [round(float(v), 6) for v in coef], "intercept": round(icpt, 6)}
         p_all = 1 / (1 + np.exp(-(xs @ coef + icpt)))
-        report["in_sample"][head] = {v: scores(p_all[us == v], ys[us == v]) for v in sorted(set(us))
+        report["in_sample"][head] = {v: verdict_scores(p_all[us == v], ys[us == v]) for v in sorted(set(us))
                                      if len(set(ys[us == v])) == 2}
     shipped["fitted"] = {"command": report["command"], "kinds": [k for k in KINDS if k in set(kinds.tolist())],
                          "pairs": {u: int((unit == u).sum()) for u in sorted(set(unit.tolist()))},

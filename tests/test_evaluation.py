@@ -1,6 +1,8 @@
 """The evaluation harness scores what the service serves: texts are cleaned as the API cleans them."""
 from __future__ import annotations
 
+import json
+
 from recommender.evaluation import runs as evaluation
 from recommender.embed.embedding import article_text
 
@@ -126,3 +128,22 @@ def test_the_sweep_pools_folds_by_the_lists_scored():
     flat = _sweep_line("flat", [0.5, 0.55, 0.55, 0.55], scored=[10, 30, 10, 10])
     out = sweep.choose([big, flat])
     assert next(o for o in out if o.get("held_out_fold") == "0")["settings"] == {"x": "big"}
+
+
+def test_verdict_scores_by_hand():
+    from recommender.evaluation.metrics import verdict_scores
+
+    out = verdict_scores([0.9, 0.8, 0.3, 0.6], [1, 1, 0, 0])
+    assert out == {"pairs": 4, "positives": 2, "balanced_accuracy": 0.75, "ece": 0.3, "auc": 1.0}
+    assert verdict_scores([0.5, 0.5, 0.2], [1, 0, 0])["auc"] == 0.75  # a tie counts half
+    assert verdict_scores([0.7, 0.2], [0, 0]) == {"pairs": 2, "positives": 0, "verdict_right": 0.5}
+
+
+def test_a_pair_set_without_english_pairs_reports_null_not_nan(hash_embedder):
+    rows = [{"text1": scraped(HEADLINE, *STORY), "text2": scraped(HEADLINE, *STORY[:2]), "Overall": o,
+             "lang1": "de", "lang2": "de"} for o in (1.0, 4.0)]
+    out = evaluation.eval_semeval(rows, hash_embedder)
+    assert out["english"]["pairs"] == 0 and out["english"]["pearson_newsrec"] is None
+    assert "NaN" not in json.dumps(out)
+    judged = out["all"]["judgment"]["retelling"]
+    assert judged["pairs"] == 2 and judged["positives"] == 1 and 0 <= judged["balanced_accuracy"] <= 1

@@ -58,13 +58,16 @@ def snippet_scores(counts) -> dict:
             "accuracy": round((tp + tn) / max(1, tp + fn + fp + tn), 4), "f_score": round(f, 4), "pages": len(counts)}
 
 
-def pearson(x, y) -> float:
+def pearson(x, y) -> float | None:
+    """Pearson's r, rounded to 4 places; 0 when either side is constant, None for fewer than two pairs."""
     import numpy as np
 
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2:
+        return None
     if x.std() == 0 or y.std() == 0:
         return 0.0
-    return float(np.corrcoef(x, y)[0, 1])
+    return round(float(np.corrcoef(x, y)[0, 1]), 4)
 
 
 def best_threshold_accuracy(scores, labels) -> tuple[float, float]:
@@ -105,3 +108,47 @@ def pairwise_f1(pred, gold) -> dict:
     recall = both / g_pairs if g_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def verdict_scores(p, y) -> dict:
+    """How a calibrated probability reads labelled pairs: balanced accuracy of the verdict p >= 0.5,
+    expected calibration error over ten bins with the two classes weighed equally (a probability reads
+    "given a pair as likely to be either"), and AUC (ties counted half). Pairs of one class only: the
+    share the verdict gets right, nothing else."""
+    import numpy as np
+
+    p, y = np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    out: dict = {"pairs": int(len(y)), "positives": int(y.sum())}
+    if not len(y):
+        return out
+    pred = p >= 0.5
+    if y.min() == y.max():
+        out["verdict_right"] = round(float((pred == (y == 1)).mean()), 4)
+        return out
+    tpr, tnr = pred[y == 1].mean(), (~pred[y == 0]).mean()
+    w = np.where(y == 1, 0.5 / (y == 1).sum(), 0.5 / (y == 0).sum())
+    bins = np.minimum((p * 10).astype(int), 9)
+    ece = 0.0
+    for b in range(10):
+        m = bins == b
+        if m.any():
+            ece += w[m].sum() * abs((w[m] * p[m]).sum() / w[m].sum() - (w[m] * y[m]).sum() / w[m].sum())
+    ranks = _average_ranks(p)
+    n1, n0 = int((y == 1).sum()), int((y == 0).sum())
+    auc = (ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
+    out.update(balanced_accuracy=round(float((tpr + tnr) / 2), 4), ece=round(float(ece), 4), auc=round(float(auc), 4))
+    return out
+
+
+def _average_ranks(x) -> "np.ndarray":
+    """1-based ranks of x, tied values sharing their mean rank."""
+    import numpy as np
+
+    order = np.argsort(x, kind="stable")
+    xs = np.asarray(x)[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(xs)) + 1]
+    ends = np.r_[starts[1:], len(xs)]
+    mean_rank = (starts + ends + 1) / 2.0  # ranks starts+1 .. ends, averaged
+    ranks = np.empty(len(xs))
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks

@@ -9,7 +9,8 @@ from pathlib import Path
 from recommender.evaluation.datasets import (as_served, first_row, make_copy, page_from_blocks, pair_story_groups,
                                              read_any, read_rows, site_fold, story_fold, uci_records)
 from recommender.evaluation.metrics import (best_threshold_accuracy, mean, pairwise_f1, pearson, precision_at_5,
-                                            prf_summary, snippet_counts, snippet_scores, squash, token_prf)
+                                            prf_summary, snippet_counts, snippet_scores, squash, token_prf,
+                                            verdict_scores)
 from recommender.text.cleaning import clean, clean_html
 
 __all__ = ["eval_cleaning", "eval_dups", "eval_html_snippets", "eval_msrp", "eval_related", "eval_same_story",
@@ -144,10 +145,13 @@ def pair_similarities(rows: list[dict], embedder, max_tokens: int):
 
     Each text goes through the cleaning the service applies before it embeds, so the cosine is the
     one POST /api/compare reports; the TF-IDF and MinHash baselines read the same cleaned texts."""
+    return _similarities([as_served(r["text1"]) for r in rows], [as_served(r["text2"]) for r in rows], embedder,
+                         max_tokens)
+
+
+def _similarities(served_a: list[tuple[str, str]], served_b: list[tuple[str, str]], embedder, max_tokens: int):
     from recommender.text.lexical import TfIdf
 
-    served_a = [as_served(r["text1"]) for r in rows]
-    served_b = [as_served(r["text2"]) for r in rows]
     a = [f"{t}\n{body}".strip() for t, body in served_a]
     b = [f"{t}\n{body}".strip() for t, body in served_b]
     va, vb = _embed(embedder, served_a, max_tokens), _embed(embedder, served_b, max_tokens)
@@ -157,23 +161,65 @@ def pair_similarities(rows: list[dict], embedder, max_tokens: int):
     return a, b, cos, tfidf, _minhash_jaccard(a, b)
 
 
-def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
-    """Pearson of each similarity with -Overall (1 = same story ... 4 = unrelated), English pairs and all."""
-    a, b, cos, tfidf, mh = pair_similarities(rows, embedder, max_tokens)
+def judge_served(served_a: list[tuple[str, str]], served_b: list[tuple[str, str]], cos, config, **known):
+    """The shipped pair judgment (pairs.Judgment) of (title, body) pairs as POST /api/compare judges
+    them: dates unknown unless `known` gives `days_a` / `days_b` (days, NaN unknown) and `precise`
+    (times of day known), outlets unknown unless it gives `source_a` / `source_b`."""
+    import numpy as np
+
+    from recommender.embed.embedding import article_text, embedded_words
+    from recommender.evidence.pairs import Sides, lexical_signatures, load_pair_model
+
+    def sides(served: list[tuple[str, str]], side: str) -> Sides:
+        read = [article_text(t, body, config.max_tokens) for t, body in served]
+        return Sides.of(known.get(f"days_{side}", np.full(len(served), np.nan)),
+                        [embedded_words(t, body, config.max_tokens) for t, body in served], lexical_signatures(read),
+                        known.get(f"source_{side}", ""), "", known.get("precise", False))
+
+    model = load_pair_model(config.model, config.pair_model or None)
+    return model.judge(np.asarray(cos, dtype=np.float64), sides(served_a, "a"), sides(served_b, "b"))
+
+
+def _judgment_scores(judged, retold: list, related: list | None = None) -> dict:
+    """verdict_scores of each head on the pairs it has labels for (None: no label)."""
+    import numpy as np
+
+    out = {}
+    for head, labels in (("retelling", retold), ("related", related)):
+        if labels is None:
+            continue
+        have = np.asarray([x is not None for x in labels], dtype=bool)
+        p = (judged.p_retelling if head == "retelling" else judged.p_related)[have]
+        out[head] = verdict_scores(p, np.asarray([x for x in labels if x is not None], dtype=np.int64))
+    return out
+
+
+def eval_semeval(rows: list[dict], embedder, config=None) -> dict:
+    """Pearson of each similarity with -Overall (1 = same story ... 4 = unrelated), English pairs and all;
+    and the pair judgment's verdicts: retelling for Overall <= 2 against >= 3, related for <= 2 against
+    >= 3.5 (the pairs undated, as the set gives them)."""
+    from recommender.config import Config
+
+    config = config or Config.load({}, environ={})
+    served_a, served_b = [as_served(r["text1"]) for r in rows], [as_served(r["text2"]) for r in rows]
+    a, b, cos, tfidf, mh = _similarities(served_a, served_b, embedder, config.max_tokens)
     gold = [-float(r["Overall"]) for r in rows]
     english = [i for i, r in enumerate(rows) if r.get("lang1") == "en" and r.get("lang2") == "en"]
+    judged = judge_served(served_a, served_b, cos, config)
+    overall = [float(r["Overall"]) for r in rows]
+    retold = [1 if o <= 2 else 0 if o >= 3 else None for o in overall]
+    related = [1 if o <= 2 else 0 if o >= 3.5 else None for o in overall]
 
     def scores(idx: list[int]) -> dict:
         pick = lambda xs: [xs[i] for i in idx]
         return {
             "pairs": len(idx),
-            "pearson_newsrec": round(pearson(pick(list(cos)), pick(gold)), 4),
-            "pearson_tfidf": round(pearson(pick(tfidf), pick(gold)), 4),
-            "pearson_minhash": round(pearson(pick(mh), pick(gold)), 4),
+            "pearson_newsrec": pearson(pick(list(cos)), pick(gold)),
+            "pearson_tfidf": pearson(pick(tfidf), pick(gold)),
+            "pearson_minhash": pearson(pick(mh), pick(gold)),
+            "judgment": _judgment_scores(judged.take(idx), pick(retold), pick(related)),
         }
 
-    same = [1 if float(r["Overall"]) <= 2.0 else 0 for r in rows]
-    acc, thr = best_threshold_accuracy([cos[i] for i in english], [same[i] for i in english]) if english else (0, 0)
     # Every language pair with 20 or more pairs (fewer say little), and all cross-language pairs.
     pairs: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
@@ -185,14 +231,21 @@ def eval_semeval(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
     # Story folds (bench/language_centres.py chose the multilingual settings on one, scored the other).
     folds = [story_fold(g) for g in pair_story_groups(rows)]
     return {"kind": "semeval", "english": scores(english), "all": scores(list(range(len(rows)))),
-            "by_language": by_language, "story_folds": {str(f): scores([i for i, x in enumerate(folds) if x == f]) for f in (0, 1)}, "same_story_threshold_en": {"cosine": thr, "accuracy": acc}}
+            "by_language": by_language, "story_folds": {str(f): scores([i for i, x in enumerate(folds) if x == f]) for f in (0, 1)}}
 
 
-def eval_msrp(rows: list[dict], embedder, max_tokens: int = 128) -> dict:
-    """Accuracy of paraphrase labels with the best single threshold on each similarity."""
-    _, _, cos, tfidf, mh = pair_similarities(rows, embedder, max_tokens)
+def eval_msrp(rows: list[dict], embedder, config=None) -> dict:
+    """The pair judgment's retelling verdict on paraphrase labels (never fitted on: its pairs are
+    sentences of one story each), beside each similarity's best single threshold (chosen on these
+    same pairs: an upper bound, not a held-out score)."""
+    from recommender.config import Config
+
+    config = config or Config.load({}, environ={})
+    served_a, served_b = [as_served(r["text1"]) for r in rows], [as_served(r["text2"]) for r in rows]
+    _, _, cos, tfidf, mh = _similarities(served_a, served_b, embedder, config.max_tokens)
     labels = [int(r["label"]) for r in rows]
-    out = {"kind": "msrp", "pairs": len(rows)}
+    out = {"kind": "msrp", "pairs": len(rows),
+           "judgment": _judgment_scores(judge_served(served_a, served_b, cos, config), labels)}
     for name, s in (("newsrec", cos), ("tfidf", tfidf), ("minhash", mh)):
         acc, thr = best_threshold_accuracy(s, labels)
         out[f"accuracy_{name}"] = acc
@@ -241,6 +294,12 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
     tfidf = (m @ m.T).toarray()
     by_id = index_story_groups(uci_records(rows), embedder, config)
     groups = [by_id[r["ID"]] for r in rows]
+    # The pair judgment's verdicts on sampled pairs, as the pair model's fit draws them (times and outlets
+    # known): retelling = same story against same category, other story; related = same story against
+    # another category.
+    a, b, retold, related = uci_pairs(rows)
+    judged = load_pair_model(config.model, config.pair_model or None).judge(
+        (vectors[a] * vectors[b]).sum(axis=1), sides.take(a), sides.take(b))
     return {
         "kind": "uci",
         "headlines": len(rows),
@@ -250,7 +309,42 @@ def eval_uci(rows: list[dict], embedder, config) -> dict:
         "p_at_5_tfidf": precision_at_5(tfidf, labels),
         "groups": {"count": len(set(groups)),
                    **pairwise_f1(groups, list(labels))},
+        "judgment": _judgment_scores(judged, retold, related),
     }
+
+
+def uci_pairs(rows: list[dict], per_class: int = 3000, seed: int = 7):
+    """(rows a, rows b, retelling labels, related labels) of sampled UCI headline pairs, up to `per_class`
+    of each kind: the same story (both labels 1), the same category and another story (retelling 0),
+    another category (related 0); None where a pair has no label."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(seed)
+    by_story: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        by_story.setdefault((r["CATEGORY"], r["STORY"]), []).append(i)
+    stories = [s for s in by_story]
+    same, hard, far = [], [], []
+    for _ in range(per_class * 6):
+        if len(stories) < 2:
+            break
+        s, t = rng.sample(stories, 2)
+        if len(by_story[s]) > 1 and len(same) < per_class:
+            same.append(tuple(rng.sample(by_story[s], 2)))
+        pair = (rng.choice(by_story[s]), rng.choice(by_story[t]))
+        if s[0] == t[0]:
+            if len(hard) < per_class:
+                hard.append(pair)
+        elif len(far) < per_class:
+            far.append(pair)
+    pairs = same + hard + far
+    retold = [1] * len(same) + [0] * len(hard) + [None] * len(far)
+    related = [1] * len(same) + [None] * len(hard) + [0] * len(far)
+    a = np.asarray([p[0] for p in pairs], dtype=np.int64)
+    b = np.asarray([p[1] for p in pairs], dtype=np.int64)
+    return a, b, retold, related
 
 
 def eval_same_story(path: str | Path, embedder, config) -> dict:
@@ -260,11 +354,11 @@ def eval_same_story(path: str | Path, embedder, config) -> dict:
         raise ValueError(f"{path} holds no rows")
     first = rows[0]
     if "Overall" in first:
-        out = eval_semeval(rows, embedder, config.max_tokens)
+        out = eval_semeval(rows, embedder, config)
     elif "STORY" in first:
         out = eval_uci(rows, embedder, config)
     elif "label" in first and "text1" in first:
-        out = eval_msrp(rows, embedder, config.max_tokens)
+        out = eval_msrp(rows, embedder, config)
     else:
         raise ValueError(f"{path}: not SemEval (Overall), UCI (STORY) or MSRP (label, text1, text2) data")
     return {"task": "same-story", "data": str(path), "backend": embedder.backend, "model": embedder.name, **out}

@@ -212,6 +212,9 @@ class Judgment:
     p_related: np.ndarray
     features: np.ndarray
 
+    def take(self, rows) -> "Judgment":
+        return Judgment(self.p_retelling[rows], self.p_related[rows], self.features[rows])
+
     def explain(self, i: int, model: "PairModel", top: int = 3) -> list[dict]:
         """The features that moved pair i's retelling and related odds most, with their values."""
         out = []
