@@ -57,13 +57,13 @@ def one(n: int, ray_nodes: int = 0) -> dict:
         if ray_nodes:
             import ray
 
-            from recommender.index.distributed import WORKER_ENV, judge_on_ray, neighbours_on_ray
+            from recommender.index.distributed import WORKER_ENV, judge_on_ray, neighbours_on_ray, release
             from tests.ray_cluster import LocalRayCluster
 
             address = stack.enter_context(LocalRayCluster(nodes=ray_nodes, cpus=1, pin=True))
             ray.init(address=address, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
                      log_to_driver=False, logging_level="ERROR")
-            prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, ray.shutdown
+            prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         report = build_index(prepared, Path(tmp) / "idx", _Vectors(), config)
     return {"articles": n, "ray_nodes": ray_nodes, "rows_made_seconds": round(made, 1), "seconds": round(report.seconds, 1),

@@ -291,3 +291,12 @@ def test_linking_many_rows_finds_neighbours_in_the_rows_lists_with_exact_cosines
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
     recall = np.mean([len(set(a) & set(b)) / 11 for a, b in zip(rows, exact_rows)])
     assert recall >= 0.9
+
+
+def test_packed_texts_read_back_every_text_across_chunks():
+    from recommender.index.indexing import PackedTexts
+
+    texts = ["", "plain", "Zürich – 東京", "", "ünïcödé " * 3, "last"]
+    for chunk in (1, 2, 4, 100):
+        packed = PackedTexts.of(texts, chunk=chunk)
+        assert len(packed) == len(texts) and [packed[i] for i in range(len(texts))] == texts

@@ -15,11 +15,13 @@ Ray is an optional extra (`pip install 'newsrec[ray]'`); nothing else in the pro
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
 import socket
 import time
+import weakref
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -32,7 +34,7 @@ from recommender.errors import BadInput, ConfigError
 from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, embed_records, neighbour_plan, search_block,
                                         search_bounds, what_is_read)
 
-__all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray"]
+__all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release"]
 
 RAY_FIX = "install it with: pip install 'newsrec[ray]' (or scripts/setup --ray)"
 # Actors and readers ask for fractions of a CPU: on one-CPU nodes an actor (or a reader) asking for a
@@ -169,7 +171,7 @@ def neighbours_on_ray(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[
     import ray
 
     new = np.asarray(new, dtype=np.int64)
-    vectors_ref = ray.put(np.ascontiguousarray(vectors, dtype=np.float32))
+    vectors_ref = _put_once(ray, vectors)
     plan_ref = ray.put(neighbour_plan(vectors, len(new)))
     bounds = search_bounds(len(new))
     search = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_search_task)
@@ -184,21 +186,54 @@ def _search_task(vectors: np.ndarray, rows: np.ndarray, k: int, plan):
     return search_block(vectors, rows, k, plan)
 
 
-def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
-    """indexing.judge_blocks, on the connected Ray cluster: the Linker (vectors, signatures, what the
-    pair judgment reads of every row, the bodies as one buffer) goes to the object store once and is
-    read in place; a task per LINK_BLOCK new rows judges their candidate pairs on whichever node has a
-    free fraction of a CPU, retried on another if its worker dies; only the links come back, in row order."""
+# The rows' vectors in the object store, put once for the session's search and judging alike:
+# (the array, weakly; the session; its reference).
+_PUT: dict[str, tuple] = {}
+
+
+def _put_once(ray, vectors: np.ndarray):
+    """The object-store reference of these vectors, put on first use in this Ray session."""
+    ctx = ray.get_runtime_context()
+    session = (ctx.gcs_address, ctx.get_job_id())
+    held = _PUT.get("vectors")
+    if held is not None and held[0]() is vectors and held[1] == session:
+        return held[2]
+    ref = ray.put(np.ascontiguousarray(vectors, dtype=np.float32))
+    _PUT["vectors"] = (weakref.ref(vectors), session, ref)
+    return ref
+
+
+def release() -> None:
+    """End this process's Ray session and forget what it put (Prepared.release of a build on Ray)."""
     import ray
 
-    linker_ref = ray.put(linker.packed())
+    _PUT.clear()
+    ray.shutdown()
+
+
+def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
+    """indexing.judge_blocks, on the connected Ray cluster: the Linker (signatures, what the pair
+    judgment reads of every row, the bodies as one buffer) goes to the object store once, with the
+    vectors the neighbour search put there already, and is read in place; a task per LINK_BLOCK new
+    rows judges their candidate pairs on whichever node has a free fraction of a CPU, retried on another
+    if its worker dies; only the links come back, in row order."""
+    import ray
+
+    vectors_ref = _put_once(ray, linker.vectors)
+    packed = linker.packed()
+    packed.vectors = None
+    linker_ref = ray.put(packed)
+    del packed
     task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_judge_task)
-    futures = [task.remote(linker_ref, new[a:a + LINK_BLOCK], scores[a:a + LINK_BLOCK], nbrs[a:a + LINK_BLOCK])
+    futures = [task.remote(linker_ref, vectors_ref, new[a:a + LINK_BLOCK], scores[a:a + LINK_BLOCK],
+                           nbrs[a:a + LINK_BLOCK])
                for a in range(0, len(new), LINK_BLOCK)]
     return [link for part in ray.get(futures) for link in part]
 
 
-def _judge_task(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
+def _judge_task(linker: Linker, vectors: np.ndarray, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
+    linker = copy.copy(linker)
+    linker.vectors = vectors
     return linker.links(new, scores, nbrs)
 
 
@@ -263,7 +298,7 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
         prepared = Prepared.concat(parts, dim)
         prepared.embed_seconds = time.time() - started
         # The session stays for the assembly's neighbour search and judging, which end it (Prepared.finish).
-        prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, ray.shutdown
+        prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
         return prepared
     except BaseException:
         ray.shutdown()

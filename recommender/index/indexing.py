@@ -176,11 +176,16 @@ class PackedTexts:
     starts: np.ndarray  # (n + 1,) int64
 
     @classmethod
-    def of(cls, texts: Sequence[str]) -> "PackedTexts":
-        encoded = [t.encode("utf-8") for t in texts]
-        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(b) for b in encoded], out=starts[1:])
-        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), starts)
+    def of(cls, texts: Sequence[str], chunk: int = 65536) -> "PackedTexts":
+        """Encoded `chunk` texts at a time into one buffer: no second copy of all of them on the way."""
+        starts = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts)),
+                  out=starts[1:])
+        buffer = np.empty(int(starts[-1]), dtype=np.uint8)
+        for at in range(0, len(texts), chunk):
+            part = b"".join(t.encode("utf-8") for t in texts[at:at + chunk])
+            buffer[starts[at]:starts[at] + len(part)] = np.frombuffer(part, dtype=np.uint8)
+        return cls(buffer, starts)
 
     def __len__(self) -> int:
         return len(self.starts) - 1
