@@ -8,6 +8,8 @@ Stages (BuildReport.stages): neighbours (each row's nearest rows: exact up to st
 in the rows' lists, indexing.RowLists), links (the pair judgments of each row's neighbours and copy candidates), groups
 (union-find and average linkage over the links), write (the snapshot: vectors, metadata, FTS5 and its
 postings, bands). Between two sizes, each stage's growth exponent: log(t2 / t1) / log(n2 / n1).
+Memory: the driver's peak before the build (the rows made) and at the end, and the highest resident
+memory sampled (every 0.2 s) within each stage.
 With --ray-nodes N the neighbour search and the judging run on a local Ray cluster of N one-core nodes,
 each pinned to a core (tests/ray_cluster.py), as `newsrec build --engine ray` runs them; the driver is
 this process.
@@ -65,10 +67,47 @@ def one(n: int, ray_nodes: int = 0) -> dict:
                      log_to_driver=False, logging_level="ERROR")
             prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        report = build_index(prepared, Path(tmp) / "idx", _Vectors(), config)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with _RssSampler() as rss:
+            report = build_index(prepared, Path(tmp) / "idx", _Vectors(), config)
+    # Each stage's highest sampled resident memory: the stages ran one after another from the start.
+    bounds, at = {}, rss.started
+    for stage in ("neighbours", "links", "groups", "write"):
+        bounds[stage] = (at, at + report.stages.get(stage, 0.0))
+        at = bounds[stage][1]
+    by_stage = {stage: round(max([mb for t, mb in rss.samples if lo <= t <= hi] or [0.0]), 1)
+                for stage, (lo, hi) in bounds.items()}
     return {"articles": n, "ray_nodes": ray_nodes, "rows_made_seconds": round(made, 1), "seconds": round(report.seconds, 1),
             "stages": {k: round(v, 2) for k, v in report.stages.items()},
+            "driver_peak_before_build_mb": round(before, 1), "driver_rss_by_stage_mb": by_stage,
             "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+class _RssSampler:
+    """This process's resident memory (MB) every 0.2 s, with the time of each sample."""
+
+    def __init__(self):
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            with open("/proc/self/statm") as fh:
+                pages = int(fh.read().split()[1])
+            self.samples.append((time.time(), pages * resource.getpagesize() / 2**20))
+
+    def __enter__(self) -> "_RssSampler":
+        self.started = time.time()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def main() -> None:
