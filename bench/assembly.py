@@ -9,7 +9,8 @@ in the rows' lists, indexing.RowLists), links (the pair judgments of each row's 
 (union-find and average linkage over the links), write (the snapshot: vectors, metadata, FTS5 and its
 postings, bands). Between two sizes, each stage's growth exponent: log(t2 / t1) / log(n2 / n1).
 Memory: the driver's peak before the build (the rows made) and at the end, and the highest resident
-memory sampled (every 0.2 s) within each stage.
+memory sampled (every 0.2 s) within each stage, split into the process's own (anonymous) memory and
+the pages of Ray's object store mapped into it (shared memory: what it put there, or read in place).
 With --ray-nodes N the neighbour search and the judging run on a local Ray cluster of N one-core nodes,
 each pinned to a core (tests/ray_cluster.py), as `newsrec build --engine ray` runs them; the driver is
 this process.
@@ -78,16 +79,18 @@ def one(n: int, ray_nodes: int = 0) -> dict:
     for stage in ("neighbours", "links", "groups", "write"):
         bounds[stage] = (at, at + report.stages.get(stage, 0.0))
         at = bounds[stage][1]
-    by_stage = {stage: round(max([mb for t, mb in rss.samples if lo <= t <= hi] or [0.0]), 1)
+    by_stage = {stage: max([(round(a + m, 1), round(a, 1), round(m, 1)) for t, a, m in rss.samples if lo <= t <= hi]
+                           or [(0.0, 0.0, 0.0)])
                 for stage, (lo, hi) in bounds.items()}
     return {"articles": n, "ray_nodes": ray_nodes, "rows_made_seconds": round(made, 1), "seconds": round(report.seconds, 1),
             "stages": {k: round(v, 2) for k, v in report.stages.items()},
             "driver_peak_before_build_mb": round(before, 1), "driver_rss_by_stage_mb": by_stage,
+            "driver_rss_by_stage_is": "highest (own + object store pages, own memory, object store pages mapped)",
             "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 class _RssSampler:
-    """This process's resident memory (MB) every 0.2 s, with the time of each sample."""
+    """This process's resident memory every 0.2 s: (time, own anonymous MB, shared-memory MB)."""
 
     def __init__(self):
         import threading
@@ -99,9 +102,9 @@ class _RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
-            with open("/proc/self/statm") as fh:
-                pages = int(fh.read().split()[1])
-            self.samples.append((time.time(), pages * resource.getpagesize() / 2**20))
+            with open("/proc/self/status") as fh:
+                kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in fh) if k.startswith("Rss")}
+            self.samples.append((time.time(), kb["RssAnon"] / 1024, kb.get("RssShmem", 0) / 1024))
 
     def __enter__(self) -> "_RssSampler":
         self.started = time.time()
