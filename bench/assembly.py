@@ -56,20 +56,17 @@ def one(n: int, ray_nodes: int = 0) -> dict:
     made = time.time() - t0
     config = Config.load({"reload_interval": 0}, environ={})
     prepared = Prepared(records, vectors, minhash)
-    del records, vectors, minhash, bodies  # the build's input holds them
     with contextlib.ExitStack() as stack:
         if ray_nodes:
             import ray
 
-            from recommender.index.distributed import WORKER_ENV, hold_in_store, judge_on_ray, neighbours_on_ray
+            from recommender.index.distributed import WORKER_ENV, judge_on_ray, neighbours_on_ray, release
             from tests.ray_cluster import LocalRayCluster
 
             address = stack.enter_context(LocalRayCluster(nodes=ray_nodes, cpus=1, pin=True))
             ray.init(address=address, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
                      log_to_driver=False, logging_level="ERROR")
-            # As prepare_on_ray hands the rows on: their arrays in the object store, read there in place.
-            prepared.search, prepared.judging = neighbours_on_ray, judge_on_ray
-            hold_in_store(prepared)
+            prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         with _RssSampler() as rss:

@@ -34,7 +34,7 @@ from recommender.errors import BadInput, ConfigError
 from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, embed_records, neighbour_plan, search_block,
                                         search_bounds, what_is_read)
 
-__all__ = ["RAY_FIX", "hold_in_store", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release"]
+__all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release"]
 
 RAY_FIX = "install it with: pip install 'newsrec[ray]' (or scripts/setup --ray)"
 # Actors and readers ask for fractions of a CPU: on one-CPU nodes an actor (or a reader) asking for a
@@ -171,7 +171,7 @@ def neighbours_on_ray(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[
     import ray
 
     new = np.asarray(new, dtype=np.int64)
-    vectors_ref = _put_once(ray, np.asarray(vectors, dtype=np.float32))
+    vectors_ref = _put_once(ray, vectors)
     plan_ref = ray.put(neighbour_plan(vectors, len(new)))
     bounds = search_bounds(len(new))
     search = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_search_task)
@@ -186,40 +186,21 @@ def _search_task(vectors: np.ndarray, rows: np.ndarray, k: int, plan):
     return search_block(vectors, rows, k, plan)
 
 
-# The rows' arrays in the object store, put once for the session's search and judging alike, by name:
+# The rows' vectors in the object store, put once for the session's search and judging alike:
 # (the array, weakly; the session; its reference).
 _PUT: dict[str, tuple] = {}
 
 
-def _session(ray) -> tuple:
+def _put_once(ray, vectors: np.ndarray):
+    """The object-store reference of these vectors, put on first use in this Ray session."""
     ctx = ray.get_runtime_context()
-    return ctx.gcs_address, ctx.get_job_id()
-
-
-def _put_once(ray, array: np.ndarray, name: str = "vectors"):
-    """The object-store reference of this array, put on first use in this Ray session."""
-    held = _PUT.get(name)
-    if held is not None and held[0]() is array and held[1] == _session(ray):
+    session = (ctx.gcs_address, ctx.get_job_id())
+    held = _PUT.get("vectors")
+    if held is not None and held[0]() is vectors and held[1] == session:
         return held[2]
-    ref = ray.put(np.ascontiguousarray(array))
-    _PUT[name] = (weakref.ref(array), _session(ray), ref)
+    ref = ray.put(np.ascontiguousarray(vectors, dtype=np.float32))
+    _PUT["vectors"] = (weakref.ref(vectors), session, ref)
     return ref
-
-
-def hold_in_store(prepared: Prepared) -> Prepared:
-    """The rows' vectors and signatures moved into the object store, where the assembly reads them in
-    place (read-only): the one copy the search and judging tasks read too, none in this process's own
-    memory. Valid until the session ends (Prepared.finish, after the snapshot is written)."""
-    import ray
-
-    for name in ("vectors", "minhash"):
-        ref = ray.put(np.ascontiguousarray(getattr(prepared, name)))
-        setattr(prepared, name, None)  # this process's copy goes
-        view = ray.get(ref)
-        _PUT[name] = (weakref.ref(view), _session(ray), ref)
-        setattr(prepared, name, view)
-    prepared.release = release
-    return prepared
 
 
 def release() -> None:
@@ -238,22 +219,21 @@ def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.n
     if its worker dies; only the links come back, in row order."""
     import ray
 
-    arrays = [_put_once(ray, linker.vectors), _put_once(ray, linker.minhash, "minhash")]
+    vectors_ref = _put_once(ray, linker.vectors)
     packed = linker.packed()
-    packed.vectors = packed.minhash = None
+    packed.vectors = None
     linker_ref = ray.put(packed)
     del packed
     task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_judge_task)
-    futures = [task.remote(linker_ref, arrays, new[a:a + LINK_BLOCK], scores[a:a + LINK_BLOCK], nbrs[a:a + LINK_BLOCK])
+    futures = [task.remote(linker_ref, vectors_ref, new[a:a + LINK_BLOCK], scores[a:a + LINK_BLOCK],
+                           nbrs[a:a + LINK_BLOCK])
                for a in range(0, len(new), LINK_BLOCK)]
     return [link for part in ray.get(futures) for link in part]
 
 
-def _judge_task(linker: Linker, arrays: list, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
-    import ray
-
+def _judge_task(linker: Linker, vectors: np.ndarray, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
     linker = copy.copy(linker)
-    linker.vectors, linker.minhash = ray.get(arrays)
+    linker.vectors = vectors
     return linker.links(new, scores, nbrs)
 
 
@@ -316,12 +296,10 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
                 parts.append(Prepared(records, np.asarray(batch["vector"], dtype=np.float32),
                                       np.asarray(batch["minhash"], dtype=np.uint32)))
         prepared = Prepared.concat(parts, dim)
-        del parts
         prepared.embed_seconds = time.time() - started
-        # The session stays for the assembly's neighbour search and judging, and holds the rows' arrays
-        # until the snapshot is written (Prepared.finish ends it).
-        prepared.search, prepared.judging = neighbours_on_ray, judge_on_ray
-        return hold_in_store(prepared)
+        # The session stays for the assembly's neighbour search and judging, which end it (Prepared.finish).
+        prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
+        return prepared
     except BaseException:
         ray.shutdown()
         raise

@@ -664,15 +664,10 @@ class Prepared:
                                    minhash=self.minhash[keep])
 
     def finish(self) -> None:
-        """End what the rows were prepared with (a Ray session), once the assembly is done with it. Rows
-        held in the session's object store (distributed.hold_in_store) go with it: spent, they are dropped."""
+        """End what the rows were prepared with (a Ray session), once the assembly is done with it."""
         if self.release is not None:
-            held = not self.vectors.flags.owndata and not self.vectors.flags.writeable
             self.release()
             self.release = self.search = self.judging = None
-            if held:
-                self.vectors = np.zeros((0, self.vectors.shape[1]), dtype=np.float32)
-                self.minhash = np.zeros((0, SIGNATURE_WIDTH), dtype=np.uint32)
 
     def keyed(self, first_key: int) -> list[Record]:
         """The records with their keys, first_key on, in place: the unkeyed ones are not kept beside them
@@ -766,14 +761,13 @@ def build_index(
     t0 = time.time()
     try:
         link_rows(rows, range(len(records)), config, _timed(prepared.search or neighbours, stages), prepared.judging)
-        stages["links"] = time.time() - t0 - stages.get("neighbours", 0.0)
-        log(f"neighbours {stages.get('neighbours', 0.0):.1f}s, links {stages['links']:.1f}s; grouping and writing")
-        with index_dir.write_lock():
-            index_dir.clean_leftovers()
-            name = _publish(index_dir, rows, embedder, config, started, stages)
     finally:
-        rows = None  # the rows may live in what finish() ends (a Ray session's object store)
         prepared.finish()
+    stages["links"] = time.time() - t0 - stages.get("neighbours", 0.0)
+    log(f"neighbours {stages.get('neighbours', 0.0):.1f}s, links {stages['links']:.1f}s; grouping and writing")
+    with index_dir.write_lock():
+        index_dir.clean_leftovers()
+        name = _publish(index_dir, rows, embedder, config, started, stages)
     languages = dict(Counter(r.lang for r in records))
     return BuildReport(name, len(records), added=len(records), seconds=time.time() - started, stages=stages,
                        embed_seconds=prepared.embed_seconds, languages=languages,
