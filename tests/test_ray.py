@@ -49,6 +49,15 @@ def _actor_pids() -> list[int]:
     return [int(p) for p in found.stdout.split()]
 
 
+def _no_actors_left(timeout: float = 60) -> None:
+    """Wait for the actors of earlier builds to end (they end with their driver, not at once), so that
+    the actors a test waits for, kills or interrupts are its own build's."""
+    deadline = time.time() + timeout
+    while _actor_pids() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _actor_pids(), "actors of an earlier build are still alive"
+
+
 def _related_lists(index: Path, ids: list[str], backend: str | None = None) -> dict[str, list[str]]:
     from recommender.config import Config
     from recommender.facade import Recommender
@@ -66,6 +75,7 @@ def _local_and_ray_builds(cluster: str, articles: Path, tmp_path: Path, env: dic
     local = subprocess.run(_cli("build", "--input", str(articles), "--index", str(tmp_path / "local"), "--quiet", *backend),
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert local.returncode == 0, local.stderr
+    _no_actors_left()
     driver = subprocess.Popen(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(articles),
                                    "--index", str(tmp_path / "ray"), "--quiet", *backend),
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -117,6 +127,7 @@ def test_a_driver_interrupted_mid_build_leaves_the_live_snapshot(cluster, articl
     assert first.returncode == 0, first.stderr
     live = (index / "CURRENT").read_text()
     before = sorted(p.name for p in (index / "snapshots").iterdir())
+    _no_actors_left()
     driver = subprocess.Popen(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(articles),
                                    "--index", str(index), "--quiet"),
                               cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
