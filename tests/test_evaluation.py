@@ -62,11 +62,18 @@ def test_the_pair_cosine_is_the_one_post_api_compare_answers(tmp_path, hash_embe
     pairs = [(furnished, scraped(HEADLINE, *STORY[:2])), (furnished, scraped("Airport shut by storm", *OTHER))]
     rows = [{"text1": a, "text2": b} for a, b in pairs]
     _, _, cos, _, _ = evaluation.pair_similarities(rows, hash_embedder, 128)
+    from recommender.config import Config
+    from recommender.evaluation.datasets import as_served
+
+    judged = evaluation.judge_served([as_served(a) for a, _ in pairs], [as_served(b) for _, b in pairs], cos,
+                                     Config.load({"max_tokens": 128}, environ={}))
     client = make_app(tmp_path / "no-index", hash_embedder).test_client()  # comparing needs no index
-    for (a, b), ours in zip(pairs, cos):
+    for (a, b), ours, p in zip(pairs, cos, judged.p_retelling):
         answer = client.post("/api/compare", json={"a": {"body": a}, "b": {"body": b}})
         assert answer.status_code == 200, answer.get_json()
         assert abs(answer.get_json()["scores"]["cosine"] - float(ours)) < 1e-4
+        # and the judgment `newsrec eval same-story` scores is the one /api/compare answers
+        assert abs(answer.get_json()["scores"]["p_retelling"] - float(p)) < 1e-3
 
 
 def test_semeval_pairs_that_share_an_article_are_one_story():

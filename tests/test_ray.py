@@ -128,9 +128,12 @@ def test_a_driver_interrupted_mid_build_leaves_the_live_snapshot(cluster, articl
     live = (index / "CURRENT").read_text()
     before = sorted(p.name for p in (index / "snapshots").iterdir())
     _no_actors_left()
+    # Ctrl-C's signal reaches the build even where the tests run with it ignored (a background job
+    # inherits SIGINT ignored, and so would the build).
     driver = subprocess.Popen(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(articles),
                                    "--index", str(index), "--quiet"),
-                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not _actor_pids() and time.time() < deadline:
         time.sleep(0.2)

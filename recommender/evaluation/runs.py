@@ -161,23 +161,21 @@ def _similarities(served_a: list[tuple[str, str]], served_b: list[tuple[str, str
     return a, b, cos, tfidf, _minhash_jaccard(a, b)
 
 
-def judge_served(served_a: list[tuple[str, str]], served_b: list[tuple[str, str]], cos, config, **known):
-    """The shipped pair judgment (pairs.Judgment) of (title, body) pairs as POST /api/compare judges
-    them: dates unknown unless `known` gives `days_a` / `days_b` (days, NaN unknown) and `precise`
-    (times of day known), outlets unknown unless it gives `source_a` / `source_b`."""
+def judge_served(served_a: list[tuple[str, str]], served_b: list[tuple[str, str]], cos, config):
+    """The shipped pair judgment (pairs.Judgment) of (title, body) pairs as POST /api/compare judges two
+    texts given without dates or outlets."""
     import numpy as np
 
     from recommender.embed.embedding import article_text, embedded_words
     from recommender.evidence.pairs import Sides, lexical_signatures, load_pair_model
 
-    def sides(served: list[tuple[str, str]], side: str) -> Sides:
+    def sides(served: list[tuple[str, str]]) -> Sides:
         read = [article_text(t, body, config.max_tokens) for t, body in served]
-        return Sides.of(known.get(f"days_{side}", np.full(len(served), np.nan)),
-                        [embedded_words(t, body, config.max_tokens) for t, body in served], lexical_signatures(read),
-                        known.get(f"source_{side}", ""), "", known.get("precise", False))
+        return Sides.of(np.full(len(served), np.nan), [embedded_words(t, body, config.max_tokens) for t, body in served],
+                        lexical_signatures(read))
 
     model = load_pair_model(config.model, config.pair_model or None)
-    return model.judge(np.asarray(cos, dtype=np.float64), sides(served_a, "a"), sides(served_b, "b"))
+    return model.judge(np.asarray(cos, dtype=np.float64), sides(served_a), sides(served_b))
 
 
 def _judgment_scores(judged, retold: list, related: list | None = None) -> dict:
