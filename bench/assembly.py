@@ -92,7 +92,7 @@ class _RssSampler:
     def __init__(self):
         import threading
 
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, float, float]] = []
         self.started = time.time()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

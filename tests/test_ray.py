@@ -83,7 +83,7 @@ def _local_and_ray_builds(cluster: str, articles: Path, tmp_path: Path, env: dic
     deadline = time.time() + 120
     while len(_actor_pids()) < 2 and time.time() < deadline and driver.poll() is None:
         time.sleep(0.2)
-    time.sleep(3)
+    time.sleep(6)
     victims = _actor_pids()
     assert victims and driver.poll() is None, "the build ended before an actor could be killed"
     os.kill(victims[0], signal.SIGKILL)
