@@ -45,6 +45,7 @@ from recommender.errors import BadInput  # noqa: E402
 from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
 from recommender.embed.embedding import embedded_words  # noqa: E402
 from recommender.embed.models import REFERENCE_RUNTIME, resolve_model  # noqa: E402
+from recommender.evaluation.datasets import semeval_labels  # noqa: E402
 from recommender.evaluation.metrics import verdict_scores  # noqa: E402
 
 KINDS = ("semeval", "uci", "msvcode", "wikinews")
@@ -100,8 +101,7 @@ def load_pairs(shared: Path, texts: Texts, rng: random.Random) -> list[dict]:
     for r in (json.loads(line) for line in (same / "semeval2022t8_dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()):
         a = texts.add(f"se:{r['pair_id']}:1", {"text": r["text1"], "lang": r.get("lang1", "")})
         b = texts.add(f"se:{r['pair_id']}:2", {"text": r["text2"], "lang": r.get("lang2", "")})
-        o = float(r["Overall"])
-        pair("semeval", a, b, 1 if o <= 2 else 0 if o >= 3 else None, 1 if o <= 2 else 0 if o >= 3.5 else None)
+        pair("semeval", a, b, *semeval_labels(float(r["Overall"])))
 
     with open(same / "uci_news_dev.csv", encoding="utf-8", newline="") as fh:
         uci = list(csv.DictReader(fh))

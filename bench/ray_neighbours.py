@@ -30,7 +30,7 @@ def vectors_of(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
 def on_cluster(vectors: np.ndarray, k: int, nodes: int, expected) -> dict:
     import ray
 
-    from recommender.index.distributed import WORKER_ENV, neighbours_on_ray
+    from recommender.index.distributed import WORKER_ENV, neighbours_on_ray, release
 
     with LocalRayCluster(nodes=nodes, cpus=1, pin=True) as address:
         ray.init(address=address, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
@@ -41,7 +41,7 @@ def on_cluster(vectors: np.ndarray, k: int, nodes: int, expected) -> dict:
             scores, rows = neighbours_on_ray(vectors, np.arange(len(vectors)), k)
             seconds = time.perf_counter() - t0
         finally:
-            ray.shutdown()
+            release()
     return {"seconds": round(seconds, 1), "same_as_local": bool(np.array_equal(rows, expected))}
 
 

@@ -215,7 +215,7 @@ def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker
     import ray
 
     from recommender.index import indexing
-    from recommender.index.distributed import WORKER_ENV, neighbours_on_ray
+    from recommender.index.distributed import WORKER_ENV, neighbours_on_ray, release
 
     rng = np.random.default_rng(3)
     centres = rng.standard_normal((300, 384)).astype(np.float32)
@@ -236,7 +236,7 @@ def test_the_neighbour_search_on_the_cluster_is_the_local_one_even_with_a_worker
         assert np.array_equal(local_ivf[1], remote_ivf[1]) and np.array_equal(local_ivf[0], remote_ivf[0])
         assert not np.array_equal(local_ivf[1], indexing.search_block(vectors, part, 11)[1])  # it was approximate
     finally:
-        ray.shutdown()
+        release()
 
 
 def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(cluster, monkeypatch):
@@ -248,7 +248,7 @@ def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(c
     from recommender.config import Config
     from recommender.evidence.duplicates import body_hash, text_signatures
     from recommender.index import distributed, indexing
-    from recommender.index.distributed import WORKER_ENV, judge_on_ray
+    from recommender.index.distributed import WORKER_ENV, judge_on_ray, release
     from recommender.index.store import Record
 
     rng = np.random.default_rng(5)
@@ -281,4 +281,4 @@ def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(c
         remote = _with_a_worker_killed("_judge_task", 0.05, lambda: judge_on_ray(linker, new, scores, nbrs))
         assert remote == local
     finally:
-        ray.shutdown()
+        release()

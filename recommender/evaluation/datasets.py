@@ -70,6 +70,12 @@ def as_served(text: str) -> tuple[str, str]:
     return art.title, art.body
 
 
+def semeval_labels(overall: float) -> tuple[int | None, int | None]:
+    """(retelling, related) labels of a SemEval-2022 pair from its Overall score (1 = same story ... 4 =
+    unrelated): retelling = Overall <= 2 against >= 3, related = <= 2 against >= 3.5; None: between."""
+    return (1 if overall <= 2 else 0 if overall >= 3 else None), (1 if overall <= 2 else 0 if overall >= 3.5 else None)
+
+
 def pair_story_groups(rows: list[dict]) -> list[str]:
     """One story label per SemEval pair: pairs that share an article (ids in `pair_id`, "a_b") are one
     story group (connected components), labelled by its smallest article id. Pairs without ids are

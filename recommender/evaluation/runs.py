@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from recommender.evaluation.datasets import (as_served, first_row, make_copy, page_from_blocks, pair_story_groups,
-                                             read_any, read_rows, site_fold, story_fold, uci_records)
+                                             read_any, read_rows, semeval_labels, site_fold, story_fold,
+                                             uci_records)
 from recommender.evaluation.metrics import (best_threshold_accuracy, mean, pairwise_f1, pearson, precision_at_5,
                                             prf_summary, snippet_counts, snippet_scores, squash, token_prf,
                                             verdict_scores)
@@ -204,9 +205,7 @@ def eval_semeval(rows: list[dict], embedder, config=None) -> dict:
     gold = [-float(r["Overall"]) for r in rows]
     english = [i for i, r in enumerate(rows) if r.get("lang1") == "en" and r.get("lang2") == "en"]
     judged = judge_served(served_a, served_b, cos, config)
-    overall = [float(r["Overall"]) for r in rows]
-    retold = [1 if o <= 2 else 0 if o >= 3 else None for o in overall]
-    related = [1 if o <= 2 else 0 if o >= 3.5 else None for o in overall]
+    retold, related = (list(x) for x in zip(*(semeval_labels(float(r["Overall"])) for r in rows)))
 
     def scores(idx: list[int]) -> dict:
         pick = lambda xs: [xs[i] for i in idx]

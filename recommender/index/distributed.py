@@ -301,5 +301,5 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
         prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
         return prepared
     except BaseException:
-        ray.shutdown()
+        release()
         raise
