@@ -60,13 +60,13 @@ def one(n: int, ray_nodes: int = 0) -> dict:
         if ray_nodes:
             import ray
 
-            from recommender.index.distributed import WORKER_ENV, judge_on_ray, neighbours_on_ray, release
+            from recommender.index.distributed import WORKER_ENV, judge_on_ray, release, search_rows_on_ray
             from tests.ray_cluster import LocalRayCluster
 
             address = stack.enter_context(LocalRayCluster(nodes=ray_nodes, cpus=1, pin=True))
             ray.init(address=address, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
                      log_to_driver=False, logging_level="ERROR")
-            prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
+            prepared.search, prepared.judging, prepared.release = search_rows_on_ray, judge_on_ray, release
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         with _RssSampler() as rss:

@@ -300,3 +300,51 @@ def test_packed_texts_read_back_every_text_across_chunks():
     for chunk in (1, 2, 4, 100):
         packed = PackedTexts.of(texts, chunk=chunk)
         assert len(packed) == len(texts) and [packed[i] for i in range(len(texts))] == texts
+
+
+def _rows_with_copies(n: int, seed: int = 5):
+    """Rows of news-shaped bodies around 60 topics, with edited and exact copies next to their originals."""
+    from recommender.evidence.duplicates import body_hash, text_signatures
+    from recommender.index import indexing
+    from recommender.index.store import Record
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((60, 384)).astype(np.float32)
+    vectors = centres[rng.integers(0, 60, n)] + 0.8 * rng.standard_normal((n, 384)).astype(np.float32)
+    words = [f"w{i}" for i in range(5000)]
+    bodies = [" ".join(rng.choice(words, 80)) for _ in range(n)]
+    for c in range(n // 20):
+        src, dst = 2 * c, 2 * c + 1 + n // 10
+        edited = bodies[src].split()
+        edited[int(rng.integers(0, 80))] = "edited"
+        bodies[dst] = " ".join(edited) if c % 4 else bodies[src]
+        vectors[dst] = vectors[src] + 0.02 * rng.standard_normal(384).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    records = [Record(key=i + 1, id=f"a{i}", title=f"T{i}", body=b, body_hash=body_hash(b), source=f"s{i % 5}",
+                      published=f"2024-03-{1 + i % 28:02d}") for i, b in enumerate(bodies)]
+    return indexing._Rows(records, vectors, text_signatures(bodies, [f"T{i} {b}" for i, b in enumerate(bodies)]), {})
+
+
+def test_linking_chunk_by_chunk_gives_the_links_and_neighbours_of_one_pass(monkeypatch):
+    """link_rows searches and judges the new rows a chunk at a time (what the search answers is held for
+    one chunk): the same links, in the same order, and the same stored neighbours as one pass over all
+    of them, for a build and for rows added to rows already linked (whose lists the new rows enter)."""
+    from recommender.config import Config
+    from recommender.index import indexing
+
+    config = Config.load({"reload_interval": 0}, environ={})
+    monkeypatch.setattr(indexing, "SEARCH_BLOCK", 4096)
+    found = []
+    for chunk in (1 << 30, 4096):  # one pass; chunks of 4,096
+        monkeypatch.setattr(indexing, "LINK_CHUNK", chunk)
+        calls = []
+        search = lambda vectors, new, k, plan: calls.append(len(new)) or indexing.search_rows(vectors, new, k, plan)
+        rows = _rows_with_copies(8_000)
+        indexing.link_rows(rows, range(5_000), config, search)  # a build of the first 5,000
+        indexing.link_rows(rows, range(5_000, 8_000), config, search)  # 3,000 added
+        found.append((list(rows.links.values()), rows.neighbours.copy(), rows.neighbour_scores.copy(), calls))
+    (links, nb, nbs, calls), (links_c, nb_c, nbs_c, calls_c) = found
+    assert calls == [5_000, 3_000] and calls_c == [4096, 904, 3_000]
+    assert {link.level for link in links} >= {"exact", "near", "same-story"}
+    assert links_c == links
+    assert np.array_equal(nb_c, nb) and np.array_equal(nbs_c, nbs)

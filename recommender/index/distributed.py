@@ -34,7 +34,7 @@ from recommender.errors import BadInput, ConfigError
 from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, embed_records, neighbour_plan, search_block,
                                         search_bounds, what_is_read)
 
-__all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release"]
+__all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release", "search_rows_on_ray"]
 
 RAY_FIX = "install it with: pip install 'newsrec[ray]' (or scripts/setup --ray)"
 # Actors and readers ask for fractions of a CPU: on one-CPU nodes an actor (or a reader) asking for a
@@ -164,15 +164,22 @@ class PrepareActor:
 
 
 def neighbours_on_ray(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """indexing.neighbours, on the connected Ray cluster: the vectors (and the rows' lists, past
-    EXACT_LIMIT, made once here: indexing.RowLists) go to the object store once; a task per block (indexing.search_bounds)
+    """indexing.neighbours, on the connected Ray cluster: indexing.neighbour_plan, then search_rows_on_ray."""
+    new = np.asarray(new, dtype=np.int64)
+    return search_rows_on_ray(vectors, new, k, neighbour_plan(vectors, len(new)))
+
+
+def search_rows_on_ray(vectors: np.ndarray, new: np.ndarray, k: int, plan) -> tuple[np.ndarray, np.ndarray]:
+    """indexing.search_rows, on the connected Ray cluster: the vectors and the plan (the rows' lists,
+    past EXACT_LIMIT: indexing.RowLists) go to the object store once a session, whatever number of
+    calls a build makes (indexing.link_rows calls once a chunk); a task per block (indexing.search_bounds)
     searches it on whichever node has a free fraction of a CPU, retried on another if its worker dies;
     the blocks come back in order."""
     import ray
 
     new = np.asarray(new, dtype=np.int64)
-    vectors_ref = _put_once(ray, vectors)
-    plan_ref = ray.put(neighbour_plan(vectors, len(new)))
+    vectors_ref = _put_once(ray, "vectors", vectors, lambda: np.ascontiguousarray(vectors, dtype=np.float32))
+    plan_ref = None if plan is None else _put_once(ray, "plan", plan, lambda: plan)
     bounds = search_bounds(len(new))
     search = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_search_task)
     futures = [search.remote(vectors_ref, new[a:b], k, plan_ref) for a, b in zip(bounds, bounds[1:]) if b > a]
@@ -186,20 +193,22 @@ def _search_task(vectors: np.ndarray, rows: np.ndarray, k: int, plan):
     return search_block(vectors, rows, k, plan)
 
 
-# The rows' vectors in the object store, put once for the session's search and judging alike:
-# (the array, weakly; the session; its reference).
+# What this process put in the object store for a build's search and judging, put once a session and
+# shared by every call: by name, (the object it was made from, weakly; the session; its reference).
 _PUT: dict[str, tuple] = {}
 
 
-def _put_once(ray, vectors: np.ndarray):
-    """The object-store reference of these vectors, put on first use in this Ray session."""
+def _put_once(ray, name: str, source, make: Callable[[], object]):
+    """The object-store reference of what `make` gives for `source` (the rows' vectors, the search's
+    plan, the Linker), put on first use in this Ray session and again only when `source` is another object."""
     ctx = ray.get_runtime_context()
     session = (ctx.gcs_address, ctx.get_job_id())
-    held = _PUT.get("vectors")
-    if held is not None and held[0]() is vectors and held[1] == session:
+    held = _PUT.get(name)
+    if held is not None and held[0]() is source and held[1] == session:
         return held[2]
-    ref = ray.put(np.ascontiguousarray(vectors, dtype=np.float32))
-    _PUT["vectors"] = (weakref.ref(vectors), session, ref)
+    _PUT.pop(name, None)  # the previous one's reference goes before the next is made
+    ref = ray.put(make())
+    _PUT[name] = (weakref.ref(source), session, ref)
     return ref
 
 
@@ -213,17 +222,21 @@ def release() -> None:
 
 def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
     """indexing.judge_blocks, on the connected Ray cluster: the Linker (signatures, what the pair
-    judgment reads of every row, the bodies as one buffer) goes to the object store once, with the
-    vectors the neighbour search put there already, and is read in place; a task per LINK_BLOCK new
-    rows judges their candidate pairs on whichever node has a free fraction of a CPU, retried on another
-    if its worker dies; only the links come back, in row order."""
+    judgment reads of every row, the bodies as one buffer) goes to the object store once a session
+    (indexing.link_rows calls once a chunk), with the vectors the neighbour search put there already,
+    and is read in place; a task per LINK_BLOCK new rows judges their candidate pairs on whichever
+    node has a free fraction of a CPU, retried on another if its worker dies; only the links come back,
+    in row order."""
     import ray
 
-    vectors_ref = _put_once(ray, linker.vectors)
-    packed = linker.packed()
-    packed.vectors = None
-    linker_ref = ray.put(packed)
-    del packed
+    vectors_ref = _put_once(ray, "vectors", linker.vectors, lambda: np.ascontiguousarray(linker.vectors, dtype=np.float32))
+
+    def packed() -> Linker:
+        out = linker.packed()
+        out.vectors = None
+        return out
+
+    linker_ref = _put_once(ray, "linker", linker, packed)
     task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_judge_task)
     futures = [task.remote(linker_ref, vectors_ref, new[a:a + LINK_BLOCK], scores[a:a + LINK_BLOCK],
                            nbrs[a:a + LINK_BLOCK])
@@ -298,7 +311,7 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
         prepared = Prepared.concat(parts, dim)
         prepared.embed_seconds = time.time() - started
         # The session stays for the assembly's neighbour search and judging, which end it (Prepared.finish).
-        prepared.search, prepared.judging, prepared.release = neighbours_on_ray, judge_on_ray, release
+        prepared.search, prepared.judging, prepared.release = search_rows_on_ray, judge_on_ray, release
         return prepared
     except BaseException:
         release()

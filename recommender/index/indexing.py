@@ -30,6 +30,7 @@ from recommender.evidence.stories import group_centroids, group_stories
 
 __all__ = ["BuildReport", "Judging", "Linker", "Prepared", "Search", "build_index", "add_articles", "delete_articles",
            "embed_records", "judge_blocks", "link_rows", "neighbour_plan", "neighbours", "search_block", "search_bounds",
+           "search_rows",
            "prepare_articles"]
 
 NEIGHBOURS = 20  # embedding neighbours examined per new article when linking
@@ -140,22 +141,37 @@ def _text(record: Record, max_tokens: int) -> str:
 def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = None,
               judging: Judging | None = None) -> None:
     """Add duplicate links between each new row and every other row (exact, near, same-story).
-    `search`: how the new rows' neighbours are found (default `neighbours`, here; a Ray cluster's:
-    distributed.neighbours_on_ray); `judging`: where their pairs are judged (default `judge_blocks`,
-    here; distributed.judge_on_ray)."""
+    `search`: how the new rows' neighbours are found (default `search_rows`, here; a Ray cluster's:
+    distributed.search_rows_on_ray); `judging`: where their pairs are judged (default `judge_blocks`,
+    here; distributed.judge_on_ray).
+
+    The new rows go LINK_CHUNK at a time through the search, their stored neighbours and the judging,
+    so what the search answers (k cosines and rows a row) is held for one chunk, not for every row;
+    the chunks are cut where the search cuts its blocks, so the links are those one pass gives."""
     if not len(new):
         return
     n = len(rows.records)
     new = np.asarray(list(new), dtype=np.int64)
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
-    scores, nbrs = (search or neighbours)(rows.vectors, new, k)
-    _store_neighbours(rows, new.tolist(), scores, nbrs)
-    for link in (judging or judge_blocks)(Linker.of(rows, config), new, scores, nbrs):
-        rows.links[(link.a, link.b)] = link
+    plan = neighbour_plan(rows.vectors, len(new))
+    linker = Linker.of(rows, config)
+    rows.ensure_neighbours()
+    new_set = set(new.tolist())
+    bounds = search_bounds(len(new))
+    per_chunk = LINK_CHUNK // SEARCH_BLOCK
+    for c in range(0, len(bounds) - 1, per_chunk):
+        chunk = new[bounds[c]:bounds[min(c + per_chunk, len(bounds) - 1)]]
+        scores, nbrs = (search or search_rows)(rows.vectors, chunk, k, plan)
+        _store_neighbours(rows, chunk.tolist(), scores, nbrs, new_set)
+        for link in (judging or judge_blocks)(linker, chunk, scores, nbrs):
+            rows.links[(link.a, link.b)] = link
 
 
 # New rows linked at a time: their candidate pairs are judged in one vectorised call.
 LINK_BLOCK = 4096
+# New rows searched and judged at a time by link_rows (a multiple of SEARCH_BLOCK and of LINK_BLOCK):
+# their search answers, 65,536 x 65 cosines and rows, are 51 MB.
+LINK_CHUNK = 65536
 
 
 class _Text:
@@ -304,19 +320,20 @@ def judge_blocks(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.n
 Judging = Callable[[Linker, np.ndarray, np.ndarray, np.ndarray], "list[Link]"]
 
 
-# A neighbour search: (all rows' vectors, the rows searched, k) -> (cosines, rows), best first.
-Search = Callable[[np.ndarray, Sequence[int], int], "tuple[np.ndarray, np.ndarray]"]
+# A neighbour search: (all rows' vectors, the rows searched, k, neighbour_plan's plan for the whole
+# search) -> (cosines, rows), best first.
+Search = Callable[[np.ndarray, np.ndarray, int, "RowLists | None"], "tuple[np.ndarray, np.ndarray]"]
 # Query rows searched at a time: a multiple of FAISS's own query block (4096), so a search split into
-# blocks (here, or one per Ray task: distributed.neighbours_on_ray) computes exactly what one call does.
+# blocks (here, or one per Ray task: distributed.search_rows_on_ray) computes exactly what one call does.
 SEARCH_BLOCK = 8192
 
 
 def _timed(search: Search, stages: dict[str, float]) -> Search:
     """`search`, adding the seconds it takes to stages["neighbours"]."""
-    def run(vectors, new, k):
+    def run(vectors, new, k, plan):
         t0 = time.time()
         try:
-            return search(vectors, new, k)
+            return search(vectors, new, k, plan)
         finally:
             stages["neighbours"] = stages.get("neighbours", 0.0) + time.time() - t0
     return run
@@ -429,17 +446,23 @@ def search_bounds(n: int) -> list[int]:
 
 
 def neighbours(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(cosines, rows) of each new row's k nearest rows, best first: neighbour_plan, then search_block
-    over the blocks of search_bounds, a thread a core, each block's BLAS on one thread. A block so
-    searched gives the same bytes here as on a one-thread Ray worker (distributed.neighbours_on_ray):
-    a multi-threaded BLAS sums in another order (cosines 2e-7 apart, ties reordered)."""
+    """(cosines, rows) of each new row's k nearest rows, best first: neighbour_plan, then search_rows."""
+    new = np.asarray(new, dtype=np.int64)
+    return search_rows(vectors, new, k, neighbour_plan(vectors, len(new)))
+
+
+def search_rows(vectors: np.ndarray, new: np.ndarray, k: int, plan: "RowLists | None") -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, rows) of each new row's k nearest rows by `plan` (neighbour_plan's), best first:
+    search_block over the blocks of search_bounds, a thread a core, each block's BLAS on one thread.
+    A block so searched gives the same bytes here as on a one-thread Ray worker
+    (distributed.search_rows_on_ray): a multi-threaded BLAS sums in another order (cosines 2e-7 apart,
+    ties reordered)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import faiss
     from threadpoolctl import threadpool_limits
 
     new = np.asarray(new, dtype=np.int64)
-    plan = neighbour_plan(vectors, len(new))
     bounds = search_bounds(len(new))
 
     def block(at: int) -> tuple[np.ndarray, np.ndarray]:
@@ -455,9 +478,10 @@ def neighbours(vectors: np.ndarray, new: Sequence[int], k: int) -> tuple[np.ndar
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
 
-def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray) -> None:
-    """Record each new row's nearest neighbours, and enter the new row into its neighbours' lists."""
-    rows.ensure_neighbours()
+def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray,
+                      new_set: set[int]) -> None:
+    """Record each new row's nearest neighbours, and enter the new row into the lists of its neighbours
+    that are not new (`new_set`: every row being linked; a new row's own search fills its list)."""
     keys = rows.keys
     K = STORED_NEIGHBOURS
     for qi, i in enumerate(new):
@@ -467,7 +491,6 @@ def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.
         rows.neighbour_scores[i, :] = -np.inf
         rows.neighbours[i, : len(found)] = keys[found]
         rows.neighbour_scores[i, : len(found)] = sims
-    new_set = set(new)
     for qi, i in enumerate(new):
         for j, sim in zip(nbrs[qi], scores[qi]):
             j = int(j)
@@ -760,7 +783,7 @@ def build_index(
     stages: dict[str, float] = {}
     t0 = time.time()
     try:
-        link_rows(rows, range(len(records)), config, _timed(prepared.search or neighbours, stages), prepared.judging)
+        link_rows(rows, range(len(records)), config, _timed(prepared.search or search_rows, stages), prepared.judging)
     finally:
         prepared.finish()
     stages["links"] = time.time() - t0 - stages.get("neighbours", 0.0)
