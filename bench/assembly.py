@@ -9,7 +9,8 @@ in the rows' lists, indexing.RowLists), links (the pair judgments of each row's 
 (union-find and average linkage over the links), write (the snapshot: vectors, metadata, FTS5 and its
 postings, bands). Between two sizes, each stage's growth exponent: log(t2 / t1) / log(n2 / n1).
 Memory: the driver's peak before the build (the rows made) and at the end, and the highest resident
-memory sampled (every 0.2 s) within each stage, split into the process's own (anonymous) memory and
+memory sampled (every 0.2 s) within each stage (keying, linking: neighbours and links a chunk of rows at
+a time, groups, write), split into the process's own (anonymous) memory and
 the pages of Ray's object store mapped into it (shared memory: what it put there, or read in place).
 With --ray-nodes N the neighbour search and the judging run on a local Ray cluster of N one-core nodes,
 each pinned to a core (tests/ray_cluster.py), as `newsrec build --engine ray` runs them; the driver is
@@ -71,11 +72,16 @@ def one(n: int, ray_nodes: int = 0) -> dict:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         with _RssSampler() as rss:
             report = build_index(prepared, Path(tmp) / "idx", _Vectors(), config)
-    # Each stage's highest sampled resident memory: the stages ran one after another from the start.
-    bounds, at = {}, rss.started
-    for stage in ("neighbours", "links", "groups", "write"):
-        bounds[stage] = (at, at + report.stages.get(stage, 0.0))
-        at = bounds[stage][1]
+            ended = time.time()
+    # Each stage's highest sampled resident memory. The build ends with the groups and the write, one
+    # after the other; before them the linking, which searches and judges a chunk of rows at a time
+    # (its neighbours and links stages interleave); before that the rows are keyed.
+    bounds, at = {}, ended
+    for stage, seconds in (("write", report.stages["write"]), ("groups", report.stages["groups"]),
+                           ("linking", report.stages.get("neighbours", 0.0) + report.stages["links"])):
+        bounds[stage] = (at - seconds, at)
+        at -= seconds
+    bounds = {"keying": (rss.started, at), **dict(reversed(list(bounds.items())))}
     by_stage = {stage: max([(round(a + m, 1), round(a, 1), round(m, 1)) for t, a, m in rss.samples if lo <= t <= hi]
                            or [(0.0, 0.0, 0.0)])
                 for stage, (lo, hi) in bounds.items()}
