@@ -87,6 +87,18 @@ def test_store_imports_nothing_above_it():
                                                    "recommender.text.lexical"}
 
 
+def test_text_and_evidence_import_nothing_above_them():
+    """Reading an article and weighing a pair's evidence know nothing of the index, the model or the
+    query service: those build on them (an article says what is stored of it, Article.stored; the index
+    makes the record)."""
+    below = ("recommender.errors", "recommender.evidence", "recommender.text")
+    for name, imports in _graph().items():
+        if name.startswith(("recommender.text", "recommender.evidence")):
+            assert all(m.startswith(below) for m in imports), (name, sorted(imports))
+        if name.startswith("recommender.evidence"):
+            assert not any(m.startswith("recommender.text") for m in imports), (name, sorted(imports))
+
+
 def test_the_query_service_does_not_import_the_build_step():
     assert not _graph()["recommender.query.service"] & {"recommender.index.indexing", "recommender.facade",
                                                   "recommender.evaluation.runs", "web.cli"}

@@ -33,6 +33,7 @@ from recommender.evidence.duplicates import SIGNATURE_WIDTH, text_signatures
 from recommender.errors import BadInput, ConfigError
 from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, embed_records, neighbour_plan, search_block,
                                         search_bounds, what_is_read)
+from recommender.index.store import Record
 
 __all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release", "search_rows_on_ray"]
 
@@ -149,7 +150,7 @@ class PrepareActor:
                 articles.append(None)
                 errors.append(exc.message)
         at = [i for i, a in enumerate(articles) if a is not None]
-        records = [articles[i].to_record() for i in at]
+        records = [Record(key=0, **articles[i].stored()) for i in at]
         vectors = np.zeros((len(articles), self.embedder.dim), dtype=np.float32)
         minhash = np.zeros((len(articles), SIGNATURE_WIDTH), dtype=np.uint32)
         read = what_is_read(records, self.config)
@@ -305,7 +306,7 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
                 bad = next((e for e in batch["error"] if e), None)
                 if bad:
                     raise BadInput(bad, field="input")
-                records = [Article(**json.loads(a)).to_record() for a in batch["article"]]
+                records = [Record(key=0, **Article(**json.loads(a)).stored()) for a in batch["article"]]
                 parts.append(Prepared(records, np.asarray(batch["vector"], dtype=np.float32),
                                       np.asarray(batch["minhash"], dtype=np.uint32)))
         prepared = Prepared.concat(parts, dim)

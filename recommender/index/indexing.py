@@ -746,7 +746,7 @@ def prepare_articles(articles: Iterable[Article] | Prepared, embedder: Embedder,
         # BUILD_CHUNK-sized ones (sorted by length inside: less padding for batching backends).
         size = FIRST_CHUNK
         for article in articles:
-            chunk.append(article.to_record())
+            chunk.append(Record(key=0, **article.stored()))
             if len(chunk) == size:
                 flush(chunk)
                 chunk = []

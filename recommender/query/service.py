@@ -489,7 +489,7 @@ class QueryService:
         snap = self.snapshot
         art = self.parse(article)
         vector = self.embed(art)
-        record = art.to_record()
+        record = Record(key=0, **art.stored())
         hits = snap.search(vector, min(snap.count, max(k, 20)))
         cos_of = {h.key: h.score for h in hits}
         candidates = set()
@@ -554,7 +554,7 @@ class QueryService:
                 raise BadInput(f"{name}: {exc.message}", field=f"{name}.{exc.field}" if exc.field else name) from None
         vecs = self._model().encode([article_text(x.title, x.body, self.config.max_tokens) for x in arts])
         cos = float(np.dot(vecs[0], vecs[1]))
-        ra, rb = (x.to_record() for x in arts)
+        ra, rb = (Record(key=0, **x.stored()) for x in arts)
         ov = overlap(Shingled.of(ra.body), Shingled.of(rb.body))
         judged = self.pairs.judge([cos], self._sides(arts[0]), self._sides(arts[1]))
         p = float(judged.p_retelling[0])

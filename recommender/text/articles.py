@@ -14,7 +14,6 @@ from typing import Any, Iterator, Mapping
 from recommender.text.cleaning import Cleaned, CleaningProfile, clean, clean_html
 from recommender.text.dates import UNKNOWN, Published, parse_published
 from recommender.evidence.duplicates import body_hash
-from recommender.index.store import Record
 from recommender.errors import BadInput
 from recommender.text.language import CONFIDENT
 
@@ -49,10 +48,11 @@ class Article:
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "when"}
 
-    def to_record(self, key: int = 0) -> Record:
-        """The stored record of this article (groups unassigned; key 0 for one not in an index)."""
-        return Record(
-            key=key, id=self.id, title=self.title, body=self.body,
+    def stored(self) -> dict:
+        """What an index stores of this article (the fields of index.store.Record but its key and
+        groups): `Record(key=..., **article.stored())`."""
+        return dict(
+            id=self.id, title=self.title, body=self.body,
             # A title-only article is identified by its title.
             body_hash=body_hash(self.body or self.title),
             url=self.url, published=self.published, source=self.source, section=self.section,
