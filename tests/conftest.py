@@ -77,6 +77,34 @@ def syndicated_records(n: int, seed: int = 11) -> list[dict]:
     return out[:n]
 
 
+def rows_with_copies(n: int, copies: int, offset: int, seed: int = 5):
+    """An index's rows (indexing._Rows, keys 1..n) of 80-word bodies around 60 topics, five outlets, and
+    `copies` copies next to their originals (row 2c copied to 2c + 1 + offset; three in four edited by
+    a word, the rest exact), with the signatures the build makes."""
+    import numpy as np
+
+    from recommender.evidence.duplicates import body_hash, text_signatures
+    from recommender.index import indexing
+    from recommender.index.store import Record
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((60, 384)).astype(np.float32)
+    topic = rng.integers(0, 60, n)
+    vectors = centres[topic] + 0.8 * rng.standard_normal((n, 384)).astype(np.float32)
+    words = [f"w{i}" for i in range(5000)]
+    bodies = [" ".join(rng.choice(words, 80)) for _ in range(n)]
+    for c in range(copies):
+        src, dst = 2 * c, 2 * c + 1 + offset
+        edited = bodies[src].split()
+        edited[int(rng.integers(0, 80))] = "edited"
+        bodies[dst] = " ".join(edited) if c % 4 else bodies[src]
+        vectors[dst] = vectors[src] + 0.02 * rng.standard_normal(384).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    records = [Record(key=i + 1, id=f"a{i}", title=f"T{i}", body=b, body_hash=body_hash(b), source=f"s{i % 5}",
+                      published=f"2024-03-{1 + i % 28:02d}") for i, b in enumerate(bodies)]
+    return indexing._Rows(records, vectors, text_signatures(bodies, [f"T{i} {b}" for i, b in enumerate(bodies)]), {})
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     with open(path, "w", encoding="utf-8") as fh:
         for r in records:

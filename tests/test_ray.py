@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, demo_records, free_port, index_summary, syndicated_records, write_jsonl
+from tests.conftest import ROOT, demo_records, free_port, index_summary, rows_with_copies, syndicated_records, write_jsonl
 from tests.ray_cluster import ENV as RAY_ENV, LocalRayCluster, can_unshare
 
 pytestmark = [pytest.mark.ray, pytest.mark.model, pytest.mark.slow]
@@ -246,28 +246,12 @@ def test_the_judging_on_the_cluster_is_the_local_one_even_with_a_worker_killed(c
     import ray
 
     from recommender.config import Config
-    from recommender.evidence.duplicates import body_hash, text_signatures
     from recommender.index import distributed, indexing
     from recommender.index.distributed import WORKER_ENV, judge_on_ray, release
-    from recommender.index.store import Record
 
-    rng = np.random.default_rng(5)
     n = 6000
-    centres = rng.standard_normal((60, 384)).astype(np.float32)
-    topic = rng.integers(0, 60, n)
-    vectors = centres[topic] + 0.8 * rng.standard_normal((n, 384)).astype(np.float32)
-    words = [f"w{i}" for i in range(5000)]
-    bodies = [" ".join(rng.choice(words, 80)) for _ in range(n)]
-    for c in range(400):  # edited copies, their vectors next to the original's
-        src, dst = 2 * c, 2 * c + 1 + 800
-        edited = bodies[src].split()
-        edited[int(rng.integers(0, 80))] = "edited"
-        bodies[dst] = " ".join(edited) if c % 4 else bodies[src]
-        vectors[dst] = vectors[src] + 0.02 * rng.standard_normal(384).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    records = [Record(key=i + 1, id=f"a{i}", title=f"T{i}", body=b, body_hash=body_hash(b), source=f"s{i % 5}",
-                      published=f"2024-03-{1 + i % 28:02d}") for i, b in enumerate(bodies)]
-    rows = indexing._Rows(records, vectors, text_signatures(bodies, [f"T{i} {b}" for i, b in enumerate(bodies)]), {})
+    rows = rows_with_copies(n, copies=400, offset=800)
+    vectors = rows.vectors
     config = Config.load({"reload_interval": 0}, environ={})
     new = np.arange(n)
     scores, nbrs = indexing.neighbours(vectors, new, 21)

@@ -12,6 +12,7 @@ from recommender.embed.embedding import HashingEmbedder
 from recommender.errors import IndexMismatch, IndexNotReady
 from recommender.index.indexing import add_articles, build_index, delete_articles
 from recommender.index.store import IndexDir
+from tests.conftest import rows_with_copies
 
 
 def test_snapshot_layout_and_manifest(hash_index, hash_embedder):
@@ -117,6 +118,25 @@ def test_add_replace_and_delete_in_place(writable_index, hash_config, hash_embed
     report = delete_articles(writable_index, [changed["id"], "no-such-id"], hash_embedder, hash_config)
     assert report.deleted == 1 and report.skipped == ["no-such-id"]
     assert d.open().count == 70
+
+
+def test_the_stored_band_table_is_the_one_of_the_stored_signatures(writable_index, hash_config, hash_embedder,
+                                                                    corpus_records):
+    """The band table a build, an add and a delete store (linking's own, or made for the snapshot) is the
+    one the snapshot's signatures give, at its threshold."""
+    from recommender.evidence.duplicates import BandTable
+
+    def check() -> None:
+        snap = IndexDir(writable_index).open()
+        stored, fresh = snap.stored_bands(), BandTable.build(np.asarray(snap.minhash), hash_config.near_threshold)
+        assert stored.threshold == hash_config.near_threshold and stored.keys.shape[1] == snap.count
+        assert np.array_equal(stored.keys, fresh.keys) and np.array_equal(stored.rows, fresh.rows_of)
+
+    check()
+    add_articles(writable_index, [parse_article(r) for r in corpus_records[60:70]], hash_embedder, hash_config)
+    check()
+    delete_articles(writable_index, [corpus_records[3]["id"]], hash_embedder, hash_config)
+    check()
 
 
 def test_groups_update_when_a_copy_is_added_and_deleted(writable_index, hash_config, hash_embedder, corpus_records):
@@ -302,29 +322,6 @@ def test_packed_texts_read_back_every_text_across_chunks():
         assert len(packed) == len(texts) and [packed[i] for i in range(len(texts))] == texts
 
 
-def _rows_with_copies(n: int, seed: int = 5):
-    """Rows of news-shaped bodies around 60 topics, with edited and exact copies next to their originals."""
-    from recommender.evidence.duplicates import body_hash, text_signatures
-    from recommender.index import indexing
-    from recommender.index.store import Record
-
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((60, 384)).astype(np.float32)
-    vectors = centres[rng.integers(0, 60, n)] + 0.8 * rng.standard_normal((n, 384)).astype(np.float32)
-    words = [f"w{i}" for i in range(5000)]
-    bodies = [" ".join(rng.choice(words, 80)) for _ in range(n)]
-    for c in range(n // 20):
-        src, dst = 2 * c, 2 * c + 1 + n // 10
-        edited = bodies[src].split()
-        edited[int(rng.integers(0, 80))] = "edited"
-        bodies[dst] = " ".join(edited) if c % 4 else bodies[src]
-        vectors[dst] = vectors[src] + 0.02 * rng.standard_normal(384).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    records = [Record(key=i + 1, id=f"a{i}", title=f"T{i}", body=b, body_hash=body_hash(b), source=f"s{i % 5}",
-                      published=f"2024-03-{1 + i % 28:02d}") for i, b in enumerate(bodies)]
-    return indexing._Rows(records, vectors, text_signatures(bodies, [f"T{i} {b}" for i, b in enumerate(bodies)]), {})
-
-
 def test_linking_chunk_by_chunk_gives_the_links_and_neighbours_of_one_pass(monkeypatch):
     """link_rows searches and judges the new rows a chunk at a time (what the search answers is held for
     one chunk): the same links, in the same order, and the same stored neighbours as one pass over all
@@ -339,7 +336,7 @@ def test_linking_chunk_by_chunk_gives_the_links_and_neighbours_of_one_pass(monke
         monkeypatch.setattr(indexing, "LINK_CHUNK", chunk)
         calls = []
         search = lambda vectors, new, k, plan: calls.append(len(new)) or indexing.search_rows(vectors, new, k, plan)
-        rows = _rows_with_copies(8_000)
+        rows = rows_with_copies(8_000, copies=400, offset=800)
         indexing.link_rows(rows, range(5_000), config, search)  # a build of the first 5,000
         indexing.link_rows(rows, range(5_000, 8_000), config, search)  # 3,000 added
         found.append((list(rows.links.values()), rows.neighbours.copy(), rows.neighbour_scores.copy(), calls))

@@ -192,17 +192,26 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     return _optimal_param(threshold, num_perm, 0.5, 0.5)
 
 
+# Signatures hashed into bands at a time: their 64-bit copy is 1 KB a row (65,536 rows: 64 MB).
+BAND_HASH_ROWS = 1 << 16
+
+
 def _band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(n, bands) uint64: one hash per band of `rows` signature values."""
+    """(n, bands) uint64: one hash per band of `rows` signature values (BAND_HASH_ROWS rows at a time)."""
     n = signatures.shape[0]
-    sig = np.ascontiguousarray(signatures[:, : bands * rows], dtype=np.uint64).reshape(n, bands, rows)
-    h = np.full((n, bands), np.uint64(1469598103934665603), dtype=np.uint64)
+    out = np.empty((n, bands), dtype=np.uint64)
     prime = np.uint64(1099511628211)
-    with np.errstate(over="ignore"):
-        for r in range(rows):
-            h = (h ^ sig[:, :, r]) * prime
-        h ^= np.arange(bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
-    return h
+    salt = np.arange(bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+    for lo in range(0, n, BAND_HASH_ROWS):
+        part = signatures[lo:lo + BAND_HASH_ROWS, : bands * rows]
+        sig = np.ascontiguousarray(part, dtype=np.uint64).reshape(len(part), bands, rows)
+        h = np.full((len(part), bands), np.uint64(1469598103934665603), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for r in range(rows):
+                h = (h ^ sig[:, :, r]) * prime
+            h ^= salt
+        out[lo:lo + len(part)] = h
+    return out
 
 
 class BandTable:
@@ -221,10 +230,14 @@ class BandTable:
         if n == 0:
             empty = np.zeros((bands, 0), dtype=np.uint64)
             return cls(empty, empty.astype(np.int32), bands, rows)
-        h = _band_hashes(signatures[:, :NUM_PERM], bands, rows).T  # (bands, n)
-        order = np.argsort(h, axis=1, kind="stable")
-        keys = np.take_along_axis(h, order, axis=1)
-        return cls(np.ascontiguousarray(keys), np.ascontiguousarray(order.astype(np.int32)), bands, rows)
+        h = _band_hashes(signatures[:, :NUM_PERM], bands, rows)  # (n, bands)
+        keys = np.empty((bands, n), dtype=np.uint64)
+        rows_of = np.empty((bands, n), dtype=np.int32)
+        for b in range(bands):  # a band at a time: no (bands, n) 64-bit order beside the table
+            band = np.ascontiguousarray(h[:, b])
+            order = np.argsort(band, kind="stable")
+            keys[b], rows_of[b] = band[order], order
+        return cls(keys, rows_of, bands, rows)
 
     @classmethod
     def from_stored(cls, stored, signatures: np.ndarray, threshold: float) -> "BandTable":

@@ -20,7 +20,7 @@ import numpy as np
 
 from recommender.text.articles import Article
 from recommender.evidence.duplicates import (NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
-                         lexical_part, overlap, Shingled, text_signatures)
+                         lexical_part, lsh_params, overlap, Shingled, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
@@ -104,6 +104,8 @@ class _Rows:
     neighbour_scores: np.ndarray | None = None
     # Words of each article the model read, by key (embedding.embedded_words), counted once.
     words: dict[int, int] = field(default_factory=dict)
+    # The LSH band table of these rows' signatures, as linking made it (the snapshot stores it).
+    bands: BandTable | None = None
 
     def text_words(self, config) -> list[int]:
         for r in self.records:
@@ -155,6 +157,7 @@ def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = N
     k = min(max(NEIGHBOURS, STORED_NEIGHBOURS) + 1, n)
     plan = neighbour_plan(rows.vectors, len(new))
     linker = Linker.of(rows, config)
+    rows.bands = linker.bands
     rows.ensure_neighbours()
     new_set = set(new.tolist())
     bounds = search_bounds(len(new))
@@ -617,24 +620,28 @@ def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, start
     write_snapshot(tmp, snapshot_parts(rows.records, rows.vectors, rows.minhash, rows.links.values(),
                                        _manifest(embedder, len(rows.records), config, started),
                                        neighbours=(rows.neighbours, rows.neighbour_scores),
-                                       band_threshold=config.near_threshold, text_words=rows.text_words(config)))
+                                       band_threshold=config.near_threshold, text_words=rows.text_words(config),
+                                       bands=rows.bands))
     name = index_dir.publish(tmp)
     stages.update(groups=t1 - t0, write=time.time() - t1)
     return name
 
 
 def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbours=(None, None),
-                   band_threshold: float | None = None, text_words=None) -> SnapshotParts:
+                   band_threshold: float | None = None, text_words=None, bands: BandTable | None = None) -> SnapshotParts:
     """What the writer stores, from grouped records: the story centroids (stories told more than once; a
-    story of one is its own vector) and the LSH band table (sorted once here, memory-mapped by workers)."""
+    story of one is its own vector) and the LSH band table (sorted once, memory-mapped by workers):
+    `bands`, the one linking made of these rows at this threshold, else built here."""
     vectors = np.asarray(vectors, dtype=np.float32)
     ids, centroids, _ = group_centroids(vectors, [r.story_group for r in records], min_size=2)
-    bands = None
+    stored = None
     if band_threshold is not None:
-        table = BandTable.build(np.asarray(minhash, dtype=np.uint32), band_threshold)
-        bands = StoredBands(table.keys, table.rows_of, table.bands, table.rows, band_threshold)
+        fits = (bands is not None and bands.keys.shape[1] == len(records)
+                and (bands.bands, bands.rows) == lsh_params(band_threshold))
+        table = bands if fits else BandTable.build(np.asarray(minhash, dtype=np.uint32), band_threshold)
+        stored = StoredBands(table.keys, table.rows_of, table.bands, table.rows, band_threshold)
     return SnapshotParts(records=list(records), vectors=vectors, minhash=minhash, links=list(links),
-                         manifest=manifest, story_ids=ids, story_centroids=centroids, bands=bands,
+                         manifest=manifest, story_ids=ids, story_centroids=centroids, bands=stored,
                          neighbours=neighbours[0], neighbour_scores=neighbours[1],
                          text_words=None if text_words is None else np.asarray(text_words, dtype=np.int32))
 
