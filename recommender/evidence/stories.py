@@ -57,6 +57,9 @@ def group_stories(n: int, links: Iterable[tuple[int, int, float]],
     return [uf.find(i) for i in range(n)]
 
 
+CENTROID_ROWS = 1 << 16  # members whose vectors are gathered at a time when centroids are summed
+
+
 def group_centroids(vectors: np.ndarray, labels, min_size: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(group ids, normalised mean vectors, sizes) of the groups with at least `min_size` members."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -64,9 +67,14 @@ def group_centroids(vectors: np.ndarray, labels, min_size: int = 1) -> tuple[np.
     if not len(labels):
         return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
     ids, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    sums = np.zeros((len(ids), dim), dtype=np.float64)
-    np.add.at(sums, inverse, np.asarray(vectors, dtype=np.float32))
     keep = counts >= min_size
-    c = sums[keep]
+    # Sums of the kept groups only (most articles are a story of one: a 64-bit sum each would be 3 KB
+    # an article), their members' vectors added in row order CENTROID_ROWS at a time.
+    slot = np.cumsum(keep) - 1
+    members = np.flatnonzero(keep[inverse])
+    c = np.zeros((int(keep.sum()), dim), dtype=np.float64)
+    for lo in range(0, len(members), CENTROID_ROWS):
+        rows = members[lo:lo + CENTROID_ROWS]
+        np.add.at(c, slot[inverse[rows]], np.asarray(vectors[rows], dtype=np.float32))
     c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
     return ids[keep].astype(np.int64), np.ascontiguousarray(c, dtype=np.float32), counts[keep].astype(np.int64)
