@@ -862,9 +862,9 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
     # Every instance's article, by term and article (FTS5 walks its index in that order, so no sort is
     # made), read in chunks and counted into runs as it comes: a term's instances are its `cnt` of the
     # vocabulary, its runs its `doc`.
-    term_a = np.repeat(np.arange(len(names), dtype=np.int32), docs)
-    rows_a = np.empty(len(term_a), dtype=np.int32)
-    tf_a = np.empty(len(term_a), dtype=np.int32)
+    runs = int(indptr_a[-1])
+    rows_a = np.empty(runs, dtype=np.int32)
+    tf_a = np.empty(runs, dtype=np.int32)
     by_key = np.argsort(keys, kind="stable")
     cursor = conn.execute("SELECT doc FROM temp.lexical_instances ORDER BY term")
     seen = filled = 0
@@ -879,21 +879,28 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
             tf_a[filled - 1] += run_tf[0]
             run_term, run_doc, run_tf = run_term[1:], run_doc[1:], run_tf[1:]
         to = filled + len(run_term)
-        if to > len(term_a) or not np.array_equal(run_term, term_a[filled:to]):
+        if to > runs or not np.array_equal(run_term, np.searchsorted(indptr_a, np.arange(filled, to), side="right") - 1):
             raise RuntimeError("FTS5's term instances did not come by term and article")
         rows_a[filled:to] = by_key[np.searchsorted(keys, run_doc, sorter=by_key)]
         tf_a[filled:to] = run_tf
         filled, last = to, (int(term[-1]), int(doc[-1]))
-    if filled != len(term_a) or seen != (int(ends[-1]) if len(ends) else 0):
+    if filled != runs or seen != (int(ends[-1]) if len(ends) else 0):
         raise RuntimeError(f"FTS5 listed {seen} term instances in {filled} runs; its vocabulary counts "
-                           f"{int(ends[-1]) if len(ends) else 0} in {len(term_a)}")
-    del term_a
-    lengths = np.bincount(rows_a, weights=tf_a, minlength=len(keys)).astype(np.int32)
+                           f"{int(ends[-1]) if len(ends) else 0} in {runs}")
+    # Each row's length and the stored counts, POSTINGS_CHUNK postings at a time (no 64-bit weight or
+    # clipped copy of every posting).
+    lengths = np.zeros(len(keys), dtype=np.float64)
+    tf16 = np.empty(runs, dtype=np.uint16)
+    for p0 in range(0, runs, POSTINGS_CHUNK):
+        lengths += np.bincount(rows_a[p0:p0 + POSTINGS_CHUNK], weights=tf_a[p0:p0 + POSTINGS_CHUNK], minlength=len(keys))
+        tf16[p0:p0 + POSTINGS_CHUNK] = np.minimum(tf_a[p0:p0 + POSTINGS_CHUNK], 65535)
+    lengths = lengths.astype(np.int32)
     terms = [(name, int(c), col) for col, (name, c) in enumerate(zip(names, np.diff(indptr_a).tolist()))]
     conn.executemany("INSERT INTO lexical_terms (term, docs, col) VALUES (?, ?, ?)", terms)
     np.save(tmp / "lexical_indptr.npy", indptr_a)
     np.save(tmp / "lexical_rows.npy", rows_a)
-    np.save(tmp / "lexical_tf.npy", np.minimum(tf_a, 65535).astype(np.uint16))
+    np.save(tmp / "lexical_tf.npy", tf16)
+    del tf16
     np.save(tmp / "lexical_lengths.npy", lengths)
     words = np.asarray([is_word(t) for t, _, _ in terms], dtype=bool)
     query_indptr, query_cols = article_query_terms(indptr_a, rows_a, tf_a, words, len(keys))
@@ -911,20 +918,23 @@ def article_query_terms(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, wo
     from recommender.text.lexical import MAX_QUERY_TERMS, asked_for, term_weights
 
     docs = np.diff(indptr)
-    # The postings of the terms a query may ask for (each term's postings lie together), as 32-bit
-    # columns: no 64-bit index of every posting (at 1M articles, ~1 GB while the snapshot is written).
     asked = words & asked_for(docs, n)
-    kept = np.repeat(asked, docs)
-    at, counts = rows[kept].astype(np.int32, copy=False), tf[kept]
-    del kept
-    cols = np.repeat(np.flatnonzero(asked).astype(np.int32), docs[asked])
     out_indptr = np.zeros(n + 1, dtype=np.int64)
     out_cols: list[np.ndarray] = []
     for lo in range(0, n, QUERY_TERMS_ROWS):  # a block of rows at a time: the sort's memory stays bounded
         hi = min(n, lo + QUERY_TERMS_ROWS)
-        mine = np.flatnonzero((at - lo).view(np.uint32) < hi - lo)
-        c, a = cols[mine].astype(np.int64), at[mine].astype(np.int64)
-        weight = term_weights(counts[mine].astype(np.float64), docs[c].astype(np.float64), n)
+        # The block's postings of the terms a query may ask for, found POSTINGS_CHUNK postings at a
+        # time: nothing the size of every posting is made beside the postings themselves.
+        found = []
+        for p0 in range(0, len(rows), POSTINGS_CHUNK):
+            part = rows[p0:p0 + POSTINGS_CHUNK]
+            at = p0 + np.flatnonzero((part.astype(np.int32, copy=False) - lo).view(np.uint32) < hi - lo)
+            term = np.searchsorted(indptr, at, side="right") - 1
+            found.append(at[asked[term]])
+        mine = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        c = np.searchsorted(indptr, mine, side="right") - 1
+        a = rows[mine].astype(np.int64)
+        weight = term_weights(tf[mine].astype(np.float64), docs[c].astype(np.float64), n)
         order = np.lexsort((c, -weight, a))  # by row, then weight (highest first), then term
         c, a = c[order], a[order]
         starts = np.searchsorted(a, np.arange(lo, hi + 1))
