@@ -179,7 +179,7 @@ def search_rows_on_ray(vectors: np.ndarray, new: np.ndarray, k: int, plan) -> tu
     import ray
 
     new = np.asarray(new, dtype=np.int64)
-    vectors_ref = _put_once(ray, "vectors", vectors, lambda: np.ascontiguousarray(vectors, dtype=np.float32))
+    vectors_ref = _put_vectors(ray, vectors)
     plan_ref = None if plan is None else _put_once(ray, "plan", plan, lambda: plan)
     bounds = search_bounds(len(new))
     search = ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(_search_task)
@@ -213,6 +213,11 @@ def _put_once(ray, name: str, source, make: Callable[[], object]):
     return ref
 
 
+def _put_vectors(ray, vectors: np.ndarray):
+    """The rows' vectors in the object store, one copy for the session's search and judging alike."""
+    return _put_once(ray, "vectors", vectors, lambda: np.ascontiguousarray(vectors, dtype=np.float32))
+
+
 def release() -> None:
     """End this process's Ray session and forget what it put (Prepared.release of a build on Ray)."""
     import ray
@@ -230,7 +235,7 @@ def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.n
     in row order."""
     import ray
 
-    vectors_ref = _put_once(ray, "vectors", linker.vectors, lambda: np.ascontiguousarray(linker.vectors, dtype=np.float32))
+    vectors_ref = _put_vectors(ray, linker.vectors)
 
     def packed() -> Linker:
         out = linker.packed()

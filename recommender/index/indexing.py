@@ -159,13 +159,13 @@ def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = N
     linker = Linker.of(rows, config)
     rows.bands = linker.bands
     rows.ensure_neighbours()
-    new_set = set(new.tolist())
+    new_set, keys = set(new.tolist()), rows.keys
     bounds = search_bounds(len(new))
     per_chunk = LINK_CHUNK // SEARCH_BLOCK
     for c in range(0, len(bounds) - 1, per_chunk):
         chunk = new[bounds[c]:bounds[min(c + per_chunk, len(bounds) - 1)]]
         scores, nbrs = (search or search_rows)(rows.vectors, chunk, k, plan)
-        _store_neighbours(rows, chunk.tolist(), scores, nbrs, new_set)
+        _store_neighbours(rows, keys, chunk.tolist(), (scores, nbrs), new_set)
         for link in (judging or judge_blocks)(linker, chunk, scores, nbrs):
             rows.links[(link.a, link.b)] = link
 
@@ -481,11 +481,12 @@ def search_rows(vectors: np.ndarray, new: np.ndarray, k: int, plan: "RowLists | 
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
 
-def _store_neighbours(rows: _Rows, new: list[int], scores: np.ndarray, nbrs: np.ndarray,
+def _store_neighbours(rows: _Rows, keys: np.ndarray, new: list[int], found: tuple[np.ndarray, np.ndarray],
                       new_set: set[int]) -> None:
-    """Record each new row's nearest neighbours, and enter the new row into the lists of its neighbours
-    that are not new (`new_set`: every row being linked; a new row's own search fills its list)."""
-    keys = rows.keys
+    """Record each new row's nearest neighbours (`found`: the search's cosines and rows; `keys`: every
+    row's key), and enter the new row into the lists of its neighbours that are not new (`new_set`:
+    every row being linked; a new row's own search fills its list)."""
+    scores, nbrs = found
     K = STORED_NEIGHBOURS
     for qi, i in enumerate(new):
         mask = (nbrs[qi] >= 0) & (nbrs[qi] != i)

@@ -925,14 +925,14 @@ def article_query_terms(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, wo
         hi = min(n, lo + QUERY_TERMS_ROWS)
         # The block's postings of the terms a query may ask for, found POSTINGS_CHUNK postings at a
         # time: nothing the size of every posting is made beside the postings themselves.
-        found = []
+        found, terms = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
         for p0 in range(0, len(rows), POSTINGS_CHUNK):
             part = rows[p0:p0 + POSTINGS_CHUNK]
             at = p0 + np.flatnonzero((part.astype(np.int32, copy=False) - lo).view(np.uint32) < hi - lo)
             term = np.searchsorted(indptr, at, side="right") - 1
             found.append(at[asked[term]])
-        mine = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-        c = np.searchsorted(indptr, mine, side="right") - 1
+            terms.append(term[asked[term]])
+        mine, c = np.concatenate(found), np.concatenate(terms)
         a = rows[mine].astype(np.int64)
         weight = term_weights(tf[mine].astype(np.float64), docs[c].astype(np.float64), n)
         order = np.lexsort((c, -weight, a))  # by row, then weight (highest first), then term
