@@ -5,8 +5,8 @@ import random
 
 import numpy as np
 
-from recommender.evidence.duplicates import (BandTable, Shingled, UnionFind, body_hash, classify_pair, minhash_signatures,
-                                             overlap)
+from recommender.evidence.duplicates import (BandTable, Shingled, UnionFind, body_hash, classify_pair, has_shingles,
+                                             minhash_signatures, overlap)
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
          "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
@@ -102,6 +102,21 @@ def test_band_queries_in_one_pass_find_what_each_query_finds():
         assert found == [table.query(s, limit_per_bucket=limit) for s in sigs[::2]]
         assert sum(len(f) > 1 for f in found[:15]) >= 13  # an original finds its edited copy
     assert {0, 60, 61, 62, 63, 64} <= table.query(sigs[0]) and len(found[0]) < 6  # five repeats, cut to two a band
+
+
+def test_texts_without_words_are_nobody_s_copy_candidates():
+    """MinHash gives every text without words one signature; in one bucket, a headline-only site's every
+    pair would be a copy candidate (the build judging n x 200 pairs a band). They find nothing, and
+    nothing finds them."""
+    texts = ["", "  ", "!!! ...", *[doc(i) for i in range(6)], "", doc(0)]
+    sigs = minhash_signatures(texts)
+    assert has_shingles(sigs).tolist() == [False] * 3 + [True] * 6 + [False, True]
+    table = BandTable.build(sigs, threshold=0.5)
+    assert table.query(sigs[0]) == set() and table.query(sigs[9]) == set()
+    q, rows = table.query_many(sigs)
+    found = {(int(a), int(b)) for a, b in zip(q, rows) if a != b}
+    assert found == {(3, 10), (10, 3)}  # the one repeated text, and no pair of empty ones
+    assert not set(rows.tolist()) & {0, 1, 2, 9}
 
 
 def test_union_find_groups():

@@ -40,6 +40,7 @@ __all__ = [
     "UnionFind",
     "body_hash",
     "classify_pair",
+    "has_shingles",
     "lsh_params",
     "minhash_signatures",
     "overlap",
@@ -173,6 +174,17 @@ def minhash_signatures(texts: Sequence[str], num_perm: int = NUM_PERM, seed: int
     return out
 
 
+# What MinHash gives a text with no shingles (no words): every value at its maximum. Texts without words
+# share nothing, so such a signature is never a copy candidate (it would fall in one bucket with every
+# other empty body: a headline-only site's every pair).
+_NO_SHINGLES = np.uint32(0xFFFFFFFF)
+
+
+def has_shingles(signatures: np.ndarray) -> np.ndarray:
+    """For each signature row (or the one signature), whether its text had any shingle."""
+    return (np.asarray(signatures)[..., :NUM_PERM] != _NO_SHINGLES).any(axis=-1)
+
+
 def text_signatures(bodies: Sequence[str], read: Sequence[str]) -> np.ndarray:
     """(n, SIGNATURE_WIDTH) uint32: each article's shingle MinHash of its body, then the content-word
     signature of what the model reads of it (`read`: embedding.article_text; a bounded set, so two
@@ -248,8 +260,8 @@ class BandTable:
         return cls.build(np.asarray(signatures), threshold)
 
     def query(self, signature: np.ndarray, limit_per_bucket: int = 200) -> set[int]:
-        """Rows sharing at least one band with the signature."""
-        if self.keys.shape[1] == 0:
+        """Rows sharing at least one band with the signature (none for a text without words)."""
+        if self.keys.shape[1] == 0 or not has_shingles(signature):
             return set()
         h = _band_hashes(signature.reshape(1, -1)[:, :NUM_PERM], self.bands, self.rows)[0]
         found: set[int] = set()
@@ -262,11 +274,12 @@ class BandTable:
 
     def query_many(self, signatures: np.ndarray, limit_per_bucket: int = 200) -> tuple[np.ndarray, np.ndarray]:
         """(query, row) index arrays: for each signature, the rows sharing at least one band with it (`query`
-        of each in one vectorised pass; a pair may repeat, once per band it shares)."""
-        m = signatures.shape[0]
-        if self.keys.shape[1] == 0 or m == 0:
+        of each in one vectorised pass; a pair may repeat, once per band it shares; a text without words
+        finds none)."""
+        asking = np.flatnonzero(has_shingles(signatures))
+        if self.keys.shape[1] == 0 or not len(asking):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        h = _band_hashes(signatures[:, :NUM_PERM], self.bands, self.rows)
+        h = _band_hashes(signatures[asking, :NUM_PERM], self.bands, self.rows)
         queries, found = [], []
         for b in range(self.bands):
             lo = np.searchsorted(self.keys[b], h[:, b], side="left")
@@ -277,7 +290,7 @@ class BandTable:
                 continue
             count = count[hit]
             within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-            queries.append(np.repeat(hit, count))
+            queries.append(asking[np.repeat(hit, count)])
             found.append(self.rows_of[b, np.repeat(lo[hit], count) + within].astype(np.int64))
         if not queries:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)

@@ -63,11 +63,18 @@ SCRIPTS = {
 def script_share(text: str, lang: str) -> float:
     """Share of a text's letters written in the script(s) of `lang`: an English article that quotes a
     name in Thai letters is mostly Latin, whatever the detector makes of the quote."""
-    counts = Counter((unicodedata.name(c, "?").split(" ", 1)[0]) for c in _LETTER.findall(text or ""))
-    total = sum(counts.values())
+    letters = Counter(_LETTER.findall(text or ""))
+    total = sum(letters.values())
     if not total:
         return 0.0
-    return sum(counts[s] for s in SCRIPTS.get(lang, ("LATIN",))) / total
+    scripts = SCRIPTS.get(lang, ("LATIN",))
+    return sum(n for c, n in letters.items() if _script(c) in scripts) / total
+
+
+@functools.lru_cache(maxsize=65536)
+def _script(letter: str) -> str:
+    """The script a letter is written in: the first word of its Unicode name ("LATIN", "CJK", ...)."""
+    return unicodedata.name(letter, "?").split(" ", 1)[0]
 
 
 def detect_language(text: str) -> Language:
