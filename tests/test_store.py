@@ -345,3 +345,37 @@ def test_linking_chunk_by_chunk_gives_the_links_and_neighbours_of_one_pass(monke
     assert {link.level for link in links} >= {"exact", "near", "same-story"}
     assert links_c == links
     assert np.array_equal(nb_c, nb) and np.array_equal(nbs_c, nbs)
+
+
+def test_a_body_many_pages_repeat_and_pages_without_a_body_cost_rows_not_pairs(monkeypatch):
+    """500 pages with one paywall stub for a body and 150 headlines alone, among 2,000 articles: the stub's
+    pages are one group of copies (joined through the first BUCKET_LIMIT of them, not judged pair by
+    pair), the headlines are nobody's copies, and the pairs judged are at most each row's neighbours and
+    each stub page's BUCKET_LIMIT (each with every other page of its body was 500 x 500, and each headline
+    with 200 rows a band)."""
+    import dataclasses
+
+    from recommender.config import Config
+    from recommender.evidence.duplicates import BUCKET_LIMIT, body_hash, text_signatures
+    from recommender.index import indexing
+
+    config = Config.load({"reload_interval": 0}, environ={})
+    rows = rows_with_copies(2_000, copies=0, offset=0)
+    stub = "This article is for subscribers only. Subscribe now to continue reading the full story."
+    for i in range(2_000):
+        if i % 3 == 1 and i < 1_500:
+            rows.records[i] = dataclasses.replace(rows.records[i], body=stub, body_hash=body_hash(stub))
+        elif i % 10 == 5:
+            rows.records[i] = dataclasses.replace(rows.records[i], body="", body_hash=body_hash(rows.records[i].title))
+    rows.minhash = text_signatures([r.body for r in rows.records], [f"{r.title} {r.body}" for r in rows.records])
+    judged = []
+    pairs = indexing.Linker.pairs
+    monkeypatch.setattr(indexing.Linker, "pairs", lambda self, *a: judged.append(pairs(self, *a)) or judged[-1])
+    indexing.link_rows(rows, range(2_000), config, indexing.search_rows)
+    indexing.assign_groups(rows, config)
+    assert sum(len(at) for at, *_ in judged) <= 2_000 * indexing.STORED_NEIGHBOURS + 500 * BUCKET_LIMIT
+    stubs = [r for r in rows.records if r.body == stub]
+    assert len(stubs) == 500 and len({r.dup_group for r in stubs}) == 1
+    headlines = [r for r in rows.records if not r.body]
+    copies = {(l.a, l.b) for l in rows.links.values() if l.level in ("exact", "near")}
+    assert len(headlines) == 150 and not {k for pair in copies for k in pair} & {r.key for r in headlines}

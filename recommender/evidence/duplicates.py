@@ -29,6 +29,7 @@ import numpy as np
 from recommender.evidence.pairs import LEX_PERM, RETELLING_VERDICT, lexical_signatures
 
 __all__ = [
+    "BUCKET_LIMIT",
     "BandTable",
     "NEAR_COSINE",
     "NUM_PERM",
@@ -52,6 +53,10 @@ NUM_PERM = 128
 # A stored article's signature row: the shingle MinHash (NUM_PERM columns: copies), then the content-word
 # signature the pair judgment reads (pairs.lexical_signatures: a count and LEX_PERM columns).
 SIGNATURE_WIDTH = NUM_PERM + 1 + LEX_PERM
+# Copy candidates a row takes from one bucket (an LSH band, or one body repeated word for word): the
+# first this many. Union-find joins the rest of a larger bucket through them, so the groups are the
+# same, and a body a thousand pages repeat (a paywall's stub) costs a thousand rows, not a million pairs.
+BUCKET_LIMIT = 200
 NEAR_COSINE = 0.80  # an embedding neighbour this close is also checked for near-duplicate text
 _WORD = re.compile(r"[^\W_]+")
 
@@ -259,7 +264,7 @@ class BandTable:
             return cls(stored.keys, stored.rows, stored.bands, stored.rows_per_band)
         return cls.build(np.asarray(signatures), threshold)
 
-    def query(self, signature: np.ndarray, limit_per_bucket: int = 200) -> set[int]:
+    def query(self, signature: np.ndarray, limit_per_bucket: int = BUCKET_LIMIT) -> set[int]:
         """Rows sharing at least one band with the signature (none for a text without words)."""
         if self.keys.shape[1] == 0 or not has_shingles(signature):
             return set()
@@ -272,7 +277,7 @@ class BandTable:
                 found.update(self.rows_of[b, lo : min(hi, lo + limit_per_bucket)].tolist())
         return found
 
-    def query_many(self, signatures: np.ndarray, limit_per_bucket: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    def query_many(self, signatures: np.ndarray, limit_per_bucket: int = BUCKET_LIMIT) -> tuple[np.ndarray, np.ndarray]:
         """(query, row) index arrays: for each signature, the rows sharing at least one band with it (`query`
         of each in one vectorised pass; a pair may repeat, once per band it shares; a text without words
         finds none)."""
@@ -296,7 +301,7 @@ class BandTable:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(queries).astype(np.int64), np.concatenate(found)
 
-    def candidate_pairs(self, limit_per_bucket: int = 200) -> set[tuple[int, int]]:
+    def candidate_pairs(self, limit_per_bucket: int = BUCKET_LIMIT) -> set[tuple[int, int]]:
         """Every pair of rows that share a bucket (buckets larger than the limit are cut)."""
         pairs: set[tuple[int, int]] = set()
         for b in range(self.bands):

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from recommender.text.articles import Article
-from recommender.evidence.duplicates import (NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
+from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
                          lexical_part, lsh_params, overlap, Shingled, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
@@ -288,9 +288,9 @@ class Linker:
         near = s >= NEAR_COSINE
         keep = near | (s >= self.reach)
         bq, bj = self.bands.query_many(self.minhash[new])
-        # The same body: the rows with this row's hash number.
+        # The same body: the rows with this row's hash number (the first BUCKET_LIMIT of them).
         lo = np.searchsorted(self.repeat_hashes, self.hash_ids[new], side="left")
-        count = np.searchsorted(self.repeat_hashes, self.hash_ids[new], side="right") - lo
+        count = np.minimum(np.searchsorted(self.repeat_hashes, self.hash_ids[new], side="right") - lo, BUCKET_LIMIT)
         hq = np.repeat(np.arange(len(new)), count)
         hj = self.repeats[np.repeat(lo, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
         code = np.concatenate([q[keep] * n + j[keep], bq * n + bj, hq * n + hj])
