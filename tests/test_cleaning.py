@@ -279,3 +279,18 @@ def test_an_also_read_label_at_the_end_of_a_paragraph_is_cut_and_kept_as_a_link(
     # prose that happens to say "read more:" mid-sentence, in lower case, stays
     prose = "He told the students to read more: books matter, he said. Also read: the rest of the letter."
     assert clean(prose).body == prose
+
+
+def test_a_body_that_only_repeats_the_headline_is_read_as_the_headline():
+    """A feed whose description is its title again: the article is its headline (read once by the model,
+    nobody's copy for sharing a headline), the repeat kept among the cut pieces; a body that says more
+    keeps every word."""
+    from recommender.text.articles import parse_article
+
+    title = "Apple shares rise after record iPhone sales"
+    art = parse_article({"id": "a", "title": title, "body": "APPLE shares rise, after record iPhone sales!"})
+    assert art.body == "" and art.title == title
+    assert art.removed[0] == {"text": "APPLE shares rise, after record iPhone sales!", "reason": "title", "line": 0}
+    longer = f"{title} on Tuesday, the company said"
+    assert parse_article({"id": "b", "title": title, "body": longer}).body == longer
+    assert parse_article({"id": "c", "body": title}).body == title  # no title: the body is the text

@@ -106,12 +106,18 @@ def parse_article(
     if texts["html"].strip() and meta["published"][11:] in ("", "00:00:00"):
         # A listing often gives only the day (or midnight); the page itself says when it was published.
         meta["published"] = page_published(texts["html"]) or meta["published"]
+    title = (title.strip() or cleaned.title).strip()
+    body, removed = cleaned.body, [r.__dict__ for r in cleaned.removed]
+    if title and body and body_hash(body) == body_hash(title):
+        # A body that is the headline again (a feed's description repeating its title) says nothing the
+        # title does not: the article is its headline, read once, and no one's copy for a shared headline.
+        body, removed = "", [{"text": cleaned.body, "reason": "title", "line": 0}, *removed]
     return Article(
         id=art_id,
-        title=(title.strip() or cleaned.title).strip(),
-        body=cleaned.body,
+        title=title,
+        body=body,
         also_read=[_absolute(a.__dict__, meta["url"]) for a in cleaned.also_read],
-        removed=[r.__dict__ for r in cleaned.removed],
+        removed=removed,
         **meta,
     )
 
