@@ -318,3 +318,11 @@ def live_server(real_index):
     server = Server(real_index, env={"NEWSREC_CORS_ORIGINS": "*"})
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run in parallel (`-n 2`, pytest-xdist's loadgroup), the tests that start a Ray cluster share one
+    worker and so one cluster."""
+    for item in items:
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
