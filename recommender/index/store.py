@@ -509,9 +509,10 @@ class Snapshot:
             raise ArticleNotFound(f"no article with url {url!r} in the index", field="url")
         return int(found[0])
 
-    def keys_by_hash(self, body_hash: str) -> list[int]:
-        """Keys of the articles whose normalised body has this hash (exact copies)."""
-        return [int(r[0]) for r in self._db().execute("SELECT key FROM articles WHERE body_hash = ?", (body_hash,))]
+    def keys_by_hash(self, body_hash: str, limit: int) -> list[int]:
+        """Keys of the first `limit` articles whose normalised body has this hash (exact copies)."""
+        return [int(r[0]) for r in self._db().execute(
+            "SELECT key FROM articles WHERE body_hash = ? ORDER BY key LIMIT ?", (body_hash, limit))]
 
     def _select(self, columns: Sequence[str], keys: Sequence[int]) -> Iterator[sqlite3.Row]:
         cols = ", ".join(columns)

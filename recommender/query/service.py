@@ -19,7 +19,7 @@ from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import search_terms
-from recommender.evidence.duplicates import (NEAR_COSINE, BandTable, classify_pair, lexical_part, minhash_signatures,
+from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, classify_pair, lexical_part, minhash_signatures,
                          overlap, Shingled)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
@@ -497,7 +497,7 @@ class QueryService:
         for row in self._bands(snap).query(sig):
             candidates.add(int(snap.keys[row]))
         candidates.update(key for key, s in cos_of.items() if s >= NEAR_COSINE)
-        candidates.update(snap.keys_by_hash(record.body_hash))
+        candidates.update(snap.keys_by_hash(record.body_hash, BUCKET_LIMIT))  # as many as an LSH bucket gives
         # Every hit is judged (a few dozen pairs in one call); the copies' candidates too.
         keys = sorted(candidates | set(cos_of))
         stored = snap.records(keys)
