@@ -19,8 +19,8 @@ from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import search_terms
-from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, classify_pair, lexical_part, minhash_signatures,
-                         overlap, Shingled)
+from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, classify_pair, lexical_part,
+                                             minhash_signatures, overlap, Shingled)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from recommender.embed.models import model_covers
