@@ -234,11 +234,11 @@ class Linker:
 
     @classmethod
     def of(cls, rows: _Rows, config) -> "Linker":
-        _, hash_ids = np.unique(np.asarray([r.body_hash for r in rows.records], dtype=object).astype(str),
-                                return_inverse=True)
+        number: dict[str, int] = {}  # each body hash's number, in order of first appearance
+        hash_ids = np.fromiter((number.setdefault(r.body_hash, len(number)) for r in rows.records), dtype=np.int64,
+                               count=len(rows.records))
         return cls(rows.vectors, rows.minhash, rows.sides(config), bands=BandTable.build(rows.minhash, config.near_threshold),
-                   bodies=[r.body for r in rows.records], hash_ids=hash_ids.astype(np.int64), keys=rows.keys,
-                   config=config)
+                   bodies=[r.body for r in rows.records], hash_ids=hash_ids, keys=rows.keys, config=config)
 
     def packed(self) -> "Linker":
         """This Linker with its bodies in one UTF-8 buffer (PackedTexts), for a Ray task to map in place."""
