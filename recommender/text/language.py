@@ -40,10 +40,11 @@ def _identifier():
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def _sample(text: str) -> str | None:
-    """The start of a text the detector reads, or None when it has too few letters to tell."""
+def _sample(text: str) -> tuple[str, list[str]] | None:
+    """(the start of a text the detector reads, its letters), or None when it has too few letters to tell."""
     sample = (text or "")[:_SAMPLE_CHARS]
-    return sample if len(_LETTER.findall(sample)) >= MIN_LETTERS else None
+    letters = _LETTER.findall(sample)
+    return (sample, letters) if len(letters) >= MIN_LETTERS else None
 
 
 # The scripts a language is written in (Unicode's script word at the start of a letter's name); a language
@@ -63,7 +64,12 @@ SCRIPTS = {
 def script_share(text: str, lang: str) -> float:
     """Share of a text's letters written in the script(s) of `lang`: an English article that quotes a
     name in Thai letters is mostly Latin, whatever the detector makes of the quote."""
-    letters = Counter(_LETTER.findall(text or ""))
+    return _share_in_script(_LETTER.findall(text or ""), lang)
+
+
+def _share_in_script(found: list[str], lang: str) -> float:
+    """script_share of a text from its letters."""
+    letters = Counter(found)
     total = sum(letters.values())
     if not total:
         return 0.0
@@ -81,11 +87,12 @@ def detect_language(text: str) -> Language:
     """The language of a text and the model's confidence; `und` when there are too few letters. The
     confidence is at most the share of the text's letters written in that language's script, so a
     text mostly in another script is never confidently called that language."""
-    sample = _sample(text)
-    if sample is None:
+    read = _sample(text)
+    if read is None:
         return UNDETERMINED
+    sample, letters = read
     lang, prob = _identifier().classify(sample)
-    return Language(str(lang), round(min(float(prob), script_share(sample, str(lang))), 4))
+    return Language(str(lang), round(min(float(prob), _share_in_script(letters, str(lang))), 4))
 
 
 POSTERIOR_FLOOR = 0.01  # languages the detector gives less than this are left out of a posterior
@@ -94,7 +101,7 @@ POSTERIOR_FLOOR = 0.01  # languages the detector gives less than this are left o
 def language_posterior(text: str) -> list[tuple[str, float]]:
     """The detector's probability for each language it gives at least POSTERIOR_FLOOR, most likely
     first; empty when there are too few letters to tell."""
-    sample = _sample(text)
-    if sample is None:
+    read = _sample(text)
+    if read is None:
         return []
-    return [(str(lang), float(p)) for lang, p in _identifier().rank(sample) if p >= POSTERIOR_FLOOR]
+    return [(str(lang), float(p)) for lang, p in _identifier().rank(read[0]) if p >= POSTERIOR_FLOOR]
