@@ -294,3 +294,6 @@ def test_a_body_that_only_repeats_the_headline_is_read_as_the_headline():
     longer = f"{title} on Tuesday, the company said"
     assert parse_article({"id": "b", "title": title, "body": longer}).body == longer
     assert parse_article({"id": "c", "body": title}).body == title  # no title: the body is the text
+    ru = "Совет города одобрил новые автобусные маршруты"
+    assert parse_article({"id": "d", "title": ru, "body": f"{ru.upper()}."}).body == ""  # words of any script
+    assert parse_article({"id": "e", "title": ru, "body": f"{ru} в понедельник"}).body == f"{ru} в понедельник"
