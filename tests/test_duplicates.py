@@ -126,3 +126,23 @@ def test_union_find_groups():
     uf.union(4, 5)
     groups = sorted(sorted(g) for g in uf.groups().values())
     assert groups == [[0, 1, 2], [3], [4, 5]]
+
+
+def test_a_body_pages_about_different_stories_repeat_is_a_notice_and_one_story_s_copies_are_not():
+    from recommender.evidence.duplicates import body_hash, notice_bodies
+
+    stub = "This article is for subscribers only. Subscribe now for unlimited access to all our journalism."
+    wire = "Officials in Lima said the earthquake struck at dawn, damaging hundreds of homes in three provinces."
+    rows = [("Rovers win league title", stub), ("City council approves new bus routes", stub),
+            ("Heatwave expected to last until Friday", stub),
+            ("Earthquake in Peru damages hundreds of homes", wire), ("Peru earthquake: hundreds of homes hit", wire),
+            ("Mayor resigns", "A short note that one page carries."),
+            ("Same page twice", stub + " Twice."), ("Same page twice", stub + " Twice."),
+            # another language and script: the rule reads content words, not a stop list
+            ("東京で新しい駅が開業", "この記事は有料会員限定です。"), ("大阪の天気は晴れ", "この記事は有料会員限定です。")]
+    titles, bodies = [t for t, _ in rows], [b for _, b in rows]
+    found = notice_bodies(titles, [body_hash(b) for b in bodies], bodies)
+    assert found == {body_hash(stub), body_hash("この記事は有料会員限定です。")}
+    # pages without a headline, or a body without words, are never judged notices
+    assert notice_bodies(["", ""], [body_hash(stub)] * 2, [stub, stub]) == set()
+    assert notice_bodies(["Rovers win", "Bus routes"], [body_hash("")] * 2, ["", ""]) == set()

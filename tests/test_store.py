@@ -379,3 +379,62 @@ def test_a_body_many_pages_repeat_and_pages_without_a_body_cost_rows_not_pairs(m
     headlines = [r for r in rows.records if not r.body]
     copies = {(l.a, l.b) for l in rows.links.values() if l.level in ("exact", "near")}
     assert len(headlines) == 150 and not {k for pair in copies for k in pair} & {r.key for r in headlines}
+
+
+PAYWALL = "This article is for subscribers only. Subscribe now for unlimited access to all our journalism."
+
+
+def test_a_site_s_paywall_notice_is_read_as_no_story_when_built_added_and_asked(tmp_path, corpus_records, hash_config,
+                                                                                  hash_embedder):
+    """Pages a scraper stored with the site's paywall text for a body are read as their headlines (the
+    notice kept in `removed`): not one group of copies, in a build, in an add that brings the notice's
+    second page, and in a query that sends a page with the notice; one story's copies stay copies."""
+    from recommender import Recommender
+
+    wire = " ".join(corpus_records[3]["body"].split()[:60])
+    stubs = [{"id": f"pay-{i}", "title": title, "body": PAYWALL, "published": "2024-03-0{}".format(i + 1)}
+             for i, title in enumerate(["Rovers win league title", "City council approves new bus routes",
+                                        "Heatwave expected to last until Friday"])]
+    copies = [{"id": "wire-a", "title": "Harbour bridge reopens after repairs", "body": wire},
+              {"id": "wire-b", "title": "Harbour bridge open again", "body": wire}]
+    path = tmp_path / "idx"
+    build_index([parse_article(r) for r in corpus_records[:30] + stubs[:2] + copies], path, hash_embedder, hash_config)
+    snap = IndexDir(path).open()
+    rows = {i: snap.record(snap.key_of_id(i)) for i in ("pay-0", "pay-1", "wire-a", "wire-b")}
+    for i in ("pay-0", "pay-1"):
+        assert rows[i].body == "" and rows[i].removed[0] == {"text": PAYWALL, "reason": "notice", "line": 0}
+    assert rows["pay-0"].dup_group != rows["pay-1"].dup_group
+    assert rows["wire-a"].dup_group == rows["wire-b"].dup_group and rows["wire-a"].body == wire
+
+    add_articles(path, [parse_article(stubs[2])], hash_embedder, hash_config)
+    snap = IndexDir(path).open()
+    added = snap.record(snap.key_of_id("pay-2"))
+    assert added.body == "" and added.removed[0]["reason"] == "notice" and snap.count == 35
+
+    rec = Recommender(hash_config.replace(index=str(path)), hash_embedder)
+    rec.load()
+    asked = rec.duplicates({"title": "Lions sign new striker", "body": PAYWALL}, k=10)
+    assert not [m for m in asked["matches"] if m["level"] == "exact"], asked
+    assert rec.compare(stubs[0], stubs[1])["level"] != "exact"
+
+
+def test_an_indexed_page_is_read_again_when_a_later_page_repeats_its_body_under_another_story(
+        tmp_path, corpus_records, hash_config, hash_embedder):
+    path = tmp_path / "idx"
+    first = {"id": "pay-0", "title": "Rovers win league title", "body": PAYWALL}
+    build_index([parse_article(r) for r in corpus_records[:20] + [first]], path, hash_embedder, hash_config)
+    assert IndexDir(path).open().record(IndexDir(path).open().key_of_id("pay-0")).body == PAYWALL  # one page: its own body
+    report = add_articles(path, [parse_article({"id": "pay-1", "title": "Heatwave expected to last until Friday",
+                                                "body": PAYWALL})], hash_embedder, hash_config)
+    snap = IndexDir(path).open()
+    assert report.added == 1 and snap.count == 22
+    for i in ("pay-0", "pay-1"):
+        r = snap.record(snap.key_of_id(i))
+        assert r.body == "" and r.removed[0]["reason"] == "notice"
+    a, b = (snap.row_of_key(snap.key_of_id(i)) for i in ("pay-0", "pay-1"))
+    assert snap.dup_group[a] != snap.dup_group[b]
+    assert not {link.level for link in snap.links_of(snap.key_of_id("pay-1"))} & {"exact", "near"}
+    # deleting one keeps the other read as a headline, and the index remembers the notice
+    delete_articles(path, ["pay-0"], hash_embedder, hash_config)
+    snap = IndexDir(path).open()
+    assert snap.record(snap.key_of_id("pay-1")).body == "" and snap.notices

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from recommender.evidence.pairs import LEX_PERM, RETELLING_VERDICT, lexical_signatures
+from recommender.evidence.pairs import LEX_PERM, RETELLING_VERDICT, content_tokens, lexical_signatures
 
 __all__ = [
     "BUCKET_LIMIT",
@@ -44,6 +44,7 @@ __all__ = [
     "has_shingles",
     "lsh_params",
     "minhash_signatures",
+    "notice_bodies",
     "overlap",
     "shingles",
 ]
@@ -69,6 +70,40 @@ def words(text: str) -> list[str]:
 def body_hash(text: str) -> str:
     """Hash of the normalised word sequence: equal for bodies that differ only in case, spacing, punctuation."""
     return hashlib.blake2b(" ".join(words(text)).encode(), digest_size=16).hexdigest()
+
+
+# Distinct headlines of one repeated body compared pairwise when judging it a notice (the first this many).
+NOTICE_SAMPLE = 40
+
+
+def notice_bodies(titles: Sequence[str], hashes: Sequence[str], bodies: Sequence[str]) -> set[str]:
+    """The body hashes that are a site's notice, not a story: a body that pages about different stories
+    repeat word for word (a paywall's or a cookie wall's text, a "please enable JavaScript" page the
+    scraper stored as the article). Their headlines tell them apart: one story's copies (an article at
+    two addresses, a wire story every outlet runs under its own headline) have headlines that share a
+    name, a place or a number; the pages behind one notice mostly share no content word at all. A body is
+    a notice when it is repeated under two or more distinct headlines and fewer than half of the pairs
+    of those headlines (the first NOTICE_SAMPLE) share a content word (pairs.content_tokens, the same in
+    any language). Rows are (title, body hash, body), aligned; a page without a headline or a body is never
+    judged one."""
+    counts: dict[str, int] = {}
+    for h in hashes:
+        counts[h] = counts.get(h, 0) + 1
+    by_hash: dict[str, dict[str, frozenset[str]]] = {}  # a repeated body's distinct headlines, and their content words
+    for title, h, body in zip(titles, hashes, bodies):
+        if counts[h] < 2 or not body.strip() or not title.strip():
+            continue
+        heads = by_hash.setdefault(h, {})
+        key = " ".join(words(title))
+        if key not in heads and len(heads) < NOTICE_SAMPLE:
+            heads[key] = frozenset(content_tokens(title))
+    out: set[str] = set()
+    for h, heads in by_hash.items():
+        sets = list(heads.values())
+        pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+        if pairs and 2 * sum(bool(a & b) for a, b in pairs) < len(pairs):
+            out.add(h)
+    return out
 
 
 def shingles(text: str, size: int = SHINGLE) -> frozenset[str]:

@@ -18,9 +18,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from recommender.text.articles import Article
+from recommender.text.articles import Article, read_as_headline
 from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
-                         lexical_part, lsh_params, overlap, Shingled, text_signatures)
+                         lexical_part, lsh_params, notice_bodies, overlap, Shingled, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
@@ -106,6 +106,9 @@ class _Rows:
     words: dict[int, int] = field(default_factory=dict)
     # The LSH band table of these rows' signatures, as linking made it (the snapshot stores it).
     bands: BandTable | None = None
+    # The hashes of the bodies read as a site's notice (duplicates.notice_bodies): a page with one of
+    # them is read as its headline, now and when it comes later (the manifest keeps them).
+    notices: frozenset[str] = frozenset()
 
     def text_words(self, config) -> list[int]:
         for r in self.records:
@@ -574,10 +577,11 @@ def assign_groups(rows: _Rows, config) -> None:
         rows.records[i] = dataclasses.replace(rows.records[i], dup_group=d, story_group=by_dup[d])
 
 
-def _manifest(embedder: Embedder, count: int, config, started: float) -> dict:
+def _manifest(embedder: Embedder, count: int, config, started: float, notices: Iterable[str] = ()) -> dict:
     import faiss
 
     return {
+        "notices": sorted(notices),
         "model": embedder.name,
         "backend": embedder.backend,
         "dim": embedder.dim,
@@ -619,7 +623,7 @@ def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, start
     t1 = time.time()
     tmp = index_dir.new_temp()
     write_snapshot(tmp, snapshot_parts(rows.records, rows.vectors, rows.minhash, rows.links.values(),
-                                       _manifest(embedder, len(rows.records), config, started),
+                                       _manifest(embedder, len(rows.records), config, started, rows.notices),
                                        neighbours=(rows.neighbours, rows.neighbour_scores),
                                        band_threshold=config.near_threshold, text_words=rows.text_words(config),
                                        bands=rows.bands))
@@ -708,6 +712,24 @@ class Prepared:
         return self.records
 
 
+def read_notices_as_headlines(prepared: Prepared, notices: frozenset[str], embedder: Embedder, config) -> int:
+    """Read the prepared rows whose body is one of these notices (duplicates.notice_bodies) as their
+    headlines, in place: the body cut (kept in `removed`, reason "notice"), the headline embedded and signed
+    again. Returns how many rows were read again."""
+    at = [i for i, r in enumerate(prepared.records) if r.body and r.body_hash in notices]
+    if not at:
+        return 0
+    again = [read_as_headline(prepared.records[i], "notice") for i in at]
+    read = what_is_read(again, config)
+    if not (prepared.vectors.flags.writeable and prepared.minhash.flags.writeable):  # rows read in place from elsewhere
+        prepared.vectors, prepared.minhash = prepared.vectors.copy(), prepared.minhash.copy()
+    prepared.vectors[at] = embed_records(again, embedder, config, read=read)
+    prepared.minhash[at] = text_signatures([r.body for r in again], read)
+    for i, r in zip(at, again):
+        prepared.records[i] = r
+    return len(at)
+
+
 def _dedupe_ids(articles: Iterable[Article]) -> list[Article]:
     """Last record wins when an id repeats (a re-scraped article replaces the old copy)."""
     by_id: dict[str, Article] = {}
@@ -785,9 +807,12 @@ def build_index(
     started = time.time() - (articles.embed_seconds if isinstance(articles, Prepared) else 0.0)
     index_dir = IndexDir(index_path)
     prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
+    notices = frozenset(notice_bodies([r.title for r in prepared.records], [r.body_hash for r in prepared.records],
+                                      [r.body for r in prepared.records]))
+    read_notices_as_headlines(prepared, notices, embedder, config)
     records = prepared.keyed(1)
     log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
-    rows = _Rows(records, prepared.vectors, prepared.minhash, {})
+    rows = _Rows(records, prepared.vectors, prepared.minhash, {}, notices=notices)
     stages: dict[str, float] = {}
     t0 = time.time()
     try:
@@ -812,7 +837,7 @@ def _load_rows(snap: Snapshot) -> _Rows:
     nb, nbs = (np.array(snap.neighbours), np.array(snap.neighbour_scores)) if snap.neighbours is not None else (None, None)
     words = {int(k): int(w) for k, w in zip(snap.keys, snap.text_words)} if snap.has_text_words else {}
     return _Rows(records, np.array(snap.vectors, dtype=np.float32), np.array(snap.minhash, dtype=np.uint32), links,
-                 nb, nbs, words)
+                 nb, nbs, words, notices=snap.notices)
 
 
 def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
@@ -820,7 +845,8 @@ def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
     links = {ab: l for ab, l in rows.links.items() if ab[0] not in drop_keys and ab[1] not in drop_keys}
     nb = rows.neighbours[keep] if rows.neighbours is not None else None
     nbs = rows.neighbour_scores[keep] if rows.neighbour_scores is not None else None
-    return _Rows([rows.records[i] for i in keep], rows.vectors[keep], rows.minhash[keep], links, nb, nbs, rows.words)
+    return _Rows([rows.records[i] for i in keep], rows.vectors[keep], rows.minhash[keep], links, nb, nbs, rows.words,
+                 notices=rows.notices)
 
 
 def add_articles(
@@ -839,6 +865,19 @@ def add_articles(
         gone = {r.id for r in prepared.records} | set(remove)
         replaced = {r.key for r in rows.records if r.id in gone}
         rows = _drop(rows, replaced)
+        # A body the new pages repeat may make a notice of an indexed page's body: that page is read
+        # again as its headline, as a new row (its links are made again; its id stays).
+        notices = rows.notices | frozenset(notice_bodies(*(
+            [getattr(r, field) for r in (*rows.records, *prepared.records)] for field in ("title", "body_hash", "body"))))
+        stale = [i for i, r in enumerate(rows.records) if r.body and r.body_hash in notices]
+        if stale:
+            again = Prepared([dataclasses.replace(rows.records[i], key=0) for i in stale], rows.vectors[stale].copy(),
+                             rows.minhash[stale].copy())
+            rows = _drop(rows, {rows.records[i].key for i in stale})
+            prepared = dataclasses.replace(prepared, records=again.records + prepared.records,
+                                           vectors=np.vstack([again.vectors, prepared.vectors]),
+                                           minhash=np.vstack([again.minhash, prepared.minhash]))
+        read_notices_as_headlines(prepared, notices, embedder, config)
         new_records = prepared.keyed(next_key)
         start = len(rows.records)
         rows = _Rows(
@@ -849,13 +888,14 @@ def add_articles(
             rows.neighbours,
             rows.neighbour_scores,
             rows.words,
+            notices=notices,
         )
         try:
             link_rows(rows, range(start, len(rows.records)), config, prepared.search, prepared.judging)
         finally:
             prepared.finish()
         name = _publish(index_dir, rows, embedder, config, started)
-    return BuildReport(name, len(rows.records), added=len(new_records), deleted=len(replaced),
+    return BuildReport(name, len(rows.records), added=len(new_records) - len(stale), deleted=len(replaced),
                        seconds=time.time() - started, embed_seconds=prepared.embed_seconds)
 
 

@@ -368,6 +368,8 @@ class Snapshot:
         if not manifest_file.exists():
             raise IndexNotReady(f"snapshot {self.name} is incomplete (no manifest.json); rebuild the index")
         self.manifest: dict[str, Any] = json.loads(manifest_file.read_text(encoding="utf-8"))
+        # Bodies read as a site's notice, not a story (duplicates.notice_bodies): a page with one is read as its headline.
+        self.notices: frozenset[str] = frozenset(self.manifest.get("notices", ()))
         self._mode = "r" if mmap else None
         self.keys: np.ndarray = self._array("keys.npy")
         self.vectors: np.ndarray = self._array("vectors.npy")

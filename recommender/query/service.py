@@ -14,12 +14,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from recommender.text.articles import Article, parse_article
+from recommender.text.articles import Article, parse_article, read_as_headline
 from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import search_terms
-from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, classify_pair, lexical_part,
+from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, body_hash, classify_pair, lexical_part,
                                              minhash_signatures, overlap, Shingled)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
@@ -123,7 +123,13 @@ class QueryService:
     # --- helpers ----------------------------------------------------------------------------
 
     def parse(self, record: Mapping[str, Any], *, require_id: bool = False) -> Article:
-        return parse_article(record, require_id=require_id, profile=self.profile)
+        """The article as the index reads it: cleaned, and read as its headline when its body is one the
+        index knows as a notice (duplicates.notice_bodies)."""
+        art = parse_article(record, require_id=require_id, profile=self.profile)
+        snap = self._snapshot
+        if art.body and snap is not None and body_hash(art.body) in snap.notices:
+            return read_as_headline(art, "notice")
+        return art
 
     def embed(self, article: Article) -> np.ndarray:
         text = article_text(article.title, article.body, self.config.max_tokens)

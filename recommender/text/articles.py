@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -17,7 +18,7 @@ from recommender.evidence.duplicates import body_hash
 from recommender.errors import BadInput
 from recommender.text.language import CONFIDENT
 
-__all__ = ["Article", "parse_article", "read_articles"]
+__all__ = ["Article", "parse_article", "read_as_headline", "read_articles"]
 
 MAX_ID_LENGTH = 512
 _TEXT_FIELDS = ("body", "text", "html")
@@ -108,11 +109,7 @@ def parse_article(
         meta["published"] = page_published(texts["html"]) or meta["published"]
     title = (title.strip() or cleaned.title).strip()
     body, removed = cleaned.body, [r.__dict__ for r in cleaned.removed]
-    if title and body and body_hash(body) == body_hash(title):
-        # A body that is the headline again (a feed's description repeating its title) says nothing the
-        # title does not: the article is its headline, read once, and no one's copy for a shared headline.
-        body, removed = "", [{"text": cleaned.body, "reason": "title", "line": 0}, *removed]
-    return Article(
+    article = Article(
         id=art_id,
         title=title,
         body=body,
@@ -120,6 +117,21 @@ def parse_article(
         removed=removed,
         **meta,
     )
+    if title and body and body_hash(body) == body_hash(title):
+        # A body that is the headline again (a feed's description repeating its title) says nothing the
+        # title does not: the article is its headline, read once, and no one's copy for a shared headline.
+        return read_as_headline(article, "title")
+    return article
+
+
+def read_as_headline(article, reason: str):
+    """An Article or an index Record with its body cut (kept first in `removed`, with the reason): the
+    article is read as its headline, and identified by it."""
+    changes = {"body": "", "removed": type(article.removed)([{"text": article.body, "reason": reason, "line": 0},
+                                                              *article.removed])}
+    if hasattr(article, "body_hash"):
+        changes["body_hash"] = body_hash(article.title)
+    return dataclasses.replace(article, **changes)
 
 
 _PUBLISHED_META = re.compile(
