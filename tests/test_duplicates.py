@@ -146,3 +146,14 @@ def test_a_body_pages_about_different_stories_repeat_is_a_notice_and_one_story_s
     # pages without a headline, or a body without words, are never judged notices
     assert notice_bodies(["", ""], [body_hash(stub)] * 2, [stub, stub]) == set()
     assert notice_bodies(["Rovers win", "Bus routes"], [body_hash("")] * 2, ["", ""]) == set()
+
+
+def test_bodies_without_a_word_are_not_copies_of_each_other():
+    from recommender.evidence.duplicates import body_hash, classify_pair
+    from recommender.index.store import Record
+
+    a, b = (Record(key=0, id=i, title=t, body=body, body_hash=body_hash(body))
+            for i, t, body in (("a", "Rovers win league title", "***"), ("b", "Rovers win the cup", "- - -")))
+    assert classify_pair(a, b, None, 0.0, None)[0] is None  # the same words (none), and nothing said
+    c = Record(key=0, id="c", title="Rovers win", body="Rovers won 2-1.", body_hash=body_hash("Rovers won 2-1."))
+    assert classify_pair(c, c, None, 0.0, None)[0] == "exact"

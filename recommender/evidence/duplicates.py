@@ -106,6 +106,11 @@ def notice_bodies(titles: Sequence[str], hashes: Sequence[str], bodies: Sequence
     return out
 
 
+# The hash of a body without a word ("", "***", a row of dashes): such bodies say nothing, and two of them
+# are not copies of each other.
+_NO_WORDS = body_hash("")
+
+
 def shingles(text: str, size: int = SHINGLE) -> frozenset[str]:
     """Word shingles; a text shorter than `size` words is one shingle."""
     return Shingled.of(text, size).set
@@ -183,11 +188,11 @@ def classify_pair(a, b, ov: Overlap | None, p_retelling: float, config) -> tuple
     """(level, jaccard, containment) for two texts (anything with `body` and `body_hash`); level None when
     unrelated.
 
-    exact: the same normalised body; near: the shorter text's coverage by the other's shingles (`ov`, when
+    exact: the same normalised body (one with words); near: the shorter text's coverage by the other's shingles (`ov`, when
     the pair was a near-duplicate candidate) at or above `near_coverage`; same-story: the pair judgment's
     p_retelling (pairs.PairModel) at or above RETELLING_VERDICT.
     """
-    if a.body_hash == b.body_hash and a.body.strip():
+    if a.body_hash == b.body_hash and a.body_hash != _NO_WORDS:
         return "exact", 1.0, 1.0
     jac = cont = None
     if ov is not None:
