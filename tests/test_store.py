@@ -348,11 +348,11 @@ def test_linking_chunk_by_chunk_gives_the_links_and_neighbours_of_one_pass(monke
 
 
 def test_a_body_many_pages_repeat_and_pages_without_a_body_cost_rows_not_pairs(monkeypatch):
-    """500 pages with one paywall stub for a body and 150 headlines alone, among 2,000 articles: the stub's
-    pages are one group of copies (joined through the first BUCKET_LIMIT of them, not judged pair by
-    pair), the headlines are nobody's copies, and the pairs judged are at most each row's neighbours and
-    each stub page's BUCKET_LIMIT (each with every other page of its body was 500 x 500, and each headline
-    with 200 rows a band)."""
+    """500 pages with one body (one story many outlets run, or a notice linked as it is) and 150 headlines
+    alone, among 2,000 articles: the body's pages are one group of copies (joined through the first
+    BUCKET_LIMIT of them, not judged pair by pair), the headlines are nobody's copies, and the pairs
+    judged are at most each row's neighbours and each of those pages' BUCKET_LIMIT (each with every other
+    page of its body was 500 x 500, and each headline with 200 rows a band)."""
     import dataclasses
 
     from recommender.config import Config
