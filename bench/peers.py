@@ -1,6 +1,6 @@
 """newsrec's related list beside what publishers already run, on the Wikinews corpus, in one sitting.
 
-    python bench/peers.py --shared ../shared [--sets full,subset] [--shapes whole,cut40] [--model english]
+    python bench/peers.py --shared ../shared [--sets full,subset] [--shapes whole,cut40,headlines] [--model english]
 
 Each peer is started the way its users start it, over the same articles:
 - newsrec over HTTP (`newsrec build`, then `newsrec serve`: gunicorn, two workers), and the plain cosine
@@ -14,7 +14,8 @@ Each peer is started the way its users start it, over the same articles:
   nearest query with maximal marginal relevance (diversity 0.5).
 
 Sets: `full` (every article) and `subset` (1,600: every article the labels name, then a seeded
-sample). Shapes: `whole` articles, and `cut40`: title and the first 40 words of the body. Each
+sample). Shapes: `whole` articles, `cut40`: title and the first 40 words of the body, and `headlines`:
+the title alone (a feed without bodies). Each
 prints recall@5 of the editors' "Related news" links (44 queries), same-topic precision@5 (61 queries)
 and per-query latency (median, p99, ms; newsrec's over HTTP on loopback, the others in process).
 Missing peers are installed first (pip: the `peers` extra; apt: mariadb-server).
@@ -85,10 +86,15 @@ def subset(rows: list[dict], labels: list[dict], size: int, seed: int = 0) -> li
     return [r for r in rows if r["id"] in chosen]
 
 
+SHAPES = ("whole", "cut40", "headlines")
+
+
 def shaped(rows: list[dict], shape: str) -> list[dict]:
+    if shape not in SHAPES:
+        raise SystemExit(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")
     out = []
     for r in rows:
-        body = r["body"] if shape == "whole" else " ".join(r["body"].split()[:CUT_WORDS])
+        body = {"whole": r["body"], "cut40": " ".join(r["body"].split()[:CUT_WORDS]), "headlines": ""}[shape]
         out.append({"id": r["id"], "title": r["title"], "body": body, "published": r.get("date", ""),
                     "url": r.get("url", ""), "source": "Wikinews"})
     return out
