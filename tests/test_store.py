@@ -406,10 +406,12 @@ def test_a_site_s_paywall_notice_is_read_as_no_story_when_built_added_and_asked(
     assert rows["pay-0"].dup_group != rows["pay-1"].dup_group
     assert rows["wire-a"].dup_group == rows["wire-b"].dup_group and rows["wire-a"].body == wire
 
-    add_articles(path, [parse_article(stubs[2])], hash_embedder, hash_config)
+    add_articles(path, [parse_article(stubs[2]), parse_article({"id": "no-title", "body": PAYWALL})], hash_embedder,
+                 hash_config)
     snap = IndexDir(path).open()
     added = snap.record(snap.key_of_id("pay-2"))
-    assert added.body == "" and added.removed[0]["reason"] == "notice" and snap.count == 35
+    assert added.body == "" and added.removed[0]["reason"] == "notice" and snap.count == 36
+    assert snap.record(snap.key_of_id("no-title")).body == PAYWALL  # without a headline there is nothing else to read
 
     rec = Recommender(hash_config.replace(index=str(path)), hash_embedder)
     rec.load()

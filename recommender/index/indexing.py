@@ -714,9 +714,9 @@ class Prepared:
 
 def read_notices_as_headlines(prepared: Prepared, notices: frozenset[str], embedder: Embedder, config) -> int:
     """Read the prepared rows whose body is one of these notices (duplicates.notice_bodies) as their
-    headlines, in place: the body cut (kept in `removed`, reason "notice"), the headline embedded and signed
+    headlines (those that have one), in place: the body cut (kept in `removed`, reason "notice"), the headline embedded and signed
     again. Returns how many rows were read again."""
-    at = [i for i, r in enumerate(prepared.records) if r.body and r.body_hash in notices]
+    at = [i for i, r in enumerate(prepared.records) if r.body and r.title.strip() and r.body_hash in notices]
     if not at:
         return 0
     again = [read_as_headline(prepared.records[i], "notice") for i in at]
@@ -869,7 +869,7 @@ def add_articles(
         # again as its headline, as a new row (its links are made again; its id stays).
         notices = rows.notices | frozenset(notice_bodies(*(
             [getattr(r, field) for r in (*rows.records, *prepared.records)] for field in ("title", "body_hash", "body"))))
-        stale = [i for i, r in enumerate(rows.records) if r.body and r.body_hash in notices]
+        stale = [i for i, r in enumerate(rows.records) if r.body and r.title.strip() and r.body_hash in notices]
         if stale:
             again = Prepared([dataclasses.replace(rows.records[i], key=0) for i in stale], rows.vectors[stale].copy(),
                              rows.minhash[stale].copy())

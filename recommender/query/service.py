@@ -127,7 +127,7 @@ class QueryService:
         index knows as a notice (duplicates.notice_bodies)."""
         art = parse_article(record, require_id=require_id, profile=self.profile)
         snap = self._snapshot
-        if art.body and snap is not None and body_hash(art.body) in snap.notices:
+        if art.body and art.title.strip() and snap is not None and body_hash(art.body) in snap.notices:
             return read_as_headline(art, "notice")
         return art
 
