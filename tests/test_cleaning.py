@@ -297,3 +297,20 @@ def test_a_body_that_only_repeats_the_headline_is_read_as_the_headline():
     ru = "Совет города одобрил новые автобусные маршруты"
     assert parse_article({"id": "d", "title": ru, "body": f"{ru.upper()}."}).body == ""  # words of any script
     assert parse_article({"id": "e", "title": ru, "body": f"{ru} в понедельник"}).body == f"{ru} в понедельник"
+
+
+def test_the_title_is_the_headline_naming_the_story_not_the_agency_or_date_above_the_text():
+    """Of the headline-like lines above a scraped story, the title is the one naming its people and
+    places: an agency's name, a section label or a date sitting nearer the text is passed over."""
+    from recommender.text.cleaning import clean
+
+    story = ("Barack Obama is picking up support among Harlem's black leaders, who had long backed Hillary "
+             "Clinton, as the race for the Democratic nomination tightens before the New York primary.\n\n"
+             "Several Harlem pastors said on Sunday that their congregations were moving toward Obama, citing "
+             "his campaign's energy and a sense that history was being made in the primaries this winter.")
+    raw = f"Home\nPolitics\nObama picking up support in Harlem\nTHE ASSOCIATED PRESS\nTuesday 8th January 2008\n{story}"
+    cleaned = clean(raw)
+    assert cleaned.title == "Obama picking up support in Harlem"
+    assert cleaned.body.startswith("Barack Obama is picking up support")
+    # nothing above the text names the story: the nearest headline-like line stays the title
+    assert clean(f"Storm warnings for the coast\nClassic recipes this weekend\n{story}").title == "Classic recipes this weekend"

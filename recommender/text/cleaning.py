@@ -14,6 +14,8 @@ lines ("blocks"):
    the number of lines). Short lines inside the run (subheadings, inline fragments) stay; short
    lines around it (menus, bylines, trailing headline lists) go. A comment-section header ends the
    article.
+4. The title is the headline-like line above the article that names most of its content words (an
+   agency's name, a byline, a date or a section label above the headline names none of them).
 
 Everything is linear in the input, never raises on any string, and is idempotent on its own output.
 """
@@ -27,6 +29,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
+from recommender.evidence.pairs import content_tokens
 from recommender.text.language import Language, detect_language
 
 __all__ = [
@@ -625,21 +628,27 @@ def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True)
             span = (1, len(candidates))
     start, end = span
 
-    title = ""
-    title_at = -1
-    for j in range(start - 1, max(-1, start - 1 - _TITLE_WINDOW), -1):
-        c = candidates[j]
-        if _is_headline(c.key, c.words) and not _BYLINE.match(c.key):
-            title, title_at = c.text, j
-            break
-    if not title:
-        for j in range(0, start):
-            c = candidates[j]
-            if _is_headline(c.key, c.words) and not _BYLINE.match(c.key):
-                title, title_at = c.text, j
-                break
-
+    title_at = _title_line(candidates, start, end)
+    title = candidates[title_at].text if title_at >= 0 else ""
     return _cleaned(candidates, start, end, removed=removed, also_read=also_read, title=title, title_at=title_at)
+
+
+def _title_line(candidates: list[_Line], start: int, end: int) -> int:
+    """The line before the article [start, end) that is its headline (-1: none): of the headline-like
+    lines before it, the one naming most of the story's content words (pairs.content_tokens: its
+    people, places and numbers, which an agency's name, a byline, a date or a menu do not), the nearest
+    to the article on a tie; when none names any, the nearest within _TITLE_WINDOW lines, else the first."""
+    heads = [j for j in range(start) if _is_headline(candidates[j].key, candidates[j].words)
+             and not _BYLINE.match(candidates[j].key)]
+    if not heads:
+        return -1
+    story = content_tokens(" ".join(c.key for c in candidates[start:end]))
+    shared = {j: len(content_tokens(candidates[j].key) & story) for j in heads}
+    best = max(heads, key=lambda j: (shared[j], j))
+    if shared[best]:
+        return best
+    near = [j for j in heads if j >= start - _TITLE_WINDOW]
+    return near[-1] if near else heads[0]
 
 
 def _cleaned(candidates: list[_Line], start: int, end: int, *, removed: list[Removed], also_read: list[AlsoRead],
