@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from recommender.text.cleaning import Cleaned, CleaningProfile, clean, clean_html
+from recommender.text.cleaning import Cleaned, CleaningProfile, clean, clean_html, repeats_title
 from recommender.text.dates import UNKNOWN, Published, parse_published
 from recommender.evidence.duplicates import body_hash
 from recommender.errors import BadInput
@@ -117,7 +117,7 @@ def parse_article(
         removed=removed,
         **meta,
     )
-    if title and body and body_hash(body) == body_hash(title):
+    if title and repeats_title(body, title):
         # A body that is the headline again (a feed's description repeating its title) says nothing the
         # title does not: the article is its headline, read once, and no one's copy for a shared headline.
         return read_as_headline(article, "title")

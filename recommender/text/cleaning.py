@@ -29,6 +29,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
+from recommender.evidence.duplicates import body_hash
 from recommender.evidence.pairs import content_tokens
 from recommender.text.language import Language, detect_language
 
@@ -43,6 +44,7 @@ __all__ = [
     "count_words",
     "normalise",
     "related_link",
+    "repeats_title",
 ]
 
 # --- normalisation -------------------------------------------------------------------------
@@ -679,6 +681,12 @@ def _cleaned(candidates: list[_Line], start: int, end: int, *, removed: list[Rem
     return Cleaned(title=title, body="".join(parts), also_read=also_read, removed=removed)
 
 
+def repeats_title(text: str, title: str) -> bool:
+    """Whether a text is the headline again: the same words, whatever the case, spacing and punctuation
+    (a page's first line, a feed's description)."""
+    return bool(text.strip()) and body_hash(text) == body_hash(title)
+
+
 def clean(text: str, profile: CleaningProfile | None = None, *, select: bool = True) -> Cleaned:
     """Clean scraped article text: the story body, its title, the cut related links and every cut piece.
 
@@ -901,7 +909,7 @@ def clean_html(markup: str, profile: CleaningProfile | None = None) -> Cleaned:
     if title:
         result.title = title
         first, _, rest = result.body.partition("\n")
-        if normalise(first).casefold() == normalise(title).casefold():
+        if repeats_title(first, title):
             # The extracted text repeats the page's headline as its first line.
             result.body = rest.lstrip("\n")
             result.removed.insert(0, Removed(first, "title", -1))
