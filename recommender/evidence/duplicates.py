@@ -188,9 +188,9 @@ def classify_pair(a, b, ov: Overlap | None, p_retelling: float, config) -> tuple
     """(level, jaccard, containment) for two texts (anything with `body` and `body_hash`); level None when
     unrelated.
 
-    exact: the same normalised body (one with words); near: the shorter text's coverage by the other's shingles (`ov`, when
-    the pair was a near-duplicate candidate) at or above `near_coverage`; same-story: the pair judgment's
-    p_retelling (pairs.PairModel) at or above RETELLING_VERDICT.
+    exact: the same normalised body (one with words); near: the shorter text's coverage by the other's
+    shingles (`ov`, when the pair was a near-duplicate candidate) at or above `near_coverage`; same-story:
+    the pair judgment's p_retelling (pairs.PairModel) at or above RETELLING_VERDICT.
     """
     if a.body_hash == b.body_hash and a.body_hash != _NO_WORDS:
         return "exact", 1.0, 1.0

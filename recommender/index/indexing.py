@@ -714,8 +714,8 @@ class Prepared:
 
 def read_notices_as_headlines(prepared: Prepared, notices: frozenset[str], embedder: Embedder, config) -> int:
     """Read the prepared rows whose body is one of these notices (duplicates.notice_bodies) as their
-    headlines (those that have one), in place: the body cut (kept in `removed`, reason "notice"), the headline embedded and signed
-    again. Returns how many rows were read again."""
+    headlines (those that have one), in place: the body cut (kept in `removed`, reason "notice"), the
+    headline embedded and signed again. Returns how many rows were read again."""
     at = [i for i, r in enumerate(prepared.records) if r.body and r.title.strip() and r.body_hash in notices]
     if not at:
         return 0
