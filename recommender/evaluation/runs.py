@@ -22,7 +22,8 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
     """Token P/R/F1 of cleaned bodies against `clean_text`, averaged over documents.
 
     - `newsrec`: clean() on `raw_text` (or clean_html() on `html` where a row has it), and the share of
-      labelled headlines clean() reports as the title (`title_exact`, whitespace and case aside);
+      labelled headlines clean() reports as the title (`title_exact`, whitespace and case aside; also
+      per site fold, `title_exact_by_site_fold`);
     - `keep_everything`: every line but the title (the baseline);
     - with `html`: clean_html() and trafilatura alone on the same pages (the row's `html`, else a
       page rebuilt from its text blocks).
@@ -33,6 +34,7 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
     if rows and "with" in rows[0] and "html" in rows[0]:
         return {"task": "cleaning", "data": str(path), **eval_html_snippets(rows)}
     ours, base, ours_html, traf, titles = [], [], [], [], []
+    title_folds: list[int] = []
     for row in rows:
         gold = row["clean_text"]
         raw = row.get("raw_text") or ""
@@ -42,6 +44,7 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
             title = (row.get("title") or "").strip()
             if title:  # the labelled headline: is it the title clean() reports?
                 titles.append(float(squash(cleaned.title).lower() == squash(title).lower()))
+                title_folds.append(site_fold(row.get("url", "")))
             kept = "\n".join(line for line in raw.splitlines() if line.strip() and line.strip() != title)
             base.append(token_prf(kept, gold))
         if html or not raw:
@@ -59,6 +62,8 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
     if titles:
         out["newsrec"]["title_exact"] = round(mean(titles), 4)
         out["newsrec"]["titled_documents"] = len(titles)
+        out["newsrec"]["title_exact_by_site_fold"] = {
+            str(f): round(mean([t for t, g in zip(titles, title_folds) if g == f]), 4) for f in sorted(set(title_folds))}
     if base:
         out["keep_everything"] = prf_summary(base)
     if ours_html:
