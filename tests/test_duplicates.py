@@ -130,6 +130,11 @@ def test_union_find_groups():
 
 def test_a_body_pages_about_different_stories_repeat_is_a_notice_and_one_story_s_copies_are_not():
     from recommender.evidence.duplicates import body_hash, notice_bodies
+    from recommender.index.store import Record
+
+    def pages(titles, bodies):
+        return [Record(key=0, id=str(i), title=t, body=b, body_hash=body_hash(b or t))
+                for i, (t, b) in enumerate(zip(titles, bodies))]
 
     stub = "This article is for subscribers only. Subscribe now for unlimited access to all our journalism."
     wire = "Officials in Lima said the earthquake struck at dawn, damaging hundreds of homes in three provinces."
@@ -141,11 +146,12 @@ def test_a_body_pages_about_different_stories_repeat_is_a_notice_and_one_story_s
             # another language and script: the rule reads content words, not a stop list
             ("東京で新しい駅が開業", "この記事は有料会員限定です。"), ("大阪の天気は晴れ", "この記事は有料会員限定です。")]
     titles, bodies = [t for t, _ in rows], [b for _, b in rows]
-    found = notice_bodies(titles, [body_hash(b) for b in bodies], bodies)
+    found = notice_bodies(pages(titles, bodies))
     assert found == {body_hash(stub), body_hash("この記事は有料会員限定です。")}
     # pages without a headline, or a body without words, are never judged notices
-    assert notice_bodies(["", ""], [body_hash(stub)] * 2, [stub, stub]) == set()
-    assert notice_bodies(["Rovers win", "Bus routes"], [body_hash("")] * 2, ["", ""]) == set()
+    assert notice_bodies(pages(["", ""], [stub, stub])) == set()
+    assert notice_bodies([Record(key=0, id=t, title=t, body="", body_hash=body_hash(""))
+                          for t in ("Rovers win", "Bus routes")]) == set()
 
 
 def test_bodies_without_a_word_are_not_copies_of_each_other():

@@ -45,6 +45,7 @@ __all__ = [
     "lsh_params",
     "minhash_signatures",
     "notice_bodies",
+    "carries_notice",
     "overlap",
     "shingles",
 ]
@@ -76,7 +77,7 @@ def body_hash(text: str) -> str:
 NOTICE_SAMPLE = 40
 
 
-def notice_bodies(titles: Sequence[str], hashes: Sequence[str], bodies: Sequence[str]) -> set[str]:
+def notice_bodies(pages: Sequence) -> set[str]:
     """The body hashes that are a site's notice, not a story: a body that pages about different stories
     repeat word for word (a paywall's or a cookie wall's text, a "please enable JavaScript" page the
     scraper stored as the article). Their headlines tell them apart: one story's copies (an article at
@@ -84,19 +85,19 @@ def notice_bodies(titles: Sequence[str], hashes: Sequence[str], bodies: Sequence
     name, a place or a number; the pages behind one notice mostly share no content word at all. A body is
     a notice when it is repeated under two or more distinct headlines and fewer than half of the pairs
     of those headlines (the first NOTICE_SAMPLE) share a content word (pairs.content_tokens, the same in
-    any language). Rows are (title, body hash, body), aligned; a page without a headline or a body is never
-    judged one."""
+    any language). `pages`: index records (anything with `title`, `body` and `body_hash`); a page without a
+    headline or a body is never judged one."""
     counts: dict[str, int] = {}
-    for h in hashes:
-        counts[h] = counts.get(h, 0) + 1
+    for page in pages:
+        counts[page.body_hash] = counts.get(page.body_hash, 0) + 1
     by_hash: dict[str, dict[str, frozenset[str]]] = {}  # a repeated body's distinct headlines, and their content words
-    for title, h, body in zip(titles, hashes, bodies):
-        if counts[h] < 2 or not body.strip() or not title.strip():
+    for page in pages:
+        if counts[page.body_hash] < 2 or not page.body.strip() or not page.title.strip():
             continue
-        heads = by_hash.setdefault(h, {})
-        key = " ".join(words(title))
+        heads = by_hash.setdefault(page.body_hash, {})
+        key = " ".join(words(page.title))
         if key not in heads and len(heads) < NOTICE_SAMPLE:
-            heads[key] = frozenset(content_tokens(title))
+            heads[key] = frozenset(content_tokens(page.title))
     out: set[str] = set()
     for h, heads in by_hash.items():
         sets = list(heads.values())
@@ -104,6 +105,15 @@ def notice_bodies(titles: Sequence[str], hashes: Sequence[str], bodies: Sequence
         if pairs and 2 * sum(bool(a & b) for a, b in pairs) < len(pairs):
             out.add(h)
     return out
+
+
+def carries_notice(page, notices: frozenset[str]) -> bool:
+    """Whether a page's body is one of these notices and it has a headline to be read by instead. `page`:
+    an index record (its stored `body_hash` is read) or an article (its body is hashed, and only when
+    there are notices to look for)."""
+    if not notices or not page.body or not page.title.strip():
+        return False
+    return (getattr(page, "body_hash", None) or body_hash(page.body)) in notices
 
 
 # The hash of a body without a word ("", "***", a row of dashes): such bodies say nothing, and two of them

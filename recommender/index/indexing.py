@@ -20,7 +20,7 @@ import numpy as np
 
 from recommender.text.articles import Article, read_as_headline
 from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
-                         lexical_part, lsh_params, notice_bodies, overlap, Shingled, text_signatures)
+                         carries_notice, lexical_part, lsh_params, notice_bodies, overlap, Shingled, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
@@ -716,7 +716,7 @@ def read_notices_as_headlines(prepared: Prepared, notices: frozenset[str], embed
     """Read the prepared rows whose body is one of these notices (duplicates.notice_bodies) as their
     headlines (those that have one), in place: the body cut (kept in `removed`, reason "notice"), the
     headline embedded and signed again. Returns how many rows were read again."""
-    at = [i for i, r in enumerate(prepared.records) if r.body and r.title.strip() and r.body_hash in notices]
+    at = [i for i, r in enumerate(prepared.records) if carries_notice(r, notices)]
     if not at:
         return 0
     again = [read_as_headline(prepared.records[i], "notice") for i in at]
@@ -807,8 +807,7 @@ def build_index(
     started = time.time() - (articles.embed_seconds if isinstance(articles, Prepared) else 0.0)
     index_dir = IndexDir(index_path)
     prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
-    notices = frozenset(notice_bodies([r.title for r in prepared.records], [r.body_hash for r in prepared.records],
-                                      [r.body for r in prepared.records]))
+    notices = frozenset(notice_bodies(prepared.records))
     read_notices_as_headlines(prepared, notices, embedder, config)
     records = prepared.keyed(1)
     log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
@@ -867,9 +866,8 @@ def add_articles(
         rows = _drop(rows, replaced)
         # A body the new pages repeat may make a notice of an indexed page's body: that page is read
         # again as its headline, as a new row (its links are made again; its id stays).
-        notices = rows.notices | frozenset(notice_bodies(*(
-            [getattr(r, field) for r in (*rows.records, *prepared.records)] for field in ("title", "body_hash", "body"))))
-        stale = [i for i, r in enumerate(rows.records) if r.body and r.title.strip() and r.body_hash in notices]
+        notices = rows.notices | frozenset(notice_bodies(rows.records + prepared.records))
+        stale = [i for i, r in enumerate(rows.records) if carries_notice(r, notices)]
         if stale:
             again = Prepared([dataclasses.replace(rows.records[i], key=0) for i in stale], rows.vectors[stale].copy(),
                              rows.minhash[stale].copy())

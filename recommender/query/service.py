@@ -19,7 +19,7 @@ from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import search_terms
-from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, body_hash, classify_pair, lexical_part,
+from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, carries_notice, classify_pair, lexical_part,
                                              minhash_signatures, overlap, Shingled)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
@@ -127,9 +127,7 @@ class QueryService:
         index knows as a notice (duplicates.notice_bodies)."""
         art = parse_article(record, require_id=require_id, profile=self.profile)
         snap = self._snapshot
-        if art.body and art.title.strip() and snap is not None and body_hash(art.body) in snap.notices:
-            return read_as_headline(art, "notice")
-        return art
+        return read_as_headline(art, "notice") if snap is not None and carries_notice(art, snap.notices) else art
 
     def embed(self, article: Article) -> np.ndarray:
         text = article_text(article.title, article.body, self.config.max_tokens)
