@@ -44,7 +44,7 @@ from recommender.embed.embedding import article_text, load_embedder  # noqa: E40
 from recommender.errors import BadInput  # noqa: E402
 from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
 from recommender.embed.embedding import embedded_words  # noqa: E402
-from recommender.embed.models import REFERENCE_RUNTIME, resolve_model  # noqa: E402
+from recommender.embed.models import REFERENCE_RUNTIME, model_covers, resolve_model  # noqa: E402
 from recommender.evaluation.datasets import semeval_labels  # noqa: E402
 from recommender.evaluation.metrics import verdict_scores  # noqa: E402
 
@@ -91,17 +91,18 @@ def _sample(pairs: list, n: int, rng: random.Random) -> list:
 
 
 def load_pairs(shared: Path, texts: Texts, rng: random.Random) -> list[dict]:
-    """Every labelled pair: kind, text rows a and b, retelling and related labels (None: not judged)."""
+    """Every labelled pair: kind, text rows a and b, retelling and related labels (None: not judged), and
+    the two texts' languages where the data names them."""
     out: list[dict] = []
 
-    def pair(kind, a, b, retelling, related):
-        out.append({"kind": kind, "a": a, "b": b, RETELLING: retelling, RELATED: related})
+    def pair(kind, a, b, retelling, related, langs=("en", "en")):
+        out.append({"kind": kind, "a": a, "b": b, RETELLING: retelling, RELATED: related, "langs": langs})
 
     same = shared / "eval" / "same_story"
     for r in (json.loads(line) for line in (same / "semeval2022t8_dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()):
         a = texts.add(f"se:{r['pair_id']}:1", {"text": r["text1"], "lang": r.get("lang1", "")})
         b = texts.add(f"se:{r['pair_id']}:2", {"text": r["text2"], "lang": r.get("lang2", "")})
-        pair("semeval", a, b, *semeval_labels(float(r["Overall"])))
+        pair("semeval", a, b, *semeval_labels(float(r["Overall"])), langs=(r.get("lang1", ""), r.get("lang2", "")))
 
     with open(same / "uci_news_dev.csv", encoding="utf-8", newline="") as fh:
         uci = list(csv.DictReader(fh))
@@ -302,6 +303,10 @@ def main(argv: list[str] | None = None) -> dict:
     variant = np.concatenate([variant, np.asarray([f"{v}, undated" for v in variant[dated]], dtype=object)])
     pairs = pairs + [pairs[i] for i in np.flatnonzero(dated)]
     unit = np.asarray([f"{k}/{v}" for k, v in zip(kinds, variant)])
+    # Whether the embedding model was trained on both texts' languages (models.model_covers): a kind in
+    # several languages is scored also on the pairs the model reads and on the others.
+    model_name = resolve_model(args.model, "~/.cache/newsrec")[1]
+    reads = np.asarray([all(model_covers(model_name, lang) for lang in p["langs"]) for p in pairs])
 
     report: dict = {"model": args.model, "command": f"python bench/fit_pair_model.py --model {args.model} --seed {args.seed}",
                     "features": [FEATURES[i] for i in used], "held_out": {}, "in_sample": {}}
@@ -311,7 +316,7 @@ def main(argv: list[str] | None = None) -> dict:
     for head in (RETELLING, RELATED):
         lab = np.asarray([-1 if p[head] is None else p[head] for p in pairs])
         have = lab >= 0
-        xs, ys, ks, us = x[have], lab[have], kinds[have], unit[have]
+        xs, ys, ks, us, rd = x[have], lab[have], kinds[have], unit[have], reads[have]
         fitted_on = ~np.isin(ks, SCORED_ONLY)
         report["held_out"][head] = {}
         for kind in sorted(set(ks)):
@@ -325,11 +330,17 @@ def main(argv: list[str] | None = None) -> dict:
                 m = us == v
                 if len(set(ys[m])) < 2:
                     continue
-                row = verdict_scores(1 / (1 + np.exp(-(xs[m] @ coef + icpt))), ys[m])
-                pred = xs[m, 0] >= bar
-                row["cosine_bar"] = round(bar, 3)
-                row["cosine_bar_balanced_accuracy"] = round(float((pred[ys[m] == 1].mean() + (~pred[ys[m] == 0]).mean()) / 2), 4)
-                report["held_out"][head][v] = row
+                parts = [(v, m)]
+                if rd[m].any() and not rd[m].all():
+                    parts += [(f"{v}, languages the model reads", m & rd), (f"{v}, other languages", m & ~rd)]
+                for name, mm in parts:
+                    if len(set(ys[mm])) < 2:
+                        continue
+                    row = verdict_scores(1 / (1 + np.exp(-(xs[mm] @ coef + icpt))), ys[mm])
+                    pred = xs[mm, 0] >= bar
+                    row["cosine_bar"] = round(bar, 3)
+                    row["cosine_bar_balanced_accuracy"] = round(float((pred[ys[mm] == 1].mean() + (~pred[ys[mm] == 0]).mean()) / 2), 4)
+                    report["held_out"][head][name] = row
             if head == RETELLING:
                 # Other events of one story or topic (related, not retold: an outlet's editors' links and
                 # same-topic sets, a query's other fine groups), the hard negatives: the share called a retelling.
