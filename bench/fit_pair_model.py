@@ -58,7 +58,11 @@ PER_CLASS = 600  # pairs of each label sampled from a kind that has many
 # Chosen leaving each kind out (docs/pairs.md): of the feature sets tried, this one's worst held-out
 # retelling accuracy is the highest, and it beats the cosine bar on SemEval and UCI.
 USED = ("cos", "lex", "gap", "undated")
-C = 1.0  # inverse L2 strength of the logistic fit (standardised features)
+# Inverse L2 strength of each head's logistic fit (standardised features); `--regularisation` tries others.
+# A stronger one for the retelling head (0.001) scores its worst held-out kind better (MSVCode 0.637 ->
+# 0.684) but weighs UCI's minutes apart less, and its lists then show the story being read three times as
+# often (docs/pairs.md).
+C = {RETELLING: 1.0, RELATED: 1.0}
 
 
 class Texts:
@@ -255,13 +259,13 @@ def weights_of(kinds: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w
 
 
-def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     """(weights, intercept) on the raw features of an L2 logistic fit on standardised ones."""
     from sklearn.linear_model import LogisticRegression
 
     mu, sd = x.mean(axis=0), x.std(axis=0)
     sd[sd == 0] = 1.0
-    lr = LogisticRegression(C=C, max_iter=2000)
+    lr = LogisticRegression(C=c, max_iter=2000)
     lr.fit((x - mu) / sd, y, sample_weight=w * len(y))
     coef = lr.coef_[0] / sd
     return coef, float(lr.intercept_[0] - (coef * mu).sum())
@@ -274,10 +278,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "newsrec" / "bench"))
     ap.add_argument("--features", default=",".join(USED), help="the features the model reads (of pairs.FEATURES)")
+    ap.add_argument("--regularisation", default=f"{C[RETELLING]},{C[RELATED]}",
+                    help="the inverse L2 strength of the retelling and the related head's fits")
     ap.add_argument("--write", action="store_true", help="store the fit (in --out)")
     ap.add_argument("--out", default=str(MODEL_FILE), help="the pair model file --write adds this model's fit to")
     args = ap.parse_args(argv)
 
+    strength = dict(zip((RETELLING, RELATED), (float(v) for v in args.regularisation.split(","))))
     rng = random.Random(args.seed)
     texts = Texts()
     pairs = load_pairs(Path(args.shared), texts, rng)
@@ -321,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
         report["held_out"][head] = {}
         for kind in sorted(set(ks)):
             train, test = fitted_on & (ks != kind), ks == kind
-            coef, icpt = fit(xs[train], ys[train], weights_of(us[train], ys[train]))
+            coef, icpt = fit(xs[train], ys[train], weights_of(us[train], ys[train]), strength[head])
             wt = weights_of(us[train], ys[train])
             # The bar it replaces, chosen the same way: the cosine cut best on the other kinds.
             cuts = np.linspace(-0.2, 1.0, 121)
@@ -350,7 +357,7 @@ def main(argv: list[str] | None = None) -> dict:
                     report["held_out"]["related_called_retelling"][v] = {
                         "pairs": int(m.sum()), "share": round(float((p_dev >= 0.5).mean()), 4),
                         "mean_p_retelling": round(float(p_dev.mean()), 4)}
-        coef, icpt = fit(xs[fitted_on], ys[fitted_on], weights_of(us[fitted_on], ys[fitted_on]))
+        coef, icpt = fit(xs[fitted_on], ys[fitted_on], weights_of(us[fitted_on], ys[fitted_on]), strength[head])
         shipped[head] = {"weights": [round(float(v), 6) for v in coef], "intercept": round(icpt, 6)}
         p_all = 1 / (1 + np.exp(-(xs @ coef + icpt)))
         report["in_sample"][head] = {v: verdict_scores(p_all[us == v], ys[us == v]) for v in sorted(set(us))
