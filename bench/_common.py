@@ -110,16 +110,21 @@ def synthetic_index(path: Path, n: int, *, dim: int = 384, seed: int = 0, model:
 def topic_vectors(n: int, dim: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """(n unit vectors, the topic of each): topics of about 200 articles, each article its topic's centre
     plus noise (neighbour cosines like real articles': a few close, most far)."""
-    centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
     vectors = np.empty((n, dim), dtype=np.float32)
     topic = np.empty(n, dtype=np.int64)
-    step = 100_000
+    for start, v, t in topic_blocks(n, dim, rng):
+        vectors[start:start + len(v)], topic[start:start + len(v)] = v, t
+    return vectors, topic
+
+
+def topic_blocks(n: int, dim: int, rng, step: int = 100_000):
+    """topic_vectors a block of `step` rows at a time: (first row, vectors, topics) of each block."""
+    centres = rng.standard_normal((max(16, n // 200), dim)).astype(np.float32)
     for start in range(0, n, step):
         m = min(step, n - start)
-        topic[start:start + m] = rng.integers(0, len(centres), m)
-        v = centres[topic[start:start + m]] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
-        vectors[start:start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return vectors, topic
+        topic = rng.integers(0, len(centres), m)
+        v = centres[topic] + 0.9 * rng.standard_normal((m, dim)).astype(np.float32)
+        yield start, v / np.linalg.norm(v, axis=1, keepdims=True), topic
 
 
 def synthetic_bodies(topic: np.ndarray, rng, words: int = 150, vocabulary: int = 30_000) -> list[str]:

@@ -440,3 +440,68 @@ def test_an_indexed_page_is_read_again_when_a_later_page_repeats_its_body_under_
     delete_articles(path, ["pay-0"], hash_embedder, hash_config)
     snap = IndexDir(path).open()
     assert snap.record(snap.key_of_id("pay-1")).body == "" and snap.notices
+
+
+def _snapshot_contents(path) -> dict:
+    """Everything a snapshot stores, to compare two builds byte for byte: records, links and every array."""
+    snap = IndexDir(path).open()
+    try:
+        folder = snap.path
+        arrays = {p.name: np.load(p) for p in folder.glob("*.npy")}
+        with np.load(folder / "rows.npz") as rows:
+            arrays.update({f"rows.{k}": rows[k] for k in rows.files})
+        records = snap.records()
+        return {"records": {k: records[k] for k in sorted(records)}, "links": sorted(snap.links()), "arrays": arrays}
+    finally:
+        snap.close()
+
+
+def test_rows_prepared_in_a_folder_build_the_snapshot_rows_in_memory_build(tmp_path, corpus_records, hash_config,
+                                                                           hash_embedder, monkeypatch):
+    """A build whose rows come written to a folder (as a Ray cluster's come, read from disk a block at a
+    time) stores what the build of the same rows in memory stores, notices, copies and an id given twice
+    included; the folder goes with the build when it is the build's own."""
+    import recommender.index.indexing as indexing
+    from recommender.index.indexing import Prepared, RowsWriter, prepare_articles
+
+    monkeypatch.setattr(indexing, "LINK_CHUNK", 64)  # several chunks, each released
+    monkeypatch.setattr(indexing, "SEARCH_BLOCK", 64)
+    stubs = [{"id": f"pay-{i}", "title": t, "body": PAYWALL} for i, t in
+             enumerate(["Rovers win league title", "City council approves new bus routes"])]
+    again = dict(corpus_records[5], title=corpus_records[5]["title"] + " (updated)")
+    articles = [parse_article(r) for r in corpus_records[:200] + stubs + [again]]
+    memory = prepare_articles(articles, hash_embedder, hash_config)
+    build_index(memory, tmp_path / "memory", hash_embedder, hash_config)
+
+    rows = prepare_articles(articles, hash_embedder, hash_config)
+    writer = RowsWriter(tmp_path / "rows", hash_embedder.dim)
+    for at in range(0, len(rows.records), 70):
+        writer.add(rows.records[at:at + 70], rows.vectors[at:at + 70], rows.minhash[at:at + 70])
+    disk = writer.close(owned=True)
+    assert isinstance(disk.vectors, np.memmap) and disk.records[7] == rows.records[7]
+    build_index(disk, tmp_path / "disk", hash_embedder, hash_config)
+    assert not (tmp_path / "rows").exists()
+
+    a, b = _snapshot_contents(tmp_path / "memory"), _snapshot_contents(tmp_path / "disk")
+    assert a["records"] == b["records"] and a["links"] == b["links"]
+    assert sorted(a["arrays"]) == sorted(b["arrays"])
+    assert all(np.array_equal(a["arrays"][k], b["arrays"][k], equal_nan=True) for k in a["arrays"]), \
+        [k for k in a["arrays"] if not np.array_equal(a["arrays"][k], b["arrays"][k], equal_nan=True)]
+    assert a["records"][IndexDir(tmp_path / "disk").open().key_of_id("pay-0")].body == ""  # read as its headline
+
+    # A folder written by another process (a benchmark's maker) reads back the same rows.
+    kept = RowsWriter(tmp_path / "kept", hash_embedder.dim, keep_heads=False)
+    kept.add(rows.records, rows.vectors, rows.minhash)
+    kept.close()
+    reopened = Prepared.open(tmp_path / "kept")
+    assert list(reopened.records) == list(rows.records)
+    assert np.array_equal(reopened.vectors, rows.vectors) and np.array_equal(reopened.minhash, rows.minhash)
+
+
+def test_a_killed_builds_prepared_rows_are_removed_by_the_next_writer(writable_index):
+    d = IndexDir(writable_index)
+    dead = writable_index / ".rows-999999999-abcd"
+    mine = d.new_rows_folder()
+    dead.mkdir()
+    removed = d.clean_leftovers()
+    assert dead.name in removed and not dead.exists() and mine.exists()

@@ -58,7 +58,8 @@ def _articles(args: argparse.Namespace, rec):
         # index comes from one runtime whichever CPU each node has.
         config = rec.config.replace(backend=rec.embedder.backend)
         return prepare_on_ray(args.input, config, rec.embedder.dim, address=args.ray_address,
-                              actors=args.actors, actor_gpus=args.actor_gpus, progress=not args.quiet, log=_log)
+                              actors=args.actors, actor_gpus=args.actor_gpus, progress=not args.quiet, log=_log,
+                              folder=rec.index_dir.new_rows_folder())
     return _read(args, rec)
 
 

@@ -19,6 +19,7 @@ import copy
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 import weakref
@@ -31,9 +32,9 @@ from recommender.text.articles import Article, parse_article
 from recommender.config import Config
 from recommender.evidence.duplicates import SIGNATURE_WIDTH, text_signatures
 from recommender.errors import BadInput, ConfigError
-from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, embed_records, neighbour_plan, search_block,
-                                        search_bounds, what_is_read)
-from recommender.index.store import Record
+from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, RowsWriter, embed_records, neighbour_plan,
+                                        search_block, search_bounds, what_is_read)
+from recommender.index.store import Record, mapped_file
 
 __all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release", "search_rows_on_ray"]
 
@@ -201,20 +202,49 @@ _PUT: dict[str, tuple] = {}
 
 def _put_once(ray, name: str, source, make: Callable[[], object]):
     """The object-store reference of what `make` gives for `source` (the rows' vectors, the search's
-    plan, the Linker), put on first use in this Ray session and again only when `source` is another object."""
+    plan, the Linker), put on first use in this Ray session and again only when `source` is another object.
+    `make` may give the reference of a task that makes it (rows read from disk: _here)."""
     ctx = ray.get_runtime_context()
     session = (ctx.gcs_address, ctx.get_job_id())
     held = _PUT.get(name)
     if held is not None and held[0]() is source and held[1] == session:
         return held[2]
     _PUT.pop(name, None)  # the previous one's reference goes before the next is made
-    ref = ray.put(make())
+    made = make()
+    ref = made if isinstance(made, ray.ObjectRef) else ray.put(made)
     _PUT[name] = (weakref.ref(source), session, ref)
     return ref
 
 
+def _here(ray, fn):
+    """`fn` as a Ray task on this process's machine, which can read the files of rows read from disk:
+    what it returns goes to the object store from a worker, so this process never holds (or maps) it.
+    None where this process is not on a node of the cluster (Ray Client): it puts what it holds."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        from ray.util.client import ray as client
+
+        if client.is_connected():
+            return None
+    except ImportError:  # an older Ray without the client module
+        pass
+    node = ray.get_runtime_context().get_node_id()
+    return ray.remote(num_cpus=ACTOR_CPUS, max_retries=3)(fn).options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+
+
+def _array_from_file(path: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.fromfile(path, dtype=np.float32).reshape(shape)
+
+
 def _put_vectors(ray, vectors: np.ndarray):
-    """The rows' vectors in the object store, one copy for the session's search and judging alike."""
+    """The rows' vectors in the object store, one copy for the session's search and judging alike (rows
+    read from disk: read there by a task on this machine)."""
+    found = mapped_file(vectors) if vectors.dtype == np.float32 else None
+    task = _here(ray, _array_from_file) if found else None
+    if task is not None:
+        return _put_once(ray, "vectors", vectors, lambda: task.remote(*found))
     return _put_once(ray, "vectors", vectors, lambda: np.ascontiguousarray(vectors, dtype=np.float32))
 
 
@@ -237,7 +267,10 @@ def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.n
 
     vectors_ref = _put_vectors(ray, linker.vectors)
 
-    def packed() -> Linker:
+    def packed():
+        task = _here(ray, _linker_from_files) if linker.minhash_file is not None else None
+        if task is not None:  # rows read from disk: made whole by a task on this machine
+            return task.remote(linker.without_rows())
         out = linker.packed()
         out.vectors = None
         return out
@@ -248,6 +281,10 @@ def judge_on_ray(linker: Linker, new: np.ndarray, scores: np.ndarray, nbrs: np.n
                            nbrs[a:a + LINK_BLOCK])
                for a in range(0, len(new), LINK_BLOCK)]
     return [link for part in ray.get(futures) for link in part]
+
+
+def _linker_from_files(linker: Linker) -> Linker:
+    return linker.from_files()
 
 
 def _judge_task(linker: Linker, vectors: np.ndarray, new: np.ndarray, scores: np.ndarray, nbrs: np.ndarray) -> list:
@@ -264,10 +301,14 @@ def _dataset(ray, kind: str, files: list[str]):
 
 def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: str | None = None,
                    actors: int | None = None, actor_gpus: float = 0.0, progress: bool = False,
-                   log: Callable[[str], None] | None = None) -> Prepared:
+                   log: Callable[[str], None] | None = None, folder: Path | None = None) -> Prepared:
     """Cleaned, embedded and MinHashed articles from these input files, computed on a Ray cluster,
     in input order (the local engine's order: keys and groups come out the same). Its embed_seconds
     is the wall time of the whole cluster stage (read, clean, embed, MinHash, transfer).
+
+    `folder`: where the rows are written as they come back (indexing.RowsWriter; the assembly reads
+    them from there, and the folder is removed when it ends), so that this process holds none of their
+    vectors, signatures or bodies; None holds them in memory.
 
     `actors`: size of the actor pool (default: one per CPU the cluster has, or per GPU with
     `actor_gpus`). `actor_gpus`: GPUs each actor asks Ray for; the model then runs on the torch backend
@@ -277,10 +318,15 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
     if actor_gpus and (config.backend != "torch" or not config.device.startswith("cuda")):
         raise ConfigError("--actor-gpus needs the model on a GPU: NEWSREC_BACKEND=torch and NEWSREC_DEVICE=cuda "
                           "(the ONNX backends run on CPU only)")
-    ray = _import_ray()
-    runs = _inputs(inputs)
-    t0 = time.time()
-    _connect(ray, address, progress)
+    try:
+        ray = _import_ray()
+        runs = _inputs(inputs)
+        t0 = time.time()
+        _connect(ray, address, progress)
+    except BaseException:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     log(f"ray: connected in {time.time() - t0:.1f}s")
     try:
         ctx = ray.data.DataContext.get_current()
@@ -299,6 +345,7 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
             + (f" and {actor_gpus:g} GPU" if actor_gpus else "") + " each")
         started = time.time()
         parts: list[Prepared] = []
+        writer = RowsWriter(folder, dim) if folder is not None else None
         for kind, files in runs:
             ds = _dataset(ray, kind, files).map_batches(
                 PrepareActor, fn_constructor_kwargs={"config": config}, batch_size=BATCH,
@@ -306,19 +353,27 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
                 num_gpus=actor_gpus or None, batch_format="numpy")
             # (Ray Data restarts a lost actor and retries its batch: max_restarts=-1, max_task_retries=-1.)
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                if not parts:
+                if not parts and not (writer and writer.count):
                     log(f"ray: first rows back {time.time() - started:.1f}s after the start (actors load the model)")
                 bad = next((e for e in batch["error"] if e), None)
                 if bad:
                     raise BadInput(bad, field="input")
                 records = [Record(key=0, **Article(**json.loads(a)).stored()) for a in batch["article"]]
-                parts.append(Prepared(records, np.asarray(batch["vector"], dtype=np.float32),
-                                      np.asarray(batch["minhash"], dtype=np.uint32)))
-        prepared = Prepared.concat(parts, dim)
-        prepared.embed_seconds = time.time() - started
+                if writer is not None:
+                    writer.add(records, batch["vector"], batch["minhash"])
+                else:
+                    parts.append(Prepared(records, np.asarray(batch["vector"], dtype=np.float32),
+                                          np.asarray(batch["minhash"], dtype=np.uint32)))
+        if writer is not None:
+            prepared = writer.close(time.time() - started, owned=True)
+        else:
+            prepared = Prepared.concat(parts, dim)
+            prepared.embed_seconds = time.time() - started
         # The session stays for the assembly's neighbour search and judging, which end it (Prepared.finish).
         prepared.search, prepared.judging, prepared.release = search_rows_on_ray, judge_on_ray, release
         return prepared
     except BaseException:
         release()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import platform
 import os
+import shutil
 import time
+from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -25,10 +28,11 @@ from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
 from recommender.index.store import (EXACT_LIMIT, PROBE_SHARE, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
-                    write_snapshot)
+                    mapped_file, release, trim, write_snapshot)
 from recommender.evidence.stories import group_centroids, group_stories
 
-__all__ = ["BuildReport", "Judging", "Linker", "Prepared", "Search", "build_index", "add_articles", "delete_articles",
+__all__ = ["BuildReport", "Judging", "Linker", "PackedFile", "Prepared", "RecordTable", "RowsWriter", "Search", "build_index",
+           "add_articles", "delete_articles",
            "embed_records", "judge_blocks", "link_rows", "neighbour_plan", "neighbours", "search_block", "search_bounds",
            "search_rows",
            "prepare_articles"]
@@ -109,16 +113,30 @@ class _Rows:
     # The hashes of the bodies read as a site's notice (duplicates.notice_bodies): a page with one of
     # them is read as its headline, now and when it comes later (the manifest keeps them).
     notices: frozenset[str] = frozenset()
+    # Where rows read from disk keep what the assembly makes of them (their stored neighbours), beside
+    # them: the prepared rows' folder (Prepared.open); None holds it in memory.
+    folder: Path | None = None
 
     def text_words(self, config) -> list[int]:
-        for r in self.records:
-            if r.key not in self.words:
-                self.words[r.key] = embedded_words(r.title, r.body, config.max_tokens)
-        return [self.words[r.key] for r in self.records]
+        heads = _heads(self.records)
+        if any(r.key not in self.words for r in heads):
+            for r in self.records:  # a table of records read from disk reads each body once, here
+                if r.key not in self.words:
+                    self.words[r.key] = embedded_words(r.title, r.body, config.max_tokens)
+        return [self.words[r.key] for r in heads]
 
     def ensure_neighbours(self) -> None:
         n = len(self.records)
-        if self.neighbours is None or len(self.neighbours) != n:
+        if self.neighbours is None and self.folder is not None:
+            # Each row's stored neighbours in files beside the rows, written a chunk at a time (link_rows).
+            self.neighbours = np.lib.format.open_memmap(self.folder / "neighbours.npy", "w+", np.int64, (n, STORED_NEIGHBOURS))
+            self.neighbour_scores = np.lib.format.open_memmap(self.folder / "neighbour_scores.npy", "w+", np.float32,
+                                                              (n, STORED_NEIGHBOURS))
+            for at in range(0, n, LINK_CHUNK):
+                self.neighbours[at:at + LINK_CHUNK] = -1
+                self.neighbour_scores[at:at + LINK_CHUNK] = -np.inf
+                release(self.neighbours, self.neighbour_scores)
+        elif self.neighbours is None or len(self.neighbours) != n:
             old_k = 0 if self.neighbours is None else len(self.neighbours)
             pad_k = np.full((n - old_k, STORED_NEIGHBOURS), -1, dtype=np.int64)
             pad_s = np.full((n - old_k, STORED_NEIGHBOURS), -np.inf, dtype=np.float32)
@@ -130,13 +148,13 @@ class _Rows:
 
     @property
     def keys(self) -> np.ndarray:
-        return np.asarray([r.key for r in self.records], dtype=np.int64)
+        return np.asarray([r.key for r in _heads(self.records)], dtype=np.int64)
 
     def sides(self, config) -> Sides:
         """What the pair judgment reads of every row."""
-        return Sides.of([r.when.days for r in self.records], self.text_words(config), lexical_part(self.minhash),
-                        [r.source for r in self.records], [r.lang for r in self.records],
-                        [r.when.precise for r in self.records])
+        heads = _heads(self.records)
+        return Sides.of([r.when.days for r in heads], self.text_words(config), lexical_part(self.minhash),
+                        [r.source for r in heads], [r.lang for r in heads], [r.when.precise for r in heads])
 
 
 def _text(record: Record, max_tokens: int) -> str:
@@ -171,6 +189,10 @@ def link_rows(rows: _Rows, new: Sequence[int], config, search: Search | None = N
         _store_neighbours(rows, keys, chunk.tolist(), (scores, nbrs), new_set)
         for link in (judging or judge_blocks)(linker, chunk, scores, nbrs):
             rows.links[(link.a, link.b)] = link
+        # Rows read from disk: what this chunk read and wrote leaves this process's memory, and so does
+        # what it freed.
+        release(rows.vectors, rows.minhash, rows.neighbours, rows.neighbour_scores)
+        trim()
 
 
 # New rows linked at a time: their candidate pairs are judged in one vectorised call.
@@ -216,6 +238,148 @@ class PackedTexts:
         return self.buffer[self.starts[i]:self.starts[i + 1]].tobytes().decode("utf-8")
 
 
+class PackedFile:
+    """Texts in one UTF-8 file and where each begins (n + 1 offsets), each read with a system call when
+    asked for: none of the file is mapped into this process (a million articles' bodies are a gigabyte
+    on disk and nothing in memory)."""
+
+    def __init__(self, path: Path, starts: np.ndarray):
+        self.path, self.starts = Path(path), starts
+        self._fd: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, i: int) -> str:
+        a, b = int(self.starts[i]), int(self.starts[i + 1])
+        if b == a:
+            return ""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        return os.pread(self._fd, b - a, a).decode("utf-8")
+
+    def packed(self) -> PackedTexts:
+        """All of them read into memory (what a Ray task on this machine makes of the file)."""
+        return PackedTexts(np.fromfile(self.path, dtype=np.uint8), self.starts)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "starts": self.starts}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path, self.starts, self._fd = state["path"], state["starts"], None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class TableTexts:
+    """The bodies of a RecordTable's rows, by row: read from the rows' file (`base`: a PackedFile, or
+    the file's bytes in memory), through `at` (the file's row of each, once rows were taken), a body set
+    since (a notice read as its headline) held in `own`."""
+
+    __slots__ = ("base", "at", "own")
+
+    def __init__(self, base, at: np.ndarray | None = None, own: dict[int, str] | None = None):
+        self.base, self.at, self.own = base, at, {} if own is None else own
+
+    def __len__(self) -> int:
+        return len(self.base) if self.at is None else len(self.at)
+
+    def __getitem__(self, i: int) -> str:
+        got = self.own.get(i)
+        if got is not None:
+            return got
+        return self.base[i if self.at is None else int(self.at[i])]
+
+    def loaded(self) -> "TableTexts":
+        """These texts with their file read into memory (a Ray task's copy, made on the machine that has it)."""
+        return TableTexts(self.base.packed() if isinstance(self.base, PackedFile) else self.base, self.at, self.own)
+
+    def take(self, rows: np.ndarray) -> "TableTexts":
+        rows = np.asarray(rows, dtype=np.int64)
+        where = {int(old): new for new, old in enumerate(rows.tolist())}
+        return TableTexts(self.base, rows if self.at is None else self.at[rows],
+                          {where[i]: body for i, body in self.own.items() if i in where})
+
+
+class RecordTable(Sequence):
+    """Records whose bodies stay on disk until a record is read (the rows of a build prepared in a folder,
+    Prepared.open): `heads` are the records without their bodies, in memory (~0.5 KB an article, where a
+    passes over other fields read them), `texts` the bodies, `lengths` each body's characters."""
+
+    def __init__(self, heads: list[Record], texts: TableTexts, lengths: np.ndarray):
+        self.heads, self.texts, self.lengths = heads, texts, lengths
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def body(self, i: int) -> str:
+        return self.texts[i]
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return dataclasses.replace(self.heads[i], body=self.texts[i])
+
+    def __iter__(self) -> Iterator[Record]:
+        return (self[i] for i in range(len(self.heads)))
+
+    def __setitem__(self, i: int, record: Record) -> None:
+        self.texts.own[i] = record.body
+        self.lengths[i] = len(record.body)
+        self.heads[i] = dataclasses.replace(record, body="")
+
+    def take(self, rows) -> "RecordTable":
+        rows = np.asarray(rows, dtype=np.int64)
+        return RecordTable([self.heads[i] for i in rows.tolist()], self.texts.take(rows), self.lengths[rows])
+
+    def pages(self) -> list["_Page"]:
+        """Each row as duplicates.notice_bodies reads a page: its title and body hash, its body read only
+        when asked for."""
+        return [_Page(self, i) for i in range(len(self.heads))]
+
+
+class _Page:
+    __slots__ = ("_table", "_i")
+
+    def __init__(self, table: RecordTable, i: int):
+        self._table, self._i = table, i
+
+    @property
+    def title(self) -> str:
+        return self._table.heads[self._i].title
+
+    @property
+    def body_hash(self) -> str:
+        return self._table.heads[self._i].body_hash
+
+    @property
+    def body(self) -> str:
+        return self._table.body(self._i)
+
+
+def _heads(records):
+    """The records without their bodies (a RecordTable's heads), or the records: for passes over other fields."""
+    return records.heads if isinstance(records, RecordTable) else records
+
+
+def _update(records, i: int, **changes) -> None:
+    """Set fields other than the body of record i, in place."""
+    if isinstance(records, RecordTable):
+        records.heads[i] = dataclasses.replace(records.heads[i], **changes)
+    else:
+        records[i] = dataclasses.replace(records[i], **changes)
+
+
+def _body_length(records, i: int) -> int:
+    return int(records.lengths[i]) if isinstance(records, RecordTable) else len(records[i].body)
+
+
 class Linker:
     """What judging a new row against the others needs, in arrays a Ray task reads without copying
     (`packed`: the bodies as one UTF-8 buffer): the candidate pairs (copy candidates: a shared MinHash band, the same
@@ -227,6 +391,10 @@ class Linker:
         self.vectors, self.minhash, self.bands, self.sides = vectors, minhash, bands, sides
         self.bodies, self.hash_ids, self.keys = bodies, hash_ids, keys
         self.config = config
+        # For rows read from disk: the file of their signatures (path, shape), from which a Ray task on
+        # this machine makes this Linker again (distributed.judge_on_ray) instead of this process
+        # putting a copy of every row's signature and body in the object store.
+        self.minhash_file: tuple[str, tuple[int, int]] | None = None
         self.judge = load_pair_model(config.model, config.pair_model or None)
         self.reach = self.judge.cosine_reach(RETELLING, RETELLING_VERDICT)
         # Rows whose body another row repeats (most bodies are their own), ordered by hash number.
@@ -238,10 +406,38 @@ class Linker:
     @classmethod
     def of(cls, rows: _Rows, config) -> "Linker":
         number: dict[str, int] = {}  # each body hash's number, in order of first appearance
-        hash_ids = np.fromiter((number.setdefault(r.body_hash, len(number)) for r in rows.records), dtype=np.int64,
-                               count=len(rows.records))
-        return cls(rows.vectors, rows.minhash, rows.sides(config), bands=BandTable.build(rows.minhash, config.near_threshold),
-                   bodies=[r.body for r in rows.records], hash_ids=hash_ids, keys=rows.keys, config=config)
+        heads = _heads(rows.records)
+        hash_ids = np.fromiter((number.setdefault(r.body_hash, len(number)) for r in heads), dtype=np.int64,
+                               count=len(heads))
+        bands = BandTable.build(rows.minhash, config.near_threshold)
+        release(rows.minhash)
+        table = isinstance(rows.records, RecordTable)
+        linker = cls(rows.vectors, rows.minhash, rows.sides(config), bands=bands,
+                     bodies=rows.records.texts if table else [r.body for r in rows.records], hash_ids=hash_ids,
+                     keys=rows.keys, config=config)
+        if table and mapped_file(rows.minhash) is not None:
+            linker.minhash_file = mapped_file(rows.minhash)
+        return linker
+
+    def without_rows(self) -> "Linker":
+        """This Linker without what its rows' files hold (signatures, the band table made of them, bodies,
+        vectors): what a Ray task makes whole again (from_files) on the machine that has the files."""
+        other = copy.copy(self)
+        other.vectors = other.minhash = other.bands = None
+        other.sides = self.sides._replace(lexsig=None)
+        other.bodies = TableTexts(self.bodies.base, self.bodies.at, self.bodies.own)
+        return other
+
+    def from_files(self) -> "Linker":
+        """A Linker without_rows made whole from its rows' files (signatures, bodies) on this machine."""
+        path, shape = self.minhash_file
+        minhash = np.fromfile(path, dtype=np.uint32).reshape(shape)
+        other = copy.copy(self)
+        other.minhash = minhash
+        other.sides = self.sides._replace(lexsig=np.atleast_2d(lexical_part(minhash)))
+        other.bands = BandTable.build(minhash, self.config.near_threshold)
+        other.bodies = self.bodies.loaded()
+        return other
 
     def packed(self) -> "Linker":
         """This Linker with its bodies in one UTF-8 buffer (PackedTexts), for a Ray task to map in place."""
@@ -381,11 +577,13 @@ class RowLists:
         n, dim = vectors.shape
         lists = max(1, int(round(np.sqrt(n))))
         sample = vectors[np.random.default_rng(0).choice(n, size=min(n, 64 * lists), replace=False)]
+        release(vectors)
         kmeans = faiss.Kmeans(dim, lists, niter=12, seed=1, spherical=True)
         kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
         centres = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
-        nearest = np.concatenate([faiss.knn(np.ascontiguousarray(vectors[a:a + 65536]), centres, 1,
-                                            faiss.METRIC_INNER_PRODUCT)[1][:, 0] for a in range(0, n, 65536)])
+        nearest = np.concatenate([_released(faiss.knn(np.ascontiguousarray(vectors[a:a + 65536]), centres, 1,
+                                                       faiss.METRIC_INNER_PRODUCT)[1][:, 0], vectors)
+                                  for a in range(0, n, 65536)])
         order = np.argsort(nearest, kind="stable")
         starts = np.searchsorted(nearest[order], np.arange(lists + 1)).astype(np.int64)
         return cls(centres, order.astype(np.int64), starts, min(lists, max(MIN_PROBED, int(np.ceil(lists * probe_share)))))
@@ -421,6 +619,12 @@ class RowLists:
             best_s[who], best_r[who] = np.take_along_axis(both_s, pick, 1), np.take_along_axis(both_r, pick, 1)
         pick = _best(best_s, best_r)
         return np.take_along_axis(best_s, pick, 1), np.take_along_axis(best_r, pick, 1)
+
+
+def _released(value, *arrays):
+    """`value`, once the pages of these arrays (rows read from disk) have left this process's memory."""
+    release(*arrays)
+    return value
 
 
 def _best(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -512,11 +716,13 @@ def _store_neighbours(rows: _Rows, keys: np.ndarray, new: list[int], found: tupl
                 rows.neighbour_scores[j] = rows.neighbour_scores[j][order]
 
 
-def _canonical(members: list[int], records: list[Record]) -> int:
+def _canonical(members: list[int], records) -> int:
     """Earliest published, then longest body, then first added."""
+    heads = _heads(records)
+
     def rank(i: int):
-        r = records[i]
-        return (r.published or "9999-99-99", -len(r.body), r.key)
+        r = heads[i]
+        return (r.published or "9999-99-99", -_body_length(records, i), r.key)
 
     return min(members, key=rank)
 
@@ -528,13 +734,16 @@ def assign_groups(rows: _Rows, config) -> None:
     by other outlets (pairs.told_again), by average linkage (stories.group_stories), so one busy topic
     does not chain into a single group. An outlet's own articles on one story stay apart: its second
     is the story's development, which lists show."""
-    row_of = {r.key: i for i, r in enumerate(rows.records)}
-    dup = UnionFind(range(len(rows.records)))
+    n = len(rows.records)
+    keys = rows.keys  # ascending: a key's row is where it sorts
+    dup = UnionFind(range(n))
     copies, retold = [], []
-    for (a, b), link in rows.links.items():
-        ia, ib = row_of.get(a), row_of.get(b)
-        if ia is None or ib is None:
-            continue
+    found = list(rows.links.items())
+    ends = np.asarray([ab for ab, _ in found], dtype=np.int64).reshape(-1, 2)
+    at = np.minimum(np.searchsorted(keys, ends), max(n - 1, 0))
+    known = (keys[at] == ends).all(axis=1) if n else np.zeros(len(found), dtype=bool)
+    for m in np.flatnonzero(known).tolist():
+        ia, ib, link = int(at[m, 0]), int(at[m, 1]), found[m][1]
         if link.level in ("exact", "near"):
             dup.union(ia, ib)
             copies.append((ia, ib, 1.0))
@@ -542,7 +751,7 @@ def assign_groups(rows: _Rows, config) -> None:
             retold.append((ia, ib, float(link.cosine)))
     judge = load_pair_model(config.model, config.pair_model or None)
     sides = rows.sides(config)
-    dup_of = np.asarray([dup.find(i) for i in range(len(rows.records))], dtype=np.int64)
+    dup_of = np.asarray([dup.find(i) for i in range(n)], dtype=np.int64)
 
     def together(ma: list[int], mb: list[int]) -> np.ndarray:
         """Told-again probabilities between two groups' members (0 within one outlet; copies 1)."""
@@ -558,15 +767,15 @@ def assign_groups(rows: _Rows, config) -> None:
         p = judge.judge(cos.astype(np.float64), sides.take(ia), sides.take(ib)).p_retelling
         keep = told_again(p, sides.source[ia], sides.source[ib])
         links += list(zip(ia[keep].tolist(), ib[keep].tolist(), p[keep].tolist()))
-    story_labels = group_stories(len(rows.records), links, together)
+    story_labels = group_stories(n, links, together)
     story: dict[int, list[int]] = {}
     for i, label in enumerate(story_labels):
         story.setdefault(label, []).append(i)
     labels: dict[str, list[int]] = {}
     for groups, column in ((dup.groups(), "dup_group"), (story, "story_group")):
-        labels[column] = [0] * len(rows.records)
+        labels[column] = [0] * n
         for members in groups.values():
-            canon = rows.records[_canonical(members, rows.records)].key
+            canon = _heads(rows.records)[_canonical(members, rows.records)].key
             for i in members:
                 labels[column][i] = canon
     # A duplicate group always sits inside one story group.
@@ -574,7 +783,8 @@ def assign_groups(rows: _Rows, config) -> None:
     for d, st in zip(labels["dup_group"], labels["story_group"]):
         by_dup.setdefault(d, st)
     for i, d in enumerate(labels["dup_group"]):  # in place: no second list of every record
-        rows.records[i] = dataclasses.replace(rows.records[i], dup_group=d, story_group=by_dup[d])
+        _update(rows.records, i, dup_group=d, story_group=by_dup[d])
+    release(rows.vectors)
 
 
 def _manifest(embedder: Embedder, count: int, config, started: float, notices: Iterable[str] = ()) -> dict:
@@ -620,6 +830,7 @@ def _publish(index_dir: IndexDir, rows: _Rows, embedder: Embedder, config, start
     stages = {} if stages is None else stages
     t0 = time.time()
     assign_groups(rows, config)
+    trim()
     t1 = time.time()
     tmp = index_dir.new_temp()
     write_snapshot(tmp, snapshot_parts(rows.records, rows.vectors, rows.minhash, rows.links.values(),
@@ -638,14 +849,16 @@ def snapshot_parts(records, vectors, minhash, links, manifest: dict, *, neighbou
     story of one is its own vector) and the LSH band table (sorted once, memory-mapped by workers):
     `bands`, the one linking made of these rows at this threshold, else built here."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    ids, centroids, _ = group_centroids(vectors, [r.story_group for r in records], min_size=2)
+    ids, centroids, _ = group_centroids(vectors, [r.story_group for r in _heads(records)], min_size=2)
+    release(vectors)
     stored = None
     if band_threshold is not None:
         fits = (bands is not None and bands.keys.shape[1] == len(records)
                 and (bands.bands, bands.rows) == lsh_params(band_threshold))
         table = bands if fits else BandTable.build(np.asarray(minhash, dtype=np.uint32), band_threshold)
         stored = StoredBands(table.keys, table.rows_of, table.bands, table.rows, band_threshold)
-    return SnapshotParts(records=list(records), vectors=vectors, minhash=minhash, links=list(links),
+    return SnapshotParts(records=records if isinstance(records, RecordTable) else list(records), vectors=vectors,
+                         minhash=minhash, links=list(links),
                          manifest=manifest, story_ids=ids, story_centroids=centroids, bands=stored,
                          neighbours=neighbours[0], neighbour_scores=neighbours[1],
                          text_words=None if text_words is None else np.asarray(text_words, dtype=np.int32))
@@ -670,7 +883,7 @@ class Prepared:
     the per-article steps (clean, embed, MinHash), made here or on a Ray cluster (distributed.py), and
     what index assembly consumes."""
 
-    records: list[Record]
+    records: "list[Record] | RecordTable"
     vectors: np.ndarray
     minhash: np.ndarray
     embed_seconds: float = 0.0
@@ -679,6 +892,51 @@ class Prepared:
     search: Search | None = None
     judging: "Judging | None" = None
     release: Callable[[], None] | None = None
+    # Rows read from disk (Prepared.open): their folder, and whether it is this build's own (removed
+    # when the build ends: close).
+    folder: Path | None = None
+    owned: bool = False
+
+    @classmethod
+    def open(cls, folder: Path, *, heads: list[Record] | None = None, owned: bool = False) -> "Prepared":
+        """The rows a RowsWriter wrote to `folder`, read from disk as the assembly needs them: vectors and
+        signatures memory-mapped (a block's pages released after use), bodies read one at a time
+        (RecordTable); `heads`: the records without bodies when the writer has them at hand."""
+        folder = Path(folder)
+        meta = json.loads((folder / ROWS_META).read_text(encoding="utf-8"))
+        n, dim, width = int(meta["count"]), int(meta["dim"]), int(meta["width"])
+
+        def mapped(name: str, dtype, cols: int) -> np.ndarray:
+            if not n:
+                return np.zeros((0, cols), dtype=dtype)
+            return np.memmap(folder / name, dtype=dtype, mode="r+", shape=(n, cols))
+
+        if heads is None:
+            with open(folder / "heads.jsonl", encoding="utf-8") as fh:
+                heads = [_head_of(json.loads(line)) for line in fh]
+        texts = TableTexts(PackedFile(folder / "bodies.utf8", np.load(folder / "body_starts.npy")))
+        records = RecordTable(heads, texts, np.load(folder / "body_chars.npy"))
+        return cls(records, mapped("vectors.f32", np.float32, dim), mapped("minhash.u32", np.uint32, width),
+                   float(meta.get("embed_seconds", 0.0)), folder=folder, owned=owned)
+
+    def close(self) -> None:
+        """End what reads these rows from disk; remove their folder when it is this build's own."""
+        if isinstance(self.records, RecordTable) and isinstance(self.records.texts.base, PackedFile):
+            self.records.texts.base.close()
+        if self.folder is not None and self.owned:
+            self.vectors = self.minhash = None
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def in_memory(self) -> "Prepared":
+        """These rows with their records, vectors and signatures in memory (rows read from disk read whole,
+        and their folder, if this build's own, removed)."""
+        if not isinstance(self.records, RecordTable):
+            return self
+        out = dataclasses.replace(self, records=list(self.records), vectors=np.array(self.vectors, dtype=np.float32),
+                                  minhash=np.array(self.minhash, dtype=np.uint32), folder=None, owned=False)
+        self.close()
+        return out
 
     @classmethod
     def concat(cls, parts: Sequence["Prepared"], dim: int) -> "Prepared":
@@ -690,13 +948,15 @@ class Prepared:
                    sum(p.embed_seconds for p in parts))
 
     def last_per_id(self) -> "Prepared":
-        """One row per id, the last one given (a re-scraped article replaces the old copy), in input order."""
-        last = {r.id: i for i, r in enumerate(self.records)}
+        """One row per id, the last one given (a re-scraped article replaces the old copy), in input order.
+        (Rows read from disk keep their bodies there; their vectors and signatures are then copied.)"""
+        last = {r.id: i for i, r in enumerate(_heads(self.records))}
         keep = sorted(last.values())
         if len(keep) == len(self.records):
             return self
-        return dataclasses.replace(self, records=[self.records[i] for i in keep], vectors=self.vectors[keep],
-                                   minhash=self.minhash[keep])
+        records = self.records.take(keep) if isinstance(self.records, RecordTable) else [self.records[i] for i in keep]
+        return dataclasses.replace(self, records=records, vectors=np.asarray(self.vectors[keep]),
+                                   minhash=np.asarray(self.minhash[keep]))
 
     def finish(self) -> None:
         """End what the rows were prepared with (a Ray session), once the assembly is done with it."""
@@ -704,19 +964,71 @@ class Prepared:
             self.release()
             self.release = self.search = self.judging = None
 
-    def keyed(self, first_key: int) -> list[Record]:
+    def keyed(self, first_key: int) -> "list[Record] | RecordTable":
         """The records with their keys, first_key on, in place: the unkeyed ones are not kept beside them
         (a million records are half a gigabyte without their bodies)."""
-        for i, r in enumerate(self.records):
-            self.records[i] = dataclasses.replace(r, key=first_key + i)
+        for i in range(len(self.records)):
+            _update(self.records, i, key=first_key + i)
         return self.records
+
+
+ROWS_META = "rows.json"
+
+
+def _head_of(d: dict) -> Record:
+    """A record without its body from its JSON line (RowsWriter)."""
+    return Record(**{**d, "body": "", "also_read": tuple(d.get("also_read", ())), "removed": tuple(d.get("removed", ()))})
+
+
+class RowsWriter:
+    """Prepared rows written to a folder as they come (from a Ray cluster's actors, or a benchmark's
+    maker), so that a build of a million articles holds none of their vectors, signatures or bodies in
+    memory: vectors and signatures as raw arrays, bodies as one UTF-8 file with where each begins, the
+    rest of each record a JSON line. `close` gives them back as a Prepared read from disk."""
+
+    def __init__(self, folder: Path, dim: int, *, keep_heads: bool = True):
+        self.folder, self.dim = Path(folder), dim
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._files = {name: open(self.folder / name, "wb")
+                       for name in ("vectors.f32", "minhash.u32", "bodies.utf8", "heads.jsonl")}
+        self.starts = [0]
+        self.lengths: list[int] = []
+        self.heads: list[Record] | None = [] if keep_heads else None
+        self.count = 0
+
+    def add(self, records: Sequence[Record], vectors: np.ndarray, minhash: np.ndarray) -> None:
+        for r in records:
+            data = r.body.encode("utf-8")
+            self._files["bodies.utf8"].write(data)
+            self.starts.append(self.starts[-1] + len(data))
+            self.lengths.append(len(r.body))
+            head = dataclasses.replace(r, body="")
+            if self.heads is not None:
+                self.heads.append(head)
+            fields = {f.name: getattr(head, f.name) for f in dataclasses.fields(Record) if f.name != "body"}
+            self._files["heads.jsonl"].write((json.dumps(fields, ensure_ascii=False) + "\n").encode("utf-8"))
+        self._files["vectors.f32"].write(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim).tobytes())
+        self._files["minhash.u32"].write(np.ascontiguousarray(minhash, dtype=np.uint32).reshape(-1, SIGNATURE_WIDTH).tobytes())
+        self.count += len(records)
+
+    def close(self, embed_seconds: float = 0.0, *, owned: bool = False) -> Prepared:
+        for fh in self._files.values():
+            fh.close()
+        np.save(self.folder / "body_starts.npy", np.asarray(self.starts, dtype=np.int64))
+        np.save(self.folder / "body_chars.npy", np.asarray(self.lengths, dtype=np.int64))
+        (self.folder / ROWS_META).write_text(json.dumps({"count": self.count, "dim": self.dim, "width": SIGNATURE_WIDTH,
+                                                         "embed_seconds": embed_seconds}), encoding="utf-8")
+        return Prepared.open(self.folder, heads=self.heads, owned=owned)
 
 
 def read_notices_as_headlines(prepared: Prepared, notices: frozenset[str], embedder: Embedder, config) -> int:
     """Read the prepared rows whose body is one of these notices (duplicates.notice_bodies) as their
     headlines (those that have one), in place: the body cut (kept in `removed`, reason "notice"), the
     headline embedded and signed again. Returns how many rows were read again."""
-    at = [i for i, r in enumerate(prepared.records) if carries_notice(r, notices)]
+    if not notices:
+        return 0
+    at = [i for i, r in enumerate(_heads(prepared.records))
+          if r.body_hash in notices and carries_notice(prepared.records[i], notices)]
     if not at:
         return 0
     again = [read_as_headline(prepared.records[i], "notice") for i in at]
@@ -806,24 +1118,32 @@ def build_index(
     # Rows prepared elsewhere (a Ray cluster) bring the time they took.
     started = time.time() - (articles.embed_seconds if isinstance(articles, Prepared) else 0.0)
     index_dir = IndexDir(index_path)
-    prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
-    notices = frozenset(notice_bodies(prepared.records))
-    read_notices_as_headlines(prepared, notices, embedder, config)
-    records = prepared.keyed(1)
-    log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
-    rows = _Rows(records, prepared.vectors, prepared.minhash, {}, notices=notices)
-    stages: dict[str, float] = {}
-    t0 = time.time()
+    prepared = prepare_articles(articles, embedder, config, progress=progress)
     try:
-        link_rows(rows, range(len(records)), config, _timed(prepared.search or search_rows, stages), prepared.judging)
+        prepared = prepared.last_per_id()
+        records = prepared.records
+        pages = records.pages() if isinstance(records, RecordTable) else records
+        notices = frozenset(notice_bodies(pages))
+        del pages
+        read_notices_as_headlines(prepared, notices, embedder, config)
+        records = prepared.keyed(1)
+        log(f"cleaned and embedded {len(records)} articles in {time.time() - started:.1f}s; finding duplicates")
+        rows = _Rows(records, prepared.vectors, prepared.minhash, {}, notices=notices, folder=prepared.folder)
+        stages: dict[str, float] = {}
+        t0 = time.time()
+        try:
+            link_rows(rows, range(len(records)), config, _timed(prepared.search or search_rows, stages), prepared.judging)
+        finally:
+            prepared.finish()
+        stages["links"] = time.time() - t0 - stages.get("neighbours", 0.0)
+        log(f"neighbours {stages.get('neighbours', 0.0):.1f}s, links {stages['links']:.1f}s; grouping and writing")
+        with index_dir.write_lock():
+            index_dir.clean_leftovers()
+            name = _publish(index_dir, rows, embedder, config, started, stages)
+        languages = dict(Counter(r.lang for r in _heads(records)))
     finally:
         prepared.finish()
-    stages["links"] = time.time() - t0 - stages.get("neighbours", 0.0)
-    log(f"neighbours {stages.get('neighbours', 0.0):.1f}s, links {stages['links']:.1f}s; grouping and writing")
-    with index_dir.write_lock():
-        index_dir.clean_leftovers()
-        name = _publish(index_dir, rows, embedder, config, started, stages)
-    languages = dict(Counter(r.lang for r in records))
+        prepared.close()
     return BuildReport(name, len(records), added=len(records), seconds=time.time() - started, stages=stages,
                        embed_seconds=prepared.embed_seconds, languages=languages,
                        warnings=language_warnings(languages, embedder.name))
@@ -858,7 +1178,8 @@ def add_articles(
     index_dir = IndexDir(index_path)
     if not isinstance(articles, Prepared):
         articles = _dedupe_ids(articles)  # the last copy of an id is the only one embedded
-    prepared = prepare_articles(articles, embedder, config, progress=progress).last_per_id()
+    # An add's rows are held in memory with the index's (rows read from disk are read whole here).
+    prepared = prepare_articles(articles, embedder, config, progress=progress).in_memory().last_per_id()
     with index_dir.write_lock():
         rows, next_key = _live_rows(index_dir, embedder, config)
         gone = {r.id for r in prepared.records} | set(remove)

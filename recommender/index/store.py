@@ -11,6 +11,8 @@
         minhash.npy            uint32 text signatures: shingle MinHash (near-duplicate LSH), content words (pairs)
         faiss.index            exact inner product (IDMap) up to 200k articles, IVF-SQ8 up to 10M, IVF-PQ above
       .tmp-*/                  a snapshot being written; never opened, removed at start-up
+      .rows-<pid>-*/           rows prepared on a Ray cluster for the build of process <pid>, read from
+                               disk by its assembly; removed when it ends (or, killed, by the next writer)
 
 A writer builds a complete snapshot in a temporary directory, fsyncs it, renames it into
 snapshots/, then replaces CURRENT. A process killed at any moment leaves the previous CURRENT
@@ -19,10 +21,12 @@ pointing at a complete snapshot. Readers load a snapshot once and never see it c
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
 import itertools
 import json
+import mmap
 import os
 import secrets
 import shutil
@@ -40,7 +44,7 @@ from recommender.text.lexical import TOKENIZER, is_word
 from recommender.errors import ArticleNotFound, IndexMismatch, IndexNotReady
 
 __all__ = ["IndexDir", "Snapshot", "write_snapshot", "SnapshotParts", "Record", "Link", "Meta", "StoredBands", "Hit",
-           "FORMAT_VERSION", "STORED_NEIGHBOURS", "build_faiss"]
+           "FORMAT_VERSION", "STORED_NEIGHBOURS", "build_faiss", "mapped_file", "release", "save_array", "trim"]
 
 FORMAT_VERSION = 3
 EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
@@ -111,7 +115,7 @@ ARTICLE_COLUMNS = (
 META_COLUMNS = ("key", "id", "title", "url", "published", "source", "section", "lang", "image")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One stored article: what the articles table holds for it. `dup_group` / `story_group` are the
     keys of the groups' canonical members (0 until the indexer assigns them)."""
@@ -203,6 +207,76 @@ class SnapshotParts:
     extra: dict = field(default_factory=dict)
 
 
+def _orphan_rows(name: str) -> bool:
+    """Whether a folder name is a prepared-rows folder (IndexDir.new_rows_folder) whose process has ended."""
+    if not name.startswith(".rows-"):
+        return False
+    pid = name.split("-")[1]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def release(*arrays) -> None:
+    """Drop the pages of file-backed arrays (np.memmap, or a view of one) from this process's resident
+    memory: they stay in the page cache and are read again when touched (a build reads a million rows'
+    vectors from disk a block at a time). Arrays in memory: nothing."""
+    for a in arrays:
+        m = _mapping(a)
+        if m is not None and not m.closed:
+            m.madvise(mmap.MADV_DONTNEED)
+
+
+def trim() -> None:
+    """Give back to the system the memory this process has freed (glibc keeps freed heap memory for
+    reuse, and a build's stages free hundreds of megabytes each); nothing where there is no glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _mapping(a):
+    """The mmap behind a file-backed array or a view of one, else None."""
+    while a is not None and getattr(a, "_mmap", None) is None and isinstance(getattr(a, "base", None), np.ndarray):
+        a = a.base
+    return getattr(a, "_mmap", None)
+
+
+def mapped_file(array) -> tuple[str, tuple[int, ...]] | None:
+    """(path, shape) of an array that is a whole raw file mapped into memory (indexing.Prepared.open's
+    rows), else None."""
+    name = getattr(array, "filename", None)
+    if not name or getattr(array, "offset", 0) != 0 or not array.flags.c_contiguous:
+        return None
+    try:
+        if os.path.getsize(name) != array.nbytes:
+            return None
+    except OSError:
+        return None
+    return str(name), tuple(array.shape)
+
+
+SAVE_ROWS = 1 << 16  # rows of a file-backed array written at a time by save_array
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """np.save; a file-backed array (np.memmap) a block of rows at a time, its pages released after each,
+    so that writing a million rows' vectors holds one block in memory, not all of them."""
+    if _mapping(array) is None or array.ndim == 0:
+        np.save(path, array)
+        return
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
+        for at in range(0, len(array), SAVE_ROWS):
+            fh.write(np.ascontiguousarray(array[at:at + SAVE_ROWS]).tobytes())
+            release(array)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -257,12 +331,20 @@ class IndexDir:
         if not self.path.exists():
             return removed
         for entry in self.path.iterdir():
-            if entry.name.startswith(".tmp-") and entry.is_dir():
+            if entry.is_dir() and (entry.name.startswith(".tmp-") or _orphan_rows(entry.name)):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry.name)
         with contextlib.suppress(FileNotFoundError):
             (self.path / "CURRENT.tmp").unlink()
         return removed
+
+    def new_rows_folder(self) -> Path:
+        """A folder for the rows a build of this process prepares elsewhere (distributed.prepare_on_ray):
+        read by its assembly, removed when it ends; a killed build's is removed by the next writer."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        folder = self.path / f".rows-{os.getpid()}-{secrets.token_hex(4)}"
+        folder.mkdir()
+        return folder
 
     def new_temp(self) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -810,30 +892,34 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
         conn.executemany("INSERT OR REPLACE INTO links (a, b, level, cosine, jaccard, containment) VALUES (?, ?, ?, ?, ?, ?)",
                          (tuple(link) for link in parts.links))
         conn.executescript(_LEXICAL_SCHEMA)
-        write_postings(conn, tmp, np.asarray([r.key for r in parts.records], dtype=np.int64))
+        # The records without their bodies where a pass reads other fields: a table of records whose
+        # bodies are read from disk (indexing.RecordTable) has them as `heads`, and its bodies' lengths.
+        heads = getattr(parts.records, "heads", parts.records)
+        write_postings(conn, tmp, np.asarray([r.key for r in heads], dtype=np.int64))
         conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")
     finally:
         conn.close()
-    records = parts.records
-    keys = np.asarray([r.key for r in records], dtype=np.int64)
-    vectors = np.asarray(parts.vectors, dtype=np.float32).reshape(len(records), -1)
+    keys = np.asarray([r.key for r in heads], dtype=np.int64)
+    vectors = np.asarray(parts.vectors, dtype=np.float32).reshape(len(keys), -1)
     np.save(tmp / "keys.npy", keys)
-    np.save(tmp / "vectors.npy", vectors)
-    np.save(tmp / "minhash.npy", np.asarray(parts.minhash, dtype=np.uint32))
+    save_array(tmp / "vectors.npy", vectors)
+    save_array(tmp / "minhash.npy", np.asarray(parts.minhash, dtype=np.uint32))
     if parts.neighbours is not None and len(parts.neighbours) == len(keys):
-        np.save(tmp / "neighbours.npy", np.asarray(parts.neighbours, dtype=np.int64))
-        np.save(tmp / "neighbour_scores.npy", np.asarray(parts.neighbour_scores, dtype=np.float32))
-    day, days, precise = published_arrays(r.when for r in records)
+        save_array(tmp / "neighbours.npy", np.asarray(parts.neighbours, dtype=np.int64))
+        save_array(tmp / "neighbour_scores.npy", np.asarray(parts.neighbour_scores, dtype=np.float32))
+    day, days, precise = published_arrays(r.when for r in heads)
+    lengths = getattr(parts.records, "lengths", None)
     np.savez(
         tmp / "rows.npz",
         published_days=day,
-        dup_group=np.asarray([r.dup_group for r in records], dtype=np.int64),
-        story_group=np.asarray([r.story_group for r in records], dtype=np.int64),
-        body_len=np.asarray([len(r.body) for r in records], dtype=np.int32),
+        dup_group=np.asarray([r.dup_group for r in heads], dtype=np.int64),
+        story_group=np.asarray([r.story_group for r in heads], dtype=np.int64),
+        body_len=(np.asarray(lengths, dtype=np.int32) if lengths is not None
+                  else np.asarray([len(r.body) for r in parts.records], dtype=np.int32)),
         text_words=(np.asarray(parts.text_words, dtype=np.int32) if parts.text_words is not None
-                    else np.full(len(records), -1, dtype=np.int32)),
+                    else np.full(len(keys), -1, dtype=np.int32)),
         time_days=days,
         precise_time=precise,
     )
@@ -867,7 +953,10 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
     # vocabulary, its runs its `doc`.
     runs = int(indptr_a[-1])
     rows_a = np.empty(runs, dtype=np.int32)
-    tf_a = np.empty(runs, dtype=np.int32)
+    # Each run's count as stored (at most 65,535), and each row's length in tokens counted unclipped as
+    # the runs come: no 32-bit count of every posting beside them.
+    tf16 = np.empty(runs, dtype=np.uint16)
+    lengths = np.zeros(len(keys), dtype=np.int64)
     by_key = np.argsort(keys, kind="stable")
     cursor = conn.execute("SELECT doc FROM temp.lexical_instances ORDER BY term")
     seen = filled = 0
@@ -879,34 +968,28 @@ def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> Non
         first = np.flatnonzero(np.r_[True, (term[1:] != term[:-1]) | (doc[1:] != doc[:-1])])
         run_term, run_doc, run_tf = term[first], doc[first], np.diff(np.r_[first, len(doc)])
         if (int(run_term[0]), int(run_doc[0])) == last:  # the run the last chunk ended in goes on
-            tf_a[filled - 1] += run_tf[0]
+            tf16[filled - 1] = min(int(tf16[filled - 1]) + int(run_tf[0]), 65535)
+            lengths[rows_a[filled - 1]] += int(run_tf[0])
             run_term, run_doc, run_tf = run_term[1:], run_doc[1:], run_tf[1:]
         to = filled + len(run_term)
         if to > runs or not np.array_equal(run_term, np.searchsorted(indptr_a, np.arange(filled, to), side="right") - 1):
             raise RuntimeError("FTS5's term instances did not come by term and article")
         rows_a[filled:to] = by_key[np.searchsorted(keys, run_doc, sorter=by_key)]
-        tf_a[filled:to] = run_tf
+        tf16[filled:to] = np.minimum(run_tf, 65535)
+        np.add.at(lengths, rows_a[filled:to], run_tf)
         filled, last = to, (int(term[-1]), int(doc[-1]))
     if filled != runs or seen != (int(ends[-1]) if len(ends) else 0):
         raise RuntimeError(f"FTS5 listed {seen} term instances in {filled} runs; its vocabulary counts "
                            f"{int(ends[-1]) if len(ends) else 0} in {runs}")
-    # Each row's length and the stored counts, POSTINGS_CHUNK postings at a time (no 64-bit weight or
-    # clipped copy of every posting).
-    lengths = np.zeros(len(keys), dtype=np.float64)
-    tf16 = np.empty(runs, dtype=np.uint16)
-    for p0 in range(0, runs, POSTINGS_CHUNK):
-        lengths += np.bincount(rows_a[p0:p0 + POSTINGS_CHUNK], weights=tf_a[p0:p0 + POSTINGS_CHUNK], minlength=len(keys))
-        tf16[p0:p0 + POSTINGS_CHUNK] = np.minimum(tf_a[p0:p0 + POSTINGS_CHUNK], 65535)
     lengths = lengths.astype(np.int32)
     terms = [(name, int(c), col) for col, (name, c) in enumerate(zip(names, np.diff(indptr_a).tolist()))]
     conn.executemany("INSERT INTO lexical_terms (term, docs, col) VALUES (?, ?, ?)", terms)
     np.save(tmp / "lexical_indptr.npy", indptr_a)
     np.save(tmp / "lexical_rows.npy", rows_a)
     np.save(tmp / "lexical_tf.npy", tf16)
-    del tf16
     np.save(tmp / "lexical_lengths.npy", lengths)
     words = np.asarray([is_word(t) for t, _, _ in terms], dtype=bool)
-    query_indptr, query_cols = article_query_terms(indptr_a, rows_a, tf_a, words, len(keys))
+    query_indptr, query_cols = article_query_terms(indptr_a, rows_a, tf16, words, len(keys))
     np.save(tmp / "lexical_query_indptr.npy", query_indptr)
     np.save(tmp / "lexical_query_cols.npy", query_cols)
 
@@ -960,12 +1043,15 @@ def build_faiss(vectors: np.ndarray, keys: np.ndarray, *, exact_limit: int | Non
     if n <= exact_limit:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         if n:
-            index.add_with_ids(vectors, keys)
+            index.add_with_ids(np.ascontiguousarray(vectors), keys)
+            release(vectors)
         return index, "flat", {}
     sample = vectors[np.random.default_rng(0).choice(n, size=min(n, train_size(n, pq_limit)), replace=False)]
+    release(vectors)
     index, kind, extra = new_ivf(sample, n, pq_limit=pq_limit)
     for start in range(0, n, 100_000):
-        index.add_with_ids(vectors[start:start + 100_000], keys[start:start + 100_000])
+        index.add_with_ids(np.ascontiguousarray(vectors[start:start + 100_000]), keys[start:start + 100_000])
+        release(vectors)
     return index, kind, extra
 
 
