@@ -758,6 +758,7 @@ def assign_groups(rows: _Rows, config) -> None:
         ia, ib = np.repeat(ma, len(mb)), np.tile(mb, len(ma))
         cos = np.einsum("nd,nd->n", rows.vectors[ia], rows.vectors[ib])
         p = judge.judge(cos, sides.take(ia), sides.take(ib)).p_retelling
+        release(rows.vectors, rows.minhash)  # rows read from disk: these rows' pages leave memory again
         p = np.where(other_outlet(sides.source[ia], sides.source[ib]), p, 0.0)
         return np.where(dup_of[ia] == dup_of[ib], 1.0, p)
 
@@ -765,6 +766,7 @@ def assign_groups(rows: _Rows, config) -> None:
     if retold:
         ia, ib, cos = (np.asarray(c) for c in zip(*retold))
         p = judge.judge(cos.astype(np.float64), sides.take(ia), sides.take(ib)).p_retelling
+        release(rows.minhash)
         keep = told_again(p, sides.source[ia], sides.source[ib])
         links += list(zip(ia[keep].tolist(), ib[keep].tolist(), p[keep].tolist()))
     story_labels = group_stories(n, links, together)
