@@ -2,10 +2,12 @@
 
 Ray Data reads the inputs in blocks on the cluster (JSONL lines, or the files of a folder), a pool of
 actors cleans, embeds and MinHashes them (the model loaded once per actor, one ONNX thread each),
-and the rows come back to this process in input order as a `Prepared`, which the usual index
-assembly (indexing.build_index / add_articles) links, groups and publishes. Its neighbour search, the
+and the rows come back to this process in input order, written to a folder as they come
+(indexing.RowsWriter) and read from there as a `Prepared`, which the usual index assembly
+(indexing.build_index / add_articles) links, groups and publishes. Its neighbour search, the
 step that grows with the square of the rows, runs on the cluster too (neighbours_on_ray): the rows'
-vectors are shared once through the object store and each task searches a block of rows; the blocks
+vectors are shared once through the object store (read from the folder by a task on this machine, so
+this process never holds them) and each task searches a block of rows; the blocks
 are cut where FAISS cuts its own, so the result is the one a local search gives, and a task lost
 with its worker is run again to the same result. So does the judging of each row's candidate pairs
 (judge_on_ray): tasks read what the judgment needs in place and send back only the links. Nothing is

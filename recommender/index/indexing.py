@@ -309,8 +309,8 @@ class TableTexts:
 
 class RecordTable(Sequence):
     """Records whose bodies stay on disk until a record is read (the rows of a build prepared in a folder,
-    Prepared.open): `heads` are the records without their bodies, in memory (~0.5 KB an article, where a
-    passes over other fields read them), `texts` the bodies, `lengths` each body's characters."""
+    Prepared.open): `heads` are the records without their bodies, in memory (~0.5 KB an article: what the
+    passes over other fields read), `texts` the bodies, `lengths` each body's characters."""
 
     def __init__(self, heads: list[Record], texts: TableTexts, lengths: np.ndarray):
         self.heads, self.texts, self.lengths = heads, texts, lengths
@@ -345,6 +345,8 @@ class RecordTable(Sequence):
 
 
 class _Page:
+    """A row of a RecordTable as a page: title and body hash from memory, the body from disk when read."""
+
     __slots__ = ("_table", "_i")
 
     def __init__(self, table: RecordTable, i: int):
