@@ -36,7 +36,7 @@ from recommender.evidence.duplicates import SIGNATURE_WIDTH, text_signatures
 from recommender.errors import BadInput, ConfigError
 from recommender.index.indexing import (LINK_BLOCK, Linker, Prepared, RowsWriter, embed_records, neighbour_plan,
                                         search_block, search_bounds, what_is_read)
-from recommender.index.store import Record, mapped_file
+from recommender.index.store import Record, load_file, mapped_file
 
 __all__ = ["RAY_FIX", "judge_on_ray", "neighbours_on_ray", "prepare_on_ray", "release", "search_rows_on_ray"]
 
@@ -236,17 +236,13 @@ def _here(ray, fn):
         scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
 
 
-def _array_from_file(path: str, shape: tuple[int, ...]) -> np.ndarray:
-    return np.fromfile(path, dtype=np.float32).reshape(shape)
-
-
 def _put_vectors(ray, vectors: np.ndarray):
     """The rows' vectors in the object store, one copy for the session's search and judging alike (rows
     read from disk: read there by a task on this machine)."""
     found = mapped_file(vectors) if vectors.dtype == np.float32 else None
-    task = _here(ray, _array_from_file) if found else None
+    task = _here(ray, load_file) if found else None
     if task is not None:
-        return _put_once(ray, "vectors", vectors, lambda: task.remote(*found))
+        return _put_once(ray, "vectors", vectors, lambda: task.remote(found))
     return _put_once(ray, "vectors", vectors, lambda: np.ascontiguousarray(vectors, dtype=np.float32))
 
 
@@ -303,14 +299,14 @@ def _dataset(ray, kind: str, files: list[str]):
 
 def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: str | None = None,
                    actors: int | None = None, actor_gpus: float = 0.0, progress: bool = False,
-                   log: Callable[[str], None] | None = None, folder: Path | None = None) -> Prepared:
+                   log: Callable[[str], None] | None = None, folder: Path) -> Prepared:
     """Cleaned, embedded and MinHashed articles from these input files, computed on a Ray cluster,
     in input order (the local engine's order: keys and groups come out the same). Its embed_seconds
     is the wall time of the whole cluster stage (read, clean, embed, MinHash, transfer).
 
     `folder`: where the rows are written as they come back (indexing.RowsWriter; the assembly reads
     them from there, and the folder is removed when it ends), so that this process holds none of their
-    vectors, signatures or bodies; None holds them in memory.
+    vectors, signatures or bodies.
 
     `actors`: size of the actor pool (default: one per CPU the cluster has, or per GPU with
     `actor_gpus`). `actor_gpus`: GPUs each actor asks Ray for; the model then runs on the torch backend
@@ -326,8 +322,7 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
         t0 = time.time()
         _connect(ray, address, progress)
     except BaseException:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     log(f"ray: connected in {time.time() - t0:.1f}s")
     try:
@@ -346,8 +341,7 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
         log(f"ray: {cpus:g} CPUs, {gpus:g} GPUs on {len(ray.nodes())} node(s); {pool} actors of {ACTOR_CPUS} CPU"
             + (f" and {actor_gpus:g} GPU" if actor_gpus else "") + " each")
         started = time.time()
-        parts: list[Prepared] = []
-        writer = RowsWriter(folder, dim) if folder is not None else None
+        writer = RowsWriter(folder, dim)
         for kind, files in runs:
             ds = _dataset(ray, kind, files).map_batches(
                 PrepareActor, fn_constructor_kwargs={"config": config}, batch_size=BATCH,
@@ -355,27 +349,18 @@ def prepare_on_ray(inputs: Sequence[str], config: Config, dim: int, *, address: 
                 num_gpus=actor_gpus or None, batch_format="numpy")
             # (Ray Data restarts a lost actor and retries its batch: max_restarts=-1, max_task_retries=-1.)
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                if not parts and not (writer and writer.count):
+                if not writer.count:
                     log(f"ray: first rows back {time.time() - started:.1f}s after the start (actors load the model)")
                 bad = next((e for e in batch["error"] if e), None)
                 if bad:
                     raise BadInput(bad, field="input")
                 records = [Record(key=0, **Article(**json.loads(a)).stored()) for a in batch["article"]]
-                if writer is not None:
-                    writer.add(records, batch["vector"], batch["minhash"])
-                else:
-                    parts.append(Prepared(records, np.asarray(batch["vector"], dtype=np.float32),
-                                          np.asarray(batch["minhash"], dtype=np.uint32)))
-        if writer is not None:
-            prepared = writer.close(time.time() - started, owned=True)
-        else:
-            prepared = Prepared.concat(parts, dim)
-            prepared.embed_seconds = time.time() - started
+                writer.add(records, batch["vector"], batch["minhash"])
+        prepared = writer.close(time.time() - started, owned=True)
         # The session stays for the assembly's neighbour search and judging, which end it (Prepared.finish).
         prepared.search, prepared.judging, prepared.release = search_rows_on_ray, judge_on_ray, release
         return prepared
     except BaseException:
         release()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -28,7 +28,7 @@ from recommender.embed.embedding import Embedder, article_text, embedded_words
 from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
 from recommender.embed.models import MULTILINGUAL, model_covers
 from recommender.index.store import (EXACT_LIMIT, PROBE_SHARE, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
-                    mapped_file, release, trim, write_snapshot)
+                    load_file, mapped_file, release, trim, write_snapshot)
 from recommender.evidence.stories import group_centroids, group_stories
 
 __all__ = ["BuildReport", "Judging", "Linker", "PackedFile", "Prepared", "RecordTable", "RowsWriter", "Search", "build_index",
@@ -393,10 +393,10 @@ class Linker:
         self.vectors, self.minhash, self.bands, self.sides = vectors, minhash, bands, sides
         self.bodies, self.hash_ids, self.keys = bodies, hash_ids, keys
         self.config = config
-        # For rows read from disk: the file of their signatures (path, shape), from which a Ray task on
+        # For rows read from disk: the file of their signatures (store.mapped_file), from which a Ray task on
         # this machine makes this Linker again (distributed.judge_on_ray) instead of this process
         # putting a copy of every row's signature and body in the object store.
-        self.minhash_file: tuple[str, tuple[int, int]] | None = None
+        self.minhash_file: tuple[str, tuple[int, ...], str] | None = None
         self.judge = load_pair_model(config.model, config.pair_model or None)
         self.reach = self.judge.cosine_reach(RETELLING, RETELLING_VERDICT)
         # Rows whose body another row repeats (most bodies are their own), ordered by hash number.
@@ -417,8 +417,7 @@ class Linker:
         linker = cls(rows.vectors, rows.minhash, rows.sides(config), bands=bands,
                      bodies=rows.records.texts if table else [r.body for r in rows.records], hash_ids=hash_ids,
                      keys=rows.keys, config=config)
-        if table and mapped_file(rows.minhash) is not None:
-            linker.minhash_file = mapped_file(rows.minhash)
+        linker.minhash_file = mapped_file(rows.minhash) if table else None
         return linker
 
     def without_rows(self) -> "Linker":
@@ -432,8 +431,7 @@ class Linker:
 
     def from_files(self) -> "Linker":
         """A Linker without_rows made whole from its rows' files (signatures, bodies) on this machine."""
-        path, shape = self.minhash_file
-        minhash = np.fromfile(path, dtype=np.uint32).reshape(shape)
+        minhash = load_file(self.minhash_file)
         other = copy.copy(self)
         other.minhash = minhash
         other.sides = self.sides._replace(lexsig=np.atleast_2d(lexical_part(minhash)))

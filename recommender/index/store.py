@@ -44,7 +44,7 @@ from recommender.text.lexical import TOKENIZER, is_word
 from recommender.errors import ArticleNotFound, IndexMismatch, IndexNotReady
 
 __all__ = ["IndexDir", "Snapshot", "write_snapshot", "SnapshotParts", "Record", "Link", "Meta", "StoredBands", "Hit",
-           "FORMAT_VERSION", "STORED_NEIGHBOURS", "build_faiss", "mapped_file", "release", "save_array", "trim"]
+           "FORMAT_VERSION", "STORED_NEIGHBOURS", "build_faiss", "load_file", "mapped_file", "release", "save_array", "trim"]
 
 FORMAT_VERSION = 3
 EXACT_LIMIT = 200_000  # above this many articles the FAISS index is IVF
@@ -247,9 +247,9 @@ def _mapping(a):
     return getattr(a, "_mmap", None)
 
 
-def mapped_file(array) -> tuple[str, tuple[int, ...]] | None:
-    """(path, shape) of an array that is a whole raw file mapped into memory (indexing.Prepared.open's
-    rows), else None."""
+def mapped_file(array) -> tuple[str, tuple[int, ...], str] | None:
+    """(path, shape, dtype) of an array that is a whole raw file mapped into memory (indexing.Prepared.open's
+    rows), else None: what load_file reads again elsewhere on this machine."""
     name = getattr(array, "filename", None)
     if not name or getattr(array, "offset", 0) != 0 or not array.flags.c_contiguous:
         return None
@@ -258,7 +258,13 @@ def mapped_file(array) -> tuple[str, tuple[int, ...]] | None:
             return None
     except OSError:
         return None
-    return str(name), tuple(array.shape)
+    return str(name), tuple(array.shape), array.dtype.str
+
+
+def load_file(found: tuple[str, tuple[int, ...], str]) -> np.ndarray:
+    """The array a mapped_file names, read whole into memory (a Ray task's copy of rows read from disk)."""
+    path, shape, dtype = found
+    return np.fromfile(path, dtype=dtype).reshape(shape)
 
 
 SAVE_ROWS = 1 << 16  # rows of a file-backed array written at a time by save_array
@@ -895,13 +901,13 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
         # The records without their bodies where a pass reads other fields: a table of records whose
         # bodies are read from disk (indexing.RecordTable) has them as `heads`, and its bodies' lengths.
         heads = getattr(parts.records, "heads", parts.records)
-        write_postings(conn, tmp, np.asarray([r.key for r in heads], dtype=np.int64))
+        keys = np.asarray([r.key for r in heads], dtype=np.int64)
+        write_postings(conn, tmp, keys)
         conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")
     finally:
         conn.close()
-    keys = np.asarray([r.key for r in heads], dtype=np.int64)
     vectors = np.asarray(parts.vectors, dtype=np.float32).reshape(len(keys), -1)
     np.save(tmp / "keys.npy", keys)
     save_array(tmp / "vectors.npy", vectors)
