@@ -758,7 +758,7 @@ class Snapshot:
         f = tf[at].astype(np.float64)
         norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[r] / avgdl)
         scores = np.bincount(r, weights=np.repeat(idf, sizes) * f * (BM25_K1 + 1.0) / (f + norm), minlength=n)
-        matched = np.flatnonzero(np.bincount(r, minlength=n))
+        matched = np.flatnonzero(scores)  # every posting adds a positive amount (idf is at least 1e-6)
         if len(matched) > limit:
             matched = matched[np.argpartition(-scores[matched], limit - 1)[:limit]]
         order = matched[np.lexsort((self.keys[matched], -scores[matched]))]
