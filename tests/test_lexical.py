@@ -223,3 +223,43 @@ def test_the_postings_are_fts5s_own_counts_whatever_the_chunk(tmp_path, corpus_r
         assert lengths.sum() == sum(n for _, _, n in expected)
     finally:
         snap.close()
+
+
+
+_NOUNS = ("Schule Fest Eltern Musik Chor Kirche Konzert Kinder Lieder Orgel Verein Turnier Spieler Pokal Trainer "
+          "Bibliothek Lesung Leser Bücher Autorin Feuerwehr Übung Helfer Wagen Leiter Markt Stände Bauern Äpfel "
+          "Händler Museum Ausstellung Gäste Bilder Malerin Zoo Gehege Tiere Löwen Pfleger Bäcker Laden Kunden "
+          "Brote Meister Theater Premiere Zuschauer Stücke Regisseur").split()
+# A German site: twenty articles in one shape (its words in most of them: no lexical evidence), a page
+# naming two rare names, and its follow-up sharing only those names.
+GERMAN = [{"id": f"de-{n}", "title": f"{_NOUNS[n]}: {_NOUNS[n + 1]} am Montag",
+           "body": f"Die {_NOUNS[n]} hat am Montag in der Stadt ein {_NOUNS[n + 1]} gefeiert, und die {_NOUNS[n + 2]} "
+                   f"sind froh über die {_NOUNS[n + 3]}, die der {_NOUNS[n + 4]} bringt."} for n in range(0, 40, 2)] + [
+    {"id": "de-query", "title": "Zorblax: Werk am Montag",
+     "body": "Die Firma Zorblax hat am Montag in der Stadt Qwerton ein Werk eröffnet, und die Arbeiter sind froh über "
+             "die Arbeit, die der Betrieb bringt."},
+    {"id": "de-follow", "title": "Qwerton fragt Zorblax nach dem Wasser",
+     "body": "Landwirte fürchten Trockenheit, seit Zorblax Flusswasser für Qwerton entnimmt; ein Gutachter prüft "
+             "Brunnen bis Mai."},
+]
+
+
+@pytest.mark.parametrize("model, leads", [("all-MiniLM-L6-v2", True), ("hashing-v1", False)])
+def test_in_a_language_the_model_does_not_read_the_lexical_ranking_leads(tmp_path, hash_config, model, leads):
+    """A model not trained on the page's language gives cosines that say little (SemEval's related pairs
+    as lists, docs/measurements.md): there the search's order leads, and the model's break its near ties.
+    The stand-in reads words alike in any language; named as the english model, German is a language it
+    does not read, and the follow-up sharing the page's rare names leads its list. Named as a model that
+    reads German, the page is read whole (a short page) and the list keeps the model's order, the same
+    phrasing first."""
+    from recommender.embed.embedding import HashingEmbedder
+
+    embedder = HashingEmbedder(name=model)
+    index = build_hash_index(tmp_path / "idx", GERMAN, hash_config, embedder)
+    client = make_app(index, embedder).test_client()
+    body = client.get("/api/related?id=de-query&min_score=-1&k=5&explain=1").get_json()
+    assert body["query"]["lang"] == "de" and body["query"]["lexical_leads"] is leads
+    assert {"zorblax", "qwerton"} <= set(body["query"]["lexical_terms"]) and "montag" not in body["query"]["lexical_terms"]
+    assert (body["items"][0]["id"] == "de-follow") is leads, body["items"]
+    semantic = client.get("/api/related?id=de-query&min_score=-1&k=5&lexical=0").get_json()["items"]
+    assert semantic[0]["id"] != "de-follow"  # by the stand-in's cosine, the same phrasing comes first

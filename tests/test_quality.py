@@ -96,7 +96,7 @@ def test_syndicated_copies_gate(real_embedder, real_config):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("name", ["related_uci", "related_wikinews", "related_msvcode"])
+@pytest.mark.parametrize("name", ["related_uci", "related_wikinews", "related_msvcode", "related_semeval"])
 def test_related_gates(name, real_embedder, real_config):
     from recommender.evaluation.runs import eval_related
 

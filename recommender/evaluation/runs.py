@@ -607,6 +607,65 @@ def eval_related_msvcode(rows: list[dict], embedder, config, k: int = 5, folds: 
                       for f in range(folds)}}
 
 
+def eval_related_semeval(rows: list[dict], embedder, config, k: int = 5) -> dict:
+    """SemEval-2022's related pairs in one language (Overall <= 2) as related lists, ten languages: every
+    article of the set indexed once (identical texts once, as served), each article of a pair asks for
+    its list, and the other is looked for in its top k; beside the plain cosine's and TF-IDF's top k,
+    both kept to the article's language as the list is. Per language, and over the languages the model
+    was and was not trained on (models.model_covers)."""
+    import numpy as np
+
+    from recommender.embed.models import model_covers
+    from recommender.text.lexical import TfIdf
+
+    canonical: dict[tuple[str, str], str] = {}
+    same: dict[str, str] = {}
+    records: list[dict] = []
+    for r in rows:
+        for aid, text, lang in zip(r["pair_id"].split("_"), (r["text1"], r["text2"]), (r["lang1"], r["lang2"])):
+            if aid in same:
+                continue
+            title, body = as_served(text)
+            first = canonical.setdefault((title, body), aid)
+            same[aid] = first
+            if first == aid:
+                records.append({"id": aid, "title": title, "body": body, "lang": lang})
+    lang_of = {x["id"]: x["lang"] for x in records}
+    asks: list[tuple[str, str]] = []
+    for r in rows:
+        a, b = (same[x] for x in r["pair_id"].split("_"))
+        if r["lang1"] == r["lang2"] and semeval_labels(float(r["Overall"]))[1] == 1 and a != b:
+            asks += [(a, b), (b, a)]
+    queries = sorted({q for q, _ in asks})
+    ours, _, order, vectors = _related_lists(records, embedder, config, k, queries)
+    row = {x: i for i, x in enumerate(order)}
+    langs = np.asarray([lang_of[x] for x in order])
+    texts = {x["id"]: f"{x['title']}\n{x['body']}" for x in records}
+    tfidf = TfIdf.fit([texts[x] for x in order]).matrix([texts[x] for x in order])
+
+    def top(sims: np.ndarray, q: str) -> list[str]:
+        sims = np.where(langs == lang_of[q], sims, -np.inf)
+        sims[row[q]] = -np.inf
+        return [order[j] for j in np.argsort(-sims, kind="stable")[:k]]
+
+    found: dict[str, list[tuple[bool, bool, bool]]] = {}
+    for q, want in asks:
+        cos = top(vectors @ vectors[row[q]], q)
+        lex = top((tfidf @ tfidf[row[q]].T).toarray().ravel(), q)
+        found.setdefault(lang_of[q], []).append((want in ours.get(q, []), want in cos, want in lex))
+
+    def scores(hits: list[tuple[bool, bool, bool]]) -> dict:
+        return {"queries": len(hits), **{name: round(float(np.mean([h[i] for h in hits])), 4) if hits else None
+                                          for i, name in enumerate(("newsrec", "cosine", "tfidf"))}}
+
+    reads = [lang for lang in found if model_covers(embedder.name, lang)]
+    return {"kind": "semeval", "articles": len(records), "queries": len(asks),
+            "by_language": {lang: scores(hits) for lang, hits in sorted(found.items())},
+            "model_reads": scores([h for lang in reads for h in found[lang]]),
+            "model_does_not_read": scores([h for lang in found if lang not in reads for h in found[lang]]),
+            "all": scores([h for hits in found.values() for h in hits])}
+
+
 def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, config, k: int = 5) -> dict:
     """Wikinews: recall@5 of the editors' "Related news" links, and same-topic precision@5."""
     import gzip
@@ -672,6 +731,8 @@ def eval_related(path: str | Path, embedder, config, *, related: str | None = No
         out = eval_related_uci(read_any(path), embedder, config)
     elif "gold1" in first_row(path):
         out = eval_related_msvcode(read_any(path), embedder, config)
+    elif "Overall" in first_row(path):
+        out = eval_related_semeval(read_any(path), embedder, config)
     else:
         related = related or str(path.parent / "wikinews_en_related.jsonl")
         out = eval_related_wikinews(path, related, embedder, config)
