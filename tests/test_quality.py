@@ -89,6 +89,16 @@ def test_multilingual_same_story_gate(multilingual_embedder):
 
 
 @pytest.mark.model
+def test_multilingual_related_lists_gate(multilingual_embedder):
+    from recommender.config import Config
+    from recommender.evaluation.runs import eval_related
+
+    name = "related_semeval_multilingual"
+    config = Config.load({"model": "multilingual"}, environ={})
+    check(name, eval_related(shared_file(PINS[name]["data"]), multilingual_embedder, config))
+
+
+@pytest.mark.model
 def test_syndicated_copies_gate(real_embedder, real_config):
     from recommender.evaluation.runs import eval_dups
 
