@@ -120,6 +120,21 @@ def test_eval_site_links_uses_the_sites_own_also_read_links(tmp_path, capsys, mo
     assert code == 2 and "--data" in err
 
 
+
+def test_an_eval_of_a_file_it_cannot_read_names_what_it_reads(tmp_path, capsys):
+    """A labelled file of another shape, a missing one, one that is not JSON, or a corpus without its
+    editors' links: one line saying what is read, exit 2, never a traceback."""
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"headline": "x", "score": 3}\n')
+    garbled = tmp_path / "garbled.jsonl"
+    garbled.write_text("not json at all\n")
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": "a", "title": "t", "body": "b"}])
+    for task, data, said in (("related", odd, "msvcode: doc_id, title, gold1"), ("same-story", odd, "msrp: text1, text2, label"),
+                             ("related", tmp_path / "missing.csv", "no such file"), ("related", garbled, "not a CSV file or JSON lines"),
+                             ("related", corpus, "--related")):
+        code, out, err = run(capsys, "eval", task, "--data", str(data), "--backend", "hash")
+        assert code == 2 and said in err and "Traceback" not in err and out == "", (task, data, err)
+
 @pytest.mark.slow
 def test_a_build_killed_mid_assembly_leaves_the_live_snapshot(tmp_path):
     """The driver killed (SIGKILL: no clean-up runs) while it links, groups and writes: the live snapshot is

@@ -37,17 +37,6 @@ def site_fold(url: str, folds: int = 2) -> int:
     return int(hashlib.blake2b(host.lower().encode(), digest_size=4).hexdigest(), 16) % folds
 
 
-def first_row(path: str | Path) -> dict:
-    """The first row of a JSONL file (optionally .gz), read alone."""
-    from recommender.text.articles import open_text
-
-    with open_text(path) as fh:
-        for line in fh:
-            if line.strip():
-                return json.loads(line)
-    return {}
-
-
 def read_any(path: str | Path) -> list[dict]:
     path = Path(path)
     if path.suffix == ".csv":

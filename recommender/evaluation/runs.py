@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from recommender.evaluation.datasets import (as_served, first_row, make_copy, page_from_blocks, pair_story_groups,
+from recommender.evaluation.datasets import (as_served, make_copy, page_from_blocks, pair_story_groups,
                                              read_any, read_rows, semeval_labels, site_fold, story_fold,
                                              uci_records)
 from recommender.evaluation.metrics import (best_threshold_accuracy, mean, pairwise_f1, pearson, precision_at_5,
@@ -349,20 +349,38 @@ def uci_pairs(rows: list[dict], per_class: int = 3000, seed: int = 7):
     return a, b, retold, related
 
 
+# The labelled files each evaluation reads, by the fields of their rows (the first row decides).
+SAME_STORY_KINDS = {"semeval": ("pair_id", "text1", "text2", "Overall"), "uci": ("ID", "TITLE", "STORY", "CATEGORY", "TIMESTAMP"),
+                    "msrp": ("text1", "text2", "label")}
+RELATED_KINDS = {"uci": SAME_STORY_KINDS["uci"], "msvcode": ("doc_id", "title", "gold1"),
+                 "semeval": SAME_STORY_KINDS["semeval"], "corpus": ("id", "title", "body")}
+
+
+def labelled_rows(path: str | Path, kinds: dict[str, tuple[str, ...]]) -> tuple[str, list[dict]]:
+    """(the kind, the rows) of a labelled file: the first kind whose fields its first row holds. A
+    missing, unreadable or empty file, or rows of no kind known here, is BadInput naming what is read."""
+    from recommender.errors import BadInput
+
+    path = Path(path)
+    known = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in kinds.items())
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file", field="data")
+    try:
+        rows = read_any(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BadInput(f"{path}: not a CSV file or JSON lines ({exc.__class__.__name__}: {exc})", field="data") from None
+    first = rows[0] if rows and isinstance(rows[0], dict) else {}
+    for kind, fields in kinds.items():
+        if all(f in first for f in fields):
+            return kind, rows
+    raise BadInput(f"{path}: {'no rows' if not rows else 'rows of no kind read here'} (the kinds and the fields "
+                   f"of their rows: {known})", field="data")
+
+
 def eval_same_story(path: str | Path, embedder, config) -> dict:
     """Dispatch on the file's fields: SemEval-2022 pairs, UCI headlines or MSRP pairs."""
-    rows = read_any(path)
-    if not rows:
-        raise ValueError(f"{path} holds no rows")
-    first = rows[0]
-    if "Overall" in first:
-        out = eval_semeval(rows, embedder, config)
-    elif "STORY" in first:
-        out = eval_uci(rows, embedder, config)
-    elif "label" in first and "text1" in first:
-        out = eval_msrp(rows, embedder, config)
-    else:
-        raise ValueError(f"{path}: not SemEval (Overall), UCI (STORY) or MSRP (label, text1, text2) data")
+    kind, rows = labelled_rows(path, SAME_STORY_KINDS)
+    out = {"semeval": eval_semeval, "uci": eval_uci, "msrp": eval_msrp}[kind](rows, embedder, config)
     return {"task": "same-story", "data": str(path), "backend": embedder.backend, "model": embedder.name, **out}
 
 
@@ -726,16 +744,21 @@ def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, 
 
 
 def eval_related(path: str | Path, embedder, config, *, related: str | None = None) -> dict:
+    """Dispatch on the file's fields: UCI story clusters, MSVCode groups, SemEval-2022 pairs, or a corpus
+    of articles with its editors' links (`related`, by default wikinews_en_related.jsonl beside it)."""
+    from recommender.errors import BadInput
+
     path = Path(path)
-    if path.suffix == ".csv":
-        out = eval_related_uci(read_any(path), embedder, config)
-    elif "gold1" in first_row(path):
-        out = eval_related_msvcode(read_any(path), embedder, config)
-    elif "Overall" in first_row(path):
-        out = eval_related_semeval(read_any(path), embedder, config)
-    else:
+    kind, rows = labelled_rows(path, RELATED_KINDS)
+    if kind == "corpus":
         related = related or str(path.parent / "wikinews_en_related.jsonl")
+        if not Path(related).is_file():
+            raise BadInput(f"{related}: no such file: a corpus is scored against its editors' links (JSON lines: id, "
+                           f"related_news, same_topic), given with --related", field="related")
         out = eval_related_wikinews(path, related, embedder, config)
+    else:
+        out = {"uci": eval_related_uci, "msvcode": eval_related_msvcode, "semeval": eval_related_semeval}[kind](
+            rows, embedder, config)
     return {"task": "related", "data": str(path), "backend": embedder.backend, **out}
 
 
