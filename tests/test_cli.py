@@ -131,7 +131,8 @@ def test_an_eval_of_a_file_it_cannot_read_names_what_it_reads(tmp_path, capsys):
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": "a", "title": "t", "body": "b"}])
     for task, data, said in (("related", odd, "msvcode: doc_id, title, gold1"), ("same-story", odd, "msrp: text1, text2, label"),
                              ("related", tmp_path / "missing.csv", "no such file"), ("related", garbled, "not a CSV file or JSON lines"),
-                             ("related", corpus, "--related")):
+                             ("related", corpus, "--related"), ("cleaning", odd, "pages: clean_text"),
+                             ("dups", corpus, "80 words or more")):
         code, out, err = run(capsys, "eval", task, "--data", str(data), "--backend", "hash")
         assert code == 2 and said in err and "Traceback" not in err and out == "", (task, data, err)
 

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from recommender.evaluation.datasets import (as_served, make_copy, page_from_blocks, pair_story_groups,
-                                             read_any, read_rows, semeval_labels, site_fold, story_fold,
+                                             read_any, semeval_labels, site_fold, story_fold,
                                              uci_records)
 from recommender.evaluation.metrics import (best_threshold_accuracy, mean, pairwise_f1, pearson, precision_at_5,
                                             prf_summary, snippet_counts, snippet_scores, squash, token_prf,
@@ -16,6 +16,35 @@ from recommender.text.cleaning import clean, clean_html
 
 __all__ = ["eval_cleaning", "eval_dups", "eval_html_snippets", "eval_msrp", "eval_related", "eval_same_story",
            "eval_semeval", "eval_site_links", "eval_uci"]
+
+
+# The labelled files each evaluation reads, by the fields of their rows (the first row decides).
+CLEANING_KINDS = {"snippets": ("html", "with"), "pages": ("clean_text",)}
+SAME_STORY_KINDS = {"semeval": ("pair_id", "text1", "text2", "Overall"), "uci": ("ID", "TITLE", "STORY", "CATEGORY", "TIMESTAMP"),
+                    "msrp": ("text1", "text2", "label")}
+RELATED_KINDS = {"uci": SAME_STORY_KINDS["uci"], "msvcode": ("doc_id", "title", "gold1"),
+                 "semeval": SAME_STORY_KINDS["semeval"], "corpus": ("id", "title", "body")}
+
+
+def labelled_rows(path: str | Path, kinds: dict[str, tuple[str, ...]]) -> tuple[str, list[dict]]:
+    """(the kind, the rows) of a labelled file: the first kind whose fields its first row holds. A
+    missing, unreadable or empty file, or rows of no kind known here, is BadInput naming what is read."""
+    from recommender.errors import BadInput
+
+    path = Path(path)
+    known = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in kinds.items())
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file", field="data")
+    try:
+        rows = read_any(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BadInput(f"{path}: not a CSV file or JSON lines ({exc.__class__.__name__}: {exc})", field="data") from None
+    first = rows[0] if rows and isinstance(rows[0], dict) else {}
+    for kind, fields in kinds.items():
+        if all(f in first for f in fields):
+            return kind, rows
+    raise BadInput(f"{path}: {'no rows' if not rows else 'rows of no kind read here'} (the kinds and the fields "
+                   f"of their rows: {known})", field="data")
 
 
 def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = True) -> dict:
@@ -30,8 +59,9 @@ def eval_cleaning(path: str | Path, *, limit: int | None = None, html: bool = Tr
     """
     import trafilatura
 
-    rows = read_rows(path, limit)
-    if rows and "with" in rows[0] and "html" in rows[0]:
+    kind, rows = labelled_rows(path, CLEANING_KINDS)
+    rows = rows[:limit] if limit else rows
+    if kind == "snippets":
         return {"task": "cleaning", "data": str(path), **eval_html_snippets(rows)}
     ours, base, ours_html, traf, titles = [], [], [], [], []
     title_folds: list[int] = []
@@ -349,34 +379,6 @@ def uci_pairs(rows: list[dict], per_class: int = 3000, seed: int = 7):
     return a, b, retold, related
 
 
-# The labelled files each evaluation reads, by the fields of their rows (the first row decides).
-SAME_STORY_KINDS = {"semeval": ("pair_id", "text1", "text2", "Overall"), "uci": ("ID", "TITLE", "STORY", "CATEGORY", "TIMESTAMP"),
-                    "msrp": ("text1", "text2", "label")}
-RELATED_KINDS = {"uci": SAME_STORY_KINDS["uci"], "msvcode": ("doc_id", "title", "gold1"),
-                 "semeval": SAME_STORY_KINDS["semeval"], "corpus": ("id", "title", "body")}
-
-
-def labelled_rows(path: str | Path, kinds: dict[str, tuple[str, ...]]) -> tuple[str, list[dict]]:
-    """(the kind, the rows) of a labelled file: the first kind whose fields its first row holds. A
-    missing, unreadable or empty file, or rows of no kind known here, is BadInput naming what is read."""
-    from recommender.errors import BadInput
-
-    path = Path(path)
-    known = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in kinds.items())
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file", field="data")
-    try:
-        rows = read_any(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BadInput(f"{path}: not a CSV file or JSON lines ({exc.__class__.__name__}: {exc})", field="data") from None
-    first = rows[0] if rows and isinstance(rows[0], dict) else {}
-    for kind, fields in kinds.items():
-        if all(f in first for f in fields):
-            return kind, rows
-    raise BadInput(f"{path}: {'no rows' if not rows else 'rows of no kind read here'} (the kinds and the fields "
-                   f"of their rows: {known})", field="data")
-
-
 def eval_same_story(path: str | Path, embedder, config) -> dict:
     """Dispatch on the file's fields: SemEval-2022 pairs, UCI headlines or MSRP pairs."""
     kind, rows = labelled_rows(path, SAME_STORY_KINDS)
@@ -398,11 +400,13 @@ def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed
     from recommender.index.indexing import build_index
     from recommender.index.store import IndexDir
 
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+    from recommender.errors import BadInput
+
+    _, rows = labelled_rows(path, {"corpus": RELATED_KINDS["corpus"]})
     rng = random.Random(seed)
     rows = [r for r in rows if len(r.get("body", "").split()) >= 80]
+    if len(rows) < 2:
+        raise BadInput(f"{path}: copies are planted among articles of 80 words or more; it holds {len(rows)}", field="data")
     rng.shuffle(rows)
     chosen = rows[: originals * 2]
     planted = chosen[:originals]
