@@ -81,6 +81,16 @@ def test_clean_command(tmp_path, capsys):
     assert rows[0]["lang"] == "en" and rows[0]["lang_confidence"] > 0.9
 
 
+def test_clean_of_a_file_it_cannot_read_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
+    binary = tmp_path / "page.jsonl"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
+    out = tmp_path / "out.jsonl"
+    for source, said in ((tmp_path / "missing.jsonl", "cannot read"), (binary, "not UTF-8 text")):
+        code, _, err = run(capsys, "clean", "--input", str(source), "--output", str(out))
+        assert code == 2 and said in err and "Traceback" not in err, err
+        assert not out.exists() and not (tmp_path / "out.jsonl.tmp").exists()
+
+
 def test_clean_takes_a_saved_page_as_it_is(tmp_path, capsys):
     page = tmp_path / "page.txt"
     page.write_text((SAMPLE_DIR / "sample-sheinbaum.txt").read_text(encoding="utf-8"), encoding="utf-8")

@@ -110,7 +110,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     config = _config(args)
     profile = load_profile(config.site_patterns)
-    src = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    try:
+        src = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    except OSError as exc:
+        raise NewsrecError(f"cannot read {args.input}: {exc.strerror}") from None
     dst = sys.stdout if args.output == "-" else open(args.output + ".tmp", "w", encoding="utf-8")
     try:
         lines = _page_as_record(src, args.input)
@@ -131,11 +134,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
                     raise NewsrecError(f"line {n}: 'text' must be a string")
                 result = clean(text, profile)
             dst.write(json.dumps({"id": record.get("id"), **result.to_dict()}, ensure_ascii=False) + "\n")
+    except UnicodeDecodeError:
+        raise NewsrecError(f"{args.input} is not UTF-8 text: give JSON lines, a saved page or text") from None
     finally:
         if src is not sys.stdin:
             src.close()
         if dst is not sys.stdout:
             dst.close()
+            if sys.exc_info()[0] is not None:  # a failed run leaves no half-written output
+                os.remove(args.output + ".tmp")
     if dst is not sys.stdout:
         os.replace(args.output + ".tmp", args.output)
     return 0
