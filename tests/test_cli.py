@@ -64,6 +64,13 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and "does not exist" in err
     code, _, err = run(capsys, "info", "--index", str(tmp_path / "nothing"))
     assert code == 2 and "newsrec build" in err
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes('{"id": "a", "title": "Café", "body": "Zürich"}\n'.encode("latin-1"))
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(b"not gzip")
+    for source, said in ((latin1, "latin1.jsonl is not UTF-8 text"), (broken, "not a whole gzip file")):
+        code, _, err = run(capsys, "build", "--input", str(source), "--index", str(tmp_path / "i"), "--backend", "hash")
+        assert code == 2 and said in err, err
 
 
 def test_clean_command(tmp_path, capsys):

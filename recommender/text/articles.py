@@ -223,8 +223,18 @@ def read_articles(path: str | os.PathLike, *, profile: CleaningProfile | None = 
             records = _records_jsonl(path)
         else:
             raise BadInput(f"cannot read {path.name}: use .jsonl, .csv (optionally .gz) or a folder", field="input")
-    for where, record in records:
+    for where, record in _readable(records, path):
         try:
             yield parse_article(record, profile=profile)
         except BadInput as exc:
             raise BadInput(f"{where}: {exc.message}", field=exc.field) from None
+
+
+def _readable(records: Iterator[tuple[str, Any]], path: Path) -> Iterator[tuple[str, Any]]:
+    """The records as read, a file that is not UTF-8 text (or a broken .gz) a BadInput naming it."""
+    try:
+        yield from records
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path.name} is not UTF-8 text (byte {exc.start}): save it as UTF-8", field="input") from None
+    except (EOFError, gzip.BadGzipFile) as exc:
+        raise BadInput(f"{path.name} is not a whole gzip file ({exc})", field="input") from None
