@@ -12,6 +12,7 @@ from recommender.evaluation.datasets import (as_served, make_copy, page_from_blo
 from recommender.evaluation.metrics import (best_threshold_accuracy, mean, pairwise_f1, pearson, precision_at_5,
                                             prf_summary, snippet_counts, snippet_scores, squash, token_prf,
                                             verdict_scores)
+from recommender.errors import BadInput
 from recommender.text.cleaning import clean, clean_html
 
 __all__ = ["eval_cleaning", "eval_dups", "eval_html_snippets", "eval_msrp", "eval_related", "eval_same_story",
@@ -29,8 +30,6 @@ RELATED_KINDS = {"uci": SAME_STORY_KINDS["uci"], "msvcode": ("doc_id", "title", 
 def labelled_rows(path: str | Path, kinds: dict[str, tuple[str, ...]]) -> tuple[str, list[dict]]:
     """(the kind, the rows) of a labelled file: the first kind whose fields its first row holds. A
     missing, unreadable or empty file, or rows of no kind known here, is BadInput naming what is read."""
-    from recommender.errors import BadInput
-
     path = Path(path)
     known = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in kinds.items())
     if not path.is_file():
@@ -392,15 +391,12 @@ def eval_same_story(path: str | Path, embedder, config) -> dict:
 def eval_dups(path: str | Path, embedder, config, *, originals: int = 1000, seed: int = 7) -> dict:
     """Plant syndicated copies (1-10% of words edited, furniture, new headline, cut endings) among
     Wikinews articles, build an index through the real path, and score the `near` links."""
-    import gzip
     import random
     import tempfile
 
     from recommender.text.articles import parse_article
     from recommender.index.indexing import build_index
     from recommender.index.store import IndexDir
-
-    from recommender.errors import BadInput
 
     _, rows = labelled_rows(path, {"corpus": RELATED_KINDS["corpus"]})
     rng = random.Random(seed)
@@ -688,18 +684,14 @@ def eval_related_semeval(rows: list[dict], embedder, config, k: int = 5) -> dict
             "all": scores([h for hits in found.values() for h in hits])}
 
 
-def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, config, k: int = 5) -> dict:
+def eval_related_wikinews(rows: list[dict], related_path: str | Path, embedder, config, k: int = 5) -> dict:
     """Wikinews: recall@5 of the editors' "Related news" links, and same-topic precision@5."""
-    import gzip
     import tempfile
 
     import numpy as np
 
     from recommender.text.lexical import TfIdf
 
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
     labels = [json.loads(line) for line in Path(related_path).read_text(encoding="utf-8").splitlines() if line.strip()]
     records = [{"id": r["id"], "title": r["title"], "body": r["body"], "published": r.get("date", ""),
                 "url": r.get("url", ""), "source": "Wikinews"} for r in rows]
@@ -750,8 +742,6 @@ def eval_related_wikinews(path: str | Path, related_path: str | Path, embedder, 
 def eval_related(path: str | Path, embedder, config, *, related: str | None = None) -> dict:
     """Dispatch on the file's fields: UCI story clusters, MSVCode groups, SemEval-2022 pairs, or a corpus
     of articles with its editors' links (`related`, by default wikinews_en_related.jsonl beside it)."""
-    from recommender.errors import BadInput
-
     path = Path(path)
     kind, rows = labelled_rows(path, RELATED_KINDS)
     if kind == "corpus":
@@ -759,7 +749,7 @@ def eval_related(path: str | Path, embedder, config, *, related: str | None = No
         if not Path(related).is_file():
             raise BadInput(f"{related}: no such file: a corpus is scored against its editors' links (JSON lines: id, "
                            f"related_news, same_topic), given with --related", field="related")
-        out = eval_related_wikinews(path, related, embedder, config)
+        out = eval_related_wikinews(rows, related, embedder, config)
     else:
         out = {"uci": eval_related_uci, "msvcode": eval_related_msvcode, "semeval": eval_related_semeval}[kind](
             rows, embedder, config)
