@@ -22,7 +22,9 @@ from tests.ray_cluster import ENV as RAY_ENV, LocalRayCluster, can_unshare
 pytestmark = [pytest.mark.ray, pytest.mark.model, pytest.mark.slow]
 ARTICLES = 2000
 ENV = {**RAY_ENV, "PYTHONPATH": str(ROOT)}
-ACTOR = "MapWorker(MapBatches(PrepareActor))"
+# The preparing actors' processes, by the part of their title Ray gives them whether or not it fuses the
+# read with them ("MapWorker(MapBatches(PrepareActor))", "MapWorker(ReadText->MapBatches(PrepareActor))").
+ACTOR = r"MapWorker\(.*MapBatches\(PrepareActor\)\)"  # a pgrep -f pattern
 
 
 def _cli(*args: str) -> list[str]:
@@ -44,8 +46,7 @@ def articles(tmp_path_factory) -> Path:
 
 
 def _actor_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", ACTOR.replace("(", r"\(").replace(")", r"\)")],
-                           capture_output=True, text=True)
+    found = subprocess.run(["pgrep", "-f", ACTOR], capture_output=True, text=True)
     return [int(p) for p in found.stdout.split()]
 
 
@@ -79,12 +80,18 @@ def _local_and_ray_builds(cluster: str, articles: Path, tmp_path: Path, env: dic
     driver = subprocess.Popen(_cli("build", "--engine", "ray", "--ray-address", cluster, "--input", str(articles),
                                    "--index", str(tmp_path / "ray"), "--quiet", *backend),
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Kill one actor once both are at work (their model loaded): Ray restarts it and retries its batch.
+    # Kill one actor once both are at work (their model loaded, a few seconds after both are up): Ray
+    # restarts it and retries its batch. The first actor still alive from then on is the one killed: on a
+    # fast machine the actors can finish their batches within seconds of starting.
     deadline = time.time() + 120
     while len(_actor_pids()) < 2 and time.time() < deadline and driver.poll() is None:
         time.sleep(0.2)
-    time.sleep(6)
-    victims = _actor_pids()
+    at_work, victims = time.time() + 4, []
+    while driver.poll() is None and time.time() < at_work + 30:
+        victims = _actor_pids()
+        if victims and time.time() >= at_work:
+            break
+        time.sleep(0.1)
     assert victims and driver.poll() is None, "the build ended before an actor could be killed"
     os.kill(victims[0], signal.SIGKILL)
     out, err = driver.communicate(timeout=300)
