@@ -630,12 +630,8 @@ def eval_related_semeval(rows: list[dict], embedder, config, k: int = 5) -> dict
     article of the set indexed once (identical texts once, as served), each article of a pair asks for
     its list, and the other is looked for in its top k; beside the plain cosine's and TF-IDF's top k,
     both kept to the article's language as the list is. Per language, and over the languages the model
-    was and was not trained on (models.model_covers)."""
-    import numpy as np
-
-    from recommender.embed.models import model_covers
-    from recommender.text.lexical import TfIdf
-
+    was and was not trained on (models.model_covers); the articles whole, and (`headlines`) their
+    headlines alone, as a feed without bodies gives them."""
     canonical: dict[tuple[str, str], str] = {}
     same: dict[str, str] = {}
     records: list[dict] = []
@@ -648,14 +644,27 @@ def eval_related_semeval(rows: list[dict], embedder, config, k: int = 5) -> dict
             same[aid] = first
             if first == aid:
                 records.append({"id": aid, "title": title, "body": body, "lang": lang})
-    lang_of = {x["id"]: x["lang"] for x in records}
     asks: list[tuple[str, str]] = []
     for r in rows:
         a, b = (same[x] for x in r["pair_id"].split("_"))
         if r["lang1"] == r["lang2"] and semeval_labels(float(r["Overall"]))[1] == 1 and a != b:
             asks += [(a, b), (b, a)]
-    queries = sorted({q for q, _ in asks})
-    ours, _, order, vectors = _related_lists(records, embedder, config, k, queries)
+    headlines = [{**x, "title": x["title"] or " ".join(x["body"].split()[:20]), "body": ""} for x in records]
+    return {"kind": "semeval", "articles": len(records), "queries": len(asks),
+            **_partner_scores(records, asks, embedder, config, k),
+            "headlines": _partner_scores(headlines, asks, embedder, config, k)}
+
+
+def _partner_scores(records: list[dict], asks: list[tuple[str, str]], embedder, config, k: int) -> dict:
+    """For (query, partner) asks over these records: the share of queries whose top k holds the
+    partner, for newsrec's lists, the plain cosine and TF-IDF (both kept to the query's language)."""
+    import numpy as np
+
+    from recommender.embed.models import model_covers
+    from recommender.text.lexical import TfIdf
+
+    lang_of = {x["id"]: x["lang"] for x in records}
+    ours, _, order, vectors = _related_lists(records, embedder, config, k, sorted({q for q, _ in asks}))
     row = {x: i for i, x in enumerate(order)}
     langs = np.asarray([lang_of[x] for x in order])
     texts = {x["id"]: f"{x['title']}\n{x['body']}" for x in records}
@@ -677,8 +686,7 @@ def eval_related_semeval(rows: list[dict], embedder, config, k: int = 5) -> dict
                                           for i, name in enumerate(("newsrec", "cosine", "tfidf"))}}
 
     reads = [lang for lang in found if model_covers(embedder.name, lang)]
-    return {"kind": "semeval", "articles": len(records), "queries": len(asks),
-            "by_language": {lang: scores(hits) for lang, hits in sorted(found.items())},
+    return {"by_language": {lang: scores(hits) for lang, hits in sorted(found.items())},
             "model_reads": scores([h for lang in reads for h in found[lang]]),
             "model_does_not_read": scores([h for lang in found if lang not in reads for h in found[lang]]),
             "all": scores([h for hits in found.values() for h in hits])}
