@@ -667,8 +667,9 @@ def _partner_scores(records: list[dict], asks: list[tuple[str, str]], embedder, 
     ours, _, order, vectors = _related_lists(records, embedder, config, k, sorted({q for q, _ in asks}))
     row = {x: i for i, x in enumerate(order)}
     langs = np.asarray([lang_of[x] for x in order])
-    texts = {x["id"]: f"{x['title']}\n{x['body']}" for x in records}
-    tfidf = TfIdf.fit([texts[x] for x in order]).matrix([texts[x] for x in order])
+    text_of = {x["id"]: f"{x['title']}\n{x['body']}" for x in records}
+    texts = [text_of[x] for x in order]
+    tfidf = TfIdf.fit(texts).matrix(texts)
 
     def top(sims: np.ndarray, q: str) -> list[str]:
         sims = np.where(langs == lang_of[q], sims, -np.inf)
