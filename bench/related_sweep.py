@@ -69,10 +69,10 @@ def main() -> None:
         config = base.replace(**changes)
         out: dict = {"settings": changes}
         if args.uci:
-            r = ev.eval_related_uci(ev.read_any(args.uci), embedder, config, folds=args.folds)
+            r = ev.eval_related_uci(ev.read_rows(args.uci, None), embedder, config, folds=args.folds)
             out["uci"] = {shape: v for shape, v in r["shapes"].items()}
         if args.msvcode:
-            r = ev.eval_related_msvcode(ev.read_any(args.msvcode), embedder, config, folds=args.folds)
+            r = ev.eval_related_msvcode(ev.read_rows(args.msvcode, None), embedder, config, folds=args.folds)
             out["msvcode"] = {"newsrec": r["newsrec"], "folds": r["folds"]}
         if args.wikinews:
             r = ev.eval_related(args.wikinews, embedder, config)

@@ -73,6 +73,27 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
         assert code == 2 and said in err, err
 
 
+def test_one_json_document_is_read_as_its_records_by_the_build_and_the_evals(tmp_path, capsys):
+    """A JSON file holding a list of articles over many lines (as an export writes it) is read as its
+    records, the same way by `build` and by the evaluations' reader; a file of another kind is refused."""
+    from recommender.evaluation.datasets import read_rows
+
+    records = demo_records(6)
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(records, indent=2), encoding="utf-8")
+    code, out, err = run(capsys, "build", "--input", str(export), "--index", str(tmp_path / "i"), "--backend", "hash",
+                         "--quiet")
+    assert code == 0 and json.loads(out)["count"] == 6, err
+    assert read_rows(export, None) == records and read_rows(export, 2) == records[:2]
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(records[0], indent=1), encoding="utf-8")
+    assert read_rows(one, None) == records[:1]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("A story.", encoding="utf-8")
+    code, _, err = run(capsys, "build", "--input", str(notes), "--index", str(tmp_path / "j"), "--backend", "hash")
+    assert code == 2 and "use .jsonl, .json or .csv" in err and "or a folder" in err, err
+
+
 def test_clean_command(tmp_path, capsys):
     src = write_jsonl(tmp_path / "in.jsonl", [
         {"id": "s", "text": (SAMPLE_DIR / "sample-sheinbaum.txt").read_text(encoding="utf-8")},

@@ -3,22 +3,17 @@ and the copies planted for the duplicate evaluation."""
 from __future__ import annotations
 
 import html as html_lib
-import json
 from pathlib import Path
 
 
 def read_rows(path: str | Path, limit: int | None) -> list[dict]:
-    """Rows of a JSONL file (optionally .gz), or of a JSON file holding one object or a list."""
-    from recommender.text.articles import open_text
+    """Rows of a labelled file, read as a build reads articles (`articles.read_records`: CSV, JSON lines
+    or one JSON document, optionally .gz); the first `limit` of them when given."""
+    from itertools import islice
 
-    with open_text(path) as fh:
-        text = fh.read()
-    try:
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        rows = [json.loads(line) for line in text.split("\n") if line.strip()]
-    return rows[:limit] if limit else rows
+    from recommender.text.articles import read_records
+
+    return [row for _, row in islice(read_records(path), limit)]
 
 
 def page_from_blocks(row: dict) -> str:
@@ -35,16 +30,6 @@ def site_fold(url: str, folds: int = 2) -> int:
 
     host = urlparse(url).netloc or url.split("::")[-1].split("-")[0]
     return int(hashlib.blake2b(host.lower().encode(), digest_size=4).hexdigest(), 16) % folds
-
-
-def read_any(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if path.suffix == ".csv":
-        import csv
-
-        with open(path, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
-    return read_rows(path, None)
 
 
 def as_served(text: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from recommender.evaluation.datasets import (as_served, make_copy, page_from_blocks, pair_story_groups,
-                                             read_any, semeval_labels, site_fold, story_fold,
+                                             read_rows, semeval_labels, site_fold, story_fold,
                                              uci_records)
 from recommender.evaluation.metrics import (best_threshold_accuracy, mean, pairwise_f1, pearson, precision_at_5,
                                             prf_summary, snippet_counts, snippet_scores, squash, token_prf,
@@ -35,9 +35,11 @@ def labelled_rows(path: str | Path, kinds: dict[str, tuple[str, ...]]) -> tuple[
     if not path.is_file():
         raise BadInput(f"{path}: no such file", field="data")
     try:
-        rows = read_any(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BadInput(f"{path}: not a CSV file or JSON lines ({exc.__class__.__name__}: {exc})", field="data") from None
+        rows = read_rows(path, None)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read it ({exc.strerror or exc})", field="data") from None
+    except BadInput as exc:
+        raise BadInput(f"{path}: not a CSV file or JSON lines ({exc.message})", field="data") from None
     first = rows[0] if rows and isinstance(rows[0], dict) else {}
     for kind, fields in kinds.items():
         if all(f in first for f in fields):

@@ -18,7 +18,7 @@ from recommender.evidence.duplicates import body_hash
 from recommender.errors import BadInput
 from recommender.text.language import CONFIDENT
 
-__all__ = ["Article", "parse_article", "read_as_headline", "read_articles"]
+__all__ = ["Article", "parse_article", "read_as_headline", "read_articles", "read_records"]
 
 MAX_ID_LENGTH = 512
 _TEXT_FIELDS = ("body", "text", "html")
@@ -175,15 +175,48 @@ def open_text(path: str | os.PathLike) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def _records_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
+def read_records(path: str | os.PathLike) -> Iterator[tuple[str, Any]]:
+    """(where, record) of each record of a file: the rows of a CSV file, or JSON lines (.jsonl/.json/
+    .ndjson) -- or one JSON document holding an object or a list of them -- each optionally .gz. A name
+    of no such kind, a file that is not UTF-8 text, a broken .gz or a line that is not JSON is BadInput
+    naming the file (and the line)."""
+    path = Path(path)
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        records = _records_csv(path)
+    elif name.endswith((".jsonl", ".json", ".ndjson")):
+        records = _records_json(path)
+    else:
+        raise BadInput(f"cannot read {path.name}: use .jsonl, .json or .csv (optionally .gz)", field="input")
+    return _readable(records, path)
+
+
+def _records_json(path: Path) -> Iterator[tuple[str, Any]]:
+    first = True
     with open_text(path) as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                yield f"{path.name}:{n}", json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
+                if first:  # not JSON lines: perhaps one document over many lines
+                    yield from _json_document(path, f"{path.name} line {n} is not JSON: {exc.msg}")
+                    return
                 raise BadInput(f"{path.name} line {n} is not JSON: {exc.msg}", field="input") from None
+            first = False
+            yield f"{path.name}:{n}", record
+
+
+def _json_document(path: Path, not_lines: str) -> Iterator[tuple[str, Any]]:
+    with open_text(path) as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError:
+            raise BadInput(not_lines, field="input") from None
+    items = data if isinstance(data, list) else [data]
+    for n, record in enumerate(items, start=1):
+        yield f"{path.name} item {n}", record
 
 
 def _records_csv(path: Path) -> Iterator[tuple[str, Any]]:
@@ -212,18 +245,15 @@ def read_articles(path: str | os.PathLike, *, profile: CleaningProfile | None = 
     """
     path = Path(path)
     if path.is_dir():
-        records = _records_folder(path)
+        records = _readable(_records_folder(path), path)
     elif not path.exists():
         raise BadInput(f"input {str(path)!r} does not exist", field="input")
     else:
-        name = path.name.lower().removesuffix(".gz")
-        if name.endswith(".csv"):
-            records = _records_csv(path)
-        elif name.endswith((".jsonl", ".json", ".ndjson")):
-            records = _records_jsonl(path)
-        else:
-            raise BadInput(f"cannot read {path.name}: use .jsonl, .csv (optionally .gz) or a folder", field="input")
-    for where, record in _readable(records, path):
+        try:
+            records = read_records(path)
+        except BadInput as exc:  # a name of no kind read here
+            raise BadInput(f"{exc.message}, or a folder of .txt/.html files", field="input") from None
+    for where, record in records:
         try:
             yield parse_article(record, profile=profile)
         except BadInput as exc:
