@@ -131,7 +131,8 @@ class PrepareActor:
                 try:
                     record = json.loads(raw)
                 except json.JSONDecodeError as exc:
-                    raise BadInput(f"a line is not JSON: {exc.msg}: {raw[:80]!r}", field="input") from None
+                    raise BadInput(f"a line is not JSON: {exc.msg}: {raw[:80]!r} (--engine ray reads one JSON "
+                                   "object a line; a JSON list builds with the local engine)", field="input") from None
             else:
                 text = bytes(raw).decode("utf-8", errors="replace")
                 field = "text" if name.lower().endswith(".txt") else "html"
