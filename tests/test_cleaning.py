@@ -124,6 +124,23 @@ def test_subheadings_quotes_and_datelines_stay():
     assert c.body == body
 
 
+def test_a_wiki_tables_markup_goes_and_its_cells_and_the_story_around_it_stay():
+    table = ('{| border="2" style="border-collapse:collapse; float:right;" cellpadding=2 |- style="background:grey"! '
+             'colspan="3" | Comparative attendance figures |-! Event! Venue! Attendance |- | Pride parade | San Francisco '
+             '| 10,000 || Street Day | Berlin | 200,000 &ndash; 500,000 |}')
+    raw = text(STORY[0], f"{STORY[1]} {table} {STORY[2]}", STORY[3])
+    c = clean(raw)
+    lines = c.body.split("\n\n")
+    assert lines[1] == (f"{STORY[1]} Comparative attendance figures · Event · Venue · Attendance · Pride parade · "
+                        f"San Francisco · 10,000 · Street Day · Berlin · 200,000 – 500,000 {STORY[2]}")
+    assert [lines[0], lines[2]] == [STORY[0], STORY[3]] and len(lines) == 3
+    # a table inside a cell, and one left open at the end of its line
+    nested = clean(text(*STORY, 'Results: {| width="30%" | Seats |- | {| | id="x" | 355 | 197 |} |} then ' + STORY[0]))
+    assert "Results: Seats · 355 · 197 then " + STORY[0] in nested.body and "=" not in nested.body
+    assert "{|" not in clean(text(*STORY, 'Table: {| class="wikitable" | a cell of words |- | another')).body
+    assert clean(text(*STORY)).body == text(*STORY)  # a text without tables is untouched
+
+
 def test_normalise_reads_styled_unicode_and_entities():
     assert normalise("𝗙𝗼𝗹𝗹𝗼𝘄\u00a0us &ndash; now\u200b") == "Follow us – now"
     c = clean(text("Prices rose 5&nbsp;% &ndash; the most since 2008, the agency said in its monthly report today.", STORY[1]))

@@ -199,6 +199,37 @@ _ALSO_READ_HEADER = re.compile(rf"^[\W_]*(?:{_ALSO_READ_WORDS})[\s:|\-\u2013\u20
 _INLINE_ALSO_READ = re.compile(
     r"(?<=[.!?\"”’)\]])[ \t]+(?=(?:ALSO READ|READ ALSO|READ MORE|SEE ALSO|ALSO SEE|RELATED|MUST READ|DON'?T MISS)"
     r"[ \t]*[:|\-\u2013\u2014»>]+[ \t]*\S[^\n]{0,200}$)", re.MULTILINE)
+# Table markup a wiki leaves in a body: "{| attrs |- | attrs | cell || cell |}", header cells after "!".
+# Inside a table the cells' words stay where the table stood (" · " between cells, so the line and the
+# story around it are judged as before); the delimiters and each cell's attributes (name=value) go.
+_WIKI_TABLE_START = "{|"
+_WIKI_ATTRIBUTE = re.compile(r"""(?<![\w=])[A-Za-z][\w:-]*\s*=\s*(?:"[^"\n]*"|'[^'\n]*'|[^\s|!"']+)""")
+_WIKI_DELIMITER = re.compile(r"\{\||\|\}|\|[-+]|\|\||!!|\||!(?=\s)")
+
+
+def _wiki_tables(line: str) -> str:
+    """`line` with each wiki table's markup taken out, from "{|" to the closing "|}" of the outermost
+    table (or to the end of the line)."""
+    start = line.find(_WIKI_TABLE_START)
+    if start < 0:
+        return line
+    depth, end, i = 0, len(line), start
+    while i < len(line) - 1:
+        pair = line[i:i + 2]
+        if pair == "{|":
+            depth += 1
+        elif pair == "|}":
+            depth -= 1
+            if depth == 0:
+                end = i + 2
+                break
+        i += 2 if pair in ("{|", "|}") else 1
+    cells = (_ENTITY.sub(_decode_entity, cell).strip()
+             for cell in _WIKI_DELIMITER.split(_WIKI_ATTRIBUTE.sub(" ", line[start:end])))
+    table = " · ".join(cell for cell in cells if cell)
+    return " ".join(filter(None, (line[:start].rstrip(), table, _wiki_tables(line[end:].strip()))))
+
+
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
 _MD_LINK = re.compile(r"\[(?P<text>[^\]]{1,300})\]\((?P<url>https?://[^\s)]+)\)")
 
@@ -536,6 +567,8 @@ def _sentence_runs(lines: Sequence[_Line]) -> list[tuple[int, int]]:
 def _clean_once(text: str, profile: CleaningProfile | None, select: bool = True) -> Cleaned:
     """One pass of the rules. `select` False keeps every line no rule cuts (the extractor already chose
     the article: only furniture a rule is sure of goes, and no title is taken from the lines)."""
+    if _WIKI_TABLE_START in text:
+        text = "\n".join(_wiki_tables(line) for line in text.split("\n"))
     lines = _split(_INLINE_ALSO_READ.sub("\n", text))
     removed: list[Removed] = []
     also_read: list[AlsoRead] = []
