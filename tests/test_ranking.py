@@ -183,6 +183,23 @@ def test_feedback_moves_the_query_toward_its_nearest_other_story():
         assert by_id[f"a{i}"].neighbourhood_similarity == pytest.approx(float(v @ own[0]), abs=1e-4)
 
 
+def test_a_score_is_never_above_its_evidence_however_much_the_neighbourhood_lifts_it():
+    # a query that says little (near no candidate) whose neighbourhood is one tight cluster: feedback alone
+    # would score the cluster's members at 0.6-0.7 from cosines of 0.2-0.3
+    q = query(vector=unit(1, 0, 0))
+    own = np.stack([unit(0.3, 0.95, 0), unit(0.25, 0.97, 0.05), unit(0.2, 0.9, 0.3)])
+    sims = [float(v @ q.vector) for v in own]
+    params = RankParams(k=3, mmr_lambda=1.0, min_score=0, feedback=0.5, feedback_stories=2)
+    lifted = ranked(cands(sims), own, params, q)
+    assert max(r.score for r in lifted) > 0.5 and max(sims) < 0.35  # the lift the evidence does not back
+    judged = ranked(cands(sims, p_related=[0.4, 0.2, 0.1]), own, params, q)
+    for r in judged:
+        assert r.score <= max(r.candidate.p_related, r.similarity) + 1e-9, r
+    assert judged[0].score == pytest.approx(0.4)
+    # and under the minimum score, such a list is empty rather than a list of what the pair does not back
+    assert ranked(cands(sims, p_related=[0.2, 0.2, 0.1]), own, dataclasses.replace(params, min_score=0.35), q) == []
+
+
 def test_feedback_takes_one_member_per_story_and_weighs_by_relevance():
     rel = np.array([0.9, 0.89, 0.5])
     vecs = np.stack([unit(1, 0), unit(1, 0.05), unit(0, 1)])

@@ -121,7 +121,9 @@ def document() -> dict:
         "properties": {
             "id": {"type": "string"}, "title": {"type": "string"}, "url": {"type": "string"},
             "published": {"type": "string"}, "source": {"type": "string"}, "section": {"type": "string"},
-            "lang": {"type": "string"}, "image": {"type": "string"}, "score": {"type": "number"},
+            "lang": {"type": "string"}, "image": {"type": "string"},
+            "score": {"type": "number", "description": "closeness of the two stories, moved by the article's neighbourhood "
+                                                       "and recency; never above the higher of p_related and similarity"},
             "similarity": {"type": "number"}, "recency": {"type": "number"}, "reason": {"type": "string"},
             "story_similarity": {"type": ["number", "null"],
                                  "description": "cosine between the two stories (centroids mixed with the articles); "

@@ -7,7 +7,7 @@ From more candidates than asked for, the ranking
 3. weighs similarity by a smooth recency decay relative to the query article's date;
 4. with feedback on, judges each candidate also by its closeness to the nearest other stories
    (pseudo-relevance feedback: what those stories share with the query is the topic, one headline's
-   own words are noise);
+   own words are noise); a score is never above its evidence, the pair's p_related or cosine;
 5. keeps one member per duplicate/story group (canonical or freshest), and of two items that retell
    each other (another outlet's version), the first;
 6. orders the survivors by reciprocal rank fusion of their score's rank, their rank by the pair
@@ -347,6 +347,10 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     relevance, to_neighbours = feedback(relevance, ctx, groups, params.feedback, params.feedback_stories)
     rec = recency_weights(np.asarray([c.when.day for c in cands]), query.when.day, params.half_life_days)
     scores = relevance * rec
+    # What a reader is shown and the minimum score cuts: never above the pair's own evidence. The order
+    # keeps the uncapped score's rank beside p_related's (ordered by the capped score, a story's other
+    # tellings rise over other stories: MSVCode's lists hold more of the story being read, 0.072 -> 0.073).
+    shown = np.minimum(relevance, _evidence_cap(cands, sims)) * rec
 
     # One member per group: the story group (which contains the duplicate group).
     group_size: dict[int, int] = {}
@@ -360,7 +364,7 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
         survivors = sorted(chosen_in_group.values())
     else:
         survivors = list(range(len(cands)))
-    survivors = [i for i in survivors if scores[i] >= params.min_score]
+    survivors = [i for i in survivors if shown[i] >= params.min_score]
     if not survivors:
         return [], 0
     blocked = None
@@ -387,7 +391,7 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
         out.append(
             Ranked(
                 candidate=c,
-                score=round(float(scores[i]), 4),
+                score=round(float(shown[i]), 4),
                 similarity=round(float(sims[i]), 4),
                 recency=round(float(rec[i]), 4),
                 reason=_describe(c, float(sims[i]), query.when.day, size),
@@ -397,6 +401,14 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
             )
         )
     return out, len(survivors)
+
+
+def _evidence_cap(cands: Sequence[Candidate], sims: np.ndarray) -> np.ndarray:
+    """The most each candidate's score may be: its pair judgment's p_related or its cosine to the query,
+    whichever is higher (no cap where it was not judged). Story context and the neighbourhood's feedback
+    move a candidate up among the others, never past what the pair itself shows: a text that says little
+    (a few words, a language the model does not read) is not lifted to a high score by the articles near it."""
+    return np.asarray([np.inf if c.p_related is None else max(c.p_related, float(s)) for c, s in zip(cands, sims)])
 
 
 def rank_of(values: Sequence[float | None]) -> np.ndarray:
