@@ -109,6 +109,10 @@ def test_related_lists_keep_to_the_query_language_unless_asked(mixed_index, hash
     # more than the index's German stories: other languages are added, and the answer says so
     more = client.get("/api/related?id=bus-de&k=10&min_score=-1").get_json()
     assert more["params"]["lang"] is None and "other languages were added" in more["short_reason"]
+    # a widened list still short says why the widened list is short (its own count), then why it was widened
+    few = client.get("/api/related?id=bus-de&k=43&min_score=0.02").get_json()
+    assert few["short"] and "other languages were added" in few["short_reason"]
+    assert few["short_reason"].startswith(f"only {len(few['items'])} other stories score"), few["short_reason"]
     assert "en" in {i["lang"] for i in more["items"]}
     wide = client.get("/api/related?id=bus-de&k=10&min_score=-1&cross_lang=1").get_json()
     assert wide["params"]["lang"] is None and wide["params"]["cross_lang"] is True

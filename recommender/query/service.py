@@ -275,12 +275,16 @@ class QueryService:
                 # The article's own language was not asked for: a list it leaves short takes other
                 # languages too, and says so.
                 wider = replace(params, langs=frozenset())
-                more, more_meta, _, _ = self._ranked_list(snap, query, wider, pool_lexical)
+                more, more_meta, more_cand, more_floor = self._ranked_list(snap, query, wider, pool_lexical)
                 if len(more) > len(ranked):
-                    answer_extra["short_reason"] += (f"; kept to the article's language ({query_lang}) it held "
-                                                     f"{len(ranked)}, so other languages were added (lang= keeps one)")
+                    widened = (f"kept to the article's language ({query_lang}) it held {len(ranked)}, so other "
+                               f"languages were added (lang= keeps one)")
                     ranked, meta_of, params = more, more_meta, wider
                     answer_extra["short"] = len(ranked) < params.k
+                    # why the widened list is still short, if it is, then why it was widened
+                    answer_extra["short_reason"] = "; ".join(
+                        ([_short_reason(snap, params, more_cand, more_floor, len(ranked))] if answer_extra["short"] else [])
+                        + [widened])
         items = list(pinned)
         for r in ranked:
             items.append({
