@@ -68,7 +68,10 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     latin1.write_bytes('{"id": "a", "title": "Café", "body": "Zürich"}\n'.encode("latin-1"))
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(b"not gzip")
-    for source, said in ((latin1, "latin1.jsonl is not UTF-8 text"), (broken, "not a whole gzip file")):
+    nul = tmp_path / "nul.csv"
+    nul.write_text('id,title,body\na,ok,fine\nb,"a NUL\x00 inside",x\n', encoding="utf-8")
+    for source, said in ((latin1, "latin1.jsonl is not UTF-8 text"), (broken, "not a whole gzip file"),
+                         (nul, "nul.csv:3: 'title' contains a NUL byte")):
         code, _, err = run(capsys, "build", "--input", str(source), "--index", str(tmp_path / "i"), "--backend", "hash")
         assert code == 2 and said in err, err
 

@@ -13,7 +13,7 @@ def read_rows(path: str | Path, limit: int | None) -> list[dict]:
 
     from recommender.text.articles import read_records
 
-    return [row for _, row in islice(read_records(path), limit)]
+    return [row for _, row in islice(read_records(path), limit or None)]
 
 
 def page_from_blocks(row: dict) -> str:
