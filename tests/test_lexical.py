@@ -178,7 +178,11 @@ def test_words_the_index_cannot_use_still_get_a_list(tmp_path, corpus_records, h
                     {"title": "the and of", "body": "the the and of to in"}):
         response = client.post("/api/related?min_score=-1&explain=1&cross_lang=1", json=article)
         assert response.status_code == 200, response.get_json()
-        assert isinstance(response.get_json()["items"], list)
+        assert response.get_json()["items"], article  # words the search cannot use: the embedding still lists
+    # no word in any script: nothing to match, and the answer says so (whatever the minimum score)
+    for article in ({"title": "!!!", "body": "??? ... ---"}, {"title": "—", "body": "★ ★ ★ 🙂"}):
+        answer = client.post("/api/related?min_score=-1", json=article).get_json()
+        assert answer["items"] == [] and answer["short"] and "no words to match" in answer["short_reason"], answer
 
 
 def test_an_index_built_without_the_lexical_part_is_served_and_says_so(tmp_path, corpus_records, hash_config,

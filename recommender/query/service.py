@@ -261,15 +261,18 @@ class QueryService:
             info["lexical_unread_share"] = round(unread, 3)
             info["lexical_leads"] = leads
         pool_lexical = (lexical or []) if params.lexical > 0 else []
-        if params.k > 0:
+        if params.k > 0 and query.words > 0:
             ranked, meta_of, n_cand, floor = self._ranked_list(snap, query, params, pool_lexical)
-        else:  # pinned in full
+        else:  # pinned in full, or nothing to match
             ranked, meta_of, n_cand, floor = [], {}, 0, 1.0
         answer_extra: dict[str, Any] = {"short": len(ranked) < params.k}
         if lexical is None:
             answer_extra["notes"] = ["this index was built without its lexical part: lists come from the embedding "
                                      "index alone; `newsrec build` again adds it"]
-        if len(ranked) < params.k:
+        if query.words == 0 and params.k > 0:
+            # No word in any script: what the model makes of punctuation relates it to nothing.
+            answer_extra["short_reason"] = "the article has no words to match: its title and body hold only punctuation or symbols"
+        elif len(ranked) < params.k:
             answer_extra["short_reason"] = _short_reason(snap, params, n_cand, floor, len(ranked))
             if own_language:
                 # The article's own language was not asked for: a list it leaves short takes other
