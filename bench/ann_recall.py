@@ -13,8 +13,6 @@ article. Recall@10 = share of the exact top 10 found in the approximate top 10, 
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import json
 import time
 from pathlib import Path
@@ -22,20 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from _common import ROOT, machine  # noqa: F401  (puts the project on sys.path)
+from recommender.evaluation.datasets import read_rows  # noqa: E402
 
 TEXT_FIELDS = ("text1", "text2", "raw_text", "description", "TITLE")
 
 
 def texts_of(path: Path) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
     out: list[str] = []
-    if path.suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    else:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
-    for row in rows:
+    for row in read_rows(path, None):
         title, body = str(row.get("title") or ""), str(row.get("body") or row.get("text") or "")
         if body:
             out.append(f"{title}. {body}" if title else body)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from recommender.evaluation.datasets import read_rows  # noqa: E402
 from recommender.text.cleaning import clean, clean_html  # noqa: E402
 
 PARA = ("The city council voted on Tuesday to expand the bus network, adding four routes that will serve "
@@ -39,9 +39,7 @@ def text_speed() -> dict:
 def html_speed(path: str, limit: int) -> dict:
     import trafilatura
 
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        pages = [json.loads(line)["html"] for line in fh.read().split("\n") if line.strip()][:limit]
+    pages = [row["html"] for row in read_rows(path, limit)]
     out = {"pages": len(pages)}
     for name, fn in (("trafilatura_extract", lambda p: trafilatura.extract(p)), ("newsrec_clean_html", clean_html)):
         fn(pages[0])  # warm-up (imports, caches)

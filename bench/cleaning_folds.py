@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recommender.text import cleaning  # noqa: E402
-from recommender.evaluation.datasets import site_fold  # noqa: E402
+from recommender.evaluation.datasets import read_rows, site_fold  # noqa: E402
 from recommender.evaluation.metrics import token_prf  # noqa: E402
 
 GRID = {"_CAPS_SENTENCE": [0.6, 0.7, 0.8, 0.9], "_CAPS_RUN": [0.2, 0.3, 0.4, 0.5], "_SHORT_COST": [4.0, 5.0, 6.0, 7.0]}
@@ -30,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", required=True)
     args = ap.parse_args()
-    rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").split("\n") if line.strip()]
+    rows = read_rows(args.data, None)
     folds = [site_fold(r.get("url", "")) for r in rows]
     shipped = {name: getattr(cleaning, name) for name in GRID}
     results = []

@@ -23,9 +23,7 @@ all kinds. Every kind weighs the same in a fit, its two classes half each, so a 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import gzip
 import hashlib
 import itertools
 import json
@@ -45,7 +43,7 @@ from recommender.errors import BadInput  # noqa: E402
 from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
 from recommender.embed.embedding import embedded_words  # noqa: E402
 from recommender.embed.models import REFERENCE_RUNTIME, model_covers, resolve_model  # noqa: E402
-from recommender.evaluation.datasets import semeval_labels  # noqa: E402
+from recommender.evaluation.datasets import read_rows, semeval_labels  # noqa: E402
 from recommender.evaluation.metrics import verdict_scores  # noqa: E402
 
 KINDS = ("semeval", "uci", "msvcode", "wikinews")
@@ -103,13 +101,12 @@ def load_pairs(shared: Path, texts: Texts, rng: random.Random) -> list[dict]:
         out.append({"kind": kind, "a": a, "b": b, RETELLING: retelling, RELATED: related, "langs": langs})
 
     same = shared / "eval" / "same_story"
-    for r in (json.loads(line) for line in (same / "semeval2022t8_dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()):
+    for r in read_rows(same / "semeval2022t8_dev.jsonl", None):
         a = texts.add(f"se:{r['pair_id']}:1", {"text": r["text1"], "lang": r.get("lang1", "")})
         b = texts.add(f"se:{r['pair_id']}:2", {"text": r["text2"], "lang": r.get("lang2", "")})
         pair("semeval", a, b, *semeval_labels(float(r["Overall"])), langs=(r.get("lang1", ""), r.get("lang2", "")))
 
-    with open(same / "uci_news_dev.csv", encoding="utf-8", newline="") as fh:
-        uci = list(csv.DictReader(fh))
+    uci = read_rows(same / "uci_news_dev.csv", None)
     idx = [texts.add(f"uci:{r['ID']}", {"title": r["TITLE"], "source": r.get("PUBLISHER", ""),
                                          "published": _ms_iso(r["TIMESTAMP"]), "lang": "en"}) for r in uci]
     by_story = defaultdict(list)
@@ -129,7 +126,7 @@ def load_pairs(shared: Path, texts: Texts, rng: random.Random) -> list[dict]:
     for a, b in _sample(far, PER_CLASS, rng):
         pair("uci", a, b, None, 0)
 
-    msv = [json.loads(line) for line in (same / "msvcode_clusters_dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    msv = read_rows(same / "msvcode_clusters_dev.jsonl", None)
     idx = [texts.add(f"msv:{r['doc_id']}", {"title": r["title"], "body": r.get("description", ""),
                                              "published": r.get("date", ""), "lang": "en",
                                              "source": (r.get("url", "").split("/") + ["", "", ""])[2]}) for r in msv]
@@ -155,9 +152,8 @@ def load_pairs(shared: Path, texts: Texts, rng: random.Random) -> list[dict]:
         pair("msvcode", a, b, None, 0)
 
     corpus = shared / "corpus"
-    with gzip.open(corpus / "wikinews_en.jsonl.gz", "rt", encoding="utf-8") as fh:
-        wiki = {r["id"]: r for r in (json.loads(line) for line in fh if line.strip())}
-    labels = [json.loads(line) for line in (corpus / "wikinews_en_related.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    wiki = {r["id"]: r for r in read_rows(corpus / "wikinews_en.jsonl.gz", None)}
+    labels = read_rows(corpus / "wikinews_en_related.jsonl", None)
 
     def wk(i: str) -> int:
         r = wiki[i]
@@ -179,7 +175,7 @@ def load_pairs(shared: Path, texts: Texts, rng: random.Random) -> list[dict]:
     for a in rng.sample(ids, PER_CLASS):
         pair("wikinews", wk(a), texts.add(f"wn:{a}:retold", retelling_of(wiki[a], rng)), None, 1)
 
-    msrp = [json.loads(line) for line in (same / "msrp_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    msrp = read_rows(same / "msrp_train.jsonl", None)
     by_label = defaultdict(list)
     for r in msrp:
         by_label[int(r["label"])].append(r)

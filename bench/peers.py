@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 import os
 import random
@@ -42,6 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from recommender.evaluation.datasets import read_rows  # noqa: E402
 
 SUBSET = 1600
 CUT_WORDS = 40
@@ -70,10 +71,8 @@ def ensure_peers() -> None:
 
 
 def load(shared: Path) -> tuple[list[dict], list[dict]]:
-    with gzip.open(shared / "corpus" / "wikinews_en.jsonl.gz", "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    labels = [json.loads(line) for line in (shared / "corpus" / "wikinews_en_related.jsonl").read_text().splitlines()
-              if line.strip()]
+    rows = read_rows(shared / "corpus" / "wikinews_en.jsonl.gz", None)
+    labels = read_rows(shared / "corpus" / "wikinews_en_related.jsonl", None)
     return rows, labels
 
 

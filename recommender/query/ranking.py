@@ -350,7 +350,8 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     # What a reader is shown and the minimum score cuts: never above the pair's own evidence. The order
     # keeps the uncapped score's rank beside p_related's (ordered by the capped score, a story's other
     # tellings rise over other stories: MSVCode's lists hold more of the story being read, 0.072 -> 0.073).
-    shown = np.minimum(relevance, _evidence_cap(cands, sims)) * rec
+    p_related = [c.p_related for c in cands]
+    shown = np.minimum(relevance, _evidence_cap(p_related, sims)) * rec
 
     # One member per group: the story group (which contains the duplicate group).
     group_size: dict[int, int] = {}
@@ -375,9 +376,8 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     # of news) and the list's score (story context, the neighbourhood's feedback, recency), with the
     # lexical search's rank beside them when it has a say.
     rankings = [(rank_of(scores[survivors].tolist()), 1.0)]
-    p_related = [cands[i].p_related for i in survivors]
-    if any(p is not None for p in p_related):
-        rankings.append((rank_of([None if p is None else p * rec[i] for p, i in zip(p_related, survivors)]), 1.0))
+    if any(p_related[i] is not None for i in survivors):
+        rankings.append((rank_of([None if p_related[i] is None else p_related[i] * rec[i] for i in survivors]), 1.0))
     if params.lexical > 0 and any(cands[i].lexical_rank is not None for i in survivors):
         rankings.append((np.asarray([np.inf if cands[i].lexical_rank is None else cands[i].lexical_rank
                                      for i in survivors], dtype=np.float64), params.lexical))
@@ -403,12 +403,12 @@ def rank_pool(candidates: Sequence[Candidate], vectors: CandidateVectors, query:
     return out, len(survivors)
 
 
-def _evidence_cap(cands: Sequence[Candidate], sims: np.ndarray) -> np.ndarray:
+def _evidence_cap(p_related: Sequence[float | None], sims: np.ndarray) -> np.ndarray:
     """The most each candidate's score may be: its pair judgment's p_related or its cosine to the query,
     whichever is higher (no cap where it was not judged). Story context and the neighbourhood's feedback
     move a candidate up among the others, never past what the pair itself shows: a text that says little
     (a few words, a language the model does not read) is not lifted to a high score by the articles near it."""
-    return np.asarray([np.inf if c.p_related is None else max(c.p_related, float(s)) for c, s in zip(cands, sims)])
+    return np.asarray([np.inf if p is None else max(p, float(s)) for p, s in zip(p_related, sims)])
 
 
 def rank_of(values: Sequence[float | None]) -> np.ndarray:
