@@ -170,6 +170,24 @@ def test_a_related_list_carries_its_lexical_evidence(tmp_path, corpus_records, h
     assert client.get("/api/related?id=lx-query&lexical=2").get_json()["error"]["field"] == "lexical"
 
 
+def test_the_lexical_ranking_has_a_say_for_a_text_the_model_read_whole(tmp_path, corpus_records, hash_config,
+                                                                         hash_embedder):
+    """A headline alone is read whole by the model, and the search still weighs: it finds the rare names
+    the headline shares with the follow-up, which the fused order moves up the list (LEXICAL_READ)."""
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    client = make_app(index, hash_embedder).test_client()
+    headline = {"title": "Zorblax plant at Qwerton opens after a long winter of tests and borrowing", "body": ""}
+
+    def listed(query: str) -> list[dict]:
+        return client.post(f"/api/related?min_score=-1&k=50{query}", json=headline).get_json()["items"]
+
+    body = client.post("/api/related?min_score=-1&k=50", json={**headline, "explain": 1}).get_json()
+    assert body["query"]["lexical_unread_share"] == 0.0  # all of it read
+    fused, semantic = [i["id"] for i in listed("")], [i["id"] for i in listed("&lexical=0")]
+    assert fused.index("lx-follow") < semantic.index("lx-follow"), (fused[:5], semantic[:5])
+    assert next(i for i in listed("") if i["id"] == "lx-follow")["lexical_rank"] is not None
+
+
 def test_words_the_index_cannot_use_still_get_a_list(tmp_path, corpus_records, hash_config, hash_embedder):
     index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
     client = make_app(index, hash_embedder).test_client()

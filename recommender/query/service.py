@@ -45,6 +45,16 @@ LEXICAL_CANDIDATES = 100
 # for 0.785 of the queries in the six languages it does not read, 0.920 with the lexical ranking
 # leading (TF-IDF's 0.920, the plain cosine's 0.696); each language held out chose the same weight.
 LEXICAL_LEADS = 10.0
+# The lexical ranking's least weight (times `lexical`) where the model reads the language, however much
+# of the article it read: BM25 weighs a shared word by how few of the site's articles hold it, which
+# neither the embedding nor the pair model's word overlap (every content word alike) does. Where the model
+# did not read all of an article, the share it did not read weighs, if more. Measured on every kind with
+# lists (docs/measurements.md, Related lists): at a tenth, the Wikinews cut to 40 words finds more of the
+# editors' links (0.686 -> 0.724), UCI's lists come back short half as often and SemEval's English
+# headlines find more partners; what falls is the same-topic precision of the 1.6k subset's cuts (0.830
+# -> 0.816). At a quarter and more, UCI's same-category precision falls too, and the multilingual
+# subset's cuts go below the plain cosine of the model.
+LEXICAL_READ = 0.1
 PUBLIC_COLUMNS = ("id", "title", "url", "published", "source", "section", "lang", "image")
 GROUP_SORTS = ("size", "newest", "title")
 
@@ -244,16 +254,14 @@ class QueryService:
             params = replace(params, langs=frozenset({query_lang}))
         # The lexical search's best matches join the candidates (each judged by the pair model like any
         # other), and its ranking has a say in the order, weighed by what the publisher set times the
-        # share of the article the model did not read: words past the embedded lead are evidence the
-        # embedding never saw. Of a text read whole (a headline, a lead, a short page) the pair model's
-        # shared content words already count them, and the search is not asked (its matches joining the
-        # pool anyway changed nothing measured: Wikinews cut to 40 words, 0.682 of the editors' links
-        # either way, at 1.5 ms a query more at 100k articles). In a language the model was not trained
-        # on its cosines say little, and the lexical ranking leads (LEXICAL_LEADS).
+        # share of the article the model did not read (words past the embedded lead are evidence the
+        # embedding never saw), and never less than LEXICAL_READ of it: the search weighs a shared word
+        # by its rarity on the site, which nothing else here does. In a language the model was not
+        # trained on its cosines say little, and the lexical ranking leads (LEXICAL_LEADS).
         asked_params = params
         unread = unread_share(query.words, words_of)
         leads = bool(query_lang) and info["low_confidence"]
-        params = replace(params, lexical=params.lexical * (LEXICAL_LEADS if leads else unread))
+        params = replace(params, lexical=params.lexical * (LEXICAL_LEADS if leads else max(unread, LEXICAL_READ)))
         asked, lexical = (self._lexical_hits(snap, words_of, query.key, names=explain) if params.lexical > 0 or explain
                           else ([], [] if snap.has_lexical else None))
         if explain:
