@@ -188,6 +188,33 @@ def test_the_lexical_ranking_has_a_say_for_a_text_the_model_read_whole(tmp_path,
     assert next(i for i in listed("") if i["id"] == "lx-follow")["lexical_rank"] is not None
 
 
+def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_guess(tmp_path, corpus_records,
+                                                                                    hash_config, hash_embedder):
+    """A four-word headline and an article's lead sharing one word: `lex` is 0.25. The signatures'
+    estimate for sets of such different sizes sees the shared word only by chance (0, or 0.4 and more);
+    /api/compare has both texts and counts."""
+    from recommender.evidence.pairs import (FEATURES, Sides, lexical_containment, lexical_signatures,
+                                            pair_features, token_containment)
+    from recommender.facade import Recommender
+
+    headline = "Earthquake strikes Qwerton coast"
+    leads = [f"Report {i}: " + " ".join(f"word{i}x{j}" for j in range(80)) + " near the coast" for i in range(40)]
+    assert all(token_containment(headline, lead) == 0.25 for lead in leads)
+    sig = lexical_signatures([headline] + leads)
+    estimated = lexical_containment(sig[:1], sig[1:])
+    assert set(np.round(estimated, 1)) - {0.0} and (estimated == 0).any()  # all or nothing, never 0.25
+    exact = pair_features([0.5], Sides.of([0.0], [4], sig[0]), Sides.of([0.0], [80], sig[1]), lex=[0.25])
+    assert exact[0, FEATURES.index("lex")] == 0.25
+
+    rec = Recommender(hash_config.replace(index=str(_index(tmp_path, corpus_records, hash_config, hash_embedder))),
+                      hash_embedder)
+    rec.load()
+    compared = rec.compare({"title": headline, "body": ""}, {"title": "Report", "body": leads[0]})
+    a, b = rec._sides(rec.parse({"title": headline, "body": ""})), rec._sides(rec.parse({"title": "Report", "body": leads[0]}))
+    expected = rec.pairs.judge([compared["scores"]["cosine"]], a, b, [0.25])
+    assert compared["scores"]["p_related"] == pytest.approx(float(expected.p_related[0]), abs=1e-3)
+
+
 def test_words_the_index_cannot_use_still_get_a_list(tmp_path, corpus_records, hash_config, hash_embedder):
     index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
     client = make_app(index, hash_embedder).test_client()

@@ -204,15 +204,18 @@ def judge_served(served_a: list[tuple[str, str]], served_b: list[tuple[str, str]
     import numpy as np
 
     from recommender.embed.embedding import article_text, embedded_words
-    from recommender.evidence.pairs import Sides, lexical_signatures, load_pair_model
+    from recommender.evidence.pairs import Sides, lexical_signatures, load_pair_model, token_containment
+
+    def read(served: list[tuple[str, str]]) -> list[str]:
+        return [article_text(t, body, config.max_tokens) for t, body in served]
 
     def sides(served: list[tuple[str, str]]) -> Sides:
-        read = [article_text(t, body, config.max_tokens) for t, body in served]
         return Sides.of(np.full(len(served), np.nan), [embedded_words(t, body, config.max_tokens) for t, body in served],
-                        lexical_signatures(read))
+                        lexical_signatures(read(served)))
 
     model = load_pair_model(config.model, config.pair_model or None)
-    return model.judge(np.asarray(cos, dtype=np.float64), sides(served_a), sides(served_b))
+    lex = [token_containment(a, b) for a, b in zip(read(served_a), read(served_b))]  # both texts at hand, as /api/compare
+    return model.judge(np.asarray(cos, dtype=np.float64), sides(served_a), sides(served_b), lex)
 
 
 def _judgment_scores(judged, retold: list, related: list | None = None) -> dict:

@@ -35,7 +35,7 @@ import numpy as np
 
 from recommender.errors import ConfigError
 
-__all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features",
+__all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features", "token_containment",
            "load_pair_model", "other_outlet", "told_again", "RETELLING", "RELATED", "RETELLING_VERDICT"]
 
 LEX_PERM = 64  # MinHash permutations of a text's content-word set: Jaccard to about +-0.06
@@ -96,6 +96,16 @@ def lexical_signatures(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
+def token_containment(text_a: str, text_b: str) -> float:
+    """`lex` counted exactly, for two texts at hand: the share of the smaller content-word set found in
+    the other (0 when either is empty). The MinHash estimate (lexical_containment) is what two stored
+    articles allow; between sets of very different sizes (a headline and an article's lead) it sees a
+    shared word or two only by chance, and reads 1 shared word of 4 as 0 or as 0.4."""
+    ta, tb = content_tokens(text_a), content_tokens(text_b)
+    small = min(len(ta), len(tb))
+    return len(ta & tb) / small if small else 0.0
+
+
 def lexical_containment(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     """Share of the smaller content-word set found in the other, from two rows of signatures (broadcast):
     |A & B| = J (|A| + |B|) / (1 + J) with J the MinHash Jaccard estimate; 0 when either set is empty."""
@@ -141,11 +151,13 @@ FEATURES = ("cos", "lex", "short", "cos*short", "lex*short", "gap", "undated", "
             "same_source", "other_source", "other_lang", "cos*lex")
 
 
-def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES) -> np.ndarray:
+def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES, lex=None) -> np.ndarray:
     """(n, len(names)) float64 for pairs (a[i], b[i]), the named FEATURES in that order; either side may be
-    one row (broadcast). Only the named features are computed."""
+    one row (broadcast). Only the named features are computed. `lex`: the pairs' content-word containment
+    counted exactly (token_containment) where both texts are at hand; else estimated from the sides'
+    signatures."""
     cos = np.asarray(cos, dtype=np.float64).reshape(-1)
-    memo: dict[str, np.ndarray] = {}
+    memo: dict[str, np.ndarray] = {} if lex is None else {"lex": np.asarray(lex, dtype=np.float64).reshape(-1)}
 
     def lex():
         if "lex" not in memo:
@@ -242,8 +254,8 @@ class PairModel:
         z = features @ self.weights[head] + self.intercepts[head]
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
-    def judge(self, cos, a: Sides, b: Sides) -> Judgment:
-        x = pair_features(cos, a, b, self.names)
+    def judge(self, cos, a: Sides, b: Sides, lex=None) -> Judgment:
+        x = pair_features(cos, a, b, self.names, lex)
         return Judgment(self.probability(RETELLING, x), self.probability(RELATED, x), x)
 
     def cosine_for(self, head: str, p: float, a: Sides, b: Sides) -> float:

@@ -30,7 +30,7 @@ from recommender.query.ranking import (Candidate, CandidateVectors, Query, RankP
                                        within_age)
 from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, lexical_signatures, load_pair_model,
-                                       told_again)
+                                       token_containment, told_again)
 
 __all__ = ["QueryService"]
 
@@ -581,11 +581,13 @@ class QueryService:
                 arts.append(self.parse(rec))
             except BadInput as exc:
                 raise BadInput(f"{name}: {exc.message}", field=f"{name}.{exc.field}" if exc.field else name) from None
-        vecs = self._model().encode([article_text(x.title, x.body, self.config.max_tokens) for x in arts])
+        read = [article_text(x.title, x.body, self.config.max_tokens) for x in arts]
+        vecs = self._model().encode(read)
         cos = float(np.dot(vecs[0], vecs[1]))
         ra, rb = (Record(key=0, **x.stored()) for x in arts)
         ov = overlap(Shingled.of(ra.body), Shingled.of(rb.body))
-        judged = self.pairs.judge([cos], self._sides(arts[0]), self._sides(arts[1]))
+        # Both texts at hand: their shared content words are counted, not estimated from signatures.
+        judged = self.pairs.judge([cos], self._sides(arts[0]), self._sides(arts[1]), [token_containment(*read)])
         p = float(judged.p_retelling[0])
         level, _, _ = classify_pair(ra, rb, ov, p, self.config)
         return {
