@@ -214,7 +214,7 @@ def judge_served(served_a: list[tuple[str, str]], served_b: list[tuple[str, str]
                         lexical_signatures(read(served)))
 
     model = load_pair_model(config.model, config.pair_model or None)
-    lex = [token_containment(a, b) for a, b in zip(read(served_a), read(served_b))]  # both texts at hand, as /api/compare
+    lex = [token_containment(a, [b])[0] for a, b in zip(read(served_a), read(served_b))]  # both at hand, as /api/compare
     return model.judge(np.asarray(cos, dtype=np.float64), sides(served_a), sides(served_b), lex)
 
 

@@ -57,6 +57,8 @@ def content_tokens(text: str) -> set[str]:
     """The words that carry a text's facts: 4+ letters or a digit (casefolded), and character pairs of
     scripts written without spaces."""
     text = unicodedata.normalize("NFKC", text or "").casefold()
+    if not _UNSPACED.search(text):  # the common case, in one pass (a letter is never a digit)
+        return {w for w in _WORD.findall(text) if len(w) >= 4 or (not w.isalpha() and any(c.isdigit() for c in w))}
     out: set[str] = set()
     for w in _WORD.findall(text):
         runs = _UNSPACED.findall(w)
@@ -96,14 +98,19 @@ def lexical_signatures(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def token_containment(text_a: str, text_b: str) -> float:
-    """`lex` counted exactly, for two texts at hand: the share of the smaller content-word set found in
-    the other (0 when either is empty). The MinHash estimate (lexical_containment) is what two stored
-    articles allow; between sets of very different sizes (a headline and an article's lead) it sees a
-    shared word or two only by chance, and reads 1 shared word of 4 as 0 or as 0.4."""
-    ta, tb = content_tokens(text_a), content_tokens(text_b)
-    small = min(len(ta), len(tb))
-    return len(ta & tb) / small if small else 0.0
+def token_containment(text: str, others: Sequence[str]) -> np.ndarray:
+    """`lex` counted exactly, for texts at hand: for each of `others`, the share of the smaller
+    content-word set (its or `text`'s) found in the other (0 when either is empty). The MinHash estimate
+    (lexical_containment) is what two stored articles allow; between sets of very different sizes (a
+    headline and an article's lead) it sees a shared word or two only by chance, and reads 1 shared word
+    of 4 as 0 or as 0.4."""
+    mine = content_tokens(text)
+    out = np.zeros(len(others))
+    for i, other in enumerate(others):
+        theirs = content_tokens(other)
+        small = min(len(mine), len(theirs))
+        out[i] = len(mine & theirs) / small if small else 0.0
+    return out
 
 
 def lexical_containment(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

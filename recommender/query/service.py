@@ -166,10 +166,16 @@ class QueryService:
             self._pairs = load_pair_model(name, self.config.pair_model or None)
         return self._pairs
 
-    def _judge_rows(self, snap: Snapshot, art: Article, cosines: np.ndarray, rows: np.ndarray):
+    def _judge_rows(self, snap: Snapshot, art: Article, cosines: np.ndarray, rows: np.ndarray,
+                    stored: Sequence[Record] | None = None):
         """The pair judgment of an article not in the index against rows of `snap` (row-aligned cosines): the
-        snapshot the request read, never the live reference again (a swap may have moved it)."""
-        return self.pairs.judge(cosines, self._sides(art), _row_sides(snap, rows))
+        snapshot the request read, never the live reference again (a swap may have moved it). With the rows'
+        records at hand (`stored`, row-aligned), the shared content words are counted, not estimated."""
+        lex = None
+        if stored is not None:
+            mine = article_text(art.title, art.body, self.config.max_tokens)
+            lex = token_containment(mine, [article_text(r.title, r.body, self.config.max_tokens) for r in stored])
+        return self.pairs.judge(cosines, self._sides(art), _row_sides(snap, rows), lex)
 
     def _sides(self, art: Article) -> Sides:
         """What the pair judgment reads of an article not in the index."""
@@ -533,7 +539,7 @@ class QueryService:
         mine = Shingled.of(art.body)
         rows = snap.rows_of_keys(keys)
         cosines = (np.asarray(snap.vectors[rows]) @ vector).astype(np.float64) if len(rows) else np.zeros(0)
-        judged = self._judge_rows(snap, art, cosines, rows)
+        judged = self._judge_rows(snap, art, cosines, rows, [stored[key] for key in keys])
         matches = []
         for n, key in enumerate(keys):
             other = stored[key]
@@ -587,7 +593,7 @@ class QueryService:
         ra, rb = (Record(key=0, **x.stored()) for x in arts)
         ov = overlap(Shingled.of(ra.body), Shingled.of(rb.body))
         # Both texts at hand: their shared content words are counted, not estimated from signatures.
-        judged = self.pairs.judge([cos], self._sides(arts[0]), self._sides(arts[1]), [token_containment(*read)])
+        judged = self.pairs.judge([cos], self._sides(arts[0]), self._sides(arts[1]), token_containment(read[0], read[1:]))
         p = float(judged.p_retelling[0])
         level, _, _ = classify_pair(ra, rb, ov, p, self.config)
         return {
