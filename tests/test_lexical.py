@@ -203,7 +203,7 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     sig = lexical_signatures([headline] + leads)
     estimated = lexical_containment(sig[:1], sig[1:])
     assert set(np.round(estimated, 1)) - {0.0} and (estimated == 0).any()  # all or nothing, never 0.25
-    exact = pair_features([0.5], Sides.of([0.0], [4], sig[0]), Sides.of([0.0], [80], sig[1]), lex=[0.25])
+    exact = pair_features([0.5], Sides.of([0.0], [4], sig[0]), Sides.of([0.0], [80], sig[1]), counted_lex=[0.25])
     assert exact[0, FEATURES.index("lex")] == 0.25
 
     rec = Recommender(hash_config.replace(index=str(_index(tmp_path, corpus_records, hash_config, hash_embedder))),

@@ -158,13 +158,14 @@ FEATURES = ("cos", "lex", "short", "cos*short", "lex*short", "gap", "undated", "
             "same_source", "other_source", "other_lang", "cos*lex")
 
 
-def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES, lex=None) -> np.ndarray:
+def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES, counted_lex=None) -> np.ndarray:
     """(n, len(names)) float64 for pairs (a[i], b[i]), the named FEATURES in that order; either side may be
-    one row (broadcast). Only the named features are computed. `lex`: the pairs' content-word containment
-    counted exactly (token_containment) where both texts are at hand; else estimated from the sides'
-    signatures."""
+    one row (broadcast). Only the named features are computed. `counted_lex`: the pairs' content-word
+    containment counted (token_containment) where both texts are at hand; else `lex` is estimated from
+    the sides' signatures."""
     cos = np.asarray(cos, dtype=np.float64).reshape(-1)
-    memo: dict[str, np.ndarray] = {} if lex is None else {"lex": np.asarray(lex, dtype=np.float64).reshape(-1)}
+    memo: dict[str, np.ndarray] = ({} if counted_lex is None
+                                   else {"lex": np.asarray(counted_lex, dtype=np.float64).reshape(-1)})
 
     def lex():
         if "lex" not in memo:
@@ -261,8 +262,8 @@ class PairModel:
         z = features @ self.weights[head] + self.intercepts[head]
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
-    def judge(self, cos, a: Sides, b: Sides, lex=None) -> Judgment:
-        x = pair_features(cos, a, b, self.names, lex)
+    def judge(self, cos, a: Sides, b: Sides, counted_lex=None) -> Judgment:
+        x = pair_features(cos, a, b, self.names, counted_lex)
         return Judgment(self.probability(RETELLING, x), self.probability(RELATED, x), x)
 
     def cosine_for(self, head: str, p: float, a: Sides, b: Sides) -> float:
