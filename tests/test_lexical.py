@@ -119,6 +119,13 @@ def test_the_postings_rank_as_fts5_bm25_ranks(tmp_path, corpus_records, hash_con
             snap._memo["postings"] = None  # as a snapshot written before the postings
             assert snap.lexical_search(terms, 15) == [(k, pytest.approx(s)) for k, s in with_postings]
             del snap._memo["postings"]
+        # a search of rare words (few postings) sums over the articles they name alone: the same scores
+        for terms in (["zorblax"], ["zorblax", "qwerton"], ["qwerton", "monday"]):
+            match = " OR ".join(f'"{t}"' for t in terms)
+            fts = [(int(k), -float(s)) for k, s in snap._db().execute(
+                "SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT 15", (match,))]
+            fast = snap.lexical_search(terms, 15)
+            assert [k for k, _ in fast] == [k for k, _ in fts] and np.allclose([s for _, s in fast], [s for _, s in fts])
     finally:
         snap.close()
 
@@ -193,8 +200,9 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     """A four-word headline and an article's lead sharing one word: `lex` is 0.25. The signatures'
     estimate for sets of such different sizes sees the shared word only by chance (0, or 0.4 and more);
     /api/compare has both texts and counts."""
-    from recommender.evidence.pairs import (FEATURES, Sides, lexical_containment, lexical_signatures,
-                                            pair_features, token_containment)
+    from recommender.evidence.pairs import (FEATURES, Sides, counted_containment, lexical_containment,
+                                            lexical_signatures, pair_features, token_containment)
+    from recommender.query.service import _row_sides
     from recommender.facade import Recommender
 
     headline = "Earthquake strikes Qwerton coast"
@@ -223,6 +231,13 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     read = rec.config.max_tokens
     counted = token_containment(article_text(headline, "", read), [article_text(follow.title, follow.body, read)])[0]
     assert counted == 0.25 and judged.features[0, rec.pairs.names.index("lex")] == counted  # Qwerton
+    # a related list for a text given in full counts them against each candidate's stored text
+    assert (counted_containment(headline, leads, sig[1:, 0]) == 0.25).all()
+    item = next(i for i in rec.related(rec.params(k=50, min_score=-1), article={"title": headline, "body": ""})["items"]
+                if i["id"] == "lx-follow")
+    expected = rec.pairs.judge([item["similarity"]], rec._sides(rec.parse({"title": headline, "body": ""})),
+                               _row_sides(snap, np.asarray([snap.row_of_key(key)])), [counted])
+    assert item["p_related"] == pytest.approx(float(expected.p_related[0]), abs=1e-3)
 
 
 def test_words_the_index_cannot_use_still_get_a_list(tmp_path, corpus_records, hash_config, hash_embedder):

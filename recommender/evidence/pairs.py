@@ -36,6 +36,7 @@ import numpy as np
 from recommender.errors import ConfigError
 
 __all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features", "token_containment",
+           "counted_containment",
            "load_pair_model", "other_outlet", "told_again", "RETELLING", "RELATED", "RETELLING_VERDICT"]
 
 LEX_PERM = 64  # MinHash permutations of a text's content-word set: Jaccard to about +-0.06
@@ -110,6 +111,27 @@ def token_containment(text: str, others: Sequence[str]) -> np.ndarray:
         theirs = content_tokens(other)
         small = min(len(mine), len(theirs))
         out[i] = len(mine & theirs) / small if small else 0.0
+    return out
+
+
+def counted_containment(text: str, others: Sequence[str], other_sizes) -> np.ndarray:
+    """token_containment of one text against many whose content-word counts are known (a signature's
+    first column), without tokenising them: each of the text's content words is looked for as a whole word
+    in each of the others (about a fifth of the time). A text with words of a script written without
+    spaces is tokenised as token_containment does."""
+    mine = content_tokens(text)
+    if any(_UNSPACED.search(w) for w in mine):
+        return token_containment(text, others)
+    out = np.zeros(len(others))
+    if not mine:
+        return out
+    words = "|".join(sorted(map(re.escape, mine), key=len, reverse=True))
+    whole = re.compile(rf"(?<![^\W_])(?:{words})(?![^\W_])")
+    sizes = np.asarray(other_sizes, dtype=np.float64).reshape(-1)
+    for i, other in enumerate(others):
+        found = len(set(whole.findall(unicodedata.normalize("NFKC", other or "").casefold())))
+        small = min(len(mine), sizes[i])
+        out[i] = found / small if small else 0.0
     return out
 
 

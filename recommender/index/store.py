@@ -757,12 +757,21 @@ class Snapshot:
         r = np.asarray(rows[at], dtype=np.int64)
         f = tf[at].astype(np.float64)
         norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[r] / avgdl)
-        scores = np.bincount(r, weights=np.repeat(idf, sizes) * f * (BM25_K1 + 1.0) / (f + norm), minlength=n)
-        matched = np.flatnonzero(scores)  # every posting adds a positive amount (idf is at least 1e-6)
+        weights = np.repeat(idf, sizes) * f * (BM25_K1 + 1.0) / (f + norm)
+        if len(r) * 8 < n:
+            # Few postings: sum over the articles they name alone (an array of every article, written
+            # and scanned per query, cost more than the search and pushed the rest of it out of cache).
+            matched, inverse = np.unique(r, return_inverse=True)
+            scores = np.bincount(inverse, weights=weights)
+        else:
+            every = np.bincount(r, weights=weights, minlength=n)
+            matched = np.flatnonzero(every)  # every posting adds a positive amount (idf is at least 1e-6)
+            scores = every[matched]
         if len(matched) > limit:
-            matched = matched[np.argpartition(-scores[matched], limit - 1)[:limit]]
-        order = matched[np.lexsort((self.keys[matched], -scores[matched]))]
-        return [(int(k), float(s)) for k, s in zip(self.keys[order].tolist(), scores[order].tolist())]
+            top = np.argpartition(-scores, limit - 1)[:limit]
+            matched, scores = matched[top], scores[top]
+        order = np.lexsort((self.keys[matched], -scores))
+        return [(int(k), float(s)) for k, s in zip(self.keys[matched[order]].tolist(), scores[order].tolist())]
 
     def links_of(self, key: int) -> list[Link]:
         rows = self._db().execute(

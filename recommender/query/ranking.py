@@ -68,6 +68,7 @@ class Query:
     story_centroid: np.ndarray | None = None
     lexical: np.ndarray | None = None  # its content-word signature (pairs.lexical_signatures), or None
     source: str = ""  # its outlet ('' unknown)
+    read: str | None = None  # what the model read of a text given in full (its shared words are counted)
 
     @classmethod
     def indexed(cls, *, key: int, vector: np.ndarray, dup_group: int, story_group: int, when: Published,
@@ -78,8 +79,8 @@ class Query:
 
     @classmethod
     def unindexed(cls, *, vector: np.ndarray, when: Published, words: int,
-                  lexical: np.ndarray | None = None, source: str = "") -> "Query":
-        return cls(np.asarray(vector, dtype=np.float32), when, words, lexical=lexical, source=source)
+                  lexical: np.ndarray | None = None, source: str = "", read: str | None = None) -> "Query":
+        return cls(np.asarray(vector, dtype=np.float32), when, words, lexical=lexical, source=source, read=read)
 
     def sides(self) -> Sides:
         """What the pair judgment reads of the query."""

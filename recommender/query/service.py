@@ -29,8 +29,8 @@ from recommender.query.rules import load_rules
 from recommender.query.ranking import (Candidate, CandidateVectors, Query, RankParams, rank_pool, story_of,
                                        within_age)
 from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
-from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, lexical_signatures, load_pair_model,
-                                       token_containment, told_again)
+from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, counted_containment,
+                                       lexical_signatures, load_pair_model, token_containment, told_again)
 
 __all__ = ["QueryService"]
 
@@ -230,7 +230,8 @@ class QueryService:
             query_lang = art.lang
             sides = self._sides(art)
             query = Query.unindexed(vector=self.embed(art), when=art.when, words=int(sides.words[0]),
-                                    lexical=sides.lexsig[0], source=art.source)
+                                    lexical=sides.lexsig[0], source=art.source,
+                                    read=article_text(art.title, art.body, self.config.max_tokens))
             info = {"id": art.id or None, "title": art.title, "indexed": False}
             words_of = f"{art.title}\n{art.body}"
             if explain:
@@ -486,7 +487,14 @@ class QueryService:
         new = [n for n, h in enumerate(hits) if h.key not in made]
         if new:
             fresh = sides.take(new)
-            judged = self.pairs.judge(np.asarray([hits[n].score for n in new], dtype=np.float64), query.sides(), fresh)
+            counted = None
+            if query.read is not None:  # a text given in full: its shared words with each candidate are counted
+                stored = snap.records([hits[n].key for n in new])
+                counted = counted_containment(query.read, [article_text(stored[hits[n].key].title, stored[hits[n].key].body,
+                                                                        self.config.max_tokens) for n in new],
+                                              fresh.lexsig[:, 0])
+            judged = self.pairs.judge(np.asarray([hits[n].score for n in new], dtype=np.float64), query.sides(), fresh,
+                                      counted)
             retold = told_again(judged.p_retelling, query.source, fresh.source).tolist()
             p_ret, p_rel = judged.p_retelling.tolist(), judged.p_related.tolist()
             dup_groups, story_groups = snap.dup_group[rows[new]].tolist(), snap.story_group[rows[new]].tolist()
