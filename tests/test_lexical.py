@@ -233,6 +233,8 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     assert counted == 0.25 and judged.features[0, rec.pairs.names.index("lex")] == counted  # Qwerton
     # a related list for a text given in full counts them against each candidate's stored text
     assert (counted_containment(headline, leads, sig[1:, 0]) == 0.25).all()
+    glued = ["Qwerton北京 coast", "earthquake_2024 strikes"]  # words end where content_tokens ends them
+    assert (counted_containment(headline, glued, lexical_signatures(glued)[:, 0]) == token_containment(headline, glued)).all()
     item = next(i for i in rec.related(rec.params(k=50, min_score=-1), article={"title": headline, "body": ""})["items"]
                 if i["id"] == "lx-follow")
     expected = rec.pairs.judge([item["similarity"]], rec._sides(rec.parse({"title": headline, "body": ""})),

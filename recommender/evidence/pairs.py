@@ -48,8 +48,11 @@ MAX_GAP_DAYS = 3650.0
 _SHORT_SPAN = np.log1p(200.0)  # 200 words read and more count as a full text
 
 # Scripts written without spaces between words: their runs are counted in character pairs.
-_UNSPACED = re.compile(r"[\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]+")
+_UNSPACED_CHARS = r"\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF"
+_UNSPACED = re.compile(rf"[{_UNSPACED_CHARS}]+")
 _WORD = re.compile(r"[^\W_]+")
+# A letter or digit that continues a word of a spaced script: a content word ends where one is not.
+_SPACED_WORD_CHAR = rf"[^\W_{_UNSPACED_CHARS}]"
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
 
@@ -117,8 +120,9 @@ def token_containment(text: str, others: Sequence[str]) -> np.ndarray:
 def counted_containment(text: str, others: Sequence[str], other_sizes) -> np.ndarray:
     """token_containment of one text against many whose content-word counts are known (a signature's
     first column), without tokenising them: each of the text's content words is looked for as a whole word
-    in each of the others (about a fifth of the time). A text with words of a script written without
-    spaces is tokenised as token_containment does."""
+    in each of the others (about a fifth of the time; a word ends where content_tokens ends it, at a
+    character that is not a letter or digit or is of a script written without spaces). A text with words
+    of such a script is tokenised as token_containment does."""
     mine = content_tokens(text)
     if any(_UNSPACED.search(w) for w in mine):
         return token_containment(text, others)
@@ -126,7 +130,7 @@ def counted_containment(text: str, others: Sequence[str], other_sizes) -> np.nda
     if not mine:
         return out
     words = "|".join(sorted(map(re.escape, mine), key=len, reverse=True))
-    whole = re.compile(rf"(?<![^\W_])(?:{words})(?![^\W_])")
+    whole = re.compile(rf"(?<!{_SPACED_WORD_CHAR})(?:{words})(?!{_SPACED_WORD_CHAR})")
     sizes = np.asarray(other_sizes, dtype=np.float64).reshape(-1)
     for i, other in enumerate(others):
         found = len(set(whole.findall(unicodedata.normalize("NFKC", other or "").casefold())))

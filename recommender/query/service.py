@@ -171,11 +171,16 @@ class QueryService:
         """The pair judgment of an article not in the index against rows of `snap` (row-aligned cosines): the
         snapshot the request read, never the live reference again (a swap may have moved it). With the rows'
         records at hand (`stored`, row-aligned), the shared content words are counted, not estimated."""
-        lex = None
-        if stored is not None:
-            mine = article_text(art.title, art.body, self.config.max_tokens)
-            lex = token_containment(mine, [article_text(r.title, r.body, self.config.max_tokens) for r in stored])
-        return self.pairs.judge(cosines, self._sides(art), _row_sides(snap, rows), lex)
+        theirs = _row_sides(snap, rows)
+        counted = (None if stored is None
+                   else self._counted_lex(article_text(art.title, art.body, self.config.max_tokens), stored, theirs))
+        return self.pairs.judge(cosines, self._sides(art), theirs, counted)
+
+    def _counted_lex(self, read: str, stored: Sequence[Record], sides: Sides) -> np.ndarray:
+        """`lex` of a text given in full (what the model read of it) against stored articles, row-aligned
+        with their sides: its content words counted in what the model read of each."""
+        return counted_containment(read, [article_text(r.title, r.body, self.config.max_tokens) for r in stored],
+                                   sides.lexsig[:, 0])
 
     def _sides(self, art: Article) -> Sides:
         """What the pair judgment reads of an article not in the index."""
@@ -490,9 +495,7 @@ class QueryService:
             counted = None
             if query.read is not None:  # a text given in full: its shared words with each candidate are counted
                 stored = snap.records([hits[n].key for n in new])
-                counted = counted_containment(query.read, [article_text(stored[hits[n].key].title, stored[hits[n].key].body,
-                                                                        self.config.max_tokens) for n in new],
-                                              fresh.lexsig[:, 0])
+                counted = self._counted_lex(query.read, [stored[hits[n].key] for n in new], fresh)
             judged = self.pairs.judge(np.asarray([hits[n].score for n in new], dtype=np.float64), query.sides(), fresh,
                                       counted)
             retold = told_again(judged.p_retelling, query.source, fresh.source).tolist()
