@@ -113,6 +113,7 @@ ARTICLE_COLUMNS = (
     "body_hash", "also_read", "removed", "dup_group", "story_group",
 )
 META_COLUMNS = ("key", "id", "title", "url", "published", "source", "section", "lang", "image")
+LISTING_FIELDS = ("source", "section", "lang")  # stored as arrays too (Snapshot.listing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +473,11 @@ class Snapshot:
                                        else np.full(self.count, -1, dtype=np.int32))
         self.has_text_words = bool(len(self.text_words)) and bool((self.text_words >= 0).all())
         self.time_days: np.ndarray = arrays["time_days"]  # fractional days, NaN unknown
+        # Each row's outlet, section and language as codes into names of the snapshot's own (a related
+        # list filters and judges its candidates by them without reading the metadata table); None in a
+        # snapshot written before they were stored, which reads them with `meta`.
+        self._listing = ({field: (arrays[f"{field}_code"], arrays[f"{field}_names"].tolist()) for field in LISTING_FIELDS}
+                         if all(f"{field}_code" in arrays.files for field in LISTING_FIELDS) else None)
         has_nb = (self.path / "neighbours.npy").exists()
         self.neighbours = self._array("neighbours.npy") if has_nb else None
         self.neighbour_scores = self._array("neighbour_scores.npy") if has_nb else None
@@ -557,10 +563,24 @@ class Snapshot:
             return np.asarray(self.text_words[rows], dtype=np.int64)
         return np.where(self.body_len[rows] > 0, 1 << 20, 0)
 
+    def listing(self, rows) -> dict[str, list[str]] | None:
+        """These rows' outlets, sections and languages (LISTING_FIELDS, each a list row-aligned), from the
+        stored arrays; None for a snapshot written before they were stored (read `meta` instead)."""
+        if self._listing is None:
+            return None
+        rows = np.asarray(rows, dtype=np.int64)
+        return {field: [names[c] for c in codes[rows].tolist()] for field, (codes, names) in self._listing.items()}
+
     def published(self, row: int) -> Published:
         """A row's publication time, from the stored arrays (no text: `Published.text` is empty)."""
         return Published(day=int(self.published_days[row]), days=float(self.time_days[row]),
                          precise=bool(self.precise_time[row]))
+
+    def published_rows(self, rows) -> list[Published]:
+        """Several rows' publication times (as `published`), in one read of the arrays."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return [Published("", day, days, precise) for day, days, precise in
+                zip(self.published_days[rows].tolist(), self.time_days[rows].tolist(), self.precise_time[rows].tolist())]
 
     def row_of_key(self, key: int) -> int:
         row = int(np.searchsorted(self.keys, key))
@@ -937,6 +957,8 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
                     else np.full(len(keys), -1, dtype=np.int32)),
         time_days=days,
         precise_time=precise,
+        **{f"{field}_{part}": array for field in LISTING_FIELDS
+           for part, array in zip(("code", "names"), _codes([getattr(r, field) for r in heads]))},
     )
     extra_manifest: dict[str, Any] = dict(parts.extra)
     if parts.bands is not None:
@@ -951,6 +973,12 @@ def write_snapshot(tmp: Path, parts: SnapshotParts) -> None:
     faiss.write_index(index, str(tmp / "faiss.index"))
     manifest = {**parts.manifest, "index_type": index_type, **extra, **extra_manifest, "format": FORMAT_VERSION}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _codes(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(each value's code, the distinct values in code order) for a column of short texts."""
+    names, codes = np.unique(np.asarray(list(values) or [""], dtype=str), return_inverse=True)
+    return codes.astype(np.int32)[:len(values)], names
 
 
 def write_postings(conn: sqlite3.Connection, tmp: Path, keys: np.ndarray) -> None:

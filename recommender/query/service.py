@@ -28,7 +28,7 @@ from recommender.query.editorial import Choices, Editorial
 from recommender.query.rules import load_rules
 from recommender.query.ranking import (Candidate, CandidateVectors, Query, RankParams, rank_pool, story_of,
                                        within_age)
-from recommender.index.store import STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
+from recommender.index.store import LISTING_FIELDS, STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, counted_containment,
                                        lexical_signatures, load_pair_model, token_containment, told_again)
 
@@ -443,9 +443,10 @@ class QueryService:
         n_cand = min(snap.count, max(STORED_NEIGHBOURS, params.k * 4 + len(params.exclude_ids)))
         searched: list[Hit] = []
         made: dict[int, Candidate] = {}  # each candidate judged once, however often the pool widens
+        excluded = frozenset(snap.keys_of_ids(sorted(params.exclude_ids)).values()) if params.exclude_ids else frozenset()
         while True:
             ranked, meta_of, floor, pool = self._rank_candidates(snap, query, n_cand, params, searched, lexical or [],
-                                                                 made=made)
+                                                                 made=made, excluded=excluded)
             # Scores never exceed similarity, so candidates further out than min_score cannot help.
             enough = len(ranked) >= params.k and pool >= params.pool_stories
             if enough or n_cand >= min(snap.count, MAX_CANDIDATES) or floor < params.min_score:
@@ -462,7 +463,8 @@ class QueryService:
                              lexical=lexical_part(snap.minhash[row]), source=snap.meta([key])[key].source)
 
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
-                         searched: list[Hit], lexical: list[tuple[int, float]], *, made: dict[int, Candidate]):
+                         searched: list[Hit], lexical: list[tuple[int, float]], *, made: dict[int, Candidate],
+                         excluded: frozenset[int] = frozenset()):
         """(ranked, metadata by key, lowest candidate cosine, other stories ranked from) for the query's
         n_cand nearest articles. Past the stored neighbours, the widest pool is searched once into
         `searched` and each widening takes its first n_cand (a flat or IVF search of 1,000 costs about
@@ -484,10 +486,17 @@ class QueryService:
             extra_rows = snap.rows_of_keys(extra)
             cosines = (np.asarray(snap.vectors[extra_rows]) @ query.vector).astype(np.float64)
             hits = list(hits) + [Hit(int(r), key, float(c)) for r, key, c in zip(extra_rows, extra, cosines)]
-        meta = snap.meta([h.key for h in hits])
-        hits = [h for h in hits if h.key in meta and h.key != query.key]
+        # Outlets, sections and languages come from the snapshot's arrays; the metadata table is read for
+        # the items listed alone (for every candidate only in a snapshot written before those arrays).
+        hits = [h for h in hits if h.key != query.key and h.key not in excluded]
+        listing = snap.listing([h.row for h in hits])
+        meta = None
+        if listing is None:
+            meta = snap.meta([h.key for h in hits])
+            hits = [h for h in hits if h.key in meta]
+            listing = {field: [getattr(meta[h.key], field) for h in hits] for field in LISTING_FIELDS}
         rows = np.asarray([h.row for h in hits], dtype=np.int64)
-        sides = _row_sides(snap, rows, [meta[h.key].source for h in hits])
+        sides = _row_sides(snap, rows, listing["source"])
         # Every new candidate judged against the query in one call (a thousand pairs take a millisecond).
         new = [n for n, h in enumerate(hits) if h.key not in made]
         if new:
@@ -501,12 +510,14 @@ class QueryService:
             retold = told_again(judged.p_retelling, query.source, fresh.source).tolist()
             p_ret, p_rel = judged.p_retelling.tolist(), judged.p_related.tolist()
             dup_groups, story_groups = snap.dup_group[rows[new]].tolist(), snap.story_group[rows[new]].tolist()
+            sources, sections, langs = listing["source"], listing["section"], listing["lang"]
+            published = snap.published_rows(rows[new])
             for j, n in enumerate(new):
-                h, m = hits[n], meta[hits[n].key]
+                h = hits[n]
                 made[h.key] = Candidate(
-                    key=h.key, id=m.id, similarity=h.score, when=Published.of(m.published),
-                    dup_group=dup_groups[j], story_group=story_groups[j], source=m.source, section=m.section,
-                    lang=m.lang, p_retelling=p_ret[j], p_related=p_rel[j], told_again=retold[j],
+                    key=h.key, id="", similarity=h.score, when=published[j],
+                    dup_group=dup_groups[j], story_group=story_groups[j], source=sources[n], section=sections[n],
+                    lang=langs[n], p_retelling=p_ret[j], p_related=p_rel[j], told_again=retold[j],
                     lexical_rank=lexical_rank.get(h.key),
                 )
         cands = [made[h.key] for h in hits]
@@ -517,6 +528,10 @@ class QueryService:
             if query.key is None:
                 query = query.with_story(self._story_of(snap, cands))
         ranked, pool = rank_pool(cands, CandidateVectors(vecs, centroids, sides), query, params, judge=self.pairs)
+        listed = [r.candidate.key for r in ranked]
+        meta = snap.meta(listed) if meta is None else {key: meta[key] for key in listed}
+        for r in ranked:
+            r.candidate.id = meta[r.candidate.key].id
         return ranked, meta, floor, pool
 
     @staticmethod
