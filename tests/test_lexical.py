@@ -2,6 +2,7 @@
 deleted from, absent in an older index) and the list's fusion of the lexical and semantic rankings."""
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import numpy as np
@@ -240,6 +241,54 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     expected = rec.pairs.judge([item["similarity"]], rec._sides(rec.parse({"title": headline, "body": ""})),
                                _row_sides(snap, np.asarray([snap.row_of_key(key)])), [counted])
     assert item["p_related"] == pytest.approx(float(expected.p_related[0]), abs=1e-3)
+
+
+def test_a_stored_articles_content_words_are_counted_from_their_hashes_as_from_its_text(
+        tmp_path, corpus_records, hash_config, hash_embedder):
+    """The snapshot stores the hashes of what the model read of each article's content words; a text given
+    in full counts its shared words with a candidate from them, as from the candidate's text (a set too big
+    for its slots, and a snapshot written before them, are counted from the stored text)."""
+    from recommender.evidence.duplicates import SIGNATURE_WIDTH, word_part
+    from recommender.evidence.pairs import WORD_SLOTS, counted_in_slots, lexical_signatures, token_containment
+    from recommender.facade import Recommender
+
+    texts = [r["title"] + ". " + r["body"][:600] for r in corpus_records[:40]] + [
+        "Qwerton北京 coast", "earthquake_2024 strikes", "", "!!!", "".join(chr(0x4E00 + i) for i in range(300))]
+    sig = lexical_signatures(texts, slots=True)
+    for query in (texts[0], texts[5], "Earthquake strikes Qwerton coast 2024", "北京 Qwerton", ""):
+        counted = counted_in_slots(query, sig[:, -WORD_SLOTS:], sig[:, 0])
+        exact = token_containment(query, texts)
+        fits = sig[:, 0] <= WORD_SLOTS
+        assert np.isnan(counted[~fits]).all() and not fits[-1]  # 299 character pairs: counted from the text
+        assert np.array_equal(counted[fits], exact[fits]), query
+
+    index = _index(tmp_path, corpus_records, hash_config, hash_embedder)
+    asked = [{"title": "Earthquake strikes Qwerton coast", "body": ""}] + [
+        {"title": r["title"], "body": r["body"]} for r in corpus_records[3:6]]
+
+    def answers() -> list:
+        rec = Recommender(hash_config.replace(index=str(index)), hash_embedder)
+        rec.load()
+        params = rec.params(k=8, min_score=-1)
+        return ([[(i["id"], i["p_related"]) for i in rec.related(params, article=a)["items"]] for a in asked]
+                + [[(m["id"], m["level"]) for m in rec.duplicates(a, k=10)["matches"]] for a in asked])
+
+    with_slots = answers()
+    assert word_part(IndexDir(index).open().minhash) is not None and any(with_slots)
+    # a snapshot written before the hashes were stored: counted from the stored texts, alike
+    snap = IndexDir(index).open()
+    stored, keys = np.array(snap.minhash), snap.keys.tolist()
+    np.save(snap.path / "old.npy", stored[:, :SIGNATURE_WIDTH - WORD_SLOTS])
+    os.replace(snap.path / "old.npy", snap.path / "minhash.npy")  # the open snapshot keeps its mapping
+    assert word_part(IndexDir(index).open().minhash) is None
+    assert answers() == with_slots
+    # and an add to it stores them for every article
+    add_articles(index, [parse_article({"id": "lx-new", "title": "Qwerton council meets", "body": "The council met."})],
+                 hash_embedder, hash_config)
+    widened = IndexDir(index).open()
+    assert widened.minhash.shape[1] == SIGNATURE_WIDTH
+    rows = widened.rows_of_keys(keys)
+    assert np.array_equal(widened.minhash[rows], stored)
 
 
 def test_words_the_index_cannot_use_still_get_a_list(tmp_path, corpus_records, hash_config, hash_embedder):

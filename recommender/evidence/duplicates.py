@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from recommender.evidence.pairs import LEX_PERM, RETELLING_VERDICT, content_tokens, lexical_signatures
+from recommender.evidence.pairs import LEX_PERM, RETELLING_VERDICT, WORD_SLOTS, content_tokens, lexical_signatures
 
 __all__ = [
     "BUCKET_LIMIT",
@@ -36,6 +36,7 @@ __all__ = [
     "SHINGLE",
     "SIGNATURE_WIDTH",
     "lexical_part",
+    "word_part",
     "text_signatures",
     "Shingled",
     "UnionFind",
@@ -53,8 +54,10 @@ __all__ = [
 SHINGLE = 5
 NUM_PERM = 128
 # A stored article's signature row: the shingle MinHash (NUM_PERM columns: copies), then the content-word
-# signature the pair judgment reads (pairs.lexical_signatures: a count and LEX_PERM columns).
-SIGNATURE_WIDTH = NUM_PERM + 1 + LEX_PERM
+# signature the pair judgment reads (pairs.lexical_signatures: a count and LEX_PERM columns), then the
+# content words' hashes (WORD_SLOTS columns), which count a text's shared words with the article.
+LEXICAL_WIDTH = 1 + LEX_PERM
+SIGNATURE_WIDTH = NUM_PERM + LEXICAL_WIDTH + WORD_SLOTS
 # Copy candidates a row takes from one bucket (an LSH band, or one body repeated word for word): the
 # first this many. Union-find joins the rest of a larger bucket through them, so the groups are the
 # same, and a body a thousand pages repeat (a paywall's stub) costs a thousand rows, not a million pairs.
@@ -244,12 +247,19 @@ def text_signatures(bodies: Sequence[str], read: Sequence[str]) -> np.ndarray:
     """(n, SIGNATURE_WIDTH) uint32: each article's shingle MinHash of its body, then the content-word
     signature of what the model reads of it (`read`: embedding.article_text; a bounded set, so two
     texts' overlap is estimated as well for an article as for a headline)."""
-    return np.hstack([minhash_signatures(bodies), lexical_signatures(read)])
+    return np.hstack([minhash_signatures(bodies), lexical_signatures(read, slots=True)])
 
 
 def lexical_part(signatures: np.ndarray) -> np.ndarray:
     """The content-word signatures (pairs.lexical_signatures) of stored signature rows."""
-    return signatures[..., NUM_PERM:]
+    return signatures[..., NUM_PERM:NUM_PERM + LEXICAL_WIDTH]
+
+
+def word_part(signatures: np.ndarray) -> np.ndarray | None:
+    """The content words' hashes (pairs.WORD_SLOTS columns) of stored signature rows; None for rows
+    written before they were stored."""
+    signatures = np.asarray(signatures)
+    return signatures[..., NUM_PERM + LEXICAL_WIDTH:] if signatures.shape[-1] == SIGNATURE_WIDTH else None
 
 
 def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:

@@ -36,10 +36,14 @@ import numpy as np
 from recommender.errors import ConfigError
 
 __all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features", "token_containment",
-           "counted_containment",
+           "counted_containment", "counted_in_slots", "WORD_SLOTS",
            "load_pair_model", "other_outlet", "told_again", "RETELLING", "RELATED", "RETELLING_VERDICT"]
 
 LEX_PERM = 64  # MinHash permutations of a text's content-word set: Jaccard to about +-0.06
+# A stored article's content words themselves, hashed (word_slots): what the model reads of an article
+# holds at most about 128 words (max_tokens), so its content words fit; a set that does not (character
+# pairs of a long text written without spaces) is counted from the stored text instead.
+WORD_SLOTS = 128
 RETELLING = "retelling"
 RELATED = "related"
 RETELLING_VERDICT = 0.5  # a calibrated probability: "same-story" when a retelling is more likely than not
@@ -84,21 +88,32 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def lexical_signatures(texts: Sequence[str]) -> np.ndarray:
+def content_hashes(tokens) -> np.ndarray:
+    """The 32-bit hashes of a set of content tokens, sorted (never the all-ones value, which marks an
+    empty slot)."""
+    h = np.fromiter((int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little") & ((1 << 32) - 1)
+                     for t in tokens), dtype=np.uint64, count=len(tokens))
+    return np.sort(np.minimum(h, int(_MAX_HASH) - 1)).astype(np.uint32)
+
+
+def lexical_signatures(texts: Sequence[str], *, slots: bool = False) -> np.ndarray:
     """(n, 1 + LEX_PERM) uint32: each text's number of distinct content tokens (capped), then the MinHash
-    of that set (all ones for an empty set)."""
+    of that set (all ones for an empty set). With `slots`, WORD_SLOTS columns follow: the set's hashes
+    themselves (content_hashes, all ones where empty; see counted_in_slots)."""
     a, b = _permutations()
-    out = np.full((len(texts), 1 + LEX_PERM), _MAX_HASH, dtype=np.uint32)
+    out = np.full((len(texts), 1 + LEX_PERM + (WORD_SLOTS if slots else 0)), _MAX_HASH, dtype=np.uint32)
     for i, text in enumerate(texts):
         toks = content_tokens(text)
         out[i, 0] = min(len(toks), int(_MAX_HASH))
         if not toks:
             continue
-        h = np.fromiter((int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little") & ((1 << 32) - 1)
-                         for t in toks), dtype=np.uint64, count=len(toks))
+        hashes = content_hashes(toks)
+        if slots and len(hashes) <= WORD_SLOTS:
+            out[i, 1 + LEX_PERM:1 + LEX_PERM + len(hashes)] = hashes
+        h = hashes.astype(np.uint64)
         with np.errstate(over="ignore"):
             perm = ((h[:, None] * a[None, :] + b[None, :]) % _MERSENNE) & _MAX_HASH
-        out[i, 1:] = perm.min(axis=0).astype(np.uint32)
+        out[i, 1:1 + LEX_PERM] = perm.min(axis=0).astype(np.uint32)
     return out
 
 
@@ -137,6 +152,19 @@ def counted_containment(text: str, others: Sequence[str], other_sizes) -> np.nda
         small = min(len(mine), sizes[i])
         out[i] = found / small if small else 0.0
     return out
+
+
+def counted_in_slots(text: str, slots: np.ndarray, sizes) -> np.ndarray:
+    """token_containment of one text against stored articles from their word slots (rows of WORD_SLOTS
+    hashes, see lexical_signatures) and content-word counts: NaN for a row whose set did not fit its
+    slots (count it from the text, counted_containment)."""
+    mine = content_hashes(content_tokens(text))
+    slots = np.atleast_2d(np.asarray(slots, dtype=np.uint32))
+    sizes = np.asarray(sizes, dtype=np.float64).reshape(-1)
+    found = np.isin(slots, mine).sum(axis=1) if len(mine) else np.zeros(len(slots))
+    small = np.minimum(len(mine), sizes)
+    out = np.where(small > 0, found / np.maximum(small, 1.0), 0.0)
+    return np.where(sizes > WORD_SLOTS, np.nan, out)
 
 
 def lexical_containment(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

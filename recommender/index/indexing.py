@@ -22,10 +22,11 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from recommender.text.articles import Article, read_as_headline
-from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, SIGNATURE_WIDTH, BandTable, UnionFind, classify_pair,
-                         carries_notice, lexical_part, lsh_params, notice_bodies, overlap, Shingled, text_signatures)
+from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, NUM_PERM, SIGNATURE_WIDTH, BandTable, UnionFind,
+                         classify_pair, carries_notice, lexical_part, lsh_params, notice_bodies, overlap, Shingled, text_signatures)
 from recommender.embed.embedding import Embedder, article_text, embedded_words
-from recommender.evidence.pairs import RETELLING, RETELLING_VERDICT, Sides, load_pair_model, other_outlet, told_again
+from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, Sides, lexical_signatures, load_pair_model, other_outlet,
+                                       told_again)
 from recommender.embed.models import MULTILINGUAL, model_covers
 from recommender.index.store import (EXACT_LIMIT, PROBE_SHARE, STORED_NEIGHBOURS, IndexDir, Link, Record, Snapshot, SnapshotParts, StoredBands,
                     load_file, mapped_file, release, trim, write_snapshot)
@@ -1151,14 +1152,17 @@ def build_index(
                        warnings=language_warnings(languages, embedder.name))
 
 
-def _load_rows(snap: Snapshot) -> _Rows:
+def _load_rows(snap: Snapshot, max_tokens: int) -> _Rows:
     found = snap.records()
     records = [found[int(k)] for k in snap.keys]
     links = {(link.a, link.b): link for link in snap.links()}
     nb, nbs = (np.array(snap.neighbours), np.array(snap.neighbour_scores)) if snap.neighbours is not None else (None, None)
     words = {int(k): int(w) for k, w in zip(snap.keys, snap.text_words)} if snap.has_text_words else {}
-    return _Rows(records, np.array(snap.vectors, dtype=np.float32), np.array(snap.minhash, dtype=np.uint32), links,
-                 nb, nbs, words, notices=snap.notices)
+    minhash = np.array(snap.minhash, dtype=np.uint32)
+    if minhash.shape[1] < SIGNATURE_WIDTH:  # written before the content words' hashes were stored: add them
+        read = [article_text(r.title, r.body, max_tokens) for r in records]
+        minhash = np.hstack([minhash, lexical_signatures(read, slots=True)[:, minhash.shape[1] - NUM_PERM:]])
+    return _Rows(records, np.array(snap.vectors, dtype=np.float32), minhash, links, nb, nbs, words, notices=snap.notices)
 
 
 def _drop(rows: _Rows, drop_keys: set[int]) -> _Rows:
@@ -1226,7 +1230,7 @@ def _live_rows(index_dir: IndexDir, embedder: Embedder, config) -> tuple[_Rows, 
     index_dir.clean_leftovers()
     snap = index_dir.open_for(embedder, config.max_tokens, mmap=False)
     try:
-        return _load_rows(snap), int(snap.keys.max()) + 1 if snap.count else 1
+        return _load_rows(snap, config.max_tokens), int(snap.keys.max()) + 1 if snap.count else 1
     finally:
         snap.close()
 

@@ -20,7 +20,7 @@ from recommender.config import Config
 from recommender.text.dates import Published
 from recommender.text.lexical import search_terms
 from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, carries_notice, classify_pair, lexical_part,
-                                             minhash_signatures, overlap, Shingled)
+                                             minhash_signatures, overlap, Shingled, word_part)
 from recommender.embed.embedding import Embedder, article_text, embedded_words, load_embedder
 from recommender.errors import ArticleNotFound, BadInput, ConfigError, IndexNotReady
 from recommender.embed.models import model_covers
@@ -30,7 +30,7 @@ from recommender.query.ranking import (Candidate, CandidateVectors, Query, RankP
                                        within_age)
 from recommender.index.store import LISTING_FIELDS, STORED_NEIGHBOURS, Hit, IndexDir, Meta, Record, Snapshot
 from recommender.evidence.pairs import (RETELLING, RETELLING_VERDICT, PairModel, Sides, counted_containment,
-                                       lexical_signatures, load_pair_model, token_containment, told_again)
+                                       counted_in_slots, lexical_signatures, load_pair_model, token_containment, told_again)
 
 __all__ = ["QueryService"]
 
@@ -173,14 +173,27 @@ class QueryService:
         records at hand (`stored`, row-aligned), the shared content words are counted, not estimated."""
         theirs = _row_sides(snap, rows)
         counted = (None if stored is None
-                   else self._counted_lex(article_text(art.title, art.body, self.config.max_tokens), stored, theirs))
+                   else self._counted_lex(snap, article_text(art.title, art.body, self.config.max_tokens), rows,
+                                          [r.key for r in stored], {r.key: r for r in stored}))
         return self.pairs.judge(cosines, self._sides(art), theirs, counted)
 
-    def _counted_lex(self, read: str, stored: Sequence[Record], sides: Sides) -> np.ndarray:
-        """`lex` of a text given in full (what the model read of it) against stored articles, row-aligned
-        with their sides: its content words counted in what the model read of each."""
-        return counted_containment(read, [article_text(r.title, r.body, self.config.max_tokens) for r in stored],
-                                   sides.lexsig[:, 0])
+    def _counted_lex(self, snap: Snapshot, read: str, rows: np.ndarray, keys: Sequence[int],
+                     stored: Mapping[int, Record] | None = None) -> np.ndarray:
+        """`lex` of a text given in full (what the model read of it) against stored articles (rows and
+        their keys, aligned): its content words counted in what the model read of each, from the words'
+        hashes the snapshot stores; an article whose words did not fit them, or a snapshot written before
+        them, is counted in its stored text (`stored`, by key, where the caller has read it)."""
+        signatures = np.asarray(snap.minhash[np.asarray(rows, dtype=np.int64)])
+        sizes = lexical_part(signatures)[:, 0].astype(np.float64)
+        slots = word_part(signatures)
+        counted = counted_in_slots(read, slots, sizes) if slots is not None else np.full(len(keys), np.nan)
+        left = np.flatnonzero(np.isnan(counted))
+        if len(left):
+            texts = stored if stored is not None else snap.records([keys[i] for i in left])
+            counted[left] = counted_containment(
+                read, [article_text(texts[keys[i]].title, texts[keys[i]].body, self.config.max_tokens) for i in left],
+                sizes[left])
+        return counted
 
     def _sides(self, art: Article) -> Sides:
         """What the pair judgment reads of an article not in the index."""
@@ -503,8 +516,7 @@ class QueryService:
             fresh = sides.take(new)
             counted = None
             if query.read is not None:  # a text given in full: its shared words with each candidate are counted
-                stored = snap.records([hits[n].key for n in new])
-                counted = self._counted_lex(query.read, [stored[hits[n].key] for n in new], fresh)
+                counted = self._counted_lex(snap, query.read, rows[new], [hits[n].key for n in new])
             judged = self.pairs.judge(np.asarray([hits[n].score for n in new], dtype=np.float64), query.sides(), fresh,
                                       counted)
             retold = told_again(judged.p_retelling, query.source, fresh.source).tolist()
