@@ -9,9 +9,11 @@ Copies (the same text, edited) stay with the shingle evidence of `duplicates`; t
 different texts. The shipped models read four features, each with a reason in any language and length:
 
     cos        cosine of what the model read of each (title + lead)
-    lex        containment of the shorter text's content words in the other (MinHash estimate): shared
-               names, places and numbers; a word is 4+ letters or holds a digit, and scripts written
-               without spaces count in character pairs, so no stop list of any language is needed
+    lex        containment of the shorter text's content words in the other: shared names, places and
+               numbers; a word is 4+ letters or holds a digit, and scripts written without spaces count in
+               character pairs, so no stop list of any language is needed. Counted where a text is given
+               in full (against the texts, or the hashes of its content words a snapshot stores for each
+               article); a MinHash estimate between two stored articles
     gap        log(1 + hours apart), less a day of grace when either time is a date alone
     undated    either date unknown: its own value, never "the same time"
 
@@ -93,7 +95,7 @@ def content_hashes(tokens) -> np.ndarray:
     empty slot)."""
     h = np.fromiter((int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little") & ((1 << 32) - 1)
                      for t in tokens), dtype=np.uint64, count=len(tokens))
-    return np.sort(np.minimum(h, int(_MAX_HASH) - 1)).astype(np.uint32)
+    return np.unique(np.minimum(h, int(_MAX_HASH) - 1)).astype(np.uint32)
 
 
 def lexical_signatures(texts: Sequence[str], *, slots: bool = False) -> np.ndarray:
@@ -120,9 +122,9 @@ def lexical_signatures(texts: Sequence[str], *, slots: bool = False) -> np.ndarr
 def token_containment(text: str, others: Sequence[str]) -> np.ndarray:
     """`lex` counted exactly, for texts at hand: for each of `others`, the share of the smaller
     content-word set (its or `text`'s) found in the other (0 when either is empty). The MinHash estimate
-    (lexical_containment) is what two stored articles allow; between sets of very different sizes (a
-    headline and an article's lead) it sees a shared word or two only by chance, and reads 1 shared word
-    of 4 as 0 or as 0.4."""
+    (lexical_containment) is what two stored articles are judged by; between sets of very different sizes
+    (a headline and an article's lead) it sees a shared word or two only by chance, and reads 1 shared
+    word of 4 as 0 or as 0.4."""
     mine = content_tokens(text)
     out = np.zeros(len(others))
     for i, other in enumerate(others):
@@ -172,7 +174,7 @@ def lexical_containment(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     |A & B| = J (|A| + |B|) / (1 + J) with J the MinHash Jaccard estimate; 0 when either set is empty."""
     sig_a, sig_b = np.atleast_2d(sig_a), np.atleast_2d(sig_b)
     na, nb = sig_a[:, 0].astype(np.float64), sig_b[:, 0].astype(np.float64)
-    jac = (sig_a[:, 1:] == sig_b[:, 1:]).mean(axis=1)
+    jac = (sig_a[:, 1:1 + LEX_PERM] == sig_b[:, 1:1 + LEX_PERM]).mean(axis=1)
     inter = jac * (na + nb) / (1.0 + jac)
     small = np.minimum(na, nb)
     return np.where(small > 0, np.minimum(inter / np.maximum(small, 1.0), 1.0), 0.0)
@@ -215,8 +217,8 @@ FEATURES = ("cos", "lex", "short", "cos*short", "lex*short", "gap", "undated", "
 def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES, counted_lex=None) -> np.ndarray:
     """(n, len(names)) float64 for pairs (a[i], b[i]), the named FEATURES in that order; either side may be
     one row (broadcast). Only the named features are computed. `counted_lex`: the pairs' content-word
-    containment counted (token_containment) where both texts are at hand; else `lex` is estimated from
-    the sides' signatures."""
+    containment counted (token_containment, counted_in_slots) where a text is at hand; else `lex` is
+    estimated from the sides' signatures."""
     cos = np.asarray(cos, dtype=np.float64).reshape(-1)
     memo: dict[str, np.ndarray] = ({} if counted_lex is None
                                    else {"lex": np.asarray(counted_lex, dtype=np.float64).reshape(-1)})
