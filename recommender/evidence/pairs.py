@@ -160,11 +160,12 @@ def counted_in_slots(text: str, slots: np.ndarray, sizes) -> np.ndarray:
     """token_containment of one text against stored articles from their word slots (rows of WORD_SLOTS
     hashes, see lexical_signatures) and content-word counts: NaN for a row whose set did not fit its
     slots (count it from the text, counted_containment)."""
-    mine = content_hashes(content_tokens(text))
+    tokens = content_tokens(text)
+    mine = content_hashes(tokens)
     slots = np.atleast_2d(np.asarray(slots, dtype=np.uint32))
     sizes = np.asarray(sizes, dtype=np.float64).reshape(-1)
     found = np.isin(slots, mine).sum(axis=1) if len(mine) else np.zeros(len(slots))
-    small = np.minimum(len(mine), sizes)
+    small = np.minimum(len(tokens), sizes)
     out = np.where(small > 0, found / np.maximum(small, 1.0), 0.0)
     return np.where(sizes > WORD_SLOTS, np.nan, out)
 

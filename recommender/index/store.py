@@ -573,8 +573,7 @@ class Snapshot:
 
     def published(self, row: int) -> Published:
         """A row's publication time, from the stored arrays (no text: `Published.text` is empty)."""
-        return Published(day=int(self.published_days[row]), days=float(self.time_days[row]),
-                         precise=bool(self.precise_time[row]))
+        return self.published_rows([row])[0]
 
     def published_rows(self, rows) -> list[Published]:
         """Several rows' publication times (as `published`), in one read of the arrays."""

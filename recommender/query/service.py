@@ -478,8 +478,8 @@ class QueryService:
     def _rank_candidates(self, snap: Snapshot, query: Query, n_cand: int, params: RankParams,
                          searched: list[Hit], lexical: list[tuple[int, float]], *, made: dict[int, Candidate],
                          excluded: frozenset[int] = frozenset()):
-        """(ranked, metadata by key, lowest candidate cosine, other stories ranked from) for the query's
-        n_cand nearest articles. Past the stored neighbours, the widest pool is searched once into
+        """(ranked, the ranked items' metadata by key, lowest candidate cosine, other stories ranked from)
+        for the query's n_cand nearest articles. Past the stored neighbours, the widest pool is searched once into
         `searched` and each widening takes its first n_cand (a flat or IVF search of 1,000 costs about
         what one of 256 does: the scan, not k, is the work); `made` keeps the candidates judged by an
         earlier, narrower pool of the same query."""
