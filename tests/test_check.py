@@ -78,3 +78,22 @@ def test_shared_passages_give_the_text_back():
     pieces = shared_passages(text, "yesterday the quick brown fox jumps over the lazy dog again")
     assert "".join(p for p, _ in pieces) == text
     assert [p for p, shared in pieces if shared] == ["The quick brown fox jumps over the lazy dog"]
+
+
+def test_a_draft_is_dated_the_day_it_goes_out_unless_the_editor_changes_or_clears_it(check):
+    import datetime as dt
+
+    page = check.get("/admin/check", headers=AUTH).get_data(as_text=True)
+    shown = re.search(r'name="published" value="([^"]*)"', page).group(1)
+    assert dt.date.fromisoformat(shown) >= dt.date.today() - dt.timedelta(days=1)  # today, as UTC has it
+    asked = {"headline": "Llamas elect a mayor", "text": "In a village high in the Andes, a herd of llamas chose a mayor."}
+    as_json = {**AUTH, "Accept": "application/json"}
+    dated = check.post("/admin/check", headers=as_json, data={"csrf": csrf(check), **asked, "published": "2024-05-20"})
+    assert dated.status_code == 200 and dated.get_json()["published"] == "2024-05-20"
+    undated = check.post("/admin/check", headers=as_json, data={"csrf": csrf(check), **asked, "published": ""})
+    assert undated.status_code == 200 and undated.get_json()["published"] is None
+    bad = check.post("/admin/check", headers=as_json, data={"csrf": csrf(check), **asked, "published": "20/05/2024"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "published"
+    page = check.post("/admin/check", headers=AUTH, data={"csrf": csrf(check), **asked, "published": "20/05/2024"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "not an ISO date" in html and 'value="20/05/2024"' in html and "Llamas" in html

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import datetime as dt
 import re
 import secrets
 import threading
@@ -246,7 +247,10 @@ def admin_check():
     if refusal is not None:
         return refusal
     if request.method == "GET":
-        return _check_page()
+        # A draft is checked before it is published: it is dated the day it goes out (today unless the
+        # editor changes it), so a match is judged by the time apart as well as by its text; cleared, the
+        # draft is judged on its text alone.
+        return _check_page(published=dt.datetime.now(dt.timezone.utc).date().isoformat())
     wants_json = request.accept_mimetypes.best == "application/json"
     if not _csrf_ok():
         if wants_json:
@@ -254,6 +258,7 @@ def admin_check():
         return _check_page(403, error="This form had expired or came from another page. It has been reloaded: paste again.")
     headline = request.form.get("headline", "").strip()
     text = request.form.get("text", "")
+    published = request.form.get("published", "").strip()
     problem, status, field = None, 200, None
     if not headline and not text.strip():
         problem, status, field = "Paste a headline and the draft's text or HTML.", 400, "text"
@@ -263,10 +268,11 @@ def admin_check():
     if problem:
         if wants_json:
             raise ApiError(status, problem, field=field)
-        return _check_page(status, error=problem, headline=headline, text=text)
+        return _check_page(status, error=problem, headline=headline, text=text, published=published)
     if not _index_ready():
         raise IndexNotReady("no index loaded")
-    article = {"title": headline, "html" if _looks_like_html(text) else "body": text}
+    article = {"title": headline, "html" if _looks_like_html(text) else "body": text,
+               **({"published": published} if published else {})}
     r = rec()
     try:
         parsed = r.parse(article)
@@ -275,17 +281,18 @@ def admin_check():
     except BadInput as exc:
         if wants_json:
             raise ApiError(400, exc.message, field=exc.field) from None
-        return _check_page(400, error=exc.message, headline=headline, text=text)
+        return _check_page(400, error=exc.message, headline=headline, text=text, published=published)
     matches = []
     for m in found["matches"]:
         body = r.article_info(m["id"])["body"]
         matches.append({**m, "draft": shared_passages(parsed.body, body), "original": shared_passages(body, parsed.body)})
     result = {"verdict": VERDICTS.get(found["verdict"], found["verdict"]), "matches": matches,
-              "also_read": list(parsed.also_read), "related": related["items"], "lang": found.get("lang")}
+              "also_read": list(parsed.also_read), "related": related["items"], "lang": found.get("lang"),
+              "published": parsed.when.text or None}
     if wants_json:
         return jsonify({**result, "matches": [{k: v for k, v in m.items() if k not in ("draft", "original")}
                                               for m in matches]})
-    return _check_page(headline=headline, text=text, result=result, draft=parsed)
+    return _check_page(headline=headline, text=text, published=published, result=result, draft=parsed)
 
 
 # --- an article's list, as its editors choose it ---------------------------------------------
