@@ -273,3 +273,21 @@ def test_the_shipped_centres_are_what_the_installed_weights_give(tmp_path):
     # the common centre is a mean over 2,000 seeded strings: a tenth of them points the same way
     assert float(_unit(encoder.mean(w.center_texts(packed)[:200])) @ _unit(center)) > 0.99
 
+
+
+def test_a_headline_too_short_to_name_its_language_is_flagged_by_the_odds_of_the_languages_the_model_reads(hash_config):
+    """A headline alone seldom names its language with confidence (lang stays null, no filter applies), but
+    the detector's posterior still says whether the model reads it: English headlines are not flagged for
+    the english model, German and French ones are, and a text with too few letters to tell is."""
+    from recommender.embed.embedding import HashingEmbedder
+    from recommender.facade import Recommender
+
+    english = Recommender(hash_config, HashingEmbedder(name="all-MiniLM-L6-v2"))  # the english model's languages
+    for title, flagged in (("Rovers win the league title after a long season", False),
+                           ("Lopes named player of the season", False),
+                           ("Stadtrat beschließt neue Buslinien für den Norden", True),
+                           ("Le conseil municipal approuve de nouvelles lignes", True),
+                           ("!!! 2024", True)):
+        headline = {"title": title, "body": ""}
+        compared = english.compare(headline, headline)
+        assert compared["langs"] == {"a": None, "b": None} and compared["low_confidence"] is flagged, title

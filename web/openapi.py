@@ -152,7 +152,7 @@ def document() -> dict:
         "properties": {"query": {"type": "object", "properties": {
                            "lang": {"type": ["string", "null"], "description": "the query article's language (detected when not given)"},
                            "low_confidence": {"type": "boolean",
-                                              "description": "the model was not trained on that language (or it is unknown): scores mean less"}}},
+                                              "description": "the model was not trained on that language (a text too short to name its language: the languages it was trained on have less than even odds): scores mean less"}}},
                        "items": {"type": "array", "items": related_item},
                        "snapshot": {"type": "string"}, "params": {"type": "object"},
                        "short": {"type": "boolean", "description": "fewer than k items: see short_reason"},

@@ -18,6 +18,7 @@ from recommender.text.articles import Article, parse_article, read_as_headline
 from recommender.text.cleaning import CleaningProfile, count_words, load_profile
 from recommender.config import Config
 from recommender.text.dates import Published
+from recommender.text.language import language_posterior
 from recommender.text.lexical import search_terms
 from recommender.evidence.duplicates import (BUCKET_LIMIT, NEAR_COSINE, BandTable, carries_notice, classify_pair, lexical_part,
                                              minhash_signatures, overlap, Shingled, word_part)
@@ -150,13 +151,18 @@ class QueryService:
         text = article_text(article.title, article.body, self.config.max_tokens)
         return self._model().encode([text])[0]
 
-    def low_confidence(self, lang: str) -> bool:
-        """True when the model was not trained on this language (or it is unknown): scores mean less.
+    def low_confidence(self, lang: str, text: str = "") -> bool:
+        """True when the model was not trained on the text's language: scores mean less. A text too short
+        for its language to be named (`lang` empty: a headline) is flagged when the languages the model
+        was trained on have less than even odds together in the detector's posterior, or when it has too
+        few letters to tell.
 
         The model is the one loaded (an index serves only with the model it was built with), else,
         read-only, the one the index names: comparing two texts needs no index."""
         name = self.embedder.name if self.embedder is not None else self.snapshot.manifest.get("model") or ""
-        return not model_covers(name, lang)
+        if lang or not text:
+            return not model_covers(name, lang)
+        return sum(p for other, p in language_posterior(text) if model_covers(name, other)) < 0.5
 
     @property
     def pairs(self) -> PairModel:
@@ -272,7 +278,7 @@ class QueryService:
                                  exclude_groups=params.exclude_groups | groups | _stories(snap, choices.excludes),
                                  exclude_ids=params.exclude_ids | frozenset(choices.pins) | frozenset(choices.excludes))
         info["lang"] = query_lang or None
-        info["low_confidence"] = self.low_confidence(query_lang)
+        info["low_confidence"] = self.low_confidence(query_lang, words_of)
         own_language = not params.langs and not params.cross_lang and bool(query_lang)
         if own_language:
             # A reader of a German page is shown German stories; cross_lang=1 (or lang=...) widens it.
@@ -609,7 +615,7 @@ class QueryService:
             m["cross_lang"] = bool(art.lang and m["lang"] and m["lang"] != art.lang)
         verdict = matches[0]["level"] if matches else "unique"
         return {"verdict": verdict, "matches": matches[:k], "snapshot": snap.name,
-                "lang": art.lang or None, "low_confidence": self.low_confidence(art.lang),
+                "lang": art.lang or None, "low_confidence": self.low_confidence(art.lang, f"{art.title}\n{art.body}"),
                 "thresholds": self._thresholds()}
 
     def _bands(self, snap: Snapshot) -> BandTable:
@@ -644,7 +650,7 @@ class QueryService:
             "explain": judged.explain(0, self.pairs),
             "langs": {"a": arts[0].lang or None, "b": arts[1].lang or None},
             "cross_lang": bool(arts[0].lang and arts[1].lang and arts[0].lang != arts[1].lang),
-            "low_confidence": any(self.low_confidence(x.lang) for x in arts),
+            "low_confidence": any(self.low_confidence(x.lang, f"{x.title}\n{x.body}") for x in arts),
             "thresholds": self._thresholds(),
         }
 
