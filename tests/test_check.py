@@ -59,6 +59,10 @@ def test_a_syndicated_copy_is_near_with_shared_passages_and_a_fresh_story_is_new
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'data-verdict="near"' in html and original["title"].split()[0] in html
+    assert "time apart unknown: judged on the text alone" in html  # the paste sent no date
+    dated = check.post("/admin/check", headers=AUTH, data={"csrf": csrf(check), **syndicated(original),
+                                                          "published": original["published"][:10]})
+    assert "0 days apart" in dated.get_data(as_text=True)
     assert html.count("<mark>") >= 2
     assert "Ten things to do this weekend" in html  # the draft's ALSO READ link, shown as data
     fresh = check.post("/admin/check", headers=AUTH, data={"csrf": csrf(check), "headline": "Llamas elect a mayor",

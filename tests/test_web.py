@@ -1,6 +1,7 @@
 """The Flask app with the stand-in embedder: routes, the one error shape, headers, writes."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -73,9 +74,24 @@ def test_duplicates_and_compare(client):
     assert body["verdict"] in ("exact", "near")
     top = body["matches"][0]
     assert top["id"] == "sample-sheinbaum"
-    assert set(top["scores"]) == {"cosine", "jaccard", "containment", "coverage", "p_retelling", "p_related"}
+    assert set(top["scores"]) == {"cosine", "jaccard", "containment", "coverage", "p_retelling", "p_related", "days_apart"}
     cmp = client.post("/api/compare", json={"a": {"title": "a", "body": raw}, "b": {"title": "b", "body": raw + "\n\nShare this"}}).get_json()
-    assert cmp["duplicate"] is True and cmp["scores"]["containment"] == 1.0
+    assert cmp["duplicate"] is True and cmp["scores"]["containment"] == 1.0 and cmp["scores"]["days_apart"] is None
+
+
+def test_a_match_says_how_many_days_apart_it_was_judged_or_that_its_time_was_unknown(client):
+    from tests.conftest import demo_records
+
+    original = next(r for r in demo_records(300) if r["published"])
+    when = dt.date.fromisoformat(original["published"][:10]) + dt.timedelta(days=3)
+    copy = {"title": original["title"], "body": original["body"]}
+    found = lambda article: next(m for m in client.post("/api/duplicates", json=article).get_json()["matches"]
+                                 if m["id"] == original["id"])
+    assert found({**copy, "published": when.isoformat()})["scores"]["days_apart"] == 3.0
+    assert found(copy)["scores"]["days_apart"] is None  # undated: judged on the text alone
+    pair = client.post("/api/compare", json={"a": {**copy, "published": original["published"][:10]},
+                                             "b": {**copy, "published": when.isoformat()}}).get_json()
+    assert pair["scores"]["days_apart"] == 3.0
 
 
 def test_article_shows_groups(client):

@@ -166,7 +166,8 @@ def document() -> dict:
                                                 "containment": {"type": ["number", "null"]},
                                                 "coverage": {"type": ["number", "null"], "description": "share of the shorter text's words in 5-word passages the other has (a copy at NEWSREC_NEAR_COVERAGE and above)"},
                                                 "p_retelling": {**probability, "description": "the pair judgment: B tells A's story again (same-story at 0.5 and above)"},
-                                                "p_related": {**probability, "description": "the pair judgment: a reader of A would want B"}}}
+                                                "p_related": {**probability, "description": "the pair judgment: a reader of A would want B"},
+                                                "days_apart": {"type": ["number", "null"], "description": "days between the two publication times; null when either is unknown (judged on the text alone)"}}}
     explain = {"type": "array", "description": "the features that moved each judgment's odds most",
                "items": {"type": "object", "properties": {"judgment": {"type": "string"}, "feature": {"type": "string"},
                                                           "value": {"type": "number"}, "effect": {"type": "number"}}}}

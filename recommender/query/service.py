@@ -602,7 +602,8 @@ class QueryService:
                 "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4),
                            "containment": round(ov.containment, 4), "coverage": round(ov.coverage, 4),
                            "p_retelling": round(p, 4),
-                           "p_related": round(float(judged.p_related[n]), 4)},
+                           "p_related": round(float(judged.p_related[n]), 4),
+                           "days_apart": _days_apart(art.when.days, float(snap.time_days[row]))},
                 "dup_group": int(snap.dup_group[row]),
                 "story_group": int(snap.story_group[row]),
             })
@@ -646,7 +647,8 @@ class QueryService:
             "same_story": level is not None,
             "scores": {"cosine": round(cos, 4), "jaccard": round(ov.jaccard, 4), "containment": round(ov.containment, 4),
                        "coverage": round(ov.coverage, 4), "p_retelling": round(p, 4),
-                       "p_related": round(float(judged.p_related[0]), 4)},
+                       "p_related": round(float(judged.p_related[0]), 4),
+                       "days_apart": _days_apart(arts[0].when.days, arts[1].when.days)},
             "explain": judged.explain(0, self.pairs),
             "langs": {"a": arts[0].lang or None, "b": arts[1].lang or None},
             "cross_lang": bool(arts[0].lang and arts[1].lang and arts[0].lang != arts[1].lang),
@@ -823,6 +825,13 @@ class QueryService:
             "duplicate_groups": int(dup_sizes[2:].sum()) if len(dup_sizes) > 2 else 0,
             "story_groups": int((story_sizes >= 2).sum()),
         }
+
+
+def _days_apart(a: float, b: float) -> float | None:
+    """Days between two publication times (fractional days, NaN unknown); None when either is unknown:
+    the pair was judged on its text alone."""
+    apart = abs(a - b)
+    return None if np.isnan(apart) else round(float(apart), 2)
 
 
 def unread_share(words_read: int, text: str) -> float:
