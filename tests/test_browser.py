@@ -124,6 +124,9 @@ def other_origin(tmp_path_factory, live_server):
     (root / "evil.html").write_text(page, encoding="utf-8")
     (root / "de.html").write_text(GERMAN_PAGE.replace("WIDGET", f"{live_server.url}/widget.js"), encoding="utf-8")
     (root / "slow.html").write_text(page.replace('data-timeout="8000"', 'data-timeout="1000"'), encoding="utf-8")
+    for name, when in (("dated.html", "2024-05-20T10:00:00+02:00"), ("misdated.html", "2024-13-45T10:00")):
+        (root / name).write_text(page.replace("<title>", f'<meta property="article:published_time" content="{when}"><title>'),
+                                 encoding="utf-8")
     # the story three screens down the page, and text after it: the widget must wait, then move nothing
     (root / "long.html").write_text(page.replace('<div class="wrap">', '<div style="height:300vh">Top stories</div><div class="wrap">')
                                     .replace("</div></div>", "</div></div>" + "<p>More of the site.</p>" * 40), encoding="utf-8")
@@ -143,6 +146,18 @@ def test_widget_on_another_origin_with_other_markup(page, live_server, other_ori
     assert len(titles) == 2 and "Unrelated celebrity gossip" not in titles
     page.screenshot(path=str(ARTIFACTS / "other-origin.png"), full_page=True)
     assert page.errors == []
+
+
+def test_the_widget_sends_the_publication_time_a_page_states_and_never_one_the_api_cannot_read(page, live_server,
+                                                                                                  other_origin):
+    sent: list[dict] = []
+    page.on("request", lambda r: sent.append(json.loads(r.post_data)) if r.method == "POST" and "/api/related" in r.url
+            else None)
+    for name, expected in (("dated.html", "2024-05-20T10:00:00+02:00"), ("misdated.html", None), ("index.html", None)):
+        page.goto(other_origin + "/" + name)
+        page.wait_for_selector("html[data-newsrec='ready']", timeout=20_000)  # a date it cannot read costs no list
+        assert sent[-1].get("published") == expected and sent[-1]["title"], (name, sent[-1])
+    assert len(sent) == 3 and page.errors == []
 
 
 def test_widget_finds_and_labels_a_german_pages_blocks(page, live_server, other_origin):

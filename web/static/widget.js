@@ -104,6 +104,17 @@
     });
   }
 
+  // The page's publication time as news pages state it (article:published_time, schema.org's
+  // datePublished, an article's <time datetime>): a page not yet indexed is judged by the time apart too.
+  // Only a date the API reads is sent; anything else leaves the page undated.
+  function pagePublished() {
+    var el = document.querySelector('meta[property="article:published_time"],meta[name="article:published_time"],' +
+      '[itemprop="datePublished"],article time[datetime]');
+    var v = el ? (el.getAttribute("content") || el.getAttribute("datetime") || "").trim() : "";
+    var iso = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+    return iso.test(v) && !isNaN(Date.parse(v.replace(" ", "T"))) ? v : undefined;
+  }
+
   function articleText(blocks) {
     var root = document.querySelector("article") || document.querySelector("main") || document.body;
     var parts = [];
@@ -291,6 +302,7 @@
       return request(api + "/api/related", {
         title: (h1 ? h1.textContent : document.title || "").trim(),
         body: articleText(blocks),
+        published: pagePublished(),
         url: location.href,
         lang: pageLang,
         k: k
