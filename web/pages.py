@@ -1,10 +1,10 @@
 """HTML pages: the demo page, article pages, the /embed fragment, the admin page and widget.js."""
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
-import datetime as dt
 import re
 import secrets
 import threading
