@@ -228,7 +228,7 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     snap, key = rec.snapshot, rec.snapshot.key_of_id("lx-follow")
     follow = snap.record(key)
     judged = rec._judge_rows(snap, rec.parse({"title": headline, "body": ""}), np.asarray([0.3]),
-                             np.asarray([snap.row_of_key(key)]), [follow])
+                             np.asarray([snap.row_of_key(key)]), [key], {key: follow})
     read = rec.config.max_tokens
     counted = token_containment(article_text(headline, "", read), [article_text(follow.title, follow.body, read)])[0]
     assert counted == 0.25 and judged.features[0, rec.pairs.names.index("lex")] == counted  # Qwerton

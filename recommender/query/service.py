@@ -173,15 +173,15 @@ class QueryService:
         return self._pairs
 
     def _judge_rows(self, snap: Snapshot, art: Article, cosines: np.ndarray, rows: np.ndarray,
-                    stored: Sequence[Record] | None = None):
+                    keys: Sequence[int] | None = None, stored: Mapping[int, Record] | None = None):
         """The pair judgment of an article not in the index against rows of `snap` (row-aligned cosines): the
-        snapshot the request read, never the live reference again (a swap may have moved it). With the rows'
-        records at hand (`stored`, row-aligned), the shared content words are counted, not estimated."""
-        theirs = _row_sides(snap, rows)
-        counted = (None if stored is None
-                   else self._counted_lex(snap, article_text(art.title, art.body, self.config.max_tokens), rows,
-                                          [r.key for r in stored], {r.key: r for r in stored}))
-        return self.pairs.judge(cosines, self._sides(art), theirs, counted)
+        snapshot the request read, never the live reference again (a swap may have moved it). Given the rows'
+        keys (and their records, by key, where the caller has read them), the shared content words are
+        counted, not estimated (_counted_lex)."""
+        counted = (None if keys is None
+                   else self._counted_lex(snap, article_text(art.title, art.body, self.config.max_tokens), rows, keys,
+                                          stored))
+        return self.pairs.judge(cosines, self._sides(art), _row_sides(snap, rows), counted)
 
     def _counted_lex(self, snap: Snapshot, read: str, rows: np.ndarray, keys: Sequence[int],
                      stored: Mapping[int, Record] | None = None) -> np.ndarray:
@@ -583,7 +583,7 @@ class QueryService:
         mine = Shingled.of(art.body)
         rows = snap.rows_of_keys(keys)
         cosines = (np.asarray(snap.vectors[rows]) @ vector).astype(np.float64) if len(rows) else np.zeros(0)
-        judged = self._judge_rows(snap, art, cosines, rows, [stored[key] for key in keys])
+        judged = self._judge_rows(snap, art, cosines, rows, keys, stored)
         matches = []
         for n, key in enumerate(keys):
             other = stored[key]
