@@ -201,7 +201,7 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     """A four-word headline and an article's lead sharing one word: `lex` is 0.25. The signatures'
     estimate for sets of such different sizes sees the shared word only by chance (0, or 0.4 and more);
     /api/compare has both texts and counts."""
-    from recommender.evidence.pairs import (FEATURES, Sides, counted_containment, lexical_containment,
+    from recommender.evidence.pairs import (FEATURES, LEX_UNSEEN, Sides, counted_containment, lexical_containment,
                                             lexical_signatures, pair_features, token_containment)
     from recommender.query.service import _row_sides
     from recommender.facade import Recommender
@@ -213,7 +213,7 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
     estimated = lexical_containment(sig[:1], sig[1:])
     assert set(np.round(estimated, 1)) - {0.0} and (estimated == 0).any()  # all or nothing, never 0.25
     exact = pair_features([0.5], Sides.of([0.0], [4], sig[0]), Sides.of([0.0], [80], sig[1]), counted_lex=[0.25])
-    assert exact[0, FEATURES.index("lex")] == 0.25
+    assert exact[0, FEATURES.index("lex")] == pytest.approx(0.25 * 4 / (4 + LEX_UNSEEN))  # a share of 4 words
 
     rec = Recommender(hash_config.replace(index=str(_index(tmp_path, corpus_records, hash_config, hash_embedder))),
                       hash_embedder)
@@ -231,7 +231,8 @@ def test_two_texts_at_hand_count_their_shared_words_where_signatures_can_only_gu
                              np.asarray([snap.row_of_key(key)]), [key], {key: follow})
     read = rec.config.max_tokens
     counted = token_containment(article_text(headline, "", read), [article_text(follow.title, follow.body, read)])[0]
-    assert counted == 0.25 and judged.features[0, rec.pairs.names.index("lex")] == counted  # Qwerton
+    assert counted == 0.25  # Qwerton, one of the headline's four words
+    assert judged.features[0, rec.pairs.names.index("lex")] == pytest.approx(counted * 4 / (4 + LEX_UNSEEN))
     # a related list for a text given in full counts them against each candidate's stored text
     assert (counted_containment(headline, leads, sig[1:, 0]) == 0.25).all()
     glued = ["Qwerton北京 coast", "earthquake_2024 strikes"]  # words end where content_tokens ends them

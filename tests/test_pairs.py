@@ -42,6 +42,24 @@ def test_lexical_overlap_is_the_share_of_the_smaller_texts_words():
     assert pair_features([0.5], Sides.of([0.0], [10], empty), Sides.of([0.0], [10], sig[:1]))[0, 1] == 0.0
 
 
+def test_a_share_of_shared_words_weighs_as_many_words_as_it_counts():
+    """One word shared of one says less than ten of ten: `lex` reads a share as if LEX_UNSEEN more of the
+    smaller text's words had gone unshared, so a one-word text is never judged as sharing all its facts."""
+    article = lexical_signatures([" ".join(f"fact{i}" for i in range(60))])
+    lex = FEATURES.index("lex")
+    shares = {}
+    for n in (1, 10, 60):
+        small = lexical_signatures([" ".join(f"fact{i}" for i in range(n))])
+        shares[n] = pair_features([0.4], Sides.of([np.nan], [n], small), Sides.of([np.nan], [60], article),
+                                  counted_lex=[1.0])[0, lex]
+    assert shares == pytest.approx({1: 1 / 3, 10: 10 / 12, 60: 60 / 62})
+    model = load_pair_model("")
+    one, ten = (model.judge([0.4], Sides.of([np.nan], [n], lexical_signatures([" ".join(f"fact{i}" for i in range(n))])),
+                            Sides.of([np.nan], [60], article), [1.0]) for n in (1, 10))
+    assert one.p_related[0] < ten.p_related[0] and one.p_retelling[0] < ten.p_retelling[0]
+    assert one.p_retelling[0] < 0.5  # a word in common and a middling cosine: not the same story told again
+
+
 def test_an_unknown_date_is_its_own_value_never_the_same_time():
     x = pair_features([0.6, 0.6, 0.6], sides([0.0]), sides([0.0, 400.0, np.nan]))
     gap, undated = x[:, FEATURES.index("gap")], x[:, FEATURES.index("undated")]
@@ -76,7 +94,7 @@ def test_cosine_reach_is_where_a_pair_can_first_be_a_retelling():
     model = load_pair_model("")
     reach = model.cosine_reach(RETELLING)
     best = dict(days=[0.0], words=1e9)  # the most favourable dating and length the reach considers
-    full = lexical_signatures(["alpha bravo charlie delta"])
+    full = lexical_signatures([" ".join(f"word{i}" for i in range(400))])  # every word shared, of many
     at = model.judge([reach - 0.01, reach + 0.01], Sides.of(best["days"], [best["words"]], full),
                      Sides.of([0.0, 0.0], [best["words"]] * 2, np.vstack([full, full])))
     assert at.p_retelling[0] < 0.5 < at.p_retelling[1] or reach <= -1

@@ -38,7 +38,7 @@ import numpy as np
 from recommender.errors import ConfigError
 
 __all__ = ["FEATURES", "LEX_PERM", "PairModel", "Sides", "Judgment", "lexical_signatures", "pair_features", "token_containment",
-           "counted_containment", "counted_in_slots", "WORD_SLOTS",
+           "counted_containment", "counted_in_slots", "WORD_SLOTS", "LEX_UNSEEN",
            "load_pair_model", "other_outlet", "told_again", "RETELLING", "RELATED", "RETELLING_VERDICT"]
 
 LEX_PERM = 64  # MinHash permutations of a text's content-word set: Jaccard to about +-0.06
@@ -51,6 +51,11 @@ RELATED = "related"
 RETELLING_VERDICT = 0.5  # a calibrated probability: "same-story" when a retelling is more likely than not
 MODEL_FILE = Path(__file__).with_name("pair_model.json")
 MAX_GAP_DAYS = 3650.0
+# A share of shared words rests on the words it counts: one word shared of one says less than ten of ten.
+# `lex` reads the share as if this many more of the smaller text's content words had gone unshared (one of
+# one: a third; ten of ten: 0.83; fifty of fifty: 0.96), so a text of a word or two never reads as all
+# its facts shared.
+LEX_UNSEEN = 2.0
 _SHORT_SPAN = np.log1p(200.0)  # 200 words read and more count as a full text
 
 # Scripts written without spaces between words: their runs are counted in character pairs.
@@ -221,13 +226,19 @@ def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES, coun
     containment counted (token_containment, counted_in_slots) where a text is at hand; else `lex` is
     estimated from the sides' signatures."""
     cos = np.asarray(cos, dtype=np.float64).reshape(-1)
-    memo: dict[str, np.ndarray] = ({} if counted_lex is None
-                                   else {"lex": np.asarray(counted_lex, dtype=np.float64).reshape(-1)})
+    memo: dict[str, np.ndarray] = {}
+    signed = a.lexsig is not None and b.lexsig is not None
 
     def lex():
         if "lex" not in memo:
-            memo["lex"] = (lexical_containment(a.lexsig, b.lexsig) if a.lexsig is not None and b.lexsig is not None
-                           else np.zeros(1))
+            if counted_lex is not None:
+                share = np.asarray(counted_lex, dtype=np.float64).reshape(-1)
+            else:
+                share = lexical_containment(a.lexsig, b.lexsig) if signed else np.zeros(1)
+            if signed:  # the sets' sizes, as the signatures hold them
+                small = np.minimum(a.lexsig[:, 0], b.lexsig[:, 0]).astype(np.float64)
+                share = share * small / (small + LEX_UNSEEN)
+            memo["lex"] = share
         return memo["lex"]
 
     def short():
@@ -334,6 +345,7 @@ class PairModel:
         """The lowest cosine at which a pair can reach probability p on this head (the same day, at whichever
         length, dating and word overlap favour it most): pairs further apart need not be judged."""
         same = lexical_signatures(["reach"])
+        same[:, 0] = _MAX_HASH - 1  # one set shared whole, as large as a set can be: the most `lex` reads
         return min(self.cosine_for(head, p, Sides.of([0.0], [words], sig), Sides.of([day], [words], sig))
                    for words in (0.0, 1e9) for day in (0.0, np.nan) for sig in (None, same))
 
