@@ -52,10 +52,11 @@ RETELLING_VERDICT = 0.5  # a calibrated probability: "same-story" when a retelli
 MODEL_FILE = Path(__file__).with_name("pair_model.json")
 MAX_GAP_DAYS = 3650.0
 # A share of shared words rests on the words it counts: one word shared of one says less than ten of ten.
-# `lex` reads the share as if this many more of the smaller text's content words had gone unshared (one of
-# one: a third; ten of ten: 0.83; fifty of fifty: 0.96), so a text of a word or two never reads as all
-# its facts shared.
-LEX_UNSEEN = 2.0
+# `lex` reads the share as if one more of the smaller text's content words had gone unshared (one of one:
+# a half; ten of ten: 0.91; fifty of fifty: 0.98), so a text of a word or two never reads as all its facts
+# shared. Two (one of one: a third) judged a one-word text lower still but cost headline lists more
+# (docs/pairs.md).
+LEX_UNSEEN = 1.0
 _SHORT_SPAN = np.log1p(200.0)  # 200 words read and more count as a full text
 
 # Scripts written without spaces between words: their runs are counted in character pairs.
@@ -224,7 +225,8 @@ def pair_features(cos, a: Sides, b: Sides, names: Sequence[str] = FEATURES, coun
     """(n, len(names)) float64 for pairs (a[i], b[i]), the named FEATURES in that order; either side may be
     one row (broadcast). Only the named features are computed. `counted_lex`: the pairs' content-word
     containment counted (token_containment, counted_in_slots) where a text is at hand; else `lex` is
-    estimated from the sides' signatures."""
+    estimated from the sides' signatures. Either way the share is read as resting on the smaller set's
+    words (LEX_UNSEEN), whose size the signatures hold."""
     cos = np.asarray(cos, dtype=np.float64).reshape(-1)
     memo: dict[str, np.ndarray] = {}
     signed = a.lexsig is not None and b.lexsig is not None
