@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from recommender.evaluation import runs as evaluation
 from recommender.embed.embedding import article_text
 
@@ -141,7 +143,13 @@ def test_verdict_scores_by_hand():
     from recommender.evaluation.metrics import verdict_scores
 
     out = verdict_scores([0.9, 0.8, 0.3, 0.6], [1, 1, 0, 0])
-    assert out == {"pairs": 4, "positives": 2, "balanced_accuracy": 0.75, "ece": 0.3, "auc": 1.0}
+    assert out == {"pairs": 4, "positives": 2, "balanced_accuracy": 0.75, "ece": 0.3, "auc": 1.0, "reliability": [
+        {"from": 0.3, "weight": 0.25, "mean_p": 0.3, "observed": 0.0},
+        {"from": 0.6, "weight": 0.25, "mean_p": 0.6, "observed": 0.0},
+        {"from": 0.8, "weight": 0.25, "mean_p": 0.8, "observed": 1.0},
+        {"from": 0.9, "weight": 0.25, "mean_p": 0.9, "observed": 1.0}]}
+    # the ECE is the bins' weighed gap between what was said and what was seen
+    assert sum(b["weight"] * abs(b["mean_p"] - b["observed"]) for b in out["reliability"]) == pytest.approx(out["ece"])
     assert verdict_scores([0.5, 0.5, 0.2], [1, 0, 0])["auc"] == 0.75  # a tie counts half
     assert verdict_scores([0.7, 0.2], [0, 0]) == {"pairs": 2, "positives": 0, "verdict_right": 0.5}
 

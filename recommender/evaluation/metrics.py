@@ -113,7 +113,9 @@ def pairwise_f1(pred, gold) -> dict:
 def verdict_scores(p, y) -> dict:
     """How a calibrated probability reads labelled pairs: balanced accuracy of the verdict p >= 0.5,
     expected calibration error over ten bins with the two classes weighed equally (a probability reads
-    "given a pair as likely to be either"), and AUC (ties counted half). Pairs of one class only: the
+    "given a pair as likely to be either"), AUC (ties counted half), and the bins themselves
+    (`reliability`: each non-empty tenth of p from its lower edge, its share of the weight, its mean p and
+    the share of it that is positive, both classes weighed as in the ECE). Pairs of one class only: the
     share the verdict gets right, nothing else."""
     import numpy as np
 
@@ -128,15 +130,19 @@ def verdict_scores(p, y) -> dict:
     tpr, tnr = pred[y == 1].mean(), (~pred[y == 0]).mean()
     w = np.where(y == 1, 0.5 / (y == 1).sum(), 0.5 / (y == 0).sum())
     bins = np.minimum((p * 10).astype(int), 9)
-    ece = 0.0
+    ece, reliability = 0.0, []
     for b in range(10):
         m = bins == b
         if m.any():
-            ece += w[m].sum() * abs((w[m] * p[m]).sum() / w[m].sum() - (w[m] * y[m]).sum() / w[m].sum())
+            said, seen = (w[m] * p[m]).sum() / w[m].sum(), (w[m] * y[m]).sum() / w[m].sum()
+            ece += w[m].sum() * abs(said - seen)
+            reliability.append({"from": b / 10, "weight": round(float(w[m].sum()), 4),
+                                "mean_p": round(float(said), 4), "observed": round(float(seen), 4)})
     ranks = _average_ranks(p)
     n1, n0 = int((y == 1).sum()), int((y == 0).sum())
     auc = (ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-    out.update(balanced_accuracy=round(float((tpr + tnr) / 2), 4), ece=round(float(ece), 4), auc=round(float(auc), 4))
+    out.update(balanced_accuracy=round(float((tpr + tnr) / 2), 4), ece=round(float(ece), 4), auc=round(float(auc), 4),
+               reliability=reliability)
     return out
 
 
