@@ -24,6 +24,17 @@ def machine() -> dict:
             "system": platform.system(), "cpu_vector": cpu_vector(), "pace_ms": pace()}
 
 
+def reference_config(model: str):
+    """The settings a bench scores a model with when its numbers are compared with the shipped fit and the
+    quality pins: the model's reference runtime, whatever this CPU would choose, and no NEWSREC_* of the
+    shell."""
+    from recommender.config import Config
+    from recommender.embed.models import REFERENCE_RUNTIME, resolve_model
+
+    return Config.load({"model": model, "backend": REFERENCE_RUNTIME[resolve_model(model, "~/.cache/newsrec")[1]]},
+                       environ={})
+
+
 def pace() -> dict:
     """The machine's pace when a bench ran, in two fixed pieces of work (best of five, milliseconds):
     a million steps of a Python loop, and a scan of 100,000 vectors of 384 floats. VMs of one kind

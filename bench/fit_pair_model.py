@@ -42,9 +42,10 @@ from recommender.embed.embedding import article_text, load_embedder  # noqa: E40
 from recommender.errors import BadInput  # noqa: E402
 from recommender.evidence.pairs import FEATURES, MODEL_FILE, RELATED, RETELLING, Sides, lexical_signatures, pair_features  # noqa: E402
 from recommender.embed.embedding import embedded_words  # noqa: E402
-from recommender.embed.models import REFERENCE_RUNTIME, model_covers, resolve_model  # noqa: E402
+from recommender.embed.models import model_covers, resolve_model  # noqa: E402
 from recommender.evaluation.datasets import read_rows, semeval_labels  # noqa: E402
-from recommender.evaluation.metrics import verdict_scores  # noqa: E402
+from recommender.evaluation.metrics import balanced_accuracy, verdict_scores  # noqa: E402
+from _common import reference_config  # noqa: E402
 
 KINDS = ("semeval", "uci", "msvcode", "wikinews")
 # MSRP is scored, never fitted on: its pairs are sentences of one news story each, paraphrase or not, so
@@ -228,9 +229,7 @@ def sides(texts: Texts, rows: list[int], vectors: np.ndarray, words: np.ndarray,
 
 def embed(texts: Texts, model: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """(vectors, words read) of every text, as the service embeds an article; vectors cached by content."""
-    # The runtime the shipped fit and the quality pins are measured on, whatever this CPU would choose.
-    config = Config.load({"model": model, "backend": REFERENCE_RUNTIME[resolve_model(model, "~/.cache/newsrec")[1]]},
-                         environ={})
+    config = reference_config(model)
     strings = [article_text(r["title"], r["body"], config.max_tokens) for r in texts.rows]
     words = np.asarray([embedded_words(r["title"], r["body"], config.max_tokens) for r in texts.rows], dtype=np.float64)
     digest = hashlib.blake2b("\x00".join([model, str(config.max_tokens), config.backend] + strings).encode(),
@@ -342,7 +341,7 @@ def main(argv: list[str] | None = None) -> dict:
                     row = verdict_scores(1 / (1 + np.exp(-(xs[mm] @ coef + icpt))), ys[mm])
                     pred = xs[mm, 0] >= bar
                     row["cosine_bar"] = round(bar, 3)
-                    row["cosine_bar_balanced_accuracy"] = round(float((pred[ys[mm] == 1].mean() + (~pred[ys[mm] == 0]).mean()) / 2), 4)
+                    row["cosine_bar_balanced_accuracy"] = round(balanced_accuracy(pred, ys[mm] == 1), 4)
                     report["held_out"][head][name] = row
             if head == RETELLING:
                 # Other events of one story or topic (related, not retold: an outlet's editors' links and

@@ -19,17 +19,12 @@ import json
 from collections import defaultdict
 
 import numpy as np
-from _common import machine
+from _common import machine, reference_config
 from sklearn.metrics import roc_auc_score
 
-from recommender.config import Config
 from recommender.embed.embedding import article_text, load_embedder
-from recommender.embed.models import REFERENCE_RUNTIME, resolve_model
 from recommender.evaluation.datasets import read_rows
-
-
-def balanced_accuracy(said: np.ndarray, truth: np.ndarray) -> float:
-    return float((said[truth].mean() + (~said[~truth]).mean()) / 2)
+from recommender.evaluation.metrics import balanced_accuracy
 
 
 def main() -> None:
@@ -58,8 +53,7 @@ def main() -> None:
         report["annotators"][key] = {"all pairs": round(balanced_accuracy(said, truth), 3),
                                      "pairs it grouped": round(balanced_accuracy(said[grouped], truth[grouped]), 3)}
 
-    model_name = resolve_model(args.model, "~/.cache/newsrec")[1]
-    config = Config.load({"model": args.model, "backend": REFERENCE_RUNTIME[model_name]}, environ={})
+    config = reference_config(args.model)
     texts = [article_text(r["title"], r.get("description", ""), config.max_tokens) for r in rows]
     vectors = load_embedder(config).encode(texts, batch_size=16, progress=False)
     cos = (vectors[a] * vectors[b]).sum(axis=1)

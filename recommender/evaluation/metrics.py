@@ -110,6 +110,11 @@ def pairwise_f1(pred, gold) -> dict:
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
+def balanced_accuracy(said, truth) -> float:
+    """The mean of the shares of positives and of negatives a yes/no verdict gets right (both boolean arrays)."""
+    return float((said[truth].mean() + (~said[~truth]).mean()) / 2)
+
+
 def verdict_scores(p, y) -> dict:
     """How a calibrated probability reads labelled pairs: balanced accuracy of the verdict p >= 0.5,
     expected calibration error over ten bins with the two classes weighed equally (a probability reads
@@ -127,7 +132,6 @@ def verdict_scores(p, y) -> dict:
     if y.min() == y.max():
         out["verdict_right"] = round(float((pred == (y == 1)).mean()), 4)
         return out
-    tpr, tnr = pred[y == 1].mean(), (~pred[y == 0]).mean()
     w = np.where(y == 1, 0.5 / (y == 1).sum(), 0.5 / (y == 0).sum())
     bins = np.minimum((p * 10).astype(int), 9)
     ece, reliability = 0.0, []
@@ -141,7 +145,7 @@ def verdict_scores(p, y) -> dict:
     ranks = _average_ranks(p)
     n1, n0 = int((y == 1).sum()), int((y == 0).sum())
     auc = (ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-    out.update(balanced_accuracy=round(float((tpr + tnr) / 2), 4), ece=round(float(ece), 4), auc=round(float(auc), 4),
+    out.update(balanced_accuracy=round(balanced_accuracy(pred, y == 1), 4), ece=round(float(ece), 4), auc=round(float(auc), 4),
                reliability=reliability)
     return out
 
