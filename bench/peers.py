@@ -17,7 +17,9 @@ Sets: `full` (every article) and `subset` (1,600: every article the labels name,
 sample). Shapes: `whole` articles, `cut40`: title and the first 40 words of the body, and `headlines`:
 the title alone (a feed without bodies). Each
 prints recall@5 of the editors' "Related news" links (44 queries), same-topic precision@5 (61 queries)
-and per-query latency (median, p99, ms; newsrec's over HTTP on loopback, the others in process).
+and per-query latency (median, p99, ms; newsrec's over HTTP on loopback, the others in process); and beside
+each other peer, newsrec's scores less its scores query by query (`newsrec_less_this`: the queries where
+newsrec finds more, fewer and the same, and a paired bootstrap's 95% interval of the mean difference).
 Missing peers are installed first (pip: the `peers` extra; apt: mariadb-server).
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from recommender.evaluation.datasets import read_rows  # noqa: E402
+from recommender.evaluation.metrics import paired_difference  # noqa: E402
 
 SUBSET = 1600
 CUT_WORDS = 40
@@ -112,7 +115,21 @@ class Scorer:
         precision = [sum(x in t for x in lists[q][:K]) / K for q, t in self.topic.items()]
         ms = np.asarray(times) * 1000
         return {"recall_at_5": round(float(np.mean(recall)), 3), "same_topic_p_at_5": round(float(np.mean(precision)), 3),
-                "p50_ms": round(float(np.median(ms)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+                "p50_ms": round(float(np.median(ms)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+                PER_QUERY: {"recall_at_5": recall, "same_topic_p_at_5": precision}}
+
+
+PER_QUERY = "per_query"  # each query's scores, for the paired comparison with newsrec (not printed)
+
+
+def against_newsrec(results: dict[str, dict]) -> dict[str, dict]:
+    """For every peer, newsrec's per-query scores less the peer's (metrics.paired_difference): the
+    queries where newsrec finds more and fewer, and a 95% interval of the mean difference."""
+    ours = next((r[PER_QUERY] for peer, r in results.items() if peer.startswith("newsrec")), None)
+    if ours is None:
+        return {}
+    return {peer: {m: paired_difference(ours[m], r[PER_QUERY][m]) for m in ours}
+            for peer, r in results.items() if not peer.startswith("newsrec")}
 
 
 def timed(queries, run) -> tuple[dict[str, list[str]], list[float]]:
@@ -372,7 +389,11 @@ def main() -> None:
                     results.update(qdrant_peers(vectors, ids, scorer))
                     results.update(tantivy_peer(records, scorer, work))
                     results.update(mariadb_peers(records, scorer, db, f"{set_name}_{shape}".replace("-", "_")))
+                    paired = against_newsrec(results)
                     for peer, numbers in results.items():
+                        numbers = {k: v for k, v in numbers.items() if k != PER_QUERY}
+                        if peer in paired:
+                            numbers["newsrec_less_this"] = paired[peer]
                         print(json.dumps({"set": set_name, "articles": len(records), "shape": shape, "model": args.model,
                                           "peer": peer, **numbers}), flush=True)
         finally:

@@ -154,6 +154,22 @@ def test_verdict_scores_by_hand():
     assert verdict_scores([0.7, 0.2], [0, 0]) == {"pairs": 2, "positives": 0, "verdict_right": 0.5}
 
 
+def test_paired_difference_counts_queries_and_brackets_the_mean():
+    from recommender.evaluation.metrics import paired_difference
+
+    same = paired_difference([0.5, 1.0, 0.0], [0.5, 1.0, 0.0])
+    assert same == {"queries": 3, "higher": 0, "lower": 0, "same": 3, "mean": 0.0, "ci95": [0.0, 0.0]}
+    # one query of 40 found one link more: a mean above 0, an interval that still holds 0
+    a, b = [1.0] + [0.5] * 39, [0.5] * 40
+    one = paired_difference(a, b)
+    assert (one["higher"], one["lower"], one["same"], one["mean"]) == (1, 0, 39, 0.0125)
+    assert one["ci95"][0] == 0.0 < one["ci95"][1]
+    # every query higher: the interval lies above 0, and the same scores give the same interval
+    many = paired_difference([1.0] * 20 + [0.5] * 20, [0.5] * 20 + [0.5] * 20)
+    assert many["ci95"][0] > 0 and many == paired_difference([1.0] * 20 + [0.5] * 20, [0.5] * 40)
+    assert paired_difference([], []) == {"queries": 0, "higher": 0, "lower": 0, "same": 0}
+
+
 def test_a_pair_set_without_english_pairs_reports_null_not_nan(hash_embedder):
     rows = [{"text1": scraped(HEADLINE, *STORY), "text2": scraped(HEADLINE, *STORY[:2]), "Overall": o,
              "lang1": "de", "lang2": "de"} for o in (1.0, 4.0)]

@@ -1,5 +1,5 @@
 """The scores the evaluations report: token P/R/F1, Pearson, best-threshold accuracy, P@5, pairwise F1,
-snippet counts."""
+snippet counts, and how far two systems' per-query scores differ beyond chance."""
 from __future__ import annotations
 
 import re
@@ -147,6 +147,23 @@ def verdict_scores(p, y) -> dict:
     auc = (ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
     out.update(balanced_accuracy=round(balanced_accuracy(pred, y == 1), 4), ece=round(float(ece), 4), auc=round(float(auc), 4),
                reliability=reliability)
+    return out
+
+
+def paired_difference(a, b, *, resamples: int = 10_000, seed: int = 0) -> dict:
+    """How two systems' scores on the same queries differ (a less b, query by query): the mean
+    difference, the queries where a scores higher, lower and the same, and a 95% interval of the mean
+    difference from a paired bootstrap (queries drawn again with replacement, `resamples` times, seeded:
+    the same scores give the same interval). An interval that holds 0 is a difference chance could give."""
+    import numpy as np
+
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    out = {"queries": int(len(d)), "higher": int((d > 0).sum()), "lower": int((d < 0).sum()), "same": int((d == 0).sum())}
+    if not len(d):
+        return out
+    draws = np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))
+    lo, hi = np.percentile(d[draws].mean(axis=1), [2.5, 97.5])
+    out.update(mean=round(float(d.mean()), 4), ci95=[round(float(lo), 4), round(float(hi), 4)])
     return out
 
 
