@@ -102,6 +102,9 @@ def shaped(rows: list[dict], shape: str) -> list[dict]:
     return out
 
 
+PER_QUERY = "per_query"  # each query's scores, for the paired comparison with newsrec (not printed)
+
+
 class Scorer:
     def __init__(self, records: list[dict], labels: list[dict]):
         known = {r["id"] for r in records}
@@ -117,9 +120,6 @@ class Scorer:
         return {"recall_at_5": round(float(np.mean(recall)), 3), "same_topic_p_at_5": round(float(np.mean(precision)), 3),
                 "p50_ms": round(float(np.median(ms)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
                 PER_QUERY: {"recall_at_5": recall, "same_topic_p_at_5": precision}}
-
-
-PER_QUERY = "per_query"  # each query's scores, for the paired comparison with newsrec (not printed)
 
 
 def against_newsrec(results: dict[str, dict]) -> dict[str, dict]:
