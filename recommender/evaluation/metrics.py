@@ -142,12 +142,20 @@ def verdict_scores(p, y) -> dict:
             ece += w[m].sum() * abs(said - seen)
             reliability.append({"from": b / 10, "weight": round(float(w[m].sum()), 4),
                                 "mean_p": round(float(said), 4), "observed": round(float(seen), 4)})
-    ranks = _average_ranks(p)
-    n1, n0 = int((y == 1).sum()), int((y == 0).sum())
-    auc = (ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-    out.update(balanced_accuracy=round(balanced_accuracy(pred, y == 1), 4), ece=round(float(ece), 4), auc=round(float(auc), 4),
+    out.update(balanced_accuracy=round(balanced_accuracy(pred, y == 1), 4), ece=round(float(ece), 4), auc=round(auc(p, y), 4),
                reliability=reliability)
     return out
+
+
+def auc(scores, labels) -> float:
+    """The chance that a positive scores above a negative (ties counted half): the area under the ROC
+    curve, from the scores' ranks. Both classes must be present."""
+    import numpy as np
+
+    y = np.asarray(labels).astype(bool)
+    ranks = _average_ranks(np.asarray(scores, dtype=np.float64))
+    n1, n0 = int(y.sum()), int((~y).sum())
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def paired_difference(a, b, *, resamples: int = 10_000, seed: int = 0) -> dict:
