@@ -242,12 +242,12 @@ def _on_a_driver(cluster: str, tmp_path: Path, driver: str, task: str, wait: flo
 
 
 def _connect(cluster: str) -> None:
+    """Join the cluster as a build's driver does."""
     import ray
 
-    from recommender.index.distributed import WORKER_ENV
+    from recommender.index import distributed
 
-    ray.init(address=cluster, runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": str(ROOT)}},
-             log_to_driver=False, logging_level="ERROR")
+    distributed._connect(ray, cluster, progress=False)
 
 
 def _search_driver(cluster: str, vectors: np.ndarray, rows: np.ndarray, part: np.ndarray):
